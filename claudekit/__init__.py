@@ -1,0 +1,94 @@
+"""claudekit: Claude in the notebook.
+
+Typed streaming on the official ``anthropic`` SDK, live widgets, tool approval, usage and cache
+analytics, and an offline backend so that everything runs without an API key.
+"""
+
+from __future__ import annotations
+
+from ._chat import Chat, ReplyStream
+from ._content import Image
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ClaudekitError,
+    ConfigError,
+    IncompleteStreamError,
+    MalformedStreamError,
+    MissingAPIKeyError,
+    NetworkError,
+    OverloadedError,
+    RateLimitError,
+    ServerError,
+    StreamError,
+    TimeoutError,
+)
+from ._events import (
+    Citation,
+    Event,
+    MessageDone,
+    MessageStart,
+    RedactedThinking,
+    ServerToolBlock,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallDelta,
+    ToolCallReady,
+    ToolCallStart,
+    ToolResult,
+    UnknownEvent,
+    Usage,
+    UsageUpdate,
+)
+from ._history import History
+from ._reply import Reply, Step, ToolCall
+from ._settings import DEFAULT_MODEL, Settings
+from ._tools import Tool, tool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Chat",
+    "Citation",
+    "ClaudekitError",
+    "ConfigError",
+    "Event",
+    "History",
+    "Image",
+    "IncompleteStreamError",
+    "MalformedStreamError",
+    "MessageDone",
+    "MessageStart",
+    "MissingAPIKeyError",
+    "NetworkError",
+    "OverloadedError",
+    "RateLimitError",
+    "RedactedThinking",
+    "Reply",
+    "ReplyStream",
+    "ServerError",
+    "ServerToolBlock",
+    "Settings",
+    "Step",
+    "StreamError",
+    "TextDelta",
+    "ThinkingDelta",
+    "ThinkingSignature",
+    "TimeoutError",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ToolCallReady",
+    "ToolCallStart",
+    "ToolResult",
+    "UnknownEvent",
+    "Usage",
+    "UsageUpdate",
+    "tool",
+]

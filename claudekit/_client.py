@@ -1,0 +1,93 @@
+"""Which SDK client a chat uses: an injected one, the real API, or the offline backend.
+
+The API key is handed to the SDK and never stored on claudekit objects, so it cannot leak through a
+repr, a log line or a saved notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anthropic
+import httpx2
+
+from ._errors import ConfigError, MissingAPIKeyError
+
+__all__ = ["Backend", "ClientHandle", "resolve_client"]
+
+Backend = Literal["auto", "anthropic", "offline"]
+_ENV_BACKEND = "CLAUDEKIT_BACKEND"
+_announced = False
+
+
+@dataclass
+class ClientHandle:
+    client: anthropic.AsyncAnthropic
+    owned: bool
+    backend: str
+    offline: Any = None  # the OfflineBackend when backend == "offline"
+
+    async def aclose(self) -> None:
+        # Never close a client the caller built and owns.
+        if self.owned:
+            await self.client.close()
+
+
+def _announce_offline() -> None:
+    global _announced
+    if _announced:
+        return
+    _announced = True
+    print(
+        "claudekit: no ANTHROPIC_API_KEY is set, so replies come from the offline backend (simulated, free). "
+        "Set ANTHROPIC_API_KEY to use Claude.",
+        file=sys.stderr,
+    )
+
+
+def resolve_client(
+    *,
+    client: anthropic.AsyncAnthropic | None,
+    backend: str | None,
+    api_key: str | None,
+    base_url: str | None,
+    max_retries: int,
+    timeout: float | None,
+    connect_timeout: float,
+    offline: Any = None,
+) -> ClientHandle:
+    if client is not None:
+        if not isinstance(client, anthropic.AsyncAnthropic):
+            raise ConfigError(
+                f"client must be an anthropic.AsyncAnthropic, got {type(client).__name__}",
+                hint="build one with anthropic.AsyncAnthropic(...) or leave client unset",
+            )
+        return ClientHandle(client, owned=False, backend="custom")
+    chosen = backend or os.environ.get(_ENV_BACKEND) or "auto"
+    if chosen not in ("auto", "anthropic", "offline"):
+        raise ConfigError(f"unknown backend {chosen!r}", hint="use 'anthropic', 'offline' or leave it unset")
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+    timeouts = httpx2.Timeout(timeout, connect=connect_timeout)
+    if chosen == "offline" or (chosen == "auto" and key is None and offline is None and base_url is None):
+        if chosen == "auto":
+            _announce_offline()
+        return _offline_handle(offline, max_retries=max_retries, timeout=timeouts)
+    if offline is not None:
+        return _offline_handle(offline, max_retries=max_retries, timeout=timeouts)
+    if key is None and base_url is None:
+        raise MissingAPIKeyError("no Anthropic API key found")
+    sdk = anthropic.AsyncAnthropic(
+        api_key=key or "none", base_url=base_url, max_retries=max_retries, timeout=timeouts
+    )
+    return ClientHandle(sdk, owned=True, backend="anthropic")
+
+
+def _offline_handle(offline: Any, *, max_retries: int, timeout: httpx2.Timeout) -> ClientHandle:
+    from . import offline as offline_pkg
+
+    backend = offline if offline is not None else offline_pkg.default_backend()
+    sdk = offline_pkg.make_async_client(backend, max_retries=max_retries, timeout=timeout)
+    return ClientHandle(sdk, owned=True, backend="offline", offline=backend)

@@ -1,0 +1,128 @@
+"""User content: prompts, images and tool results turned into Messages API content blocks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+from ._errors import ConfigError
+
+__all__ = ["Image", "Prompt", "to_blocks"]
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+_MEDIA_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The media type from the file's magic bytes, or None if it is not an image the API takes."""
+    for magic, media_type in _MAGIC:
+        if data.startswith(magic):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image for a prompt: from bytes, a file, base64 text or a URL. Checked before anything is sent."""
+
+    source: dict[str, Any]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, media_type: str | None = None) -> Image:
+        sniffed = sniff_image(data)
+        if sniffed is None:
+            raise ConfigError(
+                "these bytes are not a PNG, JPEG, GIF or WebP image",
+                hint="pass an image file, or convert it to one of those formats",
+            )
+        if media_type is not None and media_type != sniffed:
+            raise ConfigError(
+                f"the image data is {sniffed}, not {media_type}", hint="drop media_type or pass the right one"
+            )
+        return cls({"type": "base64", "media_type": sniffed, "data": base64.b64encode(data).decode("ascii")})
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> Image:
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read image {p}: {exc.strerror}", hint="check the path") from exc
+        guessed = mimetypes.guess_type(p.name)[0]
+        try:
+            return cls.from_bytes(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{p} is not an image ({guessed or 'unknown type'})", hint=exc.hint) from exc
+
+    @classmethod
+    def from_base64(cls, data: str, media_type: str | None = None) -> Image:
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ConfigError("the image is not valid base64", hint="pass raw bytes with Image.from_bytes") from exc
+        return cls.from_bytes(raw, media_type)
+
+    @classmethod
+    def from_url(cls, url: str) -> Image:
+        if not url.startswith(("https://", "http://")):
+            raise ConfigError(f"not an image URL: {url[:80]!r}", hint="use an http(s) URL or Image.from_path")
+        return cls({"type": "url", "url": url})
+
+    def to_block(self) -> dict[str, Any]:
+        return {"type": "image", "source": dict(self.source)}
+
+    def _repr_png_(self) -> bytes | None:
+        if self.source.get("media_type") == "image/png":
+            return base64.b64decode(self.source["data"])
+        return None
+
+
+Prompt = Union[str, Image, dict[str, Any], list[Union[str, Image, dict[str, Any]]]]
+
+
+def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
+    """Normalise a prompt to a list of content-block dicts."""
+    items = prompt if isinstance(prompt, list) else [prompt]
+    blocks: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, str):
+            if not item.strip():
+                continue
+            _check_text(item)
+            blocks.append({"type": "text", "text": item})
+        elif isinstance(item, Image):
+            blocks.append(item.to_block())
+        elif isinstance(item, bytes):
+            blocks.append(Image.from_bytes(item).to_block())
+        elif isinstance(item, dict) and isinstance(item.get("type"), str):
+            blocks.append(dict(item))
+        else:
+            raise ConfigError(
+                f"cannot send a {type(item).__name__} as part of a prompt",
+                hint="pass text, claudekit.Image, or a content-block dict",
+            )
+    if not blocks:
+        raise ConfigError("the prompt is empty", hint="type something to ask")
+    return blocks
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"the prompt has text that is not valid Unicode (at position {exc.start})",
+            hint="decode bytes with the right encoding, e.g. data.decode('latin-1')",
+        ) from exc

@@ -1,0 +1,199 @@
+"""claudekit's exceptions: one hierarchy, one line each saying what happened and what to do.
+
+Errors raised while a reply streams carry ``.reply``: the partial :class:`~claudekit.Reply` with the
+text, thinking, tool arguments and usage received before the failure. The chat's history is left valid.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anthropic
+
+if TYPE_CHECKING:
+    from ._reply import Reply
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClaudekitError",
+    "ConfigError",
+    "IncompleteStreamError",
+    "MalformedStreamError",
+    "MissingAPIKeyError",
+    "NetworkError",
+    "OverloadedError",
+    "RateLimitError",
+    "ServerError",
+    "StreamError",
+    "TimeoutError",
+    "from_sdk_error",
+]
+
+
+class ClaudekitError(Exception):
+    """Base class. ``str(err)`` is a single line: what happened, then what to do."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None, reply: Reply | None = None) -> None:
+        self.message = message
+        if hint is not None:
+            self.hint = hint
+        self.reply = reply
+        super().__init__(self._line())
+
+    def _line(self) -> str:
+        return f"{self.message} — {self.hint}" if self.hint else self.message
+
+
+class ConfigError(ClaudekitError, ValueError):
+    """A setting is invalid; raised before any request is sent."""
+
+
+class MissingAPIKeyError(ConfigError):
+    hint = (
+        "set ANTHROPIC_API_KEY, pass Chat(api_key=...), or use Chat(backend='offline') to run without a key"
+    )
+
+
+class APIError(ClaudekitError):
+    """The API answered with an error (before or during the stream)."""
+
+    hint = "see the message above; the conversation is unchanged and you can send again"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        type: str | None = None,
+        request_id: str | None = None,
+        hint: str | None = None,
+        reply: Reply | None = None,
+    ) -> None:
+        self.status = status
+        self.type = type
+        self.request_id = request_id
+        super().__init__(message, hint=hint, reply=reply)
+
+
+class AuthenticationError(APIError):
+    hint = "check ANTHROPIC_API_KEY (or Chat(api_key=...)); use Chat(backend='offline') to work without one"
+
+
+class BadRequestError(APIError):
+    hint = "the API rejected the request; fix the setting or message it names and send again"
+
+
+class RateLimitError(APIError):
+    hint = "rate limited even after retries; wait a little, or raise Chat(max_retries=...)"
+
+
+class OverloadedError(APIError):
+    hint = "the API is overloaded; try again in a moment (what arrived so far is kept on .reply)"
+
+
+class ServerError(APIError):
+    hint = "the API had an internal error; try again (what arrived so far is kept on .reply)"
+
+
+class NetworkError(ClaudekitError):
+    hint = "the connection failed or dropped; check the network and send again (partial reply kept)"
+
+
+class TimeoutError(NetworkError):  # noqa: A001 - deliberately namespaced as claudekit.TimeoutError
+    hint = "no data arrived within the read timeout; raise Chat(timeout=...) or send again"
+
+
+class StreamError(ClaudekitError):
+    """The stream broke the Messages API protocol."""
+
+
+class MalformedStreamError(StreamError):
+    hint = "the response stream was not valid; send again (what arrived so far is kept on .reply)"
+
+
+class IncompleteStreamError(StreamError):
+    hint = "the stream ended before message_stop; send again (the partial answer is kept on .reply)"
+
+
+_BY_TYPE: dict[str, type[APIError]] = {
+    "authentication_error": AuthenticationError,
+    "permission_error": AuthenticationError,
+    "invalid_request_error": BadRequestError,
+    "not_found_error": BadRequestError,
+    "request_too_large": BadRequestError,
+    "rate_limit_error": RateLimitError,
+    "overloaded_error": OverloadedError,
+    "api_error": ServerError,
+    "timeout_error": ServerError,
+}
+
+
+def _status_class(status: int) -> type[APIError]:
+    if status in (401, 403):
+        return AuthenticationError
+    if status == 429:
+        return RateLimitError
+    if status == 529:
+        return OverloadedError
+    if status >= 500:
+        return ServerError
+    if 400 <= status < 500:
+        return BadRequestError
+    return APIError
+
+
+def _api_message(err: anthropic.APIStatusError) -> str:
+    body: Any = err.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    msg = getattr(err, "api_message", None)
+    return str(msg) if msg else str(err.message)
+
+
+def _error_type(err: anthropic.APIStatusError) -> str | None:
+    body: Any = err.body
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        t = body["error"].get("type")
+        if isinstance(t, str):
+            return t
+    t = getattr(err, "type", None)
+    return t if isinstance(t, str) else None
+
+
+def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> ClaudekitError:
+    """Map an SDK (or parsing) exception to claudekit's hierarchy, keeping the original as ``__cause__``."""
+    out: ClaudekitError
+    if isinstance(err, anthropic.APITimeoutError):
+        out = TimeoutError("timed out waiting for the API", reply=reply)
+    elif isinstance(err, anthropic.APIConnectionError):
+        detail = str(err.__cause__ or err) or "connection error"
+        out = NetworkError(f"connection to the API failed: {_one_line(detail)}", reply=reply)
+    elif isinstance(err, anthropic.APIStatusError):
+        etype = _error_type(err)
+        # An `event: error` mid-stream reaches us as a plain APIStatusError with status 200: its
+        # error type, not the status, says what it was.
+        cls = _BY_TYPE.get(etype or "") if (etype and err.status_code == 200) else None
+        cls = cls or _BY_TYPE.get(etype or "") or _status_class(err.status_code)
+        where = " mid-stream" if err.status_code == 200 else f" (HTTP {err.status_code})"
+        out = cls(
+            f"API error{where}: {etype or 'error'}: {_one_line(_api_message(err))}",
+            status=err.status_code,
+            type=etype,
+            request_id=err.request_id,
+            reply=reply,
+        )
+    else:
+        out = MalformedStreamError(f"malformed response stream: {_one_line(str(err))}", reply=reply)
+    out.__cause__ = err
+    return out
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

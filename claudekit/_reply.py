@@ -1,0 +1,163 @@
+"""A reply: what one user turn produced, across every API call of its tool loop."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._events import Usage
+
+if TYPE_CHECKING:
+    import anthropic.types
+
+    from ._errors import ClaudekitError
+
+__all__ = ["Reply", "Step", "ToolCall"]
+
+
+@dataclass
+class ToolCall:
+    """A tool call the model made, and what became of it."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+    server: bool = False
+    error: str | None = None
+    result: Any = None
+    is_error: bool = False
+    decision: str | None = None
+    step: int = 0
+
+
+@dataclass
+class Step:
+    """One API call of a turn."""
+
+    index: int
+    message: anthropic.types.Message | None
+    usage: Usage
+    status: str  # "ok", "interrupted", or the error type
+    request_id: str | None = None
+    latency_s: float | None = None
+    ttft_s: float | None = None
+
+
+@dataclass
+class Reply:
+    """The assistant's answer to one prompt. Complete after ``await``; partial on error or interrupt."""
+
+    model: str
+    steps: list[Step] = field(default_factory=list)
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    interrupted: bool = False
+    error: ClaudekitError | None = None
+    parsed: Any = None
+    max_steps_reached: bool = False
+
+    @property
+    def message(self) -> anthropic.types.Message | None:
+        """The last API call's message: equal to what the SDK's MessageStream builds from the same bytes."""
+        for step in reversed(self.steps):
+            if step.message is not None:
+                return step.message
+        return None
+
+    @property
+    def messages(self) -> list[anthropic.types.Message]:
+        return [s.message for s in self.steps if s.message is not None]
+
+    def _blocks(self, kind: str) -> list[Any]:
+        return [b for m in self.messages for b in m.content if b.type == kind]
+
+    @property
+    def text(self) -> str:
+        """All answer text, in order; text from separate API calls is separated by a blank line."""
+        parts = ["".join(b.text for b in m.content if b.type == "text") for m in self.messages]
+        return "\n\n".join(p for p in parts if p)
+
+    @property
+    def thinking(self) -> str:
+        return "\n\n".join(b.thinking for b in self._blocks("thinking") if b.thinking)
+
+    @property
+    def stop_reason(self) -> str | None:
+        msg = self.message
+        return msg.stop_reason if msg is not None else None
+
+    @property
+    def usage(self) -> Usage:
+        """Usage summed over the turn's API calls (None where no call reported the field)."""
+        if len(self.steps) == 1:
+            return self.steps[0].usage
+
+        def total(name: str) -> int | None:
+            vals = [getattr(s.usage, name) for s in self.steps if getattr(s.usage, name) is not None]
+            return sum(vals) if vals else None
+
+        server: dict[str, int] = {}
+        for s in self.steps:
+            for k, v in s.usage.server_tool_use.items():
+                server[k] = server.get(k, 0) + v
+        return Usage(
+            input_tokens=total("input_tokens"),
+            output_tokens=total("output_tokens"),
+            cache_creation_input_tokens=total("cache_creation_input_tokens"),
+            cache_read_input_tokens=total("cache_read_input_tokens"),
+            cache_creation_5m=total("cache_creation_5m"),
+            cache_creation_1h=total("cache_creation_1h"),
+            thinking_tokens=total("thinking_tokens"),
+            server_tool_use=server,
+        )
+
+    @property
+    def request_id(self) -> str | None:
+        return self.steps[-1].request_id if self.steps else None
+
+    @property
+    def latency_s(self) -> float | None:
+        vals = [s.latency_s for s in self.steps if s.latency_s is not None]
+        return sum(vals) if vals else None
+
+    @property
+    def ttft_s(self) -> float | None:
+        return self.steps[0].ttft_s if self.steps else None
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.error is not None:
+            return "error"
+        return "ok"
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        preview = self.text[:60].replace("\n", " ")
+        return (
+            f"Reply(status={self.status!r}, stop_reason={self.stop_reason!r}, steps={len(self.steps)}, "
+            f"tool_calls={len(self.tool_calls)}, text={preview!r}{'…' if len(self.text) > 60 else ''})"
+        )
+
+    def _repr_markdown_(self) -> str:
+        return self.text or f"*(no text; stop reason: {self.stop_reason})*"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "text": self.text,
+            "thinking": self.thinking,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "input": c.input, "is_error": c.is_error, "decision": c.decision}
+                for c in self.tool_calls
+            ],
+            "messages": [m.to_dict(mode="json") for m in self.messages],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False)

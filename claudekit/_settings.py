@@ -1,0 +1,227 @@
+"""Chat settings and the request they produce.
+
+Everything here is checked before a request leaves: an invalid combination fails with the reason,
+instead of a 400 from the service half a minute into a notebook run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from ._errors import ConfigError
+
+__all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
+
+DEFAULT_MODEL = "claude-sonnet-4-6"
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+_TTLS = ("5m", "1h")
+# Sampling knobs anthropic 2.x removed from messages.create(); we forward them in extra_body.
+_SAMPLING = ("temperature", "top_p", "top_k")
+
+ThinkingSetting = int | Literal["adaptive"] | bool | None
+
+
+@dataclass
+class Settings:
+    """How a chat talks to Claude. ``Chat(**kwargs)`` and ``%%claude`` options map onto these fields."""
+
+    model: str = DEFAULT_MODEL
+    max_tokens: int = 8192
+    system: str | list[dict[str, Any]] | None = None
+    thinking: ThinkingSetting = None
+    thinking_display: Literal["summarized", "omitted"] | None = None
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    tool_choice: str | None = None
+    parallel_tool_calls: bool = True
+    cache: bool | Literal["5m", "1h"] = True
+    output_format: dict[str, Any] | type | None = None
+    stop_sequences: list[str] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_retries: int = 2
+    timeout: float | None = 600.0
+    connect_timeout: float = 10.0
+    metadata: dict[str, Any] | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> Settings:
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ConfigError(
+                f"unknown setting(s): {', '.join(sorted(unknown))}",
+                hint=f"valid settings are: {', '.join(f.name for f in fields(self))}",
+            )
+        new = copy.copy(self)
+        for k, v in changes.items():
+            setattr(new, k, v)
+        return new
+
+    @property
+    def cache_ttl(self) -> str | None:
+        if self.cache is False or self.cache is None:
+            return None
+        return self.cache if self.cache in _TTLS else "5m"
+
+    def validate(self, tool_names: list[str] | None = None) -> None:
+        tool_names = tool_names or []
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError("model must be a model name such as 'claude-sonnet-4-6'")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ConfigError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        t = self.thinking
+        if isinstance(t, bool) and t is True:
+            t = "adaptive"
+        if t not in (None, False, "adaptive") and not isinstance(t, int):
+            raise ConfigError(
+                f"thinking must be a token budget (int), 'adaptive', or None; got {t!r}",
+                hint="e.g. Chat(thinking=2048) or Chat(thinking='adaptive')",
+            )
+        if isinstance(t, int) and not isinstance(t, bool):
+            if t < 1024:
+                raise ConfigError(
+                    f"thinking budget {t} is below the minimum of 1024 tokens", hint="use thinking=1024 or more"
+                )
+            if t >= self.max_tokens:
+                raise ConfigError(
+                    f"thinking budget {t} must be less than max_tokens ({self.max_tokens})",
+                    hint=f"raise max_tokens above {t} or lower the budget",
+                )
+        if self.thinking_display not in (None, "summarized", "omitted"):
+            raise ConfigError(f"thinking_display must be 'summarized' or 'omitted', got {self.thinking_display!r}")
+        if self.effort is not None and self.effort not in _EFFORTS:
+            raise ConfigError(f"effort must be one of {', '.join(_EFFORTS)}; got {self.effort!r}")
+        if self.cache not in (True, False, None, *_TTLS):
+            raise ConfigError(f"cache must be True, False, '5m' or '1h'; got {self.cache!r}")
+        tc = self.tool_choice
+        if tc not in (None, "auto", "any", "none"):
+            if not isinstance(tc, str):
+                raise ConfigError(f"tool_choice must be 'auto', 'any', 'none' or a tool name; got {tc!r}")
+            if tc not in tool_names:
+                known = ", ".join(tool_names) or "none"
+                raise ConfigError(
+                    f"tool_choice names {tc!r}, which is not one of this chat's tools ({known})",
+                    hint="pass the tool in tools=[...] or choose 'auto'",
+                )
+        if tc in ("any",) or (tc not in (None, "auto", "none")):
+            if t not in (None, False):
+                raise ConfigError(
+                    f"tool_choice={tc!r} cannot be combined with thinking",
+                    hint="with thinking on, use tool_choice 'auto' or 'none'",
+                )
+        if tc in ("any",) and not tool_names:
+            raise ConfigError("tool_choice='any' needs at least one tool", hint="pass tools=[...]")
+        if self.temperature is not None and not 0.0 <= self.temperature <= 1.0:
+            raise ConfigError(f"temperature must be between 0 and 1, got {self.temperature}")
+        if self.top_p is not None and not 0.0 <= self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be between 0 and 1, got {self.top_p}")
+        if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
+            raise ConfigError(f"top_k must be a positive integer, got {self.top_k}")
+        if self.max_retries < 0:
+            raise ConfigError("max_retries cannot be negative")
+
+
+def _cache_control(ttl: str) -> dict[str, Any]:
+    return {"type": "ephemeral", "ttl": ttl}
+
+
+def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:
+    """A JSON schema from a dict or a pydantic model class."""
+    if isinstance(fmt, dict):
+        return fmt
+    schema_fn = getattr(fmt, "model_json_schema", None)
+    if schema_fn is None:
+        raise ConfigError(
+            f"output_format must be a JSON schema dict or a pydantic model, got {fmt!r}",
+            hint="e.g. output_format={'type': 'object', 'properties': {...}}",
+        )
+    schema: dict[str, Any] = schema_fn()
+    schema.setdefault("additionalProperties", False)
+    return schema
+
+
+def build_request(
+    settings: Settings,
+    messages: list[dict[str, Any]],
+    tools: list[dict[str, Any]] | None = None,
+    *,
+    previous_message_id: str | None = None,
+) -> dict[str, Any]:
+    """The keyword arguments for ``client.messages.create``: exactly what goes on the wire.
+
+    Caching (claudekit's default): a breakpoint on the last tool and the last system block, which
+    change rarely, plus the top-level automatic ``cache_control`` that marks the last block of the
+    conversation, so each turn reads everything the previous turn sent.
+    """
+    tools = [dict(t) for t in (tools or [])]
+    settings.validate([t["name"] for t in tools if "name" in t])
+    req: dict[str, Any] = {"model": settings.model, "max_tokens": settings.max_tokens, "messages": messages}
+    ttl = settings.cache_ttl
+
+    system = settings.system
+    if system:
+        if isinstance(system, str):
+            system_blocks: list[dict[str, Any]] = [{"type": "text", "text": system}]
+        else:
+            system_blocks = [dict(b) for b in system]
+        if ttl and not any("cache_control" in b for b in system_blocks):
+            system_blocks[-1] = {**system_blocks[-1], "cache_control": _cache_control(ttl)}
+        req["system"] = system_blocks if ttl or not isinstance(system, str) else system
+
+    if tools:
+        if ttl and not any("cache_control" in t for t in tools):
+            tools[-1] = {**tools[-1], "cache_control": _cache_control(ttl)}
+        req["tools"] = tools
+
+    if ttl:
+        req["cache_control"] = _cache_control(ttl)
+        if previous_message_id is not None:
+            req["diagnostics"] = {"previous_message_id": previous_message_id}
+
+    thinking = settings.thinking
+    if thinking is True:
+        thinking = "adaptive"
+    if thinking == "adaptive":
+        req["thinking"] = {"type": "adaptive"}
+    elif isinstance(thinking, int) and thinking is not False:
+        req["thinking"] = {"type": "enabled", "budget_tokens": thinking}
+    if "thinking" in req and settings.thinking_display:
+        req["thinking"]["display"] = settings.thinking_display
+
+    tc = settings.tool_choice
+    if tools and (tc is not None or not settings.parallel_tool_calls):
+        choice: dict[str, Any]
+        if tc in (None, "auto"):
+            choice = {"type": "auto"}
+        elif tc == "any":
+            choice = {"type": "any"}
+        elif tc == "none":
+            choice = {"type": "none"}
+        else:
+            choice = {"type": "tool", "name": tc}
+        if not settings.parallel_tool_calls and choice["type"] != "none":
+            choice["disable_parallel_tool_use"] = True
+        req["tool_choice"] = choice
+
+    output_config: dict[str, Any] = {}
+    if settings.effort:
+        output_config["effort"] = settings.effort
+    if settings.output_format is not None:
+        output_config["format"] = {"type": "json_schema", "schema": output_schema(settings.output_format)}
+    if output_config:
+        req["output_config"] = output_config
+    if settings.stop_sequences:
+        req["stop_sequences"] = list(settings.stop_sequences)
+    if settings.metadata:
+        req["metadata"] = dict(settings.metadata)
+
+    extra = dict(settings.extra_body)
+    for name in _SAMPLING:
+        value = getattr(settings, name)
+        if value is not None:
+            extra[name] = value
+    if extra:
+        req["extra_body"] = extra
+    return req

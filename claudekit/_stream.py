@@ -1,0 +1,289 @@
+"""Turn the SDK's raw event stream into claudekit events while building the final message.
+
+We iterate ``messages.create(stream=True)`` (the SDK's own SSE decoding and event types) rather than
+``messages.stream()`` because the latter re-parses a tool call's whole argument buffer on every delta,
+which is quadratic in the argument size. The structural events still go through the SDK's own
+``accumulate_event`` so the final message is built by the SDK's code; only text, thinking and tool
+argument deltas are buffered here and written into the snapshot once, when their block ends. The result
+is tested to equal ``MessageStream.get_final_message()`` on every recorded stream.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anthropic
+import jiter
+from anthropic.lib.streaming._messages import accumulate_event
+from anthropic.types import ServerToolUseBlock, ToolUseBlock
+from anthropic.types.parsed_message import ParsedMessage
+
+from ._errors import MalformedStreamError
+from ._events import (
+    Citation,
+    Event,
+    MessageDone,
+    MessageStart,
+    RedactedThinking,
+    ServerToolBlock,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallDelta,
+    ToolCallReady,
+    ToolCallStart,
+    UnknownEvent,
+    Usage,
+    UsageUpdate,
+    _JsonBuffer,
+)
+
+_TOOL_BLOCKS = (ToolUseBlock, ServerToolUseBlock)
+# Block types the SDK's ContentBlock union knows; anything else is "unknown" to this version.
+_KNOWN_PASSTHROUGH = {
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "bash_code_execution_tool_result",
+    "text_editor_code_execution_tool_result",
+    "tool_search_tool_result",
+    "container_upload",
+}
+
+
+class _Block:
+    """Per-block buffers for the deltas we accumulate ourselves."""
+
+    __slots__ = ("buffer", "done", "kind", "parts")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.parts: list[str] = []
+        self.buffer: _JsonBuffer | None = None
+        self.done = False
+
+
+class Accumulator:
+    """Consumes raw SDK events one at a time; yields claudekit events; holds the message snapshot."""
+
+    def __init__(self, step: int = 0) -> None:
+        self.step = step
+        self.snapshot: ParsedMessage[Any] | None = None
+        self.blocks: list[_Block] = []
+        self.usage = Usage()
+        self.usage_reported = False
+        self.stopped = False
+        self.warnings: list[str] = []
+        self.first_token_at: float | None = None
+        self._json_bufs: dict[int, bytes] = {}
+
+    # -- the hot path -------------------------------------------------------------------------------
+
+    def feed(self, event: Any) -> list[Event]:
+        etype = getattr(event, "type", None)
+        if etype == "content_block_delta":
+            return self._delta(event)
+        snap = self.snapshot
+        if snap is None:
+            if etype != "message_start":
+                raise MalformedStreamError(f"received {etype!r} before message_start")
+            self.snapshot = snap = accumulate_event(event=event, current_snapshot=None, json_bufs={})
+            self.usage = Usage.from_sdk(snap.usage)
+            self.usage_reported = snap.usage is not None
+            return [MessageStart(self.step, snap.id, snap.model, self.usage)]
+        if etype == "content_block_start":
+            return self._start(event, snap)
+        if etype == "content_block_stop":
+            return self._stop(event.index, snap)
+        if etype == "message_delta":
+            return self._message_delta(event, snap)
+        if etype == "message_stop":
+            self.stopped = True
+            return []
+        if etype == "message_start":
+            # The SDK ignores a second message_start (a known proxy bug); so do we, but say so.
+            self.warnings.append("ignored a duplicate message_start")
+            return []
+        return [UnknownEvent(str(etype), getattr(event, "index", None), event)]
+
+    def _delta(self, event: Any) -> list[Event]:
+        index = event.index
+        if self.snapshot is None:
+            raise MalformedStreamError("received 'content_block_delta' before message_start")
+        if not 0 <= index < len(self.blocks) or self.blocks[index].done:
+            raise MalformedStreamError(f"delta for content block {index}, which is not open (events out of order)")
+        block = self.blocks[index]
+        delta = event.delta
+        dtype = delta.type
+        if dtype == "text_delta":
+            self._expect(block, "text", dtype, index)
+            block.parts.append(delta.text)
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            return [TextDelta(index, delta.text)]
+        if dtype == "thinking_delta":
+            self._expect(block, "thinking", dtype, index)
+            block.parts.append(delta.thinking)
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            return [ThinkingDelta(index, delta.thinking)] if delta.thinking else []
+        if dtype == "input_json_delta":
+            buf = block.buffer
+            if buf is None:
+                # The SDK tracks arguments only for tool_use / server_tool_use; others keep their input.
+                return [UnknownEvent(dtype, index, event)]
+            buf.parts.append(delta.partial_json)
+            if self.first_token_at is None:
+                self.first_token_at = time.perf_counter()
+            content = self.snapshot.content[index]
+            return [ToolCallDelta(index, content.id, delta.partial_json, buf, len(buf.parts))]
+        if dtype == "signature_delta":
+            self._expect(block, "thinking", dtype, index)
+            accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._json_bufs)
+            return [ThinkingSignature(index, delta.signature)]
+        if dtype == "citations_delta":
+            self._expect(block, "text", dtype, index)
+            accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._json_bufs)
+            return [Citation(index, delta.citation)]
+        return [UnknownEvent(str(dtype), index, event)]
+
+    @staticmethod
+    def _expect(block: _Block, kind: str, dtype: str, index: int) -> None:
+        if block.kind != kind:
+            raise MalformedStreamError(f"{dtype} arrived for content block {index} of type {block.kind!r}")
+
+    # -- block boundaries ---------------------------------------------------------------------------
+
+    def _start(self, event: Any, snap: ParsedMessage[Any]) -> list[Event]:
+        if event.index != len(snap.content):
+            raise MalformedStreamError(
+                f"content block {event.index} started, expected {len(snap.content)} (events out of order)"
+            )
+        accumulate_event(event=event, current_snapshot=snap, json_bufs=self._json_bufs)
+        content = snap.content[event.index]
+        kind = content.type
+        block = _Block(kind)
+        self.blocks.append(block)
+        if kind == "text":
+            if content.text:
+                block.parts.append(content.text)
+                return [TextDelta(event.index, content.text)]
+            return []
+        if kind == "thinking":
+            if content.thinking:
+                block.parts.append(content.thinking)
+                return [ThinkingDelta(event.index, content.thinking)]
+            return []
+        if kind == "redacted_thinking":
+            return [RedactedThinking(event.index, content.data)]
+        if isinstance(content, _TOOL_BLOCKS):
+            block.buffer = _JsonBuffer()
+            return [ToolCallStart(event.index, content.id, content.name, server=kind == "server_tool_use")]
+        return []
+
+    def _flush(self, index: int, snap: ParsedMessage[Any]) -> list[Event]:
+        """Write our buffered deltas into the SDK snapshot (once per block) and report the block."""
+        block = self.blocks[index]
+        content: Any = snap.content[index]
+        if block.kind == "text":
+            if len(block.parts) > 1 or (block.parts and content.text != block.parts[0]):
+                content.text = "".join(block.parts)
+            return []
+        if block.kind == "thinking":
+            if len(block.parts) > 1 or (block.parts and content.thinking != block.parts[0]):
+                content.thinking = "".join(block.parts)
+            return []
+        if block.buffer is not None:
+            raw = block.buffer.text()
+            error: str | None = None
+            if raw:
+                try:
+                    content.input = jiter.from_json(raw.encode(), partial_mode=True)
+                except ValueError as exc:
+                    error = f"tool arguments are not valid JSON ({exc})"
+                if error is None:
+                    try:
+                        jiter.from_json(raw.encode())
+                    except ValueError:
+                        error = "tool arguments were cut off before the JSON ended"
+                if error is None and not isinstance(content.input, dict):
+                    error = "tool arguments are JSON but not an object"
+            if error is not None and not block.done and snap.stop_reason == "max_tokens":
+                error = "tool arguments were cut off by max_tokens"
+            args = content.input if isinstance(content.input, dict) else {}
+            return [
+                ToolCallReady(
+                    index, content.id, content.name, args, server=block.kind == "server_tool_use", error=error
+                )
+            ]
+        if block.kind == "redacted_thinking":
+            return []
+        if block.kind in _KNOWN_PASSTHROUGH:
+            return [ServerToolBlock(index, block.kind, content)]
+        return [UnknownEvent(block.kind, index, content)]
+
+    def _stop(self, index: int, snap: ParsedMessage[Any]) -> list[Event]:
+        if not 0 <= index < len(self.blocks) or self.blocks[index].done:
+            raise MalformedStreamError(f"content_block_stop for block {index}, which is not open")
+        out = self._flush(index, snap)
+        self.blocks[index].done = True
+        return out
+
+    def _message_delta(self, event: Any, snap: ParsedMessage[Any]) -> list[Event]:
+        if event.usage is None:
+            # Documented example streams omit usage here; the SDK then crashes. Keep what we had.
+            delta = event.delta
+            snap.stop_reason = delta.stop_reason
+            snap.stop_sequence = delta.stop_sequence
+            snap.stop_details = getattr(delta, "stop_details", None)
+            if getattr(delta, "container", None) is not None:
+                snap.container = delta.container
+            self.warnings.append("message_delta carried no usage")
+            return []
+        accumulate_event(event=event, current_snapshot=snap, json_bufs=self._json_bufs)
+        self.usage = Usage.from_sdk(snap.usage)
+        self.usage_reported = True
+        return [UsageUpdate(self.step, self.usage)]
+
+    # -- the end --------------------------------------------------------------------------------------
+
+    def finish_open_blocks(self) -> list[Event]:
+        """Flush blocks that never got content_block_stop (cut off by max_tokens or a broken stream)."""
+        out: list[Event] = []
+        if self.snapshot is None:
+            return out
+        for index, block in enumerate(self.blocks):
+            if not block.done:
+                out.extend(self._flush(index, self.snapshot))
+        return out
+
+    def open_block_indices(self) -> list[int]:
+        return [i for i, b in enumerate(self.blocks) if not b.done]
+
+
+async def iterate(
+    raw: AsyncIterator[Any], acc: Accumulator, started: float, request_id: str | None
+) -> AsyncIterator[Event]:
+    """Yield claudekit events for one API call. Raises on protocol errors; the caller maps SDK errors."""
+    async for event in raw:
+        for out in acc.feed(event):
+            yield out
+    for out in acc.finish_open_blocks():
+        yield out
+    if acc.stopped and acc.snapshot is not None:
+        now = time.perf_counter()
+        yield MessageDone(
+            acc.step,
+            acc.snapshot,
+            acc.usage,
+            acc.snapshot.stop_reason,
+            request_id,
+            now - started,
+            None if acc.first_token_at is None else acc.first_token_at - started,
+        )
+
+
+def final_message(acc: Accumulator) -> anthropic.types.Message | None:
+    return acc.snapshot

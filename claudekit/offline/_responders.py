@@ -1,0 +1,377 @@
+"""What the offline model says: scripted turns, functions, and the default responder."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ._errors import ApiError
+from ._faults import Fault
+from ._validation import thinking_on
+
+__all__ = [
+    "DefaultResponder",
+    "OfflineRequest",
+    "Responder",
+    "Script",
+    "ToolCall",
+    "Turn",
+    "value_for_schema",
+]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call the offline model makes: ``ToolCall("get_weather", {"city": "Paris"})``."""
+
+    name: str
+    input: Mapping[str, Any] = field(default_factory=dict)
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One assistant turn: optional thinking, text, tool calls, stop reason and fault.
+
+    ``thinking`` is only emitted when the request enables thinking; when it does and
+    ``thinking`` is None, a short plan is generated so tool loops stay valid.
+    ``stop_reason`` defaults to ``tool_use`` when there are tool calls, else ``end_turn``
+    (``max_tokens`` / ``stop_sequence`` are still applied from the request).
+    """
+
+    text: str | None = None
+    thinking: str | None = None
+    tool_calls: Sequence[ToolCall] = ()
+    stop_reason: str | None = None
+    fault: Fault | None = None
+
+
+class OfflineRequest:
+    """A read-only view of a Messages request, with helpers for responders."""
+
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> None:
+        self.body = body
+        self.headers: Mapping[str, str] = headers or {}
+
+    @property
+    def model(self) -> str:
+        return str(self.body.get("model", ""))
+
+    @property
+    def messages(self) -> list[Mapping[str, Any]]:
+        return [m for m in self.body.get("messages") or [] if isinstance(m, Mapping)]
+
+    @property
+    def tools(self) -> list[Mapping[str, Any]]:
+        return [t for t in self.body.get("tools") or [] if isinstance(t, Mapping)]
+
+    @property
+    def thinking_enabled(self) -> bool:
+        return thinking_on(self.body)
+
+    @property
+    def tool_choice(self) -> Mapping[str, Any]:
+        tc = self.body.get("tool_choice")
+        return tc if isinstance(tc, Mapping) else {"type": "auto"}
+
+    @property
+    def parallel_allowed(self) -> bool:
+        return not bool(self.tool_choice.get("disable_parallel_tool_use"))
+
+    @property
+    def output_schema(self) -> Mapping[str, Any] | None:
+        oc = self.body.get("output_config")
+        fmt = oc.get("format") if isinstance(oc, Mapping) else None
+        schema = fmt.get("schema") if isinstance(fmt, Mapping) else None
+        return schema if isinstance(schema, Mapping) else None
+
+    @property
+    def last_user_text(self) -> str:
+        """Text of the last user message that has text (tool results excluded)."""
+        for msg in reversed(self.messages):
+            if msg.get("role") == "user":
+                text = _text_of(msg.get("content"))
+                if text:
+                    return text
+        return ""
+
+    @property
+    def tool_results(self) -> list[tuple[str, str, str, bool]]:
+        """(tool_use_id, tool name, result text, is_error) from the last message, if it is a user turn."""
+        msgs = self.messages
+        if not msgs or msgs[-1].get("role") != "user":
+            return []
+        names: dict[str, str] = {}
+        if len(msgs) >= 2:
+            for blk in _blocks(msgs[-2].get("content")):
+                if blk.get("type") == "tool_use":
+                    names[str(blk.get("id"))] = str(blk.get("name"))
+        out = []
+        for blk in _blocks(msgs[-1].get("content")):
+            if blk.get("type") == "tool_result":
+                tid = str(blk.get("tool_use_id"))
+                out.append((tid, names.get(tid, "tool"), _text_of(blk.get("content")), bool(blk.get("is_error"))))
+        return out
+
+
+def _blocks(content: Any) -> list[Mapping[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if isinstance(content, list):
+        return [b for b in content if isinstance(b, Mapping)]
+    return []
+
+
+def _text_of(content: Any) -> str:
+    return "\n".join(str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text").strip()
+
+
+Responder = Callable[[OfflineRequest], Union[Turn, Fault, str]]
+ScriptStep = Union[Turn, Fault, str, Responder]
+
+
+class Script:
+    """Answers each ``/v1/messages`` request with the next step: a Turn, a Fault, a string or a function.
+
+    When the steps run out, ``then`` (a responder) answers, or else the request fails
+    with a 500 ``api_error`` saying the script is exhausted.
+    """
+
+    def __init__(self, steps: Iterable[ScriptStep], *, then: Responder | None = None) -> None:
+        self.steps: list[ScriptStep] = list(steps)
+        self.then = then
+        self.used = 0
+        self.requests: list[OfflineRequest] = []
+        self._lock = threading.Lock()
+
+    @property
+    def remaining(self) -> int:
+        return len(self.steps) - self.used
+
+    def __call__(self, request: OfflineRequest) -> Turn | Fault | str:
+        with self._lock:
+            self.requests.append(request)
+            if self.used >= len(self.steps):
+                if self.then is not None:
+                    step: ScriptStep = self.then
+                else:
+                    raise ApiError(500, f"claudekit offline Script is exhausted ({len(self.steps)} steps used)")
+            else:
+                step = self.steps[self.used]
+                self.used += 1
+        if isinstance(step, (Turn, Fault, str)):
+            return step
+        return step(request)
+
+
+# -- the default responder ------------------------------------------------------------------------
+
+_STOP = frozenset(
+    """a an and are as at be by can could do does for from get give has have how i in is it its me my of on or
+    please set show tell that the their then this to use using was what when where which who why will with would
+    you your list find some any""".split()
+)
+_FREE_TEXT_FIELDS = frozenset({"query", "q", "text", "prompt", "question", "message", "content", "input", "search"})
+_PLACE_FIELDS = frozenset({"city", "location", "place", "country", "region", "town", "destination", "origin"})
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3 and w not in _STOP}
+
+
+def _tool_score(tool: Mapping[str, Any], prompt: str) -> int:
+    name = str(tool.get("name", ""))
+    low = prompt.lower()
+    if re.search(rf"\b{re.escape(name.lower())}\b", low) or name.replace("_", " ").lower() in low:
+        return 10
+    pw = _words(prompt)
+    parts = {p for p in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", name.lower()) if len(p) >= 3 and p not in _STOP}
+    score = 2 * len(parts & pw)
+    score += len(_words(str(tool.get("description", ""))) & pw)
+    return score
+
+
+_QUOTED = re.compile(r"[\"“']([^\"”']{1,80})[\"”']")
+_PLACES = re.compile(r"\b(?:in|for|at|of|and|to|from)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
+
+
+def _field_values(name: str, prompt: str) -> list[str]:
+    """Values the prompt gives for a field: ``name Paris``, ``name: "x"``, ``name=3``."""
+    label = re.escape(name).replace("_", "[ _]")
+    out = []
+    for m in re.finditer(rf"\b{label}\b\s*(?:=|:|is|of)?\s*(?:\"([^\"]+)\"|“([^”]+)”|'([^']+)'|([\w.+-]+))", prompt,
+                         re.IGNORECASE):
+        value = next(g for g in m.groups() if g is not None)
+        if value.lower() not in _STOP:
+            out.append(value)
+    return out
+
+
+def _numbers(prompt: str) -> list[str]:
+    return re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])", prompt)
+
+
+def value_for_schema(schema: Mapping[str, Any], prompt: str, name: str = "", *, index: int = 0) -> Any:
+    """A value valid against ``schema``, drawn from ``prompt`` where the field name or type allows."""
+    if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
+        low = prompt.lower()
+        for option in schema["enum"]:
+            if isinstance(option, str) and re.search(rf"\b{re.escape(option.lower())}\b", low):
+                return option
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    t = schema.get("type")
+    if isinstance(t, list):
+        t = next((x for x in t if x != "null"), "null")
+    if t is None and isinstance(schema.get("anyOf"), list) and schema["anyOf"]:
+        return value_for_schema(schema["anyOf"][0], prompt, name, index=index)
+    if t in ("integer", "number"):
+        found = _field_values(name, prompt) if name else []
+        nums = [v for v in found if re.fullmatch(r"-?\d+(?:\.\d+)?", v)] or _numbers(prompt)
+        value: float = float(nums[min(index, len(nums) - 1)]) if nums else float(schema.get("minimum", 1))
+        if "minimum" in schema:
+            value = max(value, float(schema["minimum"]))
+        if "maximum" in schema:
+            value = min(value, float(schema["maximum"]))
+        return int(value) if t == "integer" else value
+    if t == "boolean":
+        found = _field_values(name, prompt) if name else []
+        return bool(found and found[0].lower() in ("true", "yes", "on", "1"))
+    if t == "null":
+        return None
+    if t == "array":
+        items = schema.get("items")
+        item_schema = items if isinstance(items, Mapping) else {"type": "string"}
+        count = max(1, int(schema.get("minItems", 1)))
+        return [value_for_schema(item_schema, prompt, name, index=index + i) for i in range(count)]
+    if t == "object" or "properties" in schema:
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        obj: dict[str, Any] = {}
+        for key, sub in props.items():
+            if not isinstance(sub, Mapping):
+                continue
+            mentioned = bool(_field_values(key, prompt))
+            if key in required or mentioned:
+                obj[key] = value_for_schema(sub, prompt, key, index=index)
+        return obj
+    return _string_value(name, prompt, index)
+
+
+def _string_value(name: str, prompt: str, index: int) -> str:
+    candidates = _string_candidates(name, prompt)
+    if candidates:
+        return candidates[min(index, len(candidates) - 1)]
+    short = prompt.strip().splitlines()[0][:60] if prompt.strip() else "offline"
+    return short
+
+
+def _string_candidates(name: str, prompt: str) -> list[str]:
+    key = name.lower()
+    found = [v for v in _field_values(name, prompt) if not re.fullmatch(r"-?\d+(?:\.\d+)?", v)] if name else []
+    if found:
+        return found
+    if key in _FREE_TEXT_FIELDS:
+        return [prompt.strip()[:200]] if prompt.strip() else []
+    quoted = _QUOTED.findall(prompt)
+    if quoted:
+        return quoted
+    if key in _PLACE_FIELDS or key.endswith(("city", "location", "name")):
+        places = [p for p in _PLACES.findall(prompt) if p.lower() not in _STOP]
+        if places:
+            return places
+    return []
+
+
+def _quote(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class DefaultResponder:
+    """Deterministic replies that exercise thinking, tools, structured output and text."""
+
+    max_parallel: int = 4
+
+    def __call__(self, request: OfflineRequest) -> Turn:
+        prompt = request.last_user_text
+        results = request.tool_results
+        choice = str(request.tool_choice.get("type", "auto"))
+        if results and choice not in ("any", "tool"):
+            return self._answer_results(request, results)
+        calls = self._choose_calls(request, prompt)
+        if calls:
+            names = ", ".join(dict.fromkeys(c.name for c in calls))
+            thinking = (
+                f"The user asks: “{_quote(prompt, 120)}”. Plan: call {names} with arguments taken from the "
+                "request, then answer from the results."
+            )
+            return Turn(thinking=thinking, text=f"(offline) I'll use {names} for this.", tool_calls=calls)
+        schema = request.output_schema
+        if schema is not None:
+            value = value_for_schema(schema, prompt)
+            return Turn(
+                thinking=f"The user asks: “{_quote(prompt, 120)}”. Plan: fill the requested JSON schema.",
+                text=json.dumps(value, ensure_ascii=False),
+            )
+        thinking = (
+            f"The user asks: “{_quote(prompt, 120)}”. Plan: no model is available offline, so restate the "
+            "question and say clearly that this reply is simulated."
+        )
+        text = (
+            f"(offline) You asked: “{_quote(prompt)}”. This is a deterministic reply from claudekit's offline "
+            "backend; no model was called, so treat it as a placeholder that shows the shape of a real answer."
+        )
+        return Turn(thinking=thinking, text=text)
+
+    def _answer_results(self, request: OfflineRequest, results: list[tuple[str, str, str, bool]]) -> Turn:
+        parts = []
+        for _tid, name, text, is_error in results:
+            verb = "failed with" if is_error else "returned"
+            parts.append(f"{name} {verb} “{_quote(text)}”")
+        summary = "; ".join(parts)
+        return Turn(
+            thinking=f"The tools answered: {summary}. Plan: report these results back to the user.",
+            text=f"(offline) Here is what the tools reported: {summary}.",
+        )
+
+    def _choose_calls(self, request: OfflineRequest, prompt: str) -> list[ToolCall]:
+        tools = [t for t in request.tools if t.get("type") in (None, "custom") and "input_schema" in t]
+        choice = request.tool_choice
+        kind = str(choice.get("type", "auto"))
+        if not tools or kind == "none":
+            return []
+        if kind == "tool":
+            chosen = [t for t in tools if t.get("name") == choice.get("name")][:1]
+        else:
+            scored = sorted(((_tool_score(t, prompt), i, t) for i, t in enumerate(tools)), key=lambda x: (-x[0], x[1]))
+            chosen = [t for s, _i, t in scored if s >= 2]
+            if not chosen and kind == "any":
+                chosen = [scored[0][2]]
+            # Keep prompt order of the tools for a natural-looking turn.
+            chosen.sort(key=lambda t: tools.index(t))
+        calls: list[ToolCall] = []
+        for tool in chosen:
+            schema = tool.get("input_schema") or {"type": "object"}
+            fan = self._fan_out(schema, prompt) if request.parallel_allowed else 1
+            for idx in range(fan):
+                calls.append(ToolCall(str(tool["name"]), value_for_schema(schema, prompt, index=idx)))
+        if not request.parallel_allowed:
+            calls = calls[:1]
+        return calls[: self.max_parallel]
+
+    @staticmethod
+    def _fan_out(schema: Mapping[str, Any], prompt: str) -> int:
+        """How many calls the prompt asks for: one per value of the first required string field."""
+        props = schema.get("properties") or {}
+        for key in schema.get("required") or []:
+            sub = props.get(key)
+            if isinstance(sub, Mapping) and sub.get("type") == "string" and "enum" not in sub:
+                return max(1, len(dict.fromkeys(_string_candidates(key, prompt))))
+        return 1

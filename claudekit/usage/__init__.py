@@ -1,0 +1,48 @@
+"""Usage log, cost and prompt-cache analytics for claudekit.
+
+Every API call claudekit makes is recorded as a :class:`UsageRecord` in the chat's :class:`UsageLog`, which
+forwards it to the process-wide :func:`session_log`. ``log.df`` is a typed pandas DataFrame, ``log.summary()``
+a per-model table, and the ``plot_*`` functions return matplotlib Figures.
+
+Definitions:
+  - hit rate of a call = cache_read / (input + cache_read + cache_creation); a log's hit rate is the same
+    ratio over sums (not the mean of per-call rates).
+  - cost = input·p_in + cache_write_5m·p_5m + cache_write_1h·p_1h + cache_read·p_read + output·p_out, each
+    token counted once. When the response does not report the 5m/1h split, all cache creation is charged at
+    the 5m rate. Cost without caching charges every prompt token at p_in.
+  - prices come from ``prices.json`` shipped in this package (see its ``sources``); a model with no known
+    price gives a missing cost and one :class:`UnknownPriceWarning`.
+"""
+
+from ._display import footer_html, footer_text
+from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
+from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
+from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
+from ._record import MAX_TOKENS, MISS_REASON_TEXT, UsageRecord, cost_of
+from ._tracker import PrefixTracker, canonical_hash
+
+__all__ = [
+    "COLUMNS",
+    "MAX_TOKENS",
+    "MISS_REASON_TEXT",
+    "ModelPrice",
+    "PrefixTracker",
+    "Prices",
+    "UnknownPriceWarning",
+    "UsageLog",
+    "UsageLogWarning",
+    "UsageRecord",
+    "canonical_hash",
+    "cost_of",
+    "footer_html",
+    "footer_text",
+    "get_prices",
+    "load_prices",
+    "plot_cache_hit_rate",
+    "plot_cost",
+    "plot_input_tokens",
+    "session_log",
+    "set_prices",
+    "summarize",
+    "usage_frame",
+]

@@ -1,0 +1,136 @@
+"""Text and HTML renderings: the per-reply footer and the log's notebook table (no IPython import)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import TYPE_CHECKING
+
+from ._record import UsageRecord
+
+if TYPE_CHECKING:
+    from ._log import UsageLog
+
+__all__ = ["footer_html", "footer_text", "log_html"]
+
+
+def _tokens(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1000:.0f}k"
+    if n >= 1000:
+        return f"{n / 1000:.1f}k"
+    return str(n)
+
+
+def _money(x: float) -> str:
+    if x == 0:
+        return "$0"
+    if abs(x) < 0.01:
+        return f"${x:.4f}"
+    return f"${x:,.3f}" if abs(x) < 10 else f"${x:,.2f}"
+
+
+def _parts(record: UsageRecord) -> list[str]:
+    parts: list[str] = []
+    if record.status != "ok":
+        parts.append(record.status)
+    if record.input_tokens is None and record.output_tokens is None:
+        parts.append("usage n/a")
+    else:
+        prompt = record.prompt_tokens
+        parts.append(f"{_tokens(prompt)} in" if prompt is not None else "in n/a")
+        if record.output_tokens is not None:
+            out = f"{_tokens(record.output_tokens)} out"
+            if record.thinking_tokens:
+                out += f" ({_tokens(record.thinking_tokens)} thinking)"
+            parts.append(out)
+        else:
+            parts.append("out n/a")
+        rate = record.hit_rate
+        if rate is not None:
+            cache = f"cache {rate:.0%}"
+            if record.cache_creation_input_tokens:
+                cache += f", +{_tokens(record.cache_creation_input_tokens)} written"
+            parts.append(cache)
+    if record.cost_usd is not None:
+        cost = _money(record.cost_usd)
+        saved = record.savings_usd
+        if saved is not None and saved > 0:
+            cost += f" (saved {_money(saved)})"
+        parts.append(cost)
+    elif record.input_tokens is not None:
+        parts.append("cost n/a")
+    if record.latency_s is not None:
+        lat = f"{record.latency_s:.1f} s"
+        if record.ttft_s is not None:
+            lat += f" (first token {record.ttft_s:.1f} s)"
+        parts.append(lat)
+    return parts
+
+
+def footer_text(record: UsageRecord) -> str:
+    """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``."""
+    text = " · ".join(_parts(record))
+    reason = record.miss_reason
+    if reason:
+        text += f" · cache miss: {reason}"
+    return text
+
+
+def footer_html(record: UsageRecord) -> str:
+    """:func:`footer_text` as a small grey HTML line; the model and request id are in the tooltip."""
+    title = f"{record.model} · {record.request_id or 'no request id'}"
+    body = escape(" · ".join(_parts(record)))
+    reason = record.miss_reason
+    if reason:
+        body += f' · <span style="color:#b45309">cache miss: {escape(reason)}</span>'
+    colour = "#6b7280" if record.status == "ok" else "#b91c1c"
+    return (
+        f'<div class="claudekit-usage-footer" title="{escape(title)}" '
+        f'style="font-size:0.8em;color:{colour};font-family:system-ui,sans-serif;margin-top:2px">'
+        f"{body}</div>"
+    )
+
+
+def log_html(log: UsageLog, max_rows: int = 10) -> str:
+    """Compact notebook table: a header line, the per-model summary and the last ``max_rows`` calls."""
+    n = len(log)
+    rate = log.hit_rate
+    cost = log.total_cost
+    head = f"<b>UsageLog</b>: {n} call{'s' if n != 1 else ''}, {len({r.chat_id for r in log})} chat(s)"
+    if rate is not None:
+        head += f" · cache hit rate {rate:.1%}"
+    if cost is not None:
+        head += f" · cost {escape(_money(cost))}"
+        no_cache = log.total_cost_no_cache
+        if no_cache is not None:
+            head += f" (without caching {escape(_money(no_cache))})"
+    elif log.unpriced_calls:
+        head += f" · cost unknown ({log.unpriced_calls} unpriced call(s))"
+    if n == 0:
+        return f"<div>{head}</div>"
+    summary = log.summary()
+    summary_html = summary.to_html(
+        na_rep="–",
+        float_format=lambda x: f"{x:,.4f}",
+        classes="claudekit-usage-summary",
+        border=0,
+    )
+    recent = log.df.tail(max_rows)[
+        ["timestamp", "chat_id", "turn", "step", "model", "status", "input_tokens",
+         "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "cost_usd", "miss_reason"]
+    ]
+    recent = recent.rename(columns={
+        "cache_creation_input_tokens": "cache_write", "cache_read_input_tokens": "cache_read",
+        "input_tokens": "input", "output_tokens": "output",
+    })
+    recent_html = recent.to_html(
+        na_rep="–", index=False, float_format=lambda x: f"{x:,.4f}",
+        classes="claudekit-usage-recent", border=0,
+    )
+    return (
+        f'<div class="claudekit-usage-log" style="font-size:0.85em">'
+        f"<div>{head}</div>{summary_html}"
+        f"<details><summary>last {min(max_rows, n)} calls</summary>{recent_html}</details></div>"
+    )

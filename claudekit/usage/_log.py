@@ -1,0 +1,340 @@
+"""UsageLog: append-only, columnar, optionally persisted to JSONL."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import warnings
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._record import UsageRecord
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["COLUMNS", "UsageLog", "session_log"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+# (column, kind) in DataFrame order. Kinds: ts, int, float, cat, str.
+_RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "ts"),
+    ("chat_id", "cat"),
+    ("turn", "int"),
+    ("step", "int"),
+    ("model", "cat"),
+    ("status", "cat"),
+    ("request_id", "str"),
+    ("message_id", "str"),
+    ("stop_reason", "cat"),
+    ("input_tokens", "int"),
+    ("cache_creation_input_tokens", "int"),
+    ("cache_creation_5m_input_tokens", "int"),
+    ("cache_creation_1h_input_tokens", "int"),
+    ("cache_read_input_tokens", "int"),
+    ("output_tokens", "int"),
+    ("thinking_tokens", "int"),
+    ("server_tool_uses", "int"),
+    ("latency_s", "float"),
+    ("ttft_s", "float"),
+    ("cost_usd", "float"),
+    ("cost_no_cache_usd", "float"),
+    ("cache_miss_reason", "cat"),
+    ("cache_missed_input_tokens", "int"),
+    ("client_miss_reason", "str"),
+    ("service_tier", "cat"),
+)
+_FIELD_NAMES = tuple(name for name, _ in _RECORD_COLUMNS)
+#: Every column of :attr:`UsageLog.df`, including derived ones (prompt_tokens, hit_rate, savings_usd, miss_reason).
+COLUMNS: tuple[str, ...] = (*_FIELD_NAMES, "prompt_tokens", "hit_rate", "savings_usd", "miss_reason")
+
+
+def _empty_columns() -> dict[str, list[Any]]:
+    return {name: [] for name in (*_FIELD_NAMES, "miss_reason")}
+
+
+def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
+    data: dict[str, Any] = {}
+    for name, kind in _RECORD_COLUMNS:
+        values = cols[name]
+        if kind == "ts":
+            data[name] = pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
+        elif kind == "int":
+            data[name] = pd.array(values, dtype="Int64")
+        elif kind == "float":
+            data[name] = pd.array(values, dtype="Float64")
+        elif kind == "cat":
+            data[name] = pd.Categorical(values)
+        else:
+            data[name] = pd.array(values, dtype="string")
+    df = pd.DataFrame(data)
+    inp = df["input_tokens"]
+    prompt = inp + df["cache_creation_input_tokens"].fillna(0) + df["cache_read_input_tokens"].fillna(0)
+    df["prompt_tokens"] = prompt  # NA where input_tokens is NA
+    prompt_f = prompt.astype("Float64").mask(prompt == 0)
+    df["hit_rate"] = df["cache_read_input_tokens"].fillna(0).astype("Float64") / prompt_f
+    df["savings_usd"] = df["cost_no_cache_usd"] - df["cost_usd"]
+    df["miss_reason"] = pd.array(cols["miss_reason"], dtype="string")
+    return df
+
+
+def _sum_int(values: Iterable[int | None]) -> int:
+    return sum(v for v in values if v is not None)
+
+
+class UsageLog:
+    """An append-only log of :class:`UsageRecord`.
+
+    - ``UsageLog()``: in memory. ``UsageLog(path)``: records already in ``path`` (JSONL) are loaded, and every
+      appended record is written to it as one line. ``UsageLog(parent=session_log())``: every append is
+      forwarded to the parent (that is how a chat's log feeds the session-wide log).
+    - ``append`` is O(1): values go into per-column lists; :attr:`df` builds the DataFrame from them.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, parent: UsageLog | None = None) -> None:
+        self._records: list[UsageRecord] = []
+        self._cols = _empty_columns()
+        self._lock = threading.RLock()
+        self._df: pd.DataFrame | None = None
+        self.parent = parent
+        self.path: Path | None = None
+        if path is not None:
+            p = Path(path)
+            if p.exists():
+                for record in _read_jsonl(p):
+                    self._store(record)
+            self.path = p
+
+    # ------------------------------------------------------------------ appending
+    def _store(self, record: UsageRecord) -> None:
+        cols = self._cols
+        for name in _FIELD_NAMES:
+            cols[name].append(getattr(record, name))
+        cols["timestamp"][-1] = (record.timestamp - _EPOCH) // _US
+        cols["miss_reason"].append(record.miss_reason)
+        self._records.append(record)
+        self._df = None
+
+    def append(self, record: UsageRecord) -> None:
+        """Add one record (and forward it to the parent log; write it to the JSONL file if set)."""
+        if not isinstance(record, UsageRecord):
+            raise TypeError(f"UsageLog.append expects a UsageRecord, got {type(record).__name__}")
+        with self._lock:
+            self._store(record)
+            if self.path is not None:
+                line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+                with self.path.open("a", encoding="utf-8") as fh:
+                    fh.write(line + "\n")
+        if self.parent is not None and self.parent is not self:
+            self.parent.append(record)
+
+    def extend(self, records: Iterable[UsageRecord]) -> None:
+        for record in records:
+            self.append(record)
+
+    def clear(self) -> None:
+        """Forget the in-memory records (the JSONL file, if any, is left untouched)."""
+        with self._lock:
+            self._records = []
+            self._cols = _empty_columns()
+            self._df = None
+
+    # ------------------------------------------------------------------ container protocol
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[UsageRecord]:
+        return iter(list(self._records))
+
+    def __getitem__(self, index: int) -> UsageRecord:
+        return self._records[index]
+
+    @property
+    def records(self) -> list[UsageRecord]:
+        """A copy of the records, oldest first."""
+        return list(self._records)
+
+    # ------------------------------------------------------------------ tables
+    @property
+    def df(self) -> pd.DataFrame:
+        """One row per call. Datetimes are tz-aware UTC, counts nullable ``Int64``, amounts ``Float64``,
+        ids/models/status categoricals. Derived: ``prompt_tokens``, ``hit_rate``, ``savings_usd``, ``miss_reason``."""
+        with self._lock:
+            if self._df is None:
+                self._df = _build_frame(self._cols)
+            return self._df.copy()
+
+    def summary(self) -> pd.DataFrame:
+        """One row per model: calls, errors, token sums, hit rate over sums, cost, cost without cache, savings,
+        mean latency and median TTFT. Cost is NA for a model with no known price."""
+        return summarize(self.df)
+
+    @property
+    def hit_rate(self) -> float | None:
+        """Session cache hit rate over sums: sum(cache_read) / sum(input + cache_read + cache_creation)."""
+        recs = [r for r in self._records if r.input_tokens is not None]
+        total = _sum_int(r.prompt_tokens for r in recs)
+        if total == 0:
+            return None
+        return _sum_int(r.cache_read_input_tokens for r in recs) / total
+
+    @property
+    def total_cost(self) -> float | None:
+        """Sum of ``cost_usd``. ``None`` when some call with usage has no known price (see :attr:`unpriced_calls`)
+        or when there is no priced call at all."""
+        if self.unpriced_calls:
+            return None
+        costs = [r.cost_usd for r in self._records if r.cost_usd is not None]
+        return math.fsum(costs) if costs else None
+
+    @property
+    def total_cost_no_cache(self) -> float | None:
+        if self.unpriced_calls:
+            return None
+        costs = [r.cost_no_cache_usd for r in self._records if r.cost_no_cache_usd is not None]
+        return math.fsum(costs) if costs else None
+
+    @property
+    def unpriced_calls(self) -> int:
+        """Calls that reported usage but whose model has no known price."""
+        return sum(
+            1 for r in self._records
+            if r.cost_usd is None and r.input_tokens is not None and r.output_tokens is not None
+        )
+
+    def for_chat(self, chat_id: str) -> UsageLog:
+        """A new in-memory log with the records of one chat."""
+        out = UsageLog()
+        for r in self._records:
+            if r.chat_id == chat_id:
+                out._store(r)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write all records to ``path`` as JSONL (overwriting it)."""
+        with Path(path).open("w", encoding="utf-8") as fh:
+            for r in self._records:
+                fh.write(json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> UsageLog:
+        """Read a JSONL file written by a log. Corrupt lines are skipped with a warning naming the line.
+        The returned log is not attached to the file (appends stay in memory); use ``UsageLog(path)`` to
+        continue writing to it."""
+        log = cls()
+        for record in _read_jsonl(Path(path)):
+            log._store(record)
+        return log
+
+    # ------------------------------------------------------------------ display
+    def plot(self, **kwargs: Any) -> Figure:
+        """The cache hit-rate plot (see :func:`claudekit.usage.plot_cache_hit_rate`)."""
+        from ._plots import plot_cache_hit_rate
+
+        return plot_cache_hit_rate(self, **kwargs)
+
+    def __repr__(self) -> str:
+        n = len(self._records)
+        chats = len({r.chat_id for r in self._records})
+        rate = self.hit_rate
+        cost = self.total_cost
+        rate_s = f"{rate:.1%}" if rate is not None else "n/a"
+        cost_s = f"${cost:,.4f}" if cost is not None else ("n/a" if not self.unpriced_calls else "unknown")
+        tokens_in = _sum_int(r.input_tokens for r in self._records)
+        tokens_read = _sum_int(r.cache_read_input_tokens for r in self._records)
+        tokens_write = _sum_int(r.cache_creation_input_tokens for r in self._records)
+        tokens_out = _sum_int(r.output_tokens for r in self._records)
+        return (
+            f"UsageLog({n} calls, {chats} chats, input={tokens_in:,}, cache_read={tokens_read:,}, "
+            f"cache_write={tokens_write:,}, output={tokens_out:,}, hit_rate={rate_s}, cost={cost_s})"
+        )
+
+    def _repr_html_(self) -> str:
+        from ._display import log_html
+
+        return log_html(self)
+
+
+def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-model summary of a usage DataFrame (as produced by :attr:`UsageLog.df`)."""
+    columns = [
+        "calls", "errors", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
+        "output_tokens", "thinking_tokens", "hit_rate", "cost_usd", "cost_no_cache_usd", "savings_usd",
+        "mean_latency_s", "median_ttft_s",
+    ]
+    if df.empty:
+        out = pd.DataFrame(columns=columns)
+        out.index.name = "model"
+        return out
+    g = df.groupby("model", observed=True, sort=True)
+    sums = g[["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
+              "thinking_tokens"]].sum(min_count=1)
+    out = pd.DataFrame(index=sums.index)
+    out["calls"] = g.size().astype("Int64")
+    out["errors"] = g["status"].apply(lambda s: int((s.astype("string") != "ok").sum())).astype("Int64")
+    for col in sums.columns:
+        out[col] = sums[col].astype("Int64")
+    priced = df["input_tokens"].notna()
+    prompt_sum = df[priced].groupby("model", observed=True)["prompt_tokens"].sum()
+    read_sum = df[priced].groupby("model", observed=True)["cache_read_input_tokens"].sum()
+    rate = read_sum.astype("Float64") / prompt_sum.astype("Float64").mask(prompt_sum == 0)
+    out["hit_rate"] = rate.reindex(out.index).astype("Float64")
+
+    # cost is NA for a model if any of its calls with usage is unpriced
+    has_usage = df["input_tokens"].notna() & df["output_tokens"].notna()
+    unpriced = (has_usage & df["cost_usd"].isna()).groupby(df["model"], observed=True).any()
+    for col in ("cost_usd", "cost_no_cache_usd", "savings_usd"):
+        s = g[col].sum(min_count=1).astype("Float64")
+        out[col] = s.mask(unpriced.reindex(s.index).fillna(False).astype(bool))
+    out["mean_latency_s"] = g["latency_s"].mean().astype("Float64")
+    out["median_ttft_s"] = g["ttft_s"].median().astype("Float64")
+    out.index = pd.Index(out.index.astype(str), name="model")
+    return out[columns]
+
+
+def _read_jsonl(path: Path) -> Iterator[UsageRecord]:
+    with path.open("r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                data = json.loads(text)
+                if not isinstance(data, dict):
+                    raise ValueError("not a JSON object")
+                record = UsageRecord.from_dict(data)
+            except (ValueError, TypeError, KeyError) as exc:
+                warnings.warn(
+                    f"{path}:{lineno}: skipping corrupt usage line ({type(exc).__name__}: {exc})",
+                    UsageLogWarning,
+                    stacklevel=3,
+                )
+                continue
+            yield record
+
+
+class UsageLogWarning(UserWarning):
+    """A usage JSONL line could not be read."""
+
+
+_session_lock = threading.Lock()
+_session: UsageLog | None = None
+
+
+def session_log() -> UsageLog:
+    """The process-wide log that every chat's log forwards to."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = UsageLog()
+        return _session
