@@ -231,6 +231,12 @@ class Chat:
             except BaseException as exc:
                 if raw is not None:
                     await _close_quietly(raw)
+                for ev in acc.finish_open_blocks():
+                    if isinstance(ev, ToolCallReady):
+                        why = "interrupted" if isinstance(exc, _INTERRUPTS) else "the stream failed"
+                        reply.tool_calls.append(
+                            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error or why, step=step_index)
+                        )
                 interrupted = isinstance(exc, _INTERRUPTS)
                 err = None if interrupted else (exc if isinstance(exc, ClaudekitError) else from_sdk_error(exc))
                 status = "interrupted" if interrupted else (getattr(err, "type", None) or type(err).__name__)

@@ -56,13 +56,14 @@ _KNOWN_PASSTHROUGH = {
 class _Block:
     """Per-block buffers for the deltas we accumulate ourselves."""
 
-    __slots__ = ("buffer", "done", "kind", "parts")
+    __slots__ = ("buffer", "done", "flushed", "kind", "parts")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.parts: list[str] = []
         self.buffer: _JsonBuffer | None = None
-        self.done = False
+        self.done = False  # content_block_stop arrived
+        self.flushed = False  # buffered deltas written into the snapshot
 
 
 class Accumulator:
@@ -228,7 +229,7 @@ class Accumulator:
         if not 0 <= index < len(self.blocks) or self.blocks[index].done:
             raise MalformedStreamError(f"content_block_stop for block {index}, which is not open")
         out = self._flush(index, snap)
-        self.blocks[index].done = True
+        self.blocks[index].done = self.blocks[index].flushed = True
         return out
 
     def _message_delta(self, event: Any, snap: ParsedMessage[Any]) -> list[Event]:
@@ -255,8 +256,9 @@ class Accumulator:
         if self.snapshot is None:
             return out
         for index, block in enumerate(self.blocks):
-            if not block.done:
+            if not block.done and not block.flushed:
                 out.extend(self._flush(index, self.snapshot))
+                block.flushed = True
         return out
 
     def open_block_indices(self) -> list[int]:

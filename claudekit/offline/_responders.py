@@ -272,6 +272,10 @@ def _string_value(name: str, prompt: str, index: int) -> str:
 
 
 def _string_candidates(name: str, prompt: str) -> list[str]:
+    return list(dict.fromkeys(_raw_string_candidates(name, prompt)))
+
+
+def _raw_string_candidates(name: str, prompt: str) -> list[str]:
     key = name.lower()
     found = [v for v in _field_values(name, prompt) if not re.fullmatch(r"-?\d+(?:\.\d+)?", v)] if name else []
     if found:

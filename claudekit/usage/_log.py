@@ -54,7 +54,8 @@ _RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("service_tier", "cat"),
 )
 _FIELD_NAMES = tuple(name for name, _ in _RECORD_COLUMNS)
-#: Every column of :attr:`UsageLog.df`, including derived ones (prompt_tokens, hit_rate, savings_usd, miss_reason).
+#: Every column of :attr:`UsageLog.df`, including the derived ones
+#: (prompt_tokens, hit_rate, savings_usd, miss_reason).
 COLUMNS: tuple[str, ...] = (*_FIELD_NAMES, "prompt_tokens", "hit_rate", "savings_usd", "miss_reason")
 
 
@@ -84,7 +85,8 @@ def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     df["hit_rate"] = df["cache_read_input_tokens"].fillna(0).astype("Float64") / prompt_f
     df["savings_usd"] = df["cost_no_cache_usd"] - df["cost_usd"]
     df["miss_reason"] = pd.array(cols["miss_reason"], dtype="string")
-    return df
+    frame: pd.DataFrame = df
+    return frame
 
 
 def _sum_int(values: Iterable[int | None]) -> int:
@@ -166,16 +168,18 @@ class UsageLog:
     # ------------------------------------------------------------------ tables
     @property
     def df(self) -> pd.DataFrame:
-        """One row per call. Datetimes are tz-aware UTC, counts nullable ``Int64``, amounts ``Float64``,
-        ids/models/status categoricals. Derived: ``prompt_tokens``, ``hit_rate``, ``savings_usd``, ``miss_reason``."""
+        """One row per call (a copy). Datetimes are tz-aware UTC, counts nullable ``Int64``, amounts
+        ``Float64``, ids/models/status categoricals. Derived: ``prompt_tokens``, ``hit_rate``,
+        ``savings_usd``, ``miss_reason``."""
         with self._lock:
             if self._df is None:
                 self._df = _build_frame(self._cols)
-            return self._df.copy()
+            frame: pd.DataFrame = self._df.copy()
+            return frame
 
     def summary(self) -> pd.DataFrame:
-        """One row per model: calls, errors, token sums, hit rate over sums, cost, cost without cache, savings,
-        mean latency and median TTFT. Cost is NA for a model with no known price."""
+        """One row per model: calls, errors, token sums, hit rate over sums, cost, cost without cache,
+        savings, mean latency and median TTFT. Cost is NA for a model with no known price."""
         return summarize(self.df)
 
     @property
@@ -189,8 +193,8 @@ class UsageLog:
 
     @property
     def total_cost(self) -> float | None:
-        """Sum of ``cost_usd``. ``None`` when some call with usage has no known price (see :attr:`unpriced_calls`)
-        or when there is no priced call at all."""
+        """Sum of ``cost_usd``. ``None`` when some call with usage has no known price
+        (see :attr:`unpriced_calls`) or when there is no priced call at all."""
         if self.unpriced_calls:
             return None
         costs = [r.cost_usd for r in self._records if r.cost_usd is not None]
@@ -273,9 +277,9 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
         "mean_latency_s", "median_ttft_s",
     ]
     if df.empty:
-        out = pd.DataFrame(columns=columns)
-        out.index.name = "model"
-        return out
+        empty: pd.DataFrame = pd.DataFrame(columns=pd.Index(columns))
+        empty.index.name = "model"
+        return empty
     g = df.groupby("model", observed=True, sort=True)
     sums = g[["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
               "thinking_tokens"]].sum(min_count=1)
@@ -299,7 +303,8 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
     out["mean_latency_s"] = g["latency_s"].mean().astype("Float64")
     out["median_ttft_s"] = g["ttft_s"].median().astype("Float64")
     out.index = pd.Index(out.index.astype(str), name="model")
-    return out[columns]
+    result: pd.DataFrame = out[columns]
+    return result
 
 
 def _read_jsonl(path: Path) -> Iterator[UsageRecord]:

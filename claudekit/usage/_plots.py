@@ -1,4 +1,4 @@
-"""Matplotlib figures for a usage log (object-oriented API only; nothing is shown or registered with pyplot)."""
+"""Matplotlib figures for a usage log (object-oriented API only; nothing is shown or touches pyplot)."""
 
 from __future__ import annotations
 
@@ -47,11 +47,12 @@ def usage_frame(source: UsageLog | pd.DataFrame | Iterable[UsageRecord]) -> pd.D
     has_reason = df["miss_reason"].notna().to_numpy(dtype=bool)
     df["is_miss"] = has_reason | ((read == 0) & (write > 0) & later)
     labels = df["miss_reason"].astype("object").where(df["miss_reason"].notna(), None)
-    df["miss_label"] = [
+    frame: pd.DataFrame = df
+    frame["miss_label"] = [
         (lab if lab is not None else "wrote cache, read none (reason unknown)") if miss else None
         for lab, miss in zip(labels, df["is_miss"], strict=True)
     ]
-    return df
+    return frame
 
 
 def _as_float(series: pd.Series) -> np.ndarray:
@@ -88,12 +89,14 @@ def plot_cache_hit_rate(
     max_points: int = 400,
     bins: int = 100,
     max_labels: int = 8,
+    max_chats: int = 8,
 ) -> Figure:
     """Per-call cache hit rate (%, coloured by chat), the cumulative session rate (over sums) as a line,
     and misses marked with a red ✕ and labelled with their reason.
 
     Above ``max_points`` calls, per-call points are replaced by per-bin rates (``bins`` bins, rate over the
     bin's sums, one line per chat) and misses by a rug of ticks plus a box counting the top reasons.
+    With more than ``max_chats`` chats, chats are not told apart (one series for all).
     """
     xlabel, ylabel = "API call # (session order)", "Cache hit rate (% of prompt tokens)"
     title = "Prompt cache hit rate per call"
@@ -111,10 +114,17 @@ def plot_cache_hit_rate(
     cum_prompt = np.cumsum(np.where(known, prompt, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         cum_rate = np.where(cum_prompt > 0, cum_read / cum_prompt * 100.0, np.nan)
-    chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
+    all_chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
+    multi = 1 < len(all_chats) <= max_chats
+    if multi:
+        chats = all_chats
+        chat_arr = df["chat_id"].astype("object").to_numpy()
+    else:
+        chats = ["all"]
+        chat_arr = np.full(n, "all", dtype=object)
     colours = _chat_colours(chats)
-    chat_arr = df["chat_id"].astype("object").to_numpy()
-    multi = len(chats) > 1
+    if len(all_chats) > max_chats:
+        title += f", {len(all_chats):,} chats"
     misses = df["is_miss"].to_numpy(dtype=bool)
 
     if n <= max_points:
@@ -131,14 +141,15 @@ def plot_cache_hit_rate(
             y_miss = np.nan_to_num(rate[miss_idx], nan=0.0)
             ax.scatter(
                 x[miss_idx], y_miss, marker="x", s=60, color=_MISS, zorder=5, linewidths=2,
-                label=f"cache miss ({miss_idx.size}" + (f", {max_labels} labelled)" if miss_idx.size > max_labels
-                                                        else ")"),
+                label=f"cache miss ({miss_idx.size}"
+                + (f", {max_labels} labelled)" if miss_idx.size > max_labels else ")"),
             )
             labels = df["miss_label"].to_numpy()
             for k, i in enumerate(miss_idx[:max_labels]):
                 dy = 28 + 14 * (k % 3)
                 ax.annotate(
-                    _shorten(str(labels[i])), xy=(x[i], y_miss[k]), xytext=(4, dy), textcoords="offset points",
+                    _shorten(str(labels[i])), xy=(x[i], y_miss[k]), xytext=(4, dy),
+                    textcoords="offset points",
                     fontsize=7.5, color=_MISS, rotation=0,
                     arrowprops={"arrowstyle": "-", "color": _MISS, "lw": 0.6},
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": _MISS, "lw": 0.5, "alpha": 0.85},
@@ -193,7 +204,8 @@ def _stack(ax: Axes, x: np.ndarray, read: np.ndarray, write: np.ndarray, uncache
            width: float, legend: bool) -> None:
     ax.bar(x, read, width=width, color=_READ, label="cache read" if legend else None)
     ax.bar(x, write, width=width, bottom=read, color=_WRITE, label="cache write" if legend else None)
-    ax.bar(x, uncached, width=width, bottom=read + write, color=_UNCACHED, label="uncached input" if legend else None)
+    ax.bar(x, uncached, width=width, bottom=read + write, color=_UNCACHED,
+           label="uncached input" if legend else None)
 
 
 def _tokens_formatter() -> FuncFormatter:
@@ -318,7 +330,8 @@ def plot_cost(
     pct = saved / cum_nc[-1] * 100.0 if cum_nc[-1] > 0 else 0.0
     verb = "saved" if saved >= 0 else "extra"
     ax.annotate(
-        f"{verb} ${abs(saved):,.4f} ({abs(pct):.0f}%)\nactual ${cum_cost[-1]:,.4f} · no cache ${cum_nc[-1]:,.4f}",
+        f"{verb} ${abs(saved):,.4f} ({abs(pct):.0f}%)\n"
+        f"actual ${cum_cost[-1]:,.4f} · no cache ${cum_nc[-1]:,.4f}",
         xy=(x[-1], cum_cost[-1]), xytext=(-10, 12), textcoords="offset points", ha="right", fontsize=8,
         bbox={"boxstyle": "round", "fc": "white", "ec": "grey", "alpha": 0.9},
     )

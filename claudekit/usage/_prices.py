@@ -164,7 +164,7 @@ class Prices:
     def from_dict(cls, data: Mapping[str, Any]) -> Prices:
         """Build from the ``prices.json`` layout (``{"models": {...}, "aliases": {...}}``)
         or from a bare ``{model: {...}}`` mapping."""
-        raw_models = data["models"] if "models" in data else data
+        raw_models = data.get("models", data)
         if not isinstance(raw_models, Mapping):
             raise ValueError("price table 'models' must be a mapping")
         models = {str(k): ModelPrice.from_mapping(v) for k, v in raw_models.items()}
@@ -176,7 +176,7 @@ class Prices:
 
 
 def load_prices(path: str | Path | None = None) -> Prices:
-    """Read a price table: the one shipped in the package (``path=None``) or a JSON file of the same layout."""
+    """Read a price table: the one shipped in the package (``path=None``) or a JSON file of that layout."""
     if path is None:
         text = resources.files("claudekit.usage").joinpath("prices.json").read_text(encoding="utf-8")
     else:

@@ -52,33 +52,42 @@ def _check_count(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer token count, got {value!r}")
-    if isinstance(value, float):
+    count: int
+    if isinstance(value, int):
+        count = value
+    elif isinstance(value, float):
         if math.isnan(value):
             return None
         if not value.is_integer():
             raise ValueError(f"{name} must be an integer token count, got {value!r}")
-        value = int(value)
-    if not isinstance(value, int):
+        count = int(value)
+    elif isinstance(value, str | bytes):
+        raise ValueError(f"{name} must be an integer token count, got {value!r}")
+    else:
         try:  # numpy integers and similar
-            value = int(value)
+            count = int(value)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be an integer token count, got {value!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} is negative ({value}); refusing a corrupt usage report")
-    if value > MAX_TOKENS:
-        raise ValueError(f"{name} is absurdly large ({value:,} > {MAX_TOKENS:,}); refusing a corrupt usage report")
-    return value
+    if count < 0:
+        raise ValueError(f"{name} is negative ({count}); refusing a corrupt usage report")
+    if count > MAX_TOKENS:
+        raise ValueError(
+            f"{name} is absurdly large ({count:,} > {MAX_TOKENS:,}); refusing a corrupt usage report"
+        )
+    return count
 
 
 def _check_seconds(name: str, value: Any) -> float | None:
     if value is None:
         return None
-    value = float(value)
-    if math.isnan(value):
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds):
         return None
-    if value < 0 or math.isinf(value):
+    if seconds < 0 or math.isinf(seconds):
         raise ValueError(f"{name} must be a finite non-negative number of seconds, got {value!r}")
-    return value
+    return seconds
 
 
 def _utc(at: datetime) -> datetime:
@@ -187,10 +196,10 @@ class UsageRecord:
         for name in TOKEN_FIELDS:
             object.__setattr__(self, name, _check_count(name, getattr(self, name)))
         for name in ("turn", "step"):
-            value = _check_count(name, getattr(self, name))
-            if value is None:
+            index = _check_count(name, getattr(self, name))
+            if index is None:
                 raise ValueError(f"{name} is required")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, index)
         for name in ("latency_s", "ttft_s"):
             object.__setattr__(self, name, _check_seconds(name, getattr(self, name)))
         for name in ("cost_usd", "cost_no_cache_usd"):
@@ -228,7 +237,8 @@ class UsageRecord:
         ``usage`` (an SDK ``Usage`` / ``MessageDeltaUsage`` or a plain dict) overrides ``message.usage``;
         a field it lacks is recorded as missing. Pass ``usage={"input_tokens": n}`` when a stream ended
         without a usage-bearing ``message_delta``, so that ``output_tokens`` is NA instead of a stale count.
-        ``cache_miss_reason`` (SDK object, dict or None) falls back to ``message.diagnostics.cache_miss_reason``.
+        ``cache_miss_reason`` (SDK object, dict, type string or None) falls back to
+        ``message.diagnostics.cache_miss_reason``.
         The model used for pricing is ``message.model`` when present, else ``model``.
         Cost is computed with ``prices`` (default: the table in force, see :func:`set_prices`).
         """
@@ -327,7 +337,8 @@ class UsageRecord:
         """Best human explanation of a cache miss: the server's diagnosis and/or the client's."""
         parts: list[str] = []
         if self.cache_miss_reason is not None:
-            parts.append(MISS_REASON_TEXT.get(self.cache_miss_reason, self.cache_miss_reason.replace("_", " ")))
+            reason = self.cache_miss_reason
+            parts.append(MISS_REASON_TEXT.get(reason, reason.replace("_", " ")))
         if self.client_miss_reason and not (parts and self.client_miss_reason.startswith(parts[0])):
             parts.append(self.client_miss_reason)
         return "; ".join(parts) if parts else None
@@ -398,7 +409,9 @@ def cost_of(record_or_usage: Any, model: str | None = None, *, prices: Prices | 
             "cache_creation_1h_input_tokens": _check_count(
                 "ephemeral_1h_input_tokens", _get(split, "ephemeral_1h_input_tokens")
             ),
-            "cache_read_input_tokens": _check_count("cache_read_input_tokens", _get(u, "cache_read_input_tokens")),
+            "cache_read_input_tokens": _check_count(
+                "cache_read_input_tokens", _get(u, "cache_read_input_tokens")
+            ),
         }
     price = table.lookup(name)
     if price is None:

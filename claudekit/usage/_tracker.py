@@ -117,8 +117,8 @@ class PrefixTracker:
     """Remembers the previous request of one conversation and explains why the next one will miss the cache.
 
     Feed it the exact JSON body the core sends (keys ``model``, ``system``, ``tools``, ``messages``,
-    ``cache_control``, ...). Each piece is hashed as canonical JSON with every ``cache_control`` marker removed,
-    so moving a breakpoint is not a change. Use one tracker per conversation.
+    ``cache_control``, ...). Each piece is hashed as canonical JSON with every ``cache_control`` marker
+    removed, so moving a breakpoint is not a change. Use one tracker per conversation.
     """
 
     def __init__(self) -> None:
@@ -187,5 +187,6 @@ def _tools_reason(old: Sequence[str], new: Sequence[str]) -> str:
     if removed:
         detail.append("removed: " + ", ".join(removed))
     if not detail:
-        detail.append("reordered" if sorted(old) == sorted(new) and list(old) != list(new) else "definitions edited")
+        reordered = sorted(old) == sorted(new) and list(old) != list(new)
+        detail.append("reordered" if reordered else "definitions edited")
     return f"tools changed ({'; '.join(detail)})"

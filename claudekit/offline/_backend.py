@@ -1,0 +1,370 @@
+"""The offline Messages API: one implementation behind the transports and the server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from ._cache import Prompt, PromptCache, build_prompt, model_key
+from ._errors import ApiError, error_body
+from ._faults import FAULT_HEADER, Fault
+from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
+from ._signing import ThinkingSigner
+from ._sse import Block, Rendered, encode_event, message_json, render, stream_events
+from ._validation import thinking_on, validate_request
+
+__all__ = ["Cut", "OfflineBackend", "Reply", "Sleep", "Stall"]
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _b62(data: bytes, n: int) -> str:
+    num = int.from_bytes(data, "big")
+    out = []
+    for _ in range(n):
+        num, r = divmod(num, 62)
+        out.append(_B62[r])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """Pause between chunks (pacing)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A stall fault: nothing arrives for ``seconds`` (clients with a shorter read timeout give up)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Close the connection here, before the body is complete."""
+
+
+Action = Union[bytes, Sleep, Stall, Cut]
+
+
+@dataclass
+class Reply:
+    """A response: status, headers, and the body as a list of chunks and control actions."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    actions: list[Action] = field(default_factory=list)
+    streaming: bool = False
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(a for a in self.actions if isinstance(a, bytes))
+
+
+@dataclass
+class _Record:
+    """What diagnostics needs to remember about an earlier request."""
+
+    model: str
+    tools_hash: str
+    system_hash: str
+    message_hashes: list[str]
+    message_cum_tokens: list[int]
+    tools_tokens: int
+    system_tokens: int
+    total: int
+    params_hash: str
+
+
+class OfflineBackend:
+    """An offline Messages API that validates, streams and caches like the service.
+
+    ``responder`` decides what the model says (default: :class:`DefaultResponder`);
+    ``clock`` returns seconds (default ``time.monotonic``) and :meth:`advance` moves
+    the backend's time forward on top of it; ``signing_key`` is the HMAC key for thinking
+    signatures (random by default); ``event_delay`` paces stream events (seconds).
+    """
+
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        signing_key: bytes | None = None,
+        event_delay: float = 0.0,
+    ) -> None:
+        self.responder: Responder = responder if responder is not None else DefaultResponder()
+        self._base_clock = clock or time.monotonic
+        self._offset = 0.0
+        self.cache = PromptCache(self.now)
+        self.signer = ThinkingSigner(signing_key)
+        self.event_delay = event_delay
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._records: dict[str, _Record] = {}
+        self.requests: list[dict[str, Any]] = []
+
+    # -- clock ----------------------------------------------------------------------------------
+    def now(self) -> float:
+        return self._base_clock() + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the backend's clock forward (cache TTLs expire on this clock)."""
+        self._offset += seconds
+
+    # -- ids ------------------------------------------------------------------------------------
+    def _next_ids(self, raw: bytes) -> tuple[str, str]:
+        with self._lock:
+            self._counter += 1
+            n = self._counter
+        digest = hashlib.sha256(raw + n.to_bytes(8, "big")).digest()
+        return "msg_01" + _b62(digest[:16], 22), "req_011C" + _b62(digest[16:], 20)
+
+    # -- entry point ----------------------------------------------------------------------------
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """Answer one HTTP request (headers with lower-case names)."""
+        path = path.split("?", 1)[0].rstrip("/")
+        msg_id, req_id = self._next_ids(body)
+        try:
+            if method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
+                raise ApiError(404, f"Not Found: {method} {path}", "not_found_error")
+            if not (headers.get("x-api-key") or headers.get("authorization")):
+                raise ApiError(401, "x-api-key header is required", "authentication_error")
+            fault = self._header_fault(headers)
+            if fault is not None and fault.kind == "status":
+                return self._status_reply(fault, req_id)
+            try:
+                parsed = json.loads(body or b"null")
+            except ValueError as exc:
+                raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
+            if path.endswith("count_tokens"):
+                return self._count_tokens(parsed, req_id)
+            return self._messages(parsed, headers, msg_id, req_id, fault)
+        except ApiError as err:
+            return _json_reply(err.status, error_body(err.error_type, err.message, req_id), req_id)
+
+    @staticmethod
+    def _header_fault(headers: Mapping[str, str]) -> Fault | None:
+        raw = headers.get(FAULT_HEADER)
+        if not raw:
+            return None
+        try:
+            return Fault.parse(raw)
+        except ValueError as exc:
+            raise ApiError(400, f"{FAULT_HEADER}: {exc}") from None
+
+    def _status_reply(self, fault: Fault, req_id: str) -> Reply:
+        reply = _json_reply(
+            fault.status_code, error_body(fault.resolved_error_type, fault.resolved_message, req_id), req_id
+        )
+        if fault.retry_after is not None:
+            reply.headers.append(("retry-after", _num(fault.retry_after)))
+        if fault.should_retry is not None:
+            reply.headers.append(("x-should-retry", str(fault.should_retry).lower()))
+        return reply
+
+    def _count_tokens(self, body: Any, req_id: str) -> Reply:
+        validate_request(body, signer=self.signer, count_tokens=True)
+        return _json_reply(200, {"input_tokens": build_prompt(body).total}, req_id)
+
+    def _messages(
+        self, body: Any, headers: Mapping[str, str], msg_id: str, req_id: str, fault: Fault | None
+    ) -> Reply:
+        validate_request(body, signer=self.signer)
+        with self._lock:
+            self.requests.append(body)
+        request = OfflineRequest(body, headers)
+        answer = self.responder(request)
+        if isinstance(answer, str):
+            answer = Turn(text=answer)
+        if isinstance(answer, Fault):
+            fault = fault or answer
+            answer = Turn(text="") if fault.kind != "status" else answer
+        elif answer.fault is not None and fault is None:
+            fault = answer.fault
+        if fault is not None and fault.kind == "status":
+            return self._status_reply(fault, req_id)
+        assert isinstance(answer, Turn)
+        prompt = build_prompt(body)
+        diagnostics = self._diagnostics(body, prompt)
+        cache_usage = self.cache.account(str(body["model"]), body, prompt)
+        self._remember(msg_id, body, prompt)
+        rendered = self._render(body, answer, msg_id, fault)
+        usage: dict[str, Any] = {**cache_usage.as_usage(), "service_tier": "standard", "inference_geo": "not_available"}
+        message: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": body["model"]}
+        if diagnostics is not None:
+            message["diagnostics"] = diagnostics
+        if body.get("stream"):
+            return self._stream_reply(message, rendered, usage, req_id, fault)
+        payload = message_json(message, rendered, usage)
+        reply = _json_reply(200, payload, req_id)
+        return self._apply_body_fault(reply, fault)
+
+    # -- rendering ------------------------------------------------------------------------------
+    def _render(self, body: Mapping[str, Any], turn: Turn, msg_id: str, fault: Fault | None) -> Rendered:
+        blocks: list[Block] = []
+        if fault is not None and fault.kind == "unknown_block":
+            blocks.append(Block(fault.block_type, extra={"data": "offline unknown block"}))
+        if thinking_on(body):
+            th = body.get("thinking") or {}
+            text = turn.thinking if turn.thinking is not None else "Plan: answer the request directly."
+            omitted = th.get("display") == "omitted"
+            blocks.append(Block("thinking", text=text, omitted=omitted))
+        if turn.text:
+            blocks.append(Block("text", text=turn.text))
+        for i, call in enumerate(turn.tool_calls):
+            tid = call.id or "toolu_01" + _b62(hashlib.sha256(f"{msg_id}:{i}".encode()).digest(), 22)
+            args = json.dumps(dict(call.input), ensure_ascii=False)
+            if fault is not None and fault.kind == "truncated_tool_json" and i == 0:
+                args = args[: max(1, len(args) // 2)]
+            blocks.append(Block("tool_use", text=args, tool_id=tid, name=call.name))
+        if not blocks:
+            blocks.append(Block("text", text=""))
+        stop = turn.stop_reason or ("tool_use" if turn.tool_calls else "end_turn")
+        rendered = render(
+            blocks, stop_reason=stop, max_tokens=int(body["max_tokens"]),
+            stop_sequences=list(body.get("stop_sequences") or []),
+        )
+        for b in rendered.blocks:
+            if b.kind == "thinking":
+                # With display "omitted" the client only ever sees, and sends back, an empty
+                # thinking string, so that is what the signature covers.
+                b.signature = self.signer.sign("" if b.omitted else b.text)
+        return rendered
+
+    def _stream_reply(
+        self, message: dict[str, Any], rendered: Rendered, usage: dict[str, Any], req_id: str, fault: Fault | None
+    ) -> Reply:
+        events = stream_events(message, rendered, usage)
+        chunks: list[Action] = []
+        stall_at = fault.after_events if fault is not None and fault.kind == "stall" else -1
+        if stall_at == 0 and fault is not None:
+            chunks.append(Stall(fault.seconds))
+        for n, event in enumerate(events):
+            if fault is not None and fault.kind == "error_event" and n == fault.after_events:
+                err = error_body(fault.error_type or "overloaded_error", fault.resolved_message
+                                 if fault.message else "Overloaded", req_id)
+                chunks.append(encode_event(err))
+                break
+            if fault is not None and fault.kind == "malformed_json" and n == fault.after_events:
+                good = encode_event(event).decode()
+                data = good.split("data: ", 1)[1].rstrip("\n")
+                chunks.append(encode_event(event, data=data[: max(1, len(data) // 2)]))
+            else:
+                chunks.append(encode_event(event))
+            if n + 1 == stall_at and fault is not None:
+                chunks.append(Stall(fault.seconds))
+            if self.event_delay > 0:
+                chunks.append(Sleep(self.event_delay))
+        headers = [
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-cache"),
+            ("request-id", req_id),
+        ]
+        reply = Reply(200, headers, chunks, streaming=True)
+        return self._apply_cut(reply, fault)
+
+    def _apply_body_fault(self, reply: Reply, fault: Fault | None) -> Reply:
+        if fault is None:
+            return reply
+        if fault.kind == "stall":
+            reply.actions.insert(0, Stall(fault.seconds))
+        elif fault.kind == "error_event":
+            req_id = dict(reply.headers)["request-id"]
+            return _json_reply(529, error_body(fault.error_type or "overloaded_error", fault.resolved_message, req_id),
+                               req_id)
+        elif fault.kind == "malformed_json":
+            body = reply.body
+            reply.actions = [body[: len(body) // 2]]
+            reply.headers = [(k, v) for k, v in reply.headers if k != "content-length"]
+            reply.headers.append(("content-length", str(len(body) // 2)))
+        return self._apply_cut(reply, fault)
+
+    @staticmethod
+    def _apply_cut(reply: Reply, fault: Fault | None) -> Reply:
+        if fault is None or fault.kind != "cut":
+            return reply
+        left = fault.after_bytes
+        out: list[Action] = []
+        for a in reply.actions:
+            if isinstance(a, bytes):
+                if len(a) >= left:
+                    out.append(a[:left])
+                    break
+                left -= len(a)
+            out.append(a)
+        out.append(Cut())
+        reply.actions = out
+        return reply
+
+    # -- diagnostics ----------------------------------------------------------------------------
+    def _remember(self, msg_id: str, body: Mapping[str, Any], prompt: Prompt) -> None:
+        with self._lock:
+            self._records[msg_id] = _Record(
+                model=model_key(str(body["model"])),
+                tools_hash=prompt.tools_hash,
+                system_hash=prompt.system_hash,
+                message_hashes=list(prompt.message_hashes),
+                message_cum_tokens=list(prompt.message_cum_tokens),
+                tools_tokens=prompt.tools_tokens,
+                system_tokens=prompt.system_tokens,
+                total=prompt.total,
+                params_hash=_params_hash(body),
+            )
+
+    def _diagnostics(self, body: Mapping[str, Any], prompt: Prompt) -> dict[str, Any] | None:
+        diag = body.get("diagnostics")
+        if not isinstance(diag, Mapping) or "previous_message_id" not in diag:
+            return None
+        pid = diag.get("previous_message_id")
+        if pid is None:
+            return {"cache_miss_reason": None}
+        with self._lock:
+            prev = self._records.get(str(pid))
+        if prev is None:
+            return {"cache_miss_reason": {"type": "previous_message_not_found"}}
+        if prev.model != model_key(str(body["model"])):
+            return {"cache_miss_reason": {"type": "model_changed", "cache_missed_input_tokens": prev.total}}
+        if prev.tools_hash != prompt.tools_hash:
+            return {"cache_miss_reason": {"type": "tools_changed", "cache_missed_input_tokens": prev.total}}
+        if prev.system_hash != prompt.system_hash:
+            return {"cache_miss_reason": {"type": "system_changed",
+                                          "cache_missed_input_tokens": prev.total - prev.tools_tokens}}
+        common = 0
+        for a, b in zip(prev.message_hashes, prompt.message_hashes):
+            if a != b:
+                break
+            common += 1
+        if common < len(prev.message_hashes):
+            matched = prev.message_cum_tokens[common - 1] if common else prev.tools_tokens + prev.system_tokens
+            return {"cache_miss_reason": {"type": "messages_changed",
+                                          "cache_missed_input_tokens": prev.total - matched}}
+        if prev.params_hash != _params_hash(body):
+            return {"cache_miss_reason": {"type": "unavailable"}}
+        return {"cache_miss_reason": None}
+
+
+def _params_hash(body: Mapping[str, Any]) -> str:
+    keys = ("thinking", "tool_choice", "output_config")
+    return hashlib.sha256(json.dumps({k: body.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _json_reply(status: int, payload: Mapping[str, Any], req_id: str) -> Reply:
+    data = json.dumps(payload, ensure_ascii=False).encode()
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(data))),
+        ("request-id", req_id),
+    ]
+    return Reply(status, headers, [data])

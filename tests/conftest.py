@@ -1,0 +1,61 @@
+"""Shared test helpers: the real SDK over an httpx2 transport, and the shared recorded fixtures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+
+os.environ.setdefault("CLAUDEKIT_RENDER", "0")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+if not SHARED.exists():  # CI clones next to shared/; allow an override too
+    SHARED = Path(os.environ.get("CLAUDEKIT_SHARED", "/work/shared"))
+SSE_DIR = SHARED / "fixtures" / "anthropic" / "sse"
+
+
+def sse_transport(
+    bodies: list[bytes] | bytes,
+    *,
+    status: int | list[int] = 200,
+    headers: dict[str, str] | None = None,
+    seen: list[httpx2.Request] | None = None,
+) -> httpx2.MockTransport:
+    """A transport that answers successive requests with the given bodies (SSE or JSON)."""
+    queue = list(bodies) if isinstance(bodies, list) else [bodies]
+    statuses = list(status) if isinstance(status, list) else [status] * len(queue)
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if seen is not None:
+            seen.append(request)
+        body = queue.pop(0) if len(queue) > 1 else queue[0]
+        code = statuses.pop(0) if len(statuses) > 1 else statuses[0]
+        ctype = "text/event-stream" if body.lstrip().startswith(b"event:") else "application/json"
+        h = {"content-type": ctype, "request-id": "req_test_1", **(headers or {})}
+        return httpx2.Response(code, content=body, headers=h)
+
+    return httpx2.MockTransport(handler)
+
+
+def sdk_client(transport: httpx2.AsyncBaseTransport, **kw: Any) -> anthropic.AsyncAnthropic:
+    return anthropic.AsyncAnthropic(
+        api_key="sk-test-not-a-real-key",
+        http_client=httpx2.AsyncClient(transport=transport),
+        **kw,
+    )
+
+
+@pytest.fixture
+def make_client() -> Callable[..., anthropic.AsyncAnthropic]:
+    def make(bodies: list[bytes] | bytes, **kw: Any) -> anthropic.AsyncAnthropic:
+        seen = kw.pop("seen", None)
+        status = kw.pop("status", 200)
+        headers = kw.pop("headers", None)
+        return sdk_client(sse_transport(bodies, status=status, headers=headers, seen=seen), **kw)
+
+    return make
