@@ -25,6 +25,7 @@ from ._errors import (
     TimeoutError,
 )
 from ._events import (
+    ApprovalRequest,
     Citation,
     Event,
     MessageDone,
@@ -52,6 +53,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "APIError",
+    "ApprovalRequest",
     "AuthenticationError",
     "BadRequestError",
     "Chat",

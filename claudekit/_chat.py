@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -20,7 +21,6 @@ from ._content import Prompt, to_blocks
 from ._errors import ClaudekitError, ConfigError, IncompleteStreamError, from_sdk_error
 from ._events import (
     Event,
-    MessageDone,
     ToolCallReady,
     ToolResult,
     Usage,
@@ -125,7 +125,9 @@ class Chat:
     def model(self, value: str) -> None:
         self.settings = self.settings.replace(model=value)
 
-    def stream(self, prompt: Prompt | None = None, *, render: bool | None = None, **overrides: Any) -> ReplyStream:
+    def stream(
+        self, prompt: Prompt | None = None, *, render: bool | None = None, **overrides: Any
+    ) -> ReplyStream:
         """Start a reply; iterate it for events or await it for the :class:`Reply`."""
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
@@ -149,7 +151,9 @@ class Chat:
     async def __aenter__(self) -> Chat:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -209,7 +213,6 @@ class Chat:
             raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
         for step_index in range(self.max_steps):
             body = self._request(settings)
-            got_content = False
             acc = Accumulator(step_index)
             started = time.perf_counter()
             started_at = datetime.now(timezone.utc)
@@ -220,10 +223,11 @@ class Chat:
                 raw = await self.client.messages.create(**body, stream=True)
                 request_id = raw.response.headers.get("request-id")
                 async for ev in iterate(raw, acc, started, request_id):
-                    got_content = True
                     if isinstance(ev, ToolCallReady):
                         reply.tool_calls.append(
-                            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error, step=step_index)
+                            ToolCall(
+                                ev.id, ev.name, ev.input, server=ev.server, error=ev.error, step=step_index
+                            )
                         )
                     yield ev
                 if not acc.stopped:
@@ -235,13 +239,22 @@ class Chat:
                     if isinstance(ev, ToolCallReady):
                         why = "interrupted" if isinstance(exc, _INTERRUPTS) else "the stream failed"
                         reply.tool_calls.append(
-                            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error or why, step=step_index)
+                            ToolCall(
+                                ev.id,
+                                ev.name,
+                                ev.input,
+                                server=ev.server,
+                                error=ev.error or why,
+                                step=step_index,
+                            )
                         )
                 interrupted = isinstance(exc, _INTERRUPTS)
-                err = None if interrupted else (exc if isinstance(exc, ClaudekitError) else from_sdk_error(exc))
+                err = (
+                    None if interrupted else (exc if isinstance(exc, ClaudekitError) else from_sdk_error(exc))
+                )
                 status = "interrupted" if interrupted else (getattr(err, "type", None) or type(err).__name__)
                 self._finish_step(reply, acc, status, started, request_id, turn, started_at, client_reason)
-                self._keep_partial(acc, mark if not got_content and step_index == 0 else None)
+                self._keep_partial(acc, mark if step_index == 0 else None)
                 if interrupted:
                     reply.interrupted = True
                     raise
@@ -266,14 +279,20 @@ class Chat:
                 return
             results: list[dict[str, Any]] = []
             try:
-                async for result in self.toolset.run(calls):
-                    _apply_result(reply, result)
-                    results.append(_result_block(result))
-                    yield result
+                async for tev in self.toolset.run(calls):
+                    if isinstance(tev, ToolResult):
+                        _apply_result(reply, tev)
+                        results.append(_result_block(tev))
+                    yield tev
             except BaseException:
                 done = {r["tool_use_id"] for r in results}
                 results += [
-                    {"type": "tool_result", "tool_use_id": c.id, "content": "Interrupted before it ran.", "is_error": True}
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": c.id,
+                        "content": "Interrupted before it ran.",
+                        "is_error": True,
+                    }
                     for c in calls
                     if c.id not in done
                 ]
@@ -323,9 +342,11 @@ class Chat:
                 self.history.restore(undo_mark)
             return
         open_blocks = set(acc.open_block_indices())
-        result_ids = {getattr(b, "tool_use_id", None) for b in msg.content}
-        kept = []
-        for i, block in enumerate(msg.content):
+        # Branch on .type, not isinstance: the SDK builds unknown blocks as whichever model fits.
+        content: list[Any] = list(msg.content)
+        result_ids = {getattr(b, "tool_use_id", None) for b in content}
+        kept: list[Any] = []
+        for i, block in enumerate(content):
             t = block.type
             if t == "text":
                 if block.text:
@@ -354,7 +375,9 @@ class Chat:
 class ReplyStream:
     """A reply in progress: an async iterator of events, awaitable for the final :class:`Reply`."""
 
-    def __init__(self, chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings, render: bool | None):
+    def __init__(
+        self, chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings, render: bool | None
+    ):
         self.chat = chat
         self.prompt = prompt
         self.settings = settings
@@ -409,7 +432,9 @@ class ReplyStream:
     async def __aenter__(self) -> ReplyStream:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     @property
@@ -418,10 +443,9 @@ class ReplyStream:
 
 
 async def _close_quietly(raw: Any) -> None:
-    try:
+    # Best effort: the error that brought us here is the one to report.
+    with contextlib.suppress(Exception):
         await asyncio.shield(raw.close())
-    except BaseException:  # noqa: BLE001 - closing is best effort; the original error matters
-        pass
 
 
 def _apply_result(reply: Reply, result: ToolResult) -> None:

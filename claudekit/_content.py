@@ -71,7 +71,9 @@ class Image:
         try:
             raw = base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise ConfigError("the image is not valid base64", hint="pass raw bytes with Image.from_bytes") from exc
+            raise ConfigError(
+                "the image is not valid base64", hint="pass raw bytes with Image.from_bytes"
+            ) from exc
         return cls.from_bytes(raw, media_type)
 
     @classmethod
@@ -89,7 +91,7 @@ class Image:
         return None
 
 
-Prompt = Union[str, Image, dict[str, Any], list[Union[str, Image, dict[str, Any]]]]
+Prompt = Union[str, Image, dict[str, Any], list[Union[str, Image, dict[str, Any]]]]  # noqa: UP007 - runtime alias on 3.10
 
 
 def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:

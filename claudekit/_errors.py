@@ -103,7 +103,7 @@ class NetworkError(ClaudekitError):
     hint = "the connection failed or dropped; check the network and send again (partial reply kept)"
 
 
-class TimeoutError(NetworkError):  # noqa: A001 - deliberately namespaced as claudekit.TimeoutError
+class TimeoutError(NetworkError):
     hint = "no data arrived within the read timeout; raise Chat(timeout=...) or send again"
 
 

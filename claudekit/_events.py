@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import anthropic.types
 
 __all__ = [
+    "ApprovalRequest",
     "Citation",
     "Event",
     "MessageDone",
@@ -54,8 +55,10 @@ class Usage:
 
     @property
     def total_input_tokens(self) -> int:
-        return (self.input_tokens or 0) + (self.cache_read_input_tokens or 0) + (
-            self.cache_creation_input_tokens or 0
+        return (
+            (self.input_tokens or 0)
+            + (self.cache_read_input_tokens or 0)
+            + (self.cache_creation_input_tokens or 0)
         )
 
     @property
@@ -207,8 +210,17 @@ class ToolResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """Tool calls wait for a decision. ``pending`` items are decided through their own API (see the tools
+    module); a renderer that can show them (the notebook widget) claims them, otherwise the chat's
+    unattended policy decides."""
+
+    pending: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ServerToolBlock:
-    """A block the service produced and claudekit passes through verbatim (server tool results and the like)."""
+    """A block the service produced, passed through verbatim (server tool results and the like)."""
 
     index: int
     type: str
@@ -261,6 +273,7 @@ Event = (
     | ToolCallDelta
     | ToolCallReady
     | ToolResult
+    | ApprovalRequest
     | ServerToolBlock
     | Citation
     | UsageUpdate

@@ -35,7 +35,9 @@ def block_to_param(block: Any) -> dict[str, Any]:
 class History:
     """The system prompt and the list of messages, JSON-serialisable."""
 
-    def __init__(self, messages: Iterable[dict[str, Any]] = (), system: str | list[dict[str, Any]] | None = None):
+    def __init__(
+        self, messages: Iterable[dict[str, Any]] = (), system: str | list[dict[str, Any]] | None = None
+    ):
         self.system = system
         self.messages: list[dict[str, Any]] = []
         for m in messages:
@@ -50,7 +52,9 @@ class History:
         if not blocks:
             return
         if not self.messages and role != "user":
-            raise ConfigError("a conversation must start with a user turn", hint="add the user's message first")
+            raise ConfigError(
+                "a conversation must start with a user turn", hint="add the user's message first"
+            )
         if self.messages and self.messages[-1]["role"] == role:
             last = self.messages[-1]["content"]
             if role == "user":
@@ -131,7 +135,9 @@ class History:
             if m["role"] == "assistant":
                 ids = [b["id"] for b in m["content"] if b.get("type") == "tool_use"]
                 if ids and i + 1 < len(self.messages):
-                    answered = {b.get("tool_use_id") for b in _leading_results(self.messages[i + 1]["content"])}
+                    answered = {
+                        b.get("tool_use_id") for b in _leading_results(self.messages[i + 1]["content"])
+                    }
                     missing = [x for x in ids if x not in answered]
                     if missing:
                         out.append(f"tool_use {missing} in message {i} has no tool_result in the next turn")
@@ -162,7 +168,9 @@ class History:
             ) from exc
         problems = hist.problems()
         if problems:
-            raise ConfigError(f"the saved conversation is invalid: {problems[0]}", hint="re-save it from a working chat")
+            raise ConfigError(
+                f"the saved conversation is invalid: {problems[0]}", hint="re-save it from a working chat"
+            )
         return hist
 
     def to_json(self) -> str:
@@ -173,7 +181,9 @@ class History:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"the saved conversation is not valid JSON ({exc})", hint="check the file") from exc
+            raise ConfigError(
+                f"the saved conversation is not valid JSON ({exc})", hint="check the file"
+            ) from exc
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:

@@ -82,7 +82,8 @@ class Settings:
         if isinstance(t, int) and not isinstance(t, bool):
             if t < 1024:
                 raise ConfigError(
-                    f"thinking budget {t} is below the minimum of 1024 tokens", hint="use thinking=1024 or more"
+                    f"thinking budget {t} is below the minimum of 1024 tokens",
+                    hint="use thinking=1024 or more",
                 )
             if t >= self.max_tokens:
                 raise ConfigError(
@@ -90,7 +91,9 @@ class Settings:
                     hint=f"raise max_tokens above {t} or lower the budget",
                 )
         if self.thinking_display not in (None, "summarized", "omitted"):
-            raise ConfigError(f"thinking_display must be 'summarized' or 'omitted', got {self.thinking_display!r}")
+            raise ConfigError(
+                f"thinking_display must be 'summarized' or 'omitted', got {self.thinking_display!r}"
+            )
         if self.effort is not None and self.effort not in _EFFORTS:
             raise ConfigError(f"effort must be one of {', '.join(_EFFORTS)}; got {self.effort!r}")
         if self.cache not in (True, False, None, *_TTLS):
@@ -105,12 +108,11 @@ class Settings:
                     f"tool_choice names {tc!r}, which is not one of this chat's tools ({known})",
                     hint="pass the tool in tools=[...] or choose 'auto'",
                 )
-        if tc in ("any",) or (tc not in (None, "auto", "none")):
-            if t not in (None, False):
-                raise ConfigError(
-                    f"tool_choice={tc!r} cannot be combined with thinking",
-                    hint="with thinking on, use tool_choice 'auto' or 'none'",
-                )
+        if tc not in (None, "auto", "none") and t not in (None, False):
+            raise ConfigError(
+                f"tool_choice={tc!r} cannot be combined with thinking",
+                hint="with thinking on, use tool_choice 'auto' or 'none'",
+            )
         if tc in ("any",) and not tool_names:
             raise ConfigError("tool_choice='any' needs at least one tool", hint="pass tools=[...]")
         if self.temperature is not None and not 0.0 <= self.temperature <= 1.0:

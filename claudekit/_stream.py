@@ -114,7 +114,9 @@ class Accumulator:
         if self.snapshot is None:
             raise MalformedStreamError("received 'content_block_delta' before message_start")
         if not 0 <= index < len(self.blocks) or self.blocks[index].done:
-            raise MalformedStreamError(f"delta for content block {index}, which is not open (events out of order)")
+            raise MalformedStreamError(
+                f"delta for content block {index}, which is not open (events out of order)"
+            )
         block = self.blocks[index]
         delta = event.delta
         dtype = delta.type

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
@@ -17,6 +17,10 @@ from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, message_json, render, stream_events
 from ._validation import thinking_on, validate_request
+
+if TYPE_CHECKING:
+    from ._server import OfflineServer
+    from ._transport import OfflineAsyncTransport, OfflineTransport
 
 __all__ = ["Cut", "OfflineBackend", "Reply", "Sleep", "Stall"]
 
@@ -119,6 +123,25 @@ class OfflineBackend:
         """Move the backend's clock forward (cache TTLs expire on this clock)."""
         self._offset += seconds
 
+    # -- ways to reach it ------------------------------------------------------------------------
+    def async_transport(self) -> OfflineAsyncTransport:
+        """An ``httpx2.AsyncBaseTransport`` for ``httpx2.AsyncClient(transport=…)``."""
+        from ._transport import OfflineAsyncTransport
+
+        return OfflineAsyncTransport(self)
+
+    def transport(self) -> OfflineTransport:
+        """A synchronous ``httpx2.BaseTransport`` for ``httpx2.Client(transport=…)``."""
+        from ._transport import OfflineTransport
+
+        return OfflineTransport(self)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> OfflineServer:
+        """Start a loopback HTTP server in a background thread (``port=0`` picks a free port)."""
+        from ._server import OfflineServer
+
+        return OfflineServer(self, host, port, verbose=verbose).start()
+
     # -- ids ------------------------------------------------------------------------------------
     def _next_ids(self, raw: bytes) -> tuple[str, str]:
         with self._lock:
@@ -197,8 +220,17 @@ class OfflineBackend:
         cache_usage = self.cache.account(str(body["model"]), body, prompt)
         self._remember(msg_id, body, prompt)
         rendered = self._render(body, answer, msg_id, fault)
-        usage: dict[str, Any] = {**cache_usage.as_usage(), "service_tier": "standard", "inference_geo": "not_available"}
-        message: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": body["model"]}
+        usage: dict[str, Any] = {
+            **cache_usage.as_usage(),
+            "service_tier": "standard",
+            "inference_geo": "not_available",
+        }
+        message: dict[str, Any] = {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+        }
         if diagnostics is not None:
             message["diagnostics"] = diagnostics
         if body.get("stream"):
@@ -229,7 +261,9 @@ class OfflineBackend:
             blocks.append(Block("text", text=""))
         stop = turn.stop_reason or ("tool_use" if turn.tool_calls else "end_turn")
         rendered = render(
-            blocks, stop_reason=stop, max_tokens=int(body["max_tokens"]),
+            blocks,
+            stop_reason=stop,
+            max_tokens=int(body["max_tokens"]),
             stop_sequences=list(body.get("stop_sequences") or []),
         )
         for b in rendered.blocks:
@@ -240,7 +274,12 @@ class OfflineBackend:
         return rendered
 
     def _stream_reply(
-        self, message: dict[str, Any], rendered: Rendered, usage: dict[str, Any], req_id: str, fault: Fault | None
+        self,
+        message: dict[str, Any],
+        rendered: Rendered,
+        usage: dict[str, Any],
+        req_id: str,
+        fault: Fault | None,
     ) -> Reply:
         events = stream_events(message, rendered, usage)
         chunks: list[Action] = []
@@ -249,8 +288,11 @@ class OfflineBackend:
             chunks.append(Stall(fault.seconds))
         for n, event in enumerate(events):
             if fault is not None and fault.kind == "error_event" and n == fault.after_events:
-                err = error_body(fault.error_type or "overloaded_error", fault.resolved_message
-                                 if fault.message else "Overloaded", req_id)
+                err = error_body(
+                    fault.error_type or "overloaded_error",
+                    fault.resolved_message if fault.message else "Overloaded",
+                    req_id,
+                )
                 chunks.append(encode_event(err))
                 break
             if fault is not None and fault.kind == "malformed_json" and n == fault.after_events:
@@ -278,8 +320,11 @@ class OfflineBackend:
             reply.actions.insert(0, Stall(fault.seconds))
         elif fault.kind == "error_event":
             req_id = dict(reply.headers)["request-id"]
-            return _json_reply(529, error_body(fault.error_type or "overloaded_error", fault.resolved_message, req_id),
-                               req_id)
+            return _json_reply(
+                529,
+                error_body(fault.error_type or "overloaded_error", fault.resolved_message, req_id),
+                req_id,
+            )
         elif fault.kind == "malformed_json":
             body = reply.body
             reply.actions = [body[: len(body) // 2]]
@@ -335,17 +380,27 @@ class OfflineBackend:
         if prev.tools_hash != prompt.tools_hash:
             return {"cache_miss_reason": {"type": "tools_changed", "cache_missed_input_tokens": prev.total}}
         if prev.system_hash != prompt.system_hash:
-            return {"cache_miss_reason": {"type": "system_changed",
-                                          "cache_missed_input_tokens": prev.total - prev.tools_tokens}}
+            return {
+                "cache_miss_reason": {
+                    "type": "system_changed",
+                    "cache_missed_input_tokens": prev.total - prev.tools_tokens,
+                }
+            }
         common = 0
         for a, b in zip(prev.message_hashes, prompt.message_hashes):
             if a != b:
                 break
             common += 1
         if common < len(prev.message_hashes):
-            matched = prev.message_cum_tokens[common - 1] if common else prev.tools_tokens + prev.system_tokens
-            return {"cache_miss_reason": {"type": "messages_changed",
-                                          "cache_missed_input_tokens": prev.total - matched}}
+            matched = (
+                prev.message_cum_tokens[common - 1] if common else prev.tools_tokens + prev.system_tokens
+            )
+            return {
+                "cache_miss_reason": {
+                    "type": "messages_changed",
+                    "cache_missed_input_tokens": prev.total - matched,
+                }
+            }
         if prev.params_hash != _params_hash(body):
             return {"cache_miss_reason": {"type": "unavailable"}}
         return {"cache_miss_reason": None}

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._tokens import MESSAGE_FRAMING, block_tokens, canonical, tool_tokens
+from ._tokens import MESSAGE_FRAMING, REQUEST_FRAMING, block_tokens, canonical, tool_tokens
 
 __all__ = [
     "LOOKBACK",
@@ -106,7 +106,13 @@ class Prompt:
 
     @property
     def total(self) -> int:
-        return self.segments[-1].cum_tokens if self.segments else 0
+        """All input tokens: the segments plus the uncacheable request framing."""
+        return (self.message_cum_tokens[-1] if self.message_cum_tokens else self.prefix_tokens) + REQUEST_FRAMING
+
+    @property
+    def prefix_tokens(self) -> int:
+        """Tokens of tools and system."""
+        return self.tools_tokens + self.system_tokens
 
 
 def _h(prev: str, value: Any) -> str:
@@ -148,7 +154,9 @@ def build_prompt(body: Mapping[str, Any]) -> Prompt:
             cum += n
             hsh = _h(hsh, ["system", _strip_cc(blk)])
             cc = blk.get("cache_control")
-            segs.append(Segment("system", n, cum, hsh, cc if isinstance(cc, Mapping) else None, -1, i, "text"))
+            segs.append(
+                Segment("system", n, cum, hsh, cc if isinstance(cc, Mapping) else None, -1, i, "text")
+            )
     system_tokens, system_hash = cum - tools_tokens, hsh
     message_hashes: list[str] = []
     message_cum: list[int] = []
@@ -165,7 +173,13 @@ def build_prompt(body: Mapping[str, Any]) -> Prompt:
             cc = blk.get("cache_control")
             segs.append(
                 Segment(
-                    "messages", n, cum, hsh, cc if isinstance(cc, Mapping) else None, mi, bi,
+                    "messages",
+                    n,
+                    cum,
+                    hsh,
+                    cc if isinstance(cc, Mapping) else None,
+                    mi,
+                    bi,
                     str(blk.get("type", "")),
                 )
             )

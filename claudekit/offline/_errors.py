@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ApiError", "ERROR_TYPES", "error_body"]
+__all__ = ["ERROR_TYPES", "ApiError", "error_body"]
 
 # https://platform.claude.com/docs/en/api/errors
 ERROR_TYPES: dict[int, str] = {
@@ -33,4 +33,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.error_type = error_type or ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+        self.error_type = error_type or ERROR_TYPES.get(
+            status, "invalid_request_error" if status < 500 else "api_error"
+        )

@@ -17,7 +17,13 @@ __all__ = ["FAULT_HEADER", "Fault"]
 FAULT_HEADER = "x-claudekit-fault"
 
 _KINDS = (
-    "status", "error_event", "cut", "stall", "truncated_tool_json", "malformed_json", "unknown_block",
+    "status",
+    "error_event",
+    "cut",
+    "stall",
+    "truncated_tool_json",
+    "malformed_json",
+    "unknown_block",
 )
 
 
@@ -53,12 +59,19 @@ class Fault:
         should_retry: bool | None = None,
     ) -> Fault:
         """An HTTP error response (429 rate_limit_error, 500 api_error, 529 overloaded_error, …)."""
-        return cls("status", status_code=code, retry_after=retry_after, error_type=error_type, message=message,
-                   should_retry=should_retry)
+        return cls(
+            "status",
+            status_code=code,
+            retry_after=retry_after,
+            error_type=error_type,
+            message=message,
+            should_retry=should_retry,
+        )
 
     @classmethod
-    def error_event(cls, *, after_events: int = 3, error_type: str = "overloaded_error",
-                    message: str | None = None) -> Fault:
+    def error_event(
+        cls, *, after_events: int = 3, error_type: str = "overloaded_error", message: str | None = None
+    ) -> Fault:
         """An ``event: error`` after ``after_events`` events of a 200 stream, then the stream ends."""
         return cls("error_event", after_events=after_events, error_type=error_type, message=message)
 
@@ -92,7 +105,9 @@ class Fault:
     def resolved_error_type(self) -> str:
         if self.error_type:
             return self.error_type
-        return ERROR_TYPES.get(self.status_code, "api_error" if self.status_code >= 500 else "invalid_request_error")
+        return ERROR_TYPES.get(
+            self.status_code, "api_error" if self.status_code >= 500 else "invalid_request_error"
+        )
 
     @property
     def resolved_message(self) -> str:
@@ -152,8 +167,9 @@ class Fault:
                 should_retry=None if sr is None else sr == "true",
             )
         if kind == "error_event":
-            return cls.error_event(after_events=int(num("after_events", 3)),
-                                   error_type=kv.get("error_type", "overloaded_error"))
+            return cls.error_event(
+                after_events=int(num("after_events", 3)), error_type=kv.get("error_type", "overloaded_error")
+            )
         if kind == "cut":
             return cls.cut(after_bytes=int(num("after_bytes", 0)))
         if kind == "stall":

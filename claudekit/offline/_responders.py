@@ -114,7 +114,9 @@ class OfflineRequest:
         for blk in _blocks(msgs[-1].get("content")):
             if blk.get("type") == "tool_result":
                 tid = str(blk.get("tool_use_id"))
-                out.append((tid, names.get(tid, "tool"), _text_of(blk.get("content")), bool(blk.get("is_error"))))
+                out.append(
+                    (tid, names.get(tid, "tool"), _text_of(blk.get("content")), bool(blk.get("is_error")))
+                )
         return out
 
 
@@ -130,7 +132,7 @@ def _text_of(content: Any) -> str:
     return "\n".join(str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text").strip()
 
 
-Responder = Callable[[OfflineRequest], Union[Turn, Fault, str]]
+Responder = Callable[[OfflineRequest], Turn | Fault | str]
 ScriptStep = Union[Turn, Fault, str, Responder]
 
 
@@ -159,7 +161,9 @@ class Script:
                 if self.then is not None:
                     step: ScriptStep = self.then
                 else:
-                    raise ApiError(500, f"claudekit offline Script is exhausted ({len(self.steps)} steps used)")
+                    raise ApiError(
+                        500, f"claudekit offline Script is exhausted ({len(self.steps)} steps used)"
+                    )
             else:
                 step = self.steps[self.used]
                 self.used += 1
@@ -171,11 +175,11 @@ class Script:
 # -- the default responder ------------------------------------------------------------------------
 
 _STOP = frozenset(
-    """a an and are as at be by can could do does for from get give has have how i in is it its me my of on or
-    please set show tell that the their then this to use using was what when where which who why will with would
-    you your list find some any""".split()
+    ["a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for", "from", "get", "give", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "please", "set", "show", "tell", "that", "the", "their", "then", "this", "to", "use", "using", "was", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "list", "find", "some", "any"]
 )
-_FREE_TEXT_FIELDS = frozenset({"query", "q", "text", "prompt", "question", "message", "content", "input", "search"})
+_FREE_TEXT_FIELDS = frozenset(
+    {"query", "q", "text", "prompt", "question", "message", "content", "input", "search"}
+)
 _PLACE_FIELDS = frozenset({"city", "location", "place", "country", "region", "town", "destination", "origin"})
 
 
@@ -189,7 +193,9 @@ def _tool_score(tool: Mapping[str, Any], prompt: str) -> int:
     if re.search(rf"\b{re.escape(name.lower())}\b", low) or name.replace("_", " ").lower() in low:
         return 10
     pw = _words(prompt)
-    parts = {p for p in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", name.lower()) if len(p) >= 3 and p not in _STOP}
+    parts = {
+        p for p in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", name.lower()) if len(p) >= 3 and p not in _STOP
+    }
     score = 2 * len(parts & pw)
     score += len(_words(str(tool.get("description", ""))) & pw)
     return score
@@ -203,8 +209,11 @@ def _field_values(name: str, prompt: str) -> list[str]:
     """Values the prompt gives for a field: ``name Paris``, ``name: "x"``, ``name=3``."""
     label = re.escape(name).replace("_", "[ _]")
     out = []
-    for m in re.finditer(rf"\b{label}\b\s*(?:=|:|is|of)?\s*(?:\"([^\"]+)\"|“([^”]+)”|'([^']+)'|([\w.+-]+))", prompt,
-                         re.IGNORECASE):
+    for m in re.finditer(
+        rf"\b{label}\b\s*(?:=|:|is|of)?\s*(?:\"([^\"]+)\"|“([^”]+)”|'([^']+)'|([\w.+-]+))",
+        prompt,
+        re.IGNORECASE,
+    ):
         value = next(g for g in m.groups() if g is not None)
         if value.lower() not in _STOP:
             out.append(value)
@@ -256,11 +265,19 @@ def value_for_schema(schema: Mapping[str, Any], prompt: str, name: str = "", *, 
         for key, sub in props.items():
             if not isinstance(sub, Mapping):
                 continue
-            mentioned = bool(_field_values(key, prompt))
+            mentioned = bool(_field_values(key, prompt)) or _enum_mentioned(sub, prompt)
             if key in required or mentioned:
                 obj[key] = value_for_schema(sub, prompt, key, index=index)
         return obj
     return _string_value(name, prompt, index)
+
+
+def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:
+    options = schema.get("enum")
+    low = prompt.lower()
+    return isinstance(options, list) and any(
+        isinstance(o, str) and re.search(rf"\b{re.escape(o.lower())}\b", low) for o in options
+    )
 
 
 def _string_value(name: str, prompt: str, index: int) -> str:
@@ -277,7 +294,9 @@ def _string_candidates(name: str, prompt: str) -> list[str]:
 
 def _raw_string_candidates(name: str, prompt: str) -> list[str]:
     key = name.lower()
-    found = [v for v in _field_values(name, prompt) if not re.fullmatch(r"-?\d+(?:\.\d+)?", v)] if name else []
+    found = (
+        [v for v in _field_values(name, prompt) if not re.fullmatch(r"-?\d+(?:\.\d+)?", v)] if name else []
+    )
     if found:
         return found
     if key in _FREE_TEXT_FIELDS:
@@ -354,7 +373,9 @@ class DefaultResponder:
         if kind == "tool":
             chosen = [t for t in tools if t.get("name") == choice.get("name")][:1]
         else:
-            scored = sorted(((_tool_score(t, prompt), i, t) for i, t in enumerate(tools)), key=lambda x: (-x[0], x[1]))
+            scored = sorted(
+                ((_tool_score(t, prompt), i, t) for i, t in enumerate(tools)), key=lambda x: (-x[0], x[1])
+            )
             chosen = [t for s, _i, t in scored if s >= 2]
             if not chosen and kind == "any":
                 chosen = [scored[0][2]]

@@ -92,8 +92,9 @@ class _Server(ThreadingHTTPServer):
 class OfflineServer:
     """A running loopback server; use ``base_url`` as the SDK's ``base_url``. Close it or use ``with``."""
 
-    def __init__(self, backend: OfflineBackend, host: str = "127.0.0.1", port: int = 0, *,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self, backend: OfflineBackend, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False
+    ) -> None:
         handler = type("Handler", (_Handler,), {"backend": backend, "verbose": verbose})
         self._httpd = _Server((host, port), handler)
         self.host = host
@@ -106,7 +107,9 @@ class OfflineServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> OfflineServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="claudekit-offline", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="claudekit-offline", daemon=True
+        )
         self._thread.start()
         return self
 

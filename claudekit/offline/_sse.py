@@ -17,11 +17,11 @@ from typing import Any
 
 from ._tokens import count_text, text_pieces
 
-__all__ = ["Block", "Rendered", "encode_event", "render", "stream_events", "message_json"]
+__all__ = ["Block", "Rendered", "encode_event", "message_json", "render", "stream_events"]
 
 _TEXT_GROUPS = (2, 1, 3, 2, 4, 1, 3)
 _THINK_GROUPS = (3, 5, 2, 4, 6)
-_JSON_SIZES = (2, 4, 3, 6, 5, 7, 4, 8)
+_JSON_SIZES = (3, 4, 2, 6, 5, 7, 4, 8)
 
 
 @dataclass
@@ -129,7 +129,13 @@ def block_start(b: Block) -> dict[str, Any]:
     if b.kind == "text":
         return {"type": "text", "text": ""}
     if b.kind == "tool_use":
-        return {"type": "tool_use", "id": b.tool_id, "name": b.name, "input": {}, "caller": {"type": "direct"}}
+        return {
+            "type": "tool_use",
+            "id": b.tool_id,
+            "name": b.name,
+            "input": {},
+            "caller": {"type": "direct"},
+        }
     return {"type": b.kind, **b.extra}
 
 
@@ -137,7 +143,9 @@ def block_deltas(b: Block) -> list[dict[str, Any]]:
     if b.kind == "thinking":
         deltas: list[dict[str, Any]] = []
         if not b.omitted:
-            deltas = [{"type": "thinking_delta", "thinking": t} for t in _groups(text_pieces(b.text), _THINK_GROUPS)]
+            deltas = [
+                {"type": "thinking_delta", "thinking": t} for t in _groups(text_pieces(b.text), _THINK_GROUPS)
+            ]
         deltas.append({"type": "signature_delta", "signature": b.signature})
         return deltas
     if b.kind == "text":
@@ -153,8 +161,13 @@ def final_block(b: Block) -> dict[str, Any]:
     if b.kind == "text":
         return {"type": "text", "text": b.text}
     if b.kind == "tool_use":
-        return {"type": "tool_use", "id": b.tool_id, "name": b.name, "input": _lenient_json(b.text),
-                "caller": {"type": "direct"}}
+        return {
+            "type": "tool_use",
+            "id": b.tool_id,
+            "name": b.name,
+            "input": _lenient_json(b.text),
+            "caller": {"type": "direct"},
+        }
     return {"type": b.kind, **b.extra}
 
 
@@ -180,8 +193,14 @@ def stream_events(
     ping_every: int = 40,
 ) -> list[dict[str, Any]]:
     """All events of a stream, in order."""
-    start_msg = {**message, "content": [], "stop_reason": None, "stop_sequence": None, "stop_details": None,
-                 "usage": {**usage, "output_tokens": 1}}
+    start_msg = {
+        **message,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "stop_details": None,
+        "usage": {**usage, "output_tokens": 1},
+    }
     events: list[dict[str, Any]] = [{"type": "message_start", "message": start_msg}]
     deltas_since_ping = 0
     for index, b in enumerate(rendered.blocks):
@@ -201,8 +220,11 @@ def stream_events(
     events.append(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": rendered.stop_reason, "stop_sequence": rendered.stop_sequence,
-                      "stop_details": None},
+            "delta": {
+                "stop_reason": rendered.stop_reason,
+                "stop_sequence": rendered.stop_sequence,
+                "stop_details": None,
+            },
             "usage": {
                 "input_tokens": usage["input_tokens"],
                 "cache_creation_input_tokens": usage["cache_creation_input_tokens"],

@@ -29,17 +29,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "BLOCK_FRAMING",
     "IMAGE_FALLBACK_TOKENS",
     "MESSAGE_FRAMING",
-    "BLOCK_FRAMING",
+    "REQUEST_FRAMING",
     "TOOL_FRAMING",
-    "count_text",
-    "text_pieces",
     "block_tokens",
-    "tool_tokens",
-    "image_tokens",
-    "image_size",
     "canonical",
+    "count_text",
+    "image_size",
+    "image_tokens",
+    "text_pieces",
+    "tool_tokens",
 ]
 
 _PIECE_RE = re.compile(r"\s*(?:[^\W\d_]+|\d+|\S)|\s+", re.UNICODE)
@@ -50,6 +51,9 @@ MESSAGE_FRAMING = 3
 BLOCK_FRAMING = 1
 #: Tokens added for each tool definition on top of its JSON.
 TOOL_FRAMING = 4
+#: Uncacheable tokens after the prompt (the turn header the model answers after); this is
+#: why a fully cached request still reports a few ``input_tokens``, as the service does.
+REQUEST_FRAMING = 3
 #: Cost of an image whose size cannot be read from its header (URL or file sources).
 IMAGE_FALLBACK_TOKENS = 1600
 

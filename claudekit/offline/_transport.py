@@ -80,9 +80,12 @@ class OfflineAsyncTransport(httpx2.AsyncBaseTransport):
         for action in head:
             await _async_wait(action, timeout, request)
         if rest and isinstance(rest[0], Cut):
-            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        return httpx2.Response(reply.status, headers=reply.headers, stream=_AsyncBody(rest, request),
-                               request=request)
+            raise httpx2.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        return httpx2.Response(
+            reply.status, headers=reply.headers, stream=_AsyncBody(rest, request), request=request
+        )
 
 
 class _SyncBody(httpx2.SyncByteStream):
@@ -126,5 +129,9 @@ class OfflineTransport(httpx2.BaseTransport):
         for action in head:
             _sync_wait(action, timeout, request)
         if rest and isinstance(rest[0], Cut):
-            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.", request=request)
-        return httpx2.Response(reply.status, headers=reply.headers, stream=_SyncBody(rest, request), request=request)
+            raise httpx2.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
+        return httpx2.Response(
+            reply.status, headers=reply.headers, stream=_SyncBody(rest, request), request=request
+        )

@@ -45,24 +45,44 @@ RULES: tuple[Rule, ...] = (
     Rule("messages_required", MESSAGES_API, "`messages` is required and must not be empty"),
     Rule("first_message_user", MESSAGES_API, "the first message must use the user role"),
     Rule("role_valid", MESSAGES_API, "roles are `user` or `assistant`"),
-    Rule("content_non_empty", MESSAGES_API, "messages and text blocks must be non-empty (except a final assistant)"),
-    Rule("tool_result_has_tool_use", TOOLS, "each tool_result must answer a tool_use of the previous assistant turn"),
+    Rule(
+        "content_non_empty",
+        MESSAGES_API,
+        "messages and text blocks must be non-empty (except a final assistant)",
+    ),
+    Rule(
+        "tool_result_has_tool_use",
+        TOOLS,
+        "each tool_result must answer a tool_use of the previous assistant turn",
+    ),
     Rule("tool_use_has_result", TOOLS, "each tool_use must get a tool_result in the next user turn"),
     Rule("thinking_budget_min", THINKING, "thinking.budget_tokens ≥ 1024"),
     Rule("thinking_budget_lt_max", THINKING, "thinking.budget_tokens < max_tokens"),
-    Rule("thinking_config", THINKING, "thinking.type enabled|adaptive|disabled|between_tools, display summarized|omitted"),
+    Rule(
+        "thinking_config",
+        THINKING,
+        "thinking.type enabled|adaptive|disabled|between_tools, display summarized|omitted",
+    ),
     Rule("thinking_forced_tool", THINKING, "thinking cannot be combined with tool_choice any/tool"),
     Rule("thinking_signature", PRESERVED_THINKING, "thinking blocks need their unaltered signature"),
-    Rule("thinking_first_in_tool_turn", THINKING, "with thinking on, a tool-using last assistant turn starts with thinking"),
+    Rule(
+        "thinking_first_in_tool_turn",
+        THINKING,
+        "with thinking on, a tool-using last assistant turn starts with thinking",
+    ),
     Rule("cache_control_max", CACHING, "at most 4 cache_control breakpoints (automatic caching uses one)"),
-    Rule("cache_control_shape", CACHING, "cache_control is {type: ephemeral, ttl: 5m|1h}, 1h entries before 5m"),
+    Rule(
+        "cache_control_shape", CACHING, "cache_control is {type: ephemeral, ttl: 5m|1h}, 1h entries before 5m"
+    ),
     Rule("tool_schema", MESSAGES_API, "tools need a unique name and an input_schema object of type object"),
     Rule("tool_choice", MESSAGES_API, "tool_choice is auto|any|none|tool (tool names an existing tool)"),
     Rule("image_data", VISION, "base64 images must decode and match their media_type"),
     Rule("sampling_ranges", MESSAGES_API, "temperature and top_p in [0, 1], top_k ≥ 0"),
     Rule("stop_sequences", MESSAGES_API, "stop_sequences is a list of non-whitespace strings"),
     Rule("system_shape", MESSAGES_API, "system is a string or a list of text blocks"),
-    Rule("output_config", STRUCTURED, "output_config.effort is low..max, format is {type: json_schema, schema}"),
+    Rule(
+        "output_config", STRUCTURED, "output_config.effort is low..max, format is {type: json_schema, schema}"
+    ),
     Rule("metadata", MESSAGES_API, "metadata only has user_id (a string)"),
     Rule("diagnostics", DIAGNOSTICS, "diagnostics.previous_message_id is a string or null"),
     Rule("extra_inputs", MESSAGES_API, "unknown top-level fields are rejected"),
@@ -99,9 +119,29 @@ def is_known_model(model: str) -> bool:
 
 _TOP_LEVEL = frozenset(
     {
-        "model", "max_tokens", "messages", "system", "tools", "tool_choice", "thinking", "stream", "metadata",
-        "stop_sequences", "temperature", "top_p", "top_k", "cache_control", "output_config", "diagnostics",
-        "container", "inference_geo", "service_tier", "speed", "user_profile_id", "workspace_id", "mcp_servers",
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "stream",
+        "metadata",
+        "stop_sequences",
+        "temperature",
+        "top_p",
+        "top_k",
+        "cache_control",
+        "output_config",
+        "diagnostics",
+        "container",
+        "inference_geo",
+        "service_tier",
+        "speed",
+        "user_profile_id",
+        "workspace_id",
+        "mcp_servers",
         "context_management",
     }
 )
@@ -149,7 +189,9 @@ def _check_schema(schema: Any, path: str) -> None:
     types = t if isinstance(t, list) else [t] if t is not None else []
     for one in types:
         if one not in _JSON_TYPES:
-            raise _bad(f"{path}: JSON schema is invalid. It must match JSON Schema draft 2020-12 ({one!r} is not a type)")
+            raise _bad(
+                f"{path}: JSON schema is invalid. It must match JSON Schema draft 2020-12 ({one!r} is not a type)"
+            )
     props = schema.get("properties")
     if props is not None:
         if not isinstance(props, Mapping):
@@ -191,9 +233,7 @@ def _check_image(block: Mapping[str, Any], path: str) -> None:
         raise _bad(f"{path}.source.base64.data: Image does not match the provided media type {media}")
 
 
-def validate_request(
-    body: Any, *, signer: ThinkingSigner, count_tokens: bool = False
-) -> None:
+def validate_request(body: Any, *, signer: ThinkingSigner, count_tokens: bool = False) -> None:
     """Raise :class:`ApiError` for the first rule ``body`` breaks (the API stops at the first)."""
     if not isinstance(body, Mapping):
         raise _bad("Request body must be a JSON object")
@@ -371,7 +411,12 @@ def _check_thinking(body: Mapping[str, Any], tool_names: list[str]) -> None:
     th = body.get("thinking")
     if th is None:
         return
-    if not isinstance(th, Mapping) or th.get("type") not in ("enabled", "adaptive", "disabled", "between_tools"):
+    if not isinstance(th, Mapping) or th.get("type") not in (
+        "enabled",
+        "adaptive",
+        "disabled",
+        "between_tools",
+    ):
         raise _bad("thinking.type: Input should be 'enabled', 'adaptive', 'disabled' or 'between_tools'")
     display = th.get("display")
     if display is not None and display not in ("summarized", "omitted"):
@@ -395,15 +440,26 @@ def _check_thinking(body: Mapping[str, Any], tool_names: list[str]) -> None:
         raise _bad("Thinking may not be enabled when tool_choice forces tool use.")
 
 
-_USER_TYPES = frozenset(
-    {"text", "image", "document", "tool_result", "search_result", "container_upload"}
-)
+_USER_TYPES = frozenset({"text", "image", "document", "tool_result", "search_result", "container_upload"})
 _ASSISTANT_TYPES = frozenset(
     {
-        "text", "thinking", "redacted_thinking", "tool_use", "server_tool_use", "web_search_tool_result",
-        "web_fetch_tool_result", "code_execution_tool_result", "bash_code_execution_tool_result",
-        "text_editor_code_execution_tool_result", "mcp_tool_use", "mcp_tool_result", "container_upload",
-        "compaction", "fallback", "advisor_tool_result", "tool_search_tool_result",
+        "text",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+        "compaction",
+        "fallback",
+        "advisor_tool_result",
+        "tool_search_tool_result",
     }
 )
 
@@ -449,7 +505,9 @@ def _check_messages(
                 raise _bad(f"{path}: Input should be a valid dictionary")
             kind = blk.get("type")
             if kind not in allowed:
-                raise _bad(f"{path}.type: Input tag '{kind}' found using 'type' is not allowed in a {role} message")
+                raise _bad(
+                    f"{path}.type: Input tag '{kind}' found using 'type' is not allowed in a {role} message"
+                )
             if kind == "text":
                 text = blk.get("text")
                 if not isinstance(text, str):
@@ -483,7 +541,9 @@ def _check_messages(
                             _check_image(sub, f"{path}.content.{k}")
                         if isinstance(sub, Mapping) and sub.get("cache_control") is not None:
                             explicit += 1
-                            _check_cache_control(sub["cache_control"], f"{path}.content.{k}.cache_control", ttls)
+                            _check_cache_control(
+                                sub["cache_control"], f"{path}.content.{k}.cache_control", ttls
+                            )
             if blk.get("cache_control") is not None:
                 if kind in ("thinking", "redacted_thinking"):
                     raise _bad(f"{path}.{kind}.cache_control: Extra inputs are not permitted")
@@ -501,7 +561,8 @@ def _check_tool_pairing(messages: list[Any]) -> None:
             prev_ids: set[str] = set()
             if i > 0 and messages[i - 1].get("role") == "assistant":
                 prev_ids = {
-                    str(b.get("id")) for b in _blocks(messages[i - 1].get("content"))
+                    str(b.get("id"))
+                    for b in _blocks(messages[i - 1].get("content"))
                     if isinstance(b, Mapping) and b.get("type") == "tool_use"
                 }
             for j, blk in enumerate(blocks):
@@ -514,9 +575,7 @@ def _check_tool_pairing(messages: list[Any]) -> None:
                             "previous message."
                         )
         else:
-            ids = [
-                str(b.get("id")) for b in blocks if isinstance(b, Mapping) and b.get("type") == "tool_use"
-            ]
+            ids = [str(b.get("id")) for b in blocks if isinstance(b, Mapping) and b.get("type") == "tool_use"]
             if not ids:
                 continue
             answered: set[str] = set()
@@ -524,7 +583,8 @@ def _check_tool_pairing(messages: list[Any]) -> None:
                 nxt = messages[i + 1]
                 if nxt.get("role") == "user":
                     answered = {
-                        str(b.get("tool_use_id")) for b in _blocks(nxt.get("content"))
+                        str(b.get("tool_use_id"))
+                        for b in _blocks(nxt.get("content"))
                         if isinstance(b, Mapping) and b.get("type") == "tool_result"
                     }
             elif i == len(messages) - 1:

@@ -64,6 +64,16 @@ def _chat_colours(chats: list[str]) -> dict[str, Any]:
     return {chat: cycle[i % len(cycle)] for i, chat in enumerate(chats)}
 
 
+def _usd(value: float, tick: bool = False) -> str:
+    """A dollar amount for matplotlib text (the $ is escaped so it is not read as mathtext)."""
+    a = abs(value)
+    if tick:
+        text = f"{value:,.0f}" if a >= 100 else f"{value:,.2f}" if a >= 1 else f"{value:.4g}"
+    else:
+        text = f"{value:,.2f}" if a >= 100 else f"{value:,.4f}"
+    return "\\$" + text
+
+
 def _bins(n: int, nbins: int) -> np.ndarray:
     """Bin number (0-based) of each of n calls, for nbins equal-width bins over call order."""
     return (np.arange(n) * nbins) // n
@@ -195,8 +205,7 @@ def plot_cache_hit_rate(
     if n == 1:
         ax.set_xlim(0.5, 1.5)
         ax.set_xticks([1])
-    handles, _ = ax.get_legend_handles_labels()
-    ax.legend(loc="upper left", fontsize=8, ncols=2 if len(handles) > 4 else 1, framealpha=0.85)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0)
     return fig
 
 
@@ -281,7 +290,7 @@ def plot_input_tokens(
                          + (f", {len(chats)} chats" if len(chats) > 1 else ""))
     if len(facets) > 1:
         fig.suptitle(title + (" (binned)" if binned_any else ""))
-    axes[0].legend(loc="upper left", fontsize=8, framealpha=0.85)
+    axes[0].legend(loc="best", fontsize=8, framealpha=0.85)
     return fig
 
 
@@ -330,8 +339,8 @@ def plot_cost(
     pct = saved / cum_nc[-1] * 100.0 if cum_nc[-1] > 0 else 0.0
     verb = "saved" if saved >= 0 else "extra"
     ax.annotate(
-        f"{verb} ${abs(saved):,.4f} ({abs(pct):.0f}%)\n"
-        f"actual ${cum_cost[-1]:,.4f} · no cache ${cum_nc[-1]:,.4f}",
+        f"{verb} {_usd(abs(saved))} ({abs(pct):.0f}%)\n"
+        f"actual {_usd(cum_cost[-1])} · no cache {_usd(cum_nc[-1])}",
         xy=(x[-1], cum_cost[-1]), xytext=(-10, 12), textcoords="offset points", ha="right", fontsize=8,
         bbox={"boxstyle": "round", "fc": "white", "ec": "grey", "alpha": 0.9},
     )
@@ -340,7 +349,7 @@ def plot_cost(
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"${v:,.4g}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _usd(v, tick=True)))
     ax.grid(True, alpha=0.3)
     if n == 1:
         ax.set_xlim(0.5, 1.5)

@@ -9,7 +9,6 @@ the partial reply kept, or (for the documented usage-less stream) succeed with u
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -39,12 +38,18 @@ def wire_events(body: bytes) -> list[dict[str, Any]]:
 
 
 def wire_text(events: list[dict[str, Any]], kind: str = "text_delta", field: str = "text") -> list[str]:
-    return [e["delta"][field] for e in events if e.get("type") == "content_block_delta" and e["delta"]["type"] == kind]
+    return [
+        e["delta"][field]
+        for e in events
+        if e.get("type") == "content_block_delta" and e["delta"]["type"] == kind
+    ]
 
 
 async def sdk_final(body: bytes) -> anthropic.types.Message:
     client = sdk_client(sse_transport(body))
-    async with client.messages.stream(model="claude-sonnet-4-6", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]) as s:
+    async with client.messages.stream(
+        model="claude-sonnet-4-6", max_tokens=1024, messages=[{"role": "user", "content": "hi"}]
+    ) as s:
         return await s.get_final_message()
 
 
@@ -88,12 +93,14 @@ async def test_good_stream_equals_sdk(name: str) -> None:
         wire_text(wire, "thinking_delta", "thinking")
     )
     assert sum(isinstance(e, ck.Citation) for e in events) == exp["citations"]
-    assert [getattr(b, "input", None) for b in reply.message.content if getattr(b, "input", None) is not None] == exp[
-        "tool_inputs"
-    ]
+    assert [
+        getattr(b, "input", None) for b in reply.message.content if getattr(b, "input", None) is not None
+    ] == exp["tool_inputs"]
     tracked = [b.input for b in reply.message.content if b.type in ("tool_use", "server_tool_use")]
     assert [e.input for e in events if isinstance(e, ck.ToolCallReady)] == tracked
-    assert all(e.error is None for e in events if isinstance(e, ck.ToolCallReady)) == (exp["stop_reason"] != "max_tokens")
+    assert all(e.error is None for e in events if isinstance(e, ck.ToolCallReady)) == (
+        exp["stop_reason"] != "max_tokens"
+    )
     done = [e for e in events if isinstance(e, ck.MessageDone)]
     assert len(done) == 1 and done[0].message is reply.message
     assert done[0].usage == ck.Usage.from_sdk(expected_msg.usage)
@@ -107,7 +114,7 @@ async def test_usage_less_documented_stream_succeeds_with_usage_missing() -> Non
     name = "docs__extended_thinking.sse"
     assert EXPECTED[name]["messages"]["exception"] == "builtins.AttributeError"
     body = (SSE_DIR / name).read_bytes()
-    chat, events, reply, err = await run_claudekit(body)
+    chat, _, reply, err = await run_claudekit(body)
     assert err is None
     wire = wire_events(body)
     assert reply.text == "".join(wire_text(wire))
@@ -134,7 +141,7 @@ async def test_broken_stream_raises_claudekit_error_and_keeps_partial(
     with pytest.raises(Exception) as sdk_exc:
         await sdk_final(body)
     assert type(sdk_exc.value).__name__ == EXPECTED[name]["messages"]["exception"].rsplit(".", 1)[-1]
-    chat, events, reply, err = await run_claudekit(body)
+    chat, _, reply, err = await run_claudekit(body)
     assert isinstance(err, error_type)
     assert err.reply is reply and reply.error is err
     assert "\n" not in str(err) and len(str(err)) < 400

@@ -1,0 +1,38 @@
+"""``python -m claudekit.offline --port 8765``: serve the offline Messages API on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._backend import OfflineBackend
+from ._server import OfflineServer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m claudekit.offline", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--event-delay",
+        type=float,
+        default=0.01,
+        help="seconds between stream events, so streaming is visible (default 0.01)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
+    args = parser.parse_args(argv)
+    server = OfflineServer(
+        OfflineBackend(event_delay=args.event_delay), args.host, args.port, verbose=args.verbose
+    )
+    print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
