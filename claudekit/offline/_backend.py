@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
@@ -55,7 +55,7 @@ class Cut:
     """Close the connection here, before the body is complete."""
 
 
-Action = Union[bytes, Sleep, Stall, Cut]
+Action = bytes | Sleep | Stall | Cut
 
 
 @dataclass
@@ -387,7 +387,7 @@ class OfflineBackend:
                 }
             }
         common = 0
-        for a, b in zip(prev.message_hashes, prompt.message_hashes):
+        for a, b in zip(prev.message_hashes, prompt.message_hashes, strict=False):
             if a != b:
                 break
             common += 1

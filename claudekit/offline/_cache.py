@@ -107,7 +107,9 @@ class Prompt:
     @property
     def total(self) -> int:
         """All input tokens: the segments plus the uncacheable request framing."""
-        return (self.message_cum_tokens[-1] if self.message_cum_tokens else self.prefix_tokens) + REQUEST_FRAMING
+        return (
+            self.message_cum_tokens[-1] if self.message_cum_tokens else self.prefix_tokens
+        ) + REQUEST_FRAMING
 
     @property
     def prefix_tokens(self) -> int:

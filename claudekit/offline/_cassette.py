@@ -73,6 +73,8 @@ class Cassette:
         if self.path.exists():
             with self.path.open(encoding="utf-8") as fh:
                 self.entries = [json.loads(line) for line in fh if line.strip()]
+        # Like vcrpy, only exchanges loaded from disk are replayed; ones recorded now are not.
+        self._loaded = len(self.entries)
 
     @property
     def exists(self) -> bool:
@@ -81,7 +83,7 @@ class Cassette:
     def find(self, key: str) -> dict[str, Any] | None:
         """The next recording for ``key`` (in order, then the last one again)."""
         with self._lock:
-            matches = [e for e in self.entries if e.get("key") == key]
+            matches = [e for e in self.entries[: self._loaded] if e.get("key") == key]
             if not matches:
                 return None
             n = self._played.get(key, 0)
@@ -101,6 +103,7 @@ class Cassette:
         with self._lock:
             self.entries = []
             self._played = {}
+            self._loaded = 0
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("", encoding="utf-8")
 
@@ -146,19 +149,34 @@ class _TeeStream(httpx2.AsyncByteStream):
     def __init__(self, inner: httpx2.Response, on_done: Any) -> None:
         self._inner = inner
         self._on_done = on_done
+        self._buf = bytearray()
+        self._finished = False
+
+    def _finish(self, truncated: bool) -> None:
+        if not self._finished:
+            self._finished = True
+            self._on_done(bytes(self._buf), truncated)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        buf = bytearray()
         try:
             async for chunk in self._inner.aiter_raw():
-                buf.extend(chunk)
+                self._buf.extend(chunk)
                 yield chunk
         except httpx2.TransportError:
-            self._on_done(bytes(buf), True)
+            self._finish(True)
             raise
-        self._on_done(bytes(buf), False)
+        self._finish(False)
 
     async def aclose(self) -> None:
+        # Clients close error responses (e.g. a 429 before a retry) without reading them:
+        # read the rest so the exchange is still recorded.
+        if not self._finished:
+            try:
+                async for chunk in self._inner.aiter_raw():
+                    self._buf.extend(chunk)
+                self._finish(False)
+            except (httpx2.TransportError, httpx2.StreamConsumed):
+                self._finish(True)
         await self._inner.aclose()
 
 

@@ -114,7 +114,8 @@ class Fault:
         if self.message:
             return self.message
         return {
-            "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit (offline fault).",
+            "rate_limit_error": "Number of request tokens has exceeded your per-minute rate limit "
+            "(offline fault).",
             "overloaded_error": "Overloaded",
             "api_error": "Internal server error",
         }.get(self.resolved_error_type, f"Injected {self.resolved_error_type} (offline fault)")

@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from ._errors import ApiError
 from ._faults import Fault
@@ -133,7 +133,7 @@ def _text_of(content: Any) -> str:
 
 
 Responder = Callable[[OfflineRequest], Turn | Fault | str]
-ScriptStep = Union[Turn, Fault, str, Responder]
+ScriptStep = Turn | Fault | str | Responder
 
 
 class Script:
@@ -175,7 +175,65 @@ class Script:
 # -- the default responder ------------------------------------------------------------------------
 
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "for", "from", "get", "give", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "of", "on", "or", "please", "set", "show", "tell", "that", "the", "their", "then", "this", "to", "use", "using", "was", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", "list", "find", "some", "any"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "could",
+        "do",
+        "does",
+        "for",
+        "from",
+        "get",
+        "give",
+        "has",
+        "have",
+        "how",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "please",
+        "set",
+        "show",
+        "tell",
+        "that",
+        "the",
+        "their",
+        "then",
+        "this",
+        "to",
+        "use",
+        "using",
+        "was",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "list",
+        "find",
+        "some",
+        "any",
+    ]
 )
 _FREE_TEXT_FIELDS = frozenset(
     {"query", "q", "text", "prompt", "question", "message", "content", "input", "search"}
@@ -210,11 +268,11 @@ def _field_values(name: str, prompt: str) -> list[str]:
     label = re.escape(name).replace("_", "[ _]")
     out = []
     for m in re.finditer(
-        rf"\b{label}\b\s*(?:=|:|is|of)?\s*(?:\"([^\"]+)\"|“([^”]+)”|'([^']+)'|([\w.+-]+))",
+        rf"\b{label}\b\s*(?:=|:|is|of)?\s*(?:\"([^\"]+)\"|“([^”]+)”|'([^']+)'|([\w./:@+-]+))",
         prompt,
         re.IGNORECASE,
     ):
-        value = next(g for g in m.groups() if g is not None)
+        value = next(g for g in m.groups() if g is not None).rstrip(".,:;")
         if value.lower() not in _STOP:
             out.append(value)
     return out
@@ -348,8 +406,10 @@ class DefaultResponder:
             "question and say clearly that this reply is simulated."
         )
         text = (
-            f"(offline) You asked: “{_quote(prompt)}”. This is a deterministic reply from claudekit's offline "
-            "backend; no model was called, so treat it as a placeholder that shows the shape of a real answer."
+            f"(offline) You asked: “{_quote(prompt)}”. This is a deterministic reply from claudekit's "
+            "offline "
+            "backend; no model was called, so treat it as a placeholder that shows the shape of a "
+            "real answer."
         )
         return Turn(thinking=thinking, text=text)
 

@@ -25,6 +25,12 @@ class _Handler(BaseHTTPRequestHandler):
     backend: OfflineBackend
     verbose = False
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle plus delayed ACKs
+        # add ~40 ms to every response and hold back stream events.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.verbose:
             super().log_message(format, *args)

@@ -53,7 +53,7 @@ class Rendered:
 def _cut_pieces(text: str, budget: int) -> tuple[str, int, bool]:
     """Longest prefix of ``text`` (at piece boundaries) within ``budget`` tokens."""
     used = 0
-    out = []
+    out: list[str] = []
     for piece in text_pieces(text):
         n = count_text(piece)
         if used + n > budget:
@@ -104,7 +104,8 @@ def render(
 
 
 def _groups(pieces: list[str], sizes: Sequence[int]) -> list[str]:
-    out, i, k = [], 0, 0
+    out: list[str] = []
+    i, k = 0, 0
     while i < len(pieces):
         n = sizes[k % len(sizes)]
         out.append("".join(pieces[i : i + n]))

@@ -190,7 +190,8 @@ def _check_schema(schema: Any, path: str) -> None:
     for one in types:
         if one not in _JSON_TYPES:
             raise _bad(
-                f"{path}: JSON schema is invalid. It must match JSON Schema draft 2020-12 ({one!r} is not a type)"
+                f"{path}: JSON schema is invalid. It must match JSON Schema draft 2020-12 ({one!r} is "
+                "not a type)"
             )
     props = schema.get("properties")
     if props is not None:
@@ -218,7 +219,8 @@ def _check_image(block: Mapping[str, Any], path: str) -> None:
     media = source.get("media_type")
     if media not in _IMAGE_MAGIC:
         raise _bad(
-            f"{path}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
+            f"{path}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' "
+            "or 'image/webp'"
         )
     try:
         raw = base64.b64decode(str(source.get("data", "")), validate=True)
@@ -432,7 +434,8 @@ def _check_thinking(body: Mapping[str, Any], tool_names: list[str]) -> None:
         mt = body.get("max_tokens")
         if isinstance(mt, int) and budget >= mt:
             raise _bad(
-                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation "
+                "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                "documentation "
                 f"at {THINKING}#max-tokens-and-context-window-size"
             )
     tc = body.get("tool_choice")
@@ -570,8 +573,10 @@ def _check_tool_pairing(messages: list[Any]) -> None:
                     tid = blk.get("tool_use_id")
                     if tid not in prev_ids:
                         raise _bad(
-                            f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: "
-                            f"{tid}. Each `tool_result` block must have a corresponding `tool_use` block in the "
+                            f"messages.{i}.content.{j}: unexpected `tool_use_id` found in "
+                            "`tool_result` blocks: "
+                            f"{tid}. Each `tool_result` block must have a corresponding `tool_use` "
+                            "block in the "
                             "previous message."
                         )
         else:
@@ -593,8 +598,10 @@ def _check_tool_pairing(messages: list[Any]) -> None:
             missing = [t for t in ids if t not in answered]
             if missing:
                 raise _bad(
-                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: "
-                    f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block "
+                    f"messages.{i}: `tool_use` ids were found without `tool_result` blocks "
+                    "immediately after: "
+                    f"{', '.join(missing)}. Each `tool_use` block must have a corresponding "
+                    "`tool_result` block "
                     "in the next message."
                 )
 
@@ -612,9 +619,11 @@ def _check_thinking_turn(body: Mapping[str, Any], messages: list[Any]) -> None:
         first = blocks[0].get("type") if blocks else None
         if first not in ("thinking", "redacted_thinking"):
             raise _bad(
-                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{first}`. "
+                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{first}`. "
                 "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
-                "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include "
+                "(preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend "
+                "you include "
                 "thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please "
                 f"consult our documentation at {THINKING}"
             )
@@ -635,7 +644,8 @@ def _check_cache_breakpoints(body: Mapping[str, Any], explicit: int, ttls: list[
             seen_5m = True
         elif seen_5m:
             raise _bad(
-                "cache_control: a ttl='1h' cache_control block must not come after a ttl='5m' cache_control block"
+                "cache_control: a ttl='1h' cache_control block must not come after a ttl='5m' "
+                "cache_control block"
             )
 
 

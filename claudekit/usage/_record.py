@@ -346,14 +346,16 @@ class UsageRecord:
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (timestamp as ISO 8601 UTC)."""
-        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out: dict[str, Any] = {name: getattr(self, name) for name in self.__dataclass_fields__}
         out["timestamp"] = self.timestamp.isoformat()
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> UsageRecord:
         """Inverse of :meth:`to_dict`; unknown keys are ignored, values are validated."""
-        known = {f.name for f in fields(cls)}
+        known = _FIELD_SET.get(cls)
+        if known is None:
+            known = _FIELD_SET[cls] = frozenset(f.name for f in fields(cls))
         kwargs = {k: v for k, v in data.items() if k in known}
         ts = kwargs.get("timestamp")
         if isinstance(ts, str):
@@ -362,6 +364,9 @@ class UsageRecord:
             if not isinstance(kwargs.get(key), str):
                 raise ValueError(f"{key} must be a string")
         return cls(**kwargs)
+
+
+_FIELD_SET: dict[type, frozenset[str]] = {}
 
 
 def _model_fields(obj: Any) -> dict[str, Any]:

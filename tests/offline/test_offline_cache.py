@@ -19,8 +19,13 @@ def cc(ttl: str = "5m") -> dict[str, Any]:
 
 def usage_of(msg: Any) -> tuple[int, int, int, int, int]:
     u = msg.usage
-    return (u.input_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens,
-            u.cache_creation.ephemeral_5m_input_tokens, u.cache_creation.ephemeral_1h_input_tokens)
+    return (
+        u.input_tokens,
+        u.cache_creation_input_tokens,
+        u.cache_read_input_tokens,
+        u.cache_creation.ephemeral_5m_input_tokens,
+        u.cache_creation.ephemeral_1h_input_tokens,
+    )
 
 
 async def test_explicit_breakpoint_write_then_read_then_expire() -> None:
@@ -60,7 +65,9 @@ async def test_haiku_45_needs_4096_tokens() -> None:
     system = [{"type": "text", "text": LONG, "cache_control": cc()}]
     prefix = count_tokens(system=system, messages=[]) - F
     assert 1024 <= prefix < 4096
-    m = await client.messages.create(model="claude-haiku-4-5", max_tokens=10, system=system, messages=[user("x")])
+    m = await client.messages.create(
+        model="claude-haiku-4-5", max_tokens=10, system=system, messages=[user("x")]
+    )
     assert m.usage.cache_creation_input_tokens == 0
 
 
@@ -88,13 +95,15 @@ async def test_automatic_caching_moves_forward_and_mixed_ttl_split() -> None:
     system = [{"type": "text", "text": LONG, "cache_control": cc("1h")}]
     sys_prefix = count_tokens(system=system, messages=[]) - F
     msgs = [user("q1 " + LONG[:2000])]
-    m1 = await client.messages.create(model=MODEL, max_tokens=50, system=system, messages=msgs,
-                                      cache_control=cc())
+    m1 = await client.messages.create(
+        model=MODEL, max_tokens=50, system=system, messages=msgs, cache_control=cc()
+    )
     total1 = count_tokens(system=system, messages=msgs)
     assert usage_of(m1) == (F, total1 - F, 0, total1 - F - sys_prefix, sys_prefix)
     msgs2 = [*msgs, {"role": "assistant", "content": "Answer one."}, user("q2")]
-    m2 = await client.messages.create(model=MODEL, max_tokens=50, system=system, messages=msgs2,
-                                      cache_control=cc())
+    m2 = await client.messages.create(
+        model=MODEL, max_tokens=50, system=system, messages=msgs2, cache_control=cc()
+    )
     total2 = count_tokens(system=system, messages=msgs2)
     assert usage_of(m2) == (F, total2 - total1, total1 - F, total2 - total1, 0)
 
@@ -105,8 +114,9 @@ async def test_models_do_not_share_cache_but_dated_alias_does() -> None:
     system = [{"type": "text", "text": LONG * 3, "cache_control": cc()}]
     prefix = count_tokens(system=system, messages=[]) - F
     await client.messages.create(model="claude-haiku-4-5", max_tokens=5, system=system, messages=[user("a")])
-    m = await client.messages.create(model="claude-haiku-4-5-20251001", max_tokens=5, system=system,
-                                     messages=[user("b")])
+    m = await client.messages.create(
+        model="claude-haiku-4-5-20251001", max_tokens=5, system=system, messages=[user("b")]
+    )
     assert m.usage.cache_read_input_tokens == prefix
     m = await client.messages.create(model=MODEL, max_tokens=5, system=system, messages=[user("c")])
     assert m.usage.cache_read_input_tokens == 0
@@ -130,23 +140,30 @@ async def test_diagnostics_reasons() -> None:
     assert r.diagnostics.cache_miss_reason.type == "model_changed"
     assert r.diagnostics.cache_miss_reason.cache_missed_input_tokens == prev_total
 
-    r = await client.messages.create(model=MODEL, messages=grown, diagnostics=diag,
-                                     **{**base, "tools": [WEATHER_TOOL, TIME_TOOL]})
+    r = await client.messages.create(
+        model=MODEL, messages=grown, diagnostics=diag, **{**base, "tools": [WEATHER_TOOL, TIME_TOOL]}
+    )
     assert r.diagnostics.cache_miss_reason.type == "tools_changed"
 
-    r = await client.messages.create(model=MODEL, messages=grown, diagnostics=diag, **{**base, "system": "Changed."})
+    r = await client.messages.create(
+        model=MODEL, messages=grown, diagnostics=diag, **{**base, "system": "Changed."}
+    )
     reason = r.diagnostics.cache_miss_reason
     assert reason.type == "system_changed"
-    assert reason.cache_missed_input_tokens == prev_total - count_tokens(tools=[WEATHER_TOOL], messages=[]) + F
+    assert (
+        reason.cache_missed_input_tokens == prev_total - count_tokens(tools=[WEATHER_TOOL], messages=[]) + F
+    )
 
     r = await client.messages.create(model=MODEL, messages=[user("different")], diagnostics=diag, **base)
     reason = r.diagnostics.cache_miss_reason
     assert reason.type == "messages_changed"
     assert reason.cache_missed_input_tokens == prev_total - (
-        count_tokens(system=system, tools=[WEATHER_TOOL], messages=[]) - F)
+        count_tokens(system=system, tools=[WEATHER_TOOL], messages=[]) - F
+    )
 
-    r = await client.messages.create(model=MODEL, messages=grown, diagnostics={"previous_message_id": "msg_nope"},
-                                     **base)
+    r = await client.messages.create(
+        model=MODEL, messages=grown, diagnostics={"previous_message_id": "msg_nope"}, **base
+    )
     assert r.diagnostics.cache_miss_reason.type == "previous_message_not_found"
 
 
@@ -154,8 +171,9 @@ async def test_diagnostics_only_in_message_start_of_stream() -> None:
     backend = OfflineBackend(responder=Script([Turn(text="ok")] * 2))
     client = make_async_client(backend)
     m1 = await client.messages.create(model=MODEL, max_tokens=5, messages=[user("a")])
-    async with client.messages.stream(model=MODEL, max_tokens=5, messages=[user("b")],
-                                      diagnostics={"previous_message_id": m1.id}) as stream:
+    async with client.messages.stream(
+        model=MODEL, max_tokens=5, messages=[user("b")], diagnostics={"previous_message_id": m1.id}
+    ) as stream:
         events = [e async for e in stream]
         final = await stream.get_final_message()
     start = next(e for e in events if e.type == "message_start")
@@ -173,8 +191,9 @@ async def test_tool_use_session_is_fully_cached_with_claudekit_default() -> None
     msgs: list[dict[str, Any]] = [user("go")]
     previous_total = 0
     for _turn in range(3):
-        m = await client.messages.create(model=MODEL, max_tokens=200, tools=tools, system=system, messages=msgs,
-                                         cache_control=cc())
+        m = await client.messages.create(
+            model=MODEL, max_tokens=200, tools=tools, system=system, messages=msgs, cache_control=cc()
+        )
         total = count_tokens(tools=tools, system=system, messages=msgs)
         if previous_total:
             assert m.usage.cache_read_input_tokens == previous_total - F
@@ -185,5 +204,9 @@ async def test_tool_use_session_is_fully_cached_with_claudekit_default() -> None
         msgs.append({"role": "assistant", "content": content})
         ids = [b["id"] for b in content if b["type"] == "tool_use"]
         if ids:
-            msgs.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": i, "content": "20C"}
-                                                    for i in ids]})
+            msgs.append(
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": i, "content": "20C"} for i in ids],
+                }
+            )

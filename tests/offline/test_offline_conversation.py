@@ -11,7 +11,9 @@ from offline_helpers import MODEL, TIME_TOOL, WEATHER_TOOL, user
 from claudekit.offline import OfflineBackend, count_text, count_tokens, make_async_client
 from claudekit.offline._tokens import REQUEST_FRAMING as F
 
-SYSTEM_TEXT = " ".join(f"Guideline {i}: be precise, name your sources, and prefer metric units." for i in range(150))
+SYSTEM_TEXT = " ".join(
+    f"Guideline {i}: be precise, name your sources, and prefer metric units." for i in range(150)
+)
 
 
 def expected_output_tokens(content: list[dict[str, Any]]) -> int:
@@ -34,8 +36,12 @@ async def test_thinking_tool_conversation_usage_per_turn() -> None:
     static = count_tokens(tools=tools, system=system, messages=[]) - F  # tools + system prefix
     assert static >= 1024
     params: dict[str, Any] = {
-        "model": MODEL, "max_tokens": 4096, "tools": tools, "system": system,
-        "thinking": {"type": "enabled", "budget_tokens": 2048}, "cache_control": {"type": "ephemeral"},
+        "model": MODEL,
+        "max_tokens": 4096,
+        "tools": tools,
+        "system": system,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "cache_control": {"type": "ephemeral"},
     }
     messages: list[dict[str, Any]] = [user("What is the weather in Paris and Rome?")]
     previous_total = 0
@@ -58,8 +64,13 @@ async def test_thinking_tool_conversation_usage_per_turn() -> None:
             expect = (F, total - F - static, static, total - F - static, 0)
         else:
             expect = (F, total - previous_total, previous_total - F, total - previous_total, 0)
-        got = (u.input_tokens, u.cache_creation_input_tokens, u.cache_read_input_tokens,
-               u.cache_creation.ephemeral_5m_input_tokens, u.cache_creation.ephemeral_1h_input_tokens)
+        got = (
+            u.input_tokens,
+            u.cache_creation_input_tokens,
+            u.cache_read_input_tokens,
+            u.cache_creation.ephemeral_5m_input_tokens,
+            u.cache_creation.ephemeral_1h_input_tokens,
+        )
         assert got == expect, f"turn {turn}"
         assert u.output_tokens == expected_output_tokens(content)
         assert content[0]["type"] == "thinking" and content[0]["signature"]
@@ -68,9 +79,19 @@ async def test_thinking_tool_conversation_usage_per_turn() -> None:
         messages.append({"role": "assistant", "content": content})
         tool_uses = [b for b in content if b["type"] == "tool_use"]
         if tool_uses:
-            messages.append({"role": "user", "content": [
-                {"type": "tool_result", "tool_use_id": b["id"], "content": f"{b['input']['city']}: 21C, clear"}
-                for b in tool_uses]})
+            messages.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": b["id"],
+                            "content": f"{b['input']['city']}: 21C, clear",
+                        }
+                        for b in tool_uses
+                    ],
+                }
+            )
         elif turn == 1:
             messages.append(user("And what is the weather in Berlin?"))
         else:

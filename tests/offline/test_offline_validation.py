@@ -44,76 +44,232 @@ def cc(ttl: str = "5m") -> dict[str, Any]:
 CASES: list[tuple[str, Callable[[OfflineBackend], dict[str, Any]], int, str]] = [
     ("model_required", lambda b: {"max_tokens": 5, "messages": [user("x")]}, 400, "model: Field required"),
     ("model_unknown", lambda b: base(model="claude-imaginary-1"), 404, "model: claude-imaginary-1"),
-    ("max_tokens_required", lambda b: {"model": MODEL, "messages": [user("x")]}, 400, "max_tokens: Field required"),
-    ("max_tokens_required", lambda b: base(max_tokens=0), 400, "max_tokens: Input should be greater than or equal"),
+    (
+        "max_tokens_required",
+        lambda b: {"model": MODEL, "messages": [user("x")]},
+        400,
+        "max_tokens: Field required",
+    ),
+    (
+        "max_tokens_required",
+        lambda b: base(max_tokens=0),
+        400,
+        "max_tokens: Input should be greater than or equal",
+    ),
     ("messages_required", lambda b: base(messages=[]), 400, "messages: at least one message is required"),
-    ("first_message_user", lambda b: base(messages=[{"role": "assistant", "content": "x"}, user("y")]), 400,
-     'first message must use the "user" role'),
-    ("role_valid", lambda b: base(messages=[user("x"), {"role": "system", "content": "y"}]), 400,
-     "messages.1.role"),
+    (
+        "first_message_user",
+        lambda b: base(messages=[{"role": "assistant", "content": "x"}, user("y")]),
+        400,
+        'first message must use the "user" role',
+    ),
+    (
+        "role_valid",
+        lambda b: base(messages=[user("x"), {"role": "system", "content": "y"}]),
+        400,
+        "messages.1.role",
+    ),
     ("content_non_empty", lambda b: base(messages=[user("")]), 400, "must have non-empty content"),
-    ("tool_result_has_tool_use", lambda b: base(messages=[
-        user("x"), {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_zzz", "content": "r"}]},
-    ]), 400, "unexpected `tool_use_id` found in `tool_result` blocks: toolu_zzz"),
-    ("tool_use_has_result", lambda b: base(tools=[WEATHER_TOOL], messages=[*tool_turn("toolu_9"), user("next")]),
-     400, "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_9"),
-    ("thinking_budget_min", lambda b: base(thinking={"type": "enabled", "budget_tokens": 1023}), 400,
-     "budget_tokens: Input should be greater than or equal to 1024"),
-    ("thinking_budget_lt_max", lambda b: base(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 2000}),
-     400, "`max_tokens` must be greater than `thinking.budget_tokens`"),
-    ("thinking_config", lambda b: base(thinking={"type": "adaptive", "display": "full"}), 400,
-     "display: Input should be 'summarized' or 'omitted'"),
-    ("thinking_forced_tool", lambda b: base(tools=[WEATHER_TOOL], tool_choice={"type": "any"},
-                                            thinking={"type": "adaptive"}), 400, "tool_choice forces tool use"),
-    ("thinking_signature", lambda b: base(
-        tools=[WEATHER_TOOL], thinking={"type": "adaptive"},
-        messages=[*tool_turn(thinking={"type": "thinking", "thinking": "plan", "signature": b.signer.sign("other")}),
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}]}],
-    ), 400, "Invalid `signature` in `thinking` block"),
-    ("thinking_signature", lambda b: base(
-        tools=[WEATHER_TOOL], thinking={"type": "adaptive"},
-        messages=[*tool_turn(thinking={"type": "thinking", "thinking": "plan"}),
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}]}],
-    ), 400, "thinking.signature: Field required"),
-    ("thinking_first_in_tool_turn", lambda b: base(
-        tools=[WEATHER_TOOL], thinking={"type": "enabled", "budget_tokens": 1024},
-        messages=[*tool_turn(),
-                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}]}],
-    ), 400, "Expected `thinking` or `redacted_thinking`, but found `tool_use`"),
-    ("cache_control_max", lambda b: base(
-        system=[{"type": "text", "text": f"part {i}", "cache_control": cc()} for i in range(5)]
-    ), 400, "A maximum of 4 blocks with cache_control may be provided. Found 5."),
-    ("cache_control_max", lambda b: base(
-        cache_control=cc(), system=[{"type": "text", "text": f"part {i}", "cache_control": cc()} for i in range(4)]
-    ), 400, "Found 5."),
-    ("cache_control_shape", lambda b: base(system=[{"type": "text", "text": "s", "cache_control": {"type": "x"}}]),
-     400, "cache_control.type: Input should be 'ephemeral'"),
-    ("cache_control_shape", lambda b: base(
-        system=[{"type": "text", "text": "a", "cache_control": cc("5m")},
-                {"type": "text", "text": "b", "cache_control": cc("1h")}]), 400, "must not come after"),
-    ("tool_schema", lambda b: base(tools=[{**WEATHER_TOOL, "input_schema": {"type": "string"}}]), 400,
-     "tools.0.custom.input_schema.type: Input should be 'object'"),
-    ("tool_schema", lambda b: base(tools=[{**WEATHER_TOOL, "input_schema": {
-        "type": "object", "properties": {"x": {"type": "strin"}}}}]), 400, "JSON schema is invalid"),
-    ("tool_schema", lambda b: base(tools=[{"name": "a", "description": "x"}]), 400, "input_schema: Field required"),
+    (
+        "tool_result_has_tool_use",
+        lambda b: base(
+            messages=[
+                user("x"),
+                {"role": "assistant", "content": "ok"},
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_zzz", "content": "r"}],
+                },
+            ]
+        ),
+        400,
+        "unexpected `tool_use_id` found in `tool_result` blocks: toolu_zzz",
+    ),
+    (
+        "tool_use_has_result",
+        lambda b: base(tools=[WEATHER_TOOL], messages=[*tool_turn("toolu_9"), user("next")]),
+        400,
+        "`tool_use` ids were found without `tool_result` blocks immediately after: toolu_9",
+    ),
+    (
+        "thinking_budget_min",
+        lambda b: base(thinking={"type": "enabled", "budget_tokens": 1023}),
+        400,
+        "budget_tokens: Input should be greater than or equal to 1024",
+    ),
+    (
+        "thinking_budget_lt_max",
+        lambda b: base(max_tokens=2000, thinking={"type": "enabled", "budget_tokens": 2000}),
+        400,
+        "`max_tokens` must be greater than `thinking.budget_tokens`",
+    ),
+    (
+        "thinking_config",
+        lambda b: base(thinking={"type": "adaptive", "display": "full"}),
+        400,
+        "display: Input should be 'summarized' or 'omitted'",
+    ),
+    (
+        "thinking_forced_tool",
+        lambda b: base(tools=[WEATHER_TOOL], tool_choice={"type": "any"}, thinking={"type": "adaptive"}),
+        400,
+        "tool_choice forces tool use",
+    ),
+    (
+        "thinking_signature",
+        lambda b: base(
+            tools=[WEATHER_TOOL],
+            thinking={"type": "adaptive"},
+            messages=[
+                *tool_turn(
+                    thinking={"type": "thinking", "thinking": "plan", "signature": b.signer.sign("other")}
+                ),
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}],
+                },
+            ],
+        ),
+        400,
+        "Invalid `signature` in `thinking` block",
+    ),
+    (
+        "thinking_signature",
+        lambda b: base(
+            tools=[WEATHER_TOOL],
+            thinking={"type": "adaptive"},
+            messages=[
+                *tool_turn(thinking={"type": "thinking", "thinking": "plan"}),
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}],
+                },
+            ],
+        ),
+        400,
+        "thinking.signature: Field required",
+    ),
+    (
+        "thinking_first_in_tool_turn",
+        lambda b: base(
+            tools=[WEATHER_TOOL],
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[
+                *tool_turn(),
+                {
+                    "role": "user",
+                    "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "r"}],
+                },
+            ],
+        ),
+        400,
+        "Expected `thinking` or `redacted_thinking`, but found `tool_use`",
+    ),
+    (
+        "cache_control_max",
+        lambda b: base(
+            system=[{"type": "text", "text": f"part {i}", "cache_control": cc()} for i in range(5)]
+        ),
+        400,
+        "A maximum of 4 blocks with cache_control may be provided. Found 5.",
+    ),
+    (
+        "cache_control_max",
+        lambda b: base(
+            cache_control=cc(),
+            system=[{"type": "text", "text": f"part {i}", "cache_control": cc()} for i in range(4)],
+        ),
+        400,
+        "Found 5.",
+    ),
+    (
+        "cache_control_shape",
+        lambda b: base(system=[{"type": "text", "text": "s", "cache_control": {"type": "x"}}]),
+        400,
+        "cache_control.type: Input should be 'ephemeral'",
+    ),
+    (
+        "cache_control_shape",
+        lambda b: base(
+            system=[
+                {"type": "text", "text": "a", "cache_control": cc("5m")},
+                {"type": "text", "text": "b", "cache_control": cc("1h")},
+            ]
+        ),
+        400,
+        "must not come after",
+    ),
+    (
+        "tool_schema",
+        lambda b: base(tools=[{**WEATHER_TOOL, "input_schema": {"type": "string"}}]),
+        400,
+        "tools.0.custom.input_schema.type: Input should be 'object'",
+    ),
+    (
+        "tool_schema",
+        lambda b: base(
+            tools=[
+                {**WEATHER_TOOL, "input_schema": {"type": "object", "properties": {"x": {"type": "strin"}}}}
+            ]
+        ),
+        400,
+        "JSON schema is invalid",
+    ),
+    (
+        "tool_schema",
+        lambda b: base(tools=[{"name": "a", "description": "x"}]),
+        400,
+        "input_schema: Field required",
+    ),
     ("tool_schema", lambda b: base(tools=[WEATHER_TOOL, WEATHER_TOOL]), 400, "Tool names must be unique"),
-    ("tool_choice", lambda b: base(tools=[WEATHER_TOOL], tool_choice={"type": "tool", "name": "nope"}), 400,
-     "tool_choice.tool.name"),
+    (
+        "tool_choice",
+        lambda b: base(tools=[WEATHER_TOOL], tool_choice={"type": "tool", "name": "nope"}),
+        400,
+        "tool_choice.tool.name",
+    ),
     ("image_data", lambda b: base(messages=image_msg("image/png", "not base64!!")), 400, "not valid base64"),
-    ("image_data", lambda b: base(messages=image_msg("image/png", JPEG_HEAD)), 400,
-     "Image does not match the provided media type image/png"),
-    ("image_data", lambda b: base(messages=image_msg("image/bmp", PNG_1PX)), 400, "media_type: Input should be"),
-    ("sampling_ranges", lambda b: base(temperature=1.5), 400, "temperature: Input should be less than or equal to 1"),
+    (
+        "image_data",
+        lambda b: base(messages=image_msg("image/png", JPEG_HEAD)),
+        400,
+        "Image does not match the provided media type image/png",
+    ),
+    (
+        "image_data",
+        lambda b: base(messages=image_msg("image/bmp", PNG_1PX)),
+        400,
+        "media_type: Input should be",
+    ),
+    (
+        "sampling_ranges",
+        lambda b: base(temperature=1.5),
+        400,
+        "temperature: Input should be less than or equal to 1",
+    ),
     ("sampling_ranges", lambda b: base(top_p=-0.1), 400, "top_p: Input should be greater than or equal to 0"),
     ("sampling_ranges", lambda b: base(top_k=-1), 400, "top_k"),
     ("stop_sequences", lambda b: base(stop_sequences=["  "]), 400, "non-whitespace"),
     ("system_shape", lambda b: base(system=[{"type": "image", "text": "x"}]), 400, "system.0.type"),
     ("output_config", lambda b: base(output_config={"effort": "extreme"}), 400, "output_config.effort"),
-    ("output_config", lambda b: base(output_config={"format": {"type": "json_schema"}}), 400,
-     "output_config.format.schema: Field required"),
-    ("metadata", lambda b: base(metadata={"session": "x"}), 400, "metadata.session: Extra inputs are not permitted"),
-    ("diagnostics", lambda b: base(diagnostics={"previous_message_id": 5}), 400, "diagnostics.previous_message_id"),
+    (
+        "output_config",
+        lambda b: base(output_config={"format": {"type": "json_schema"}}),
+        400,
+        "output_config.format.schema: Field required",
+    ),
+    (
+        "metadata",
+        lambda b: base(metadata={"session": "x"}),
+        400,
+        "metadata.session: Extra inputs are not permitted",
+    ),
+    (
+        "diagnostics",
+        lambda b: base(diagnostics={"previous_message_id": 5}),
+        400,
+        "diagnostics.previous_message_id",
+    ),
     ("extra_inputs", lambda b: base(temprature=0.5), 400, "temprature: Extra inputs are not permitted"),
 ]
 
@@ -124,8 +280,12 @@ def test_every_rule_has_a_case_and_a_doc() -> None:
         assert rule.doc.startswith("https://platform.claude.com/docs/")
 
 
-@pytest.mark.parametrize(("rule", "make", "status", "fragment"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-async def test_rule(rule: str, make: Callable[[OfflineBackend], dict[str, Any]], status: int, fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("rule", "make", "status", "fragment"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
+)
+async def test_rule(
+    rule: str, make: Callable[[OfflineBackend], dict[str, Any]], status: int, fragment: str
+) -> None:
     backend = OfflineBackend(signing_key=b"k")
     async with httpx2.AsyncClient(transport=backend.async_transport(), base_url="http://x") as http:
         resp = await http.post("/v1/messages", json=make(backend), headers={"x-api-key": "k"})
@@ -143,8 +303,15 @@ ACCEPTED: list[dict[str, Any]] = [
     base(system=[{"type": "text", "text": "block system", "cache_control": cc("1h")}]),
     base(cache_control={"type": "ephemeral"}),
     base(cache_control=cc("1h")),
-    base(output_config={"effort": "low", "format": {"type": "json_schema", "schema": {
-        "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}),
+    base(
+        output_config={
+            "effort": "low",
+            "format": {
+                "type": "json_schema",
+                "schema": {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            },
+        }
+    ),
     base(thinking={"type": "enabled", "budget_tokens": 1024, "display": "omitted"}),
     base(thinking={"type": "adaptive", "display": "summarized"}),
     base(thinking={"type": "disabled"}),
@@ -174,24 +341,34 @@ async def test_accepted(body: dict[str, Any]) -> None:
 
 async def test_thinking_blocks_signed_by_the_backend_round_trip(backend: OfflineBackend) -> None:
     client = make_async_client(backend, max_retries=0)
-    params: dict[str, Any] = {"model": MODEL, "max_tokens": 3000, "tools": [WEATHER_TOOL],
-                              "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    params: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 3000,
+        "tools": [WEATHER_TOOL],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+    }
     first = await client.messages.create(messages=[user("weather in Paris?")], **params)
     content = [b.model_dump(exclude_none=True) for b in first.content]
     tool_id = next(b["id"] for b in content if b["type"] == "tool_use")
-    result = {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "sunny"}]}
-    ok = await client.messages.create(messages=[user("weather in Paris?"),
-                                                {"role": "assistant", "content": content}, result], **params)
+    result = {
+        "role": "user",
+        "content": [{"type": "tool_result", "tool_use_id": tool_id, "content": "sunny"}],
+    }
+    ok = await client.messages.create(
+        messages=[user("weather in Paris?"), {"role": "assistant", "content": content}, result], **params
+    )
     assert ok.stop_reason == "end_turn"
     tampered = [dict(b) for b in content]
     tampered[0]["thinking"] += " (edited)"
     import anthropic
 
     with pytest.raises(anthropic.BadRequestError, match="Invalid `signature`"):
-        await client.messages.create(messages=[user("weather in Paris?"),
-                                               {"role": "assistant", "content": tampered}, result], **params)
+        await client.messages.create(
+            messages=[user("weather in Paris?"), {"role": "assistant", "content": tampered}, result], **params
+        )
     # A backend with another key does not accept this backend's signatures.
     other = make_async_client(OfflineBackend(signing_key=b"another"), max_retries=0)
     with pytest.raises(anthropic.BadRequestError):
-        await other.messages.create(messages=[user("weather in Paris?"),
-                                              {"role": "assistant", "content": content}, result], **params)
+        await other.messages.create(
+            messages=[user("weather in Paris?"), {"role": "assistant", "content": content}, result], **params
+        )

@@ -9,10 +9,17 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
-
-from claudekit.offline import OfflineBackend, Script, ToolCall, Turn, count_text, count_tokens, make_async_client
-
 from offline_helpers import MODEL, WEATHER_TOOL, user
+
+from claudekit.offline import (
+    OfflineBackend,
+    Script,
+    ToolCall,
+    Turn,
+    count_text,
+    count_tokens,
+    make_async_client,
+)
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -31,10 +38,23 @@ async def post(backend: OfflineBackend, path: str, body: Any, **headers: str) ->
 
 
 async def test_stream_event_order_and_shapes(backend: OfflineBackend) -> None:
-    backend.responder = Script([Turn(thinking="Think first.", text="Hello there, friend.",
-                                     tool_calls=[ToolCall("get_weather", {"city": "Paris"})])])
-    body = {"model": MODEL, "max_tokens": 4000, "stream": True, "tools": [WEATHER_TOOL],
-            "thinking": {"type": "enabled", "budget_tokens": 1024}, "messages": [user("weather?")]}
+    backend.responder = Script(
+        [
+            Turn(
+                thinking="Think first.",
+                text="Hello there, friend.",
+                tool_calls=[ToolCall("get_weather", {"city": "Paris"})],
+            )
+        ]
+    )
+    body = {
+        "model": MODEL,
+        "max_tokens": 4000,
+        "stream": True,
+        "tools": [WEATHER_TOOL],
+        "thinking": {"type": "enabled", "budget_tokens": 1024},
+        "messages": [user("weather?")],
+    }
     resp = await post(backend, "/v1/messages", body)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/event-stream")
@@ -47,12 +67,21 @@ async def test_stream_event_order_and_shapes(backend: OfflineBackend) -> None:
         assert data["type"] == name
     start = events[0][1]["message"]
     assert start["content"] == [] and start["stop_reason"] is None
-    assert set(start["usage"]) >= {"input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                                   "cache_creation", "output_tokens"}
+    assert set(start["usage"]) >= {
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "cache_creation",
+        "output_tokens",
+    }
     starts = [d["content_block"] for n, d in events if n == "content_block_start"]
     assert starts[0] == {"type": "thinking", "thinking": "", "signature": ""}
     assert starts[1] == {"type": "text", "text": ""}
-    assert starts[2]["type"] == "tool_use" and starts[2]["caller"] == {"type": "direct"} and starts[2]["input"] == {}
+    assert (
+        starts[2]["type"] == "tool_use"
+        and starts[2]["caller"] == {"type": "direct"}
+        and starts[2]["input"] == {}
+    )
     deltas = [d for n, d in events if n == "content_block_delta"]
     thinking_deltas = [d["delta"] for d in deltas if d["index"] == 0]
     assert thinking_deltas[-1]["type"] == "signature_delta"
@@ -66,7 +95,9 @@ async def test_stream_event_order_and_shapes(backend: OfflineBackend) -> None:
     assert not any("city" in f for f in json_frags)  # the key itself is split across fragments
     delta = events[-2][1]
     assert delta["delta"]["stop_reason"] == "tool_use"
-    expected_out = count_text("Think first.") + count_text("Hello there, friend.") + count_text('{"city": "Paris"}')
+    expected_out = (
+        count_text("Think first.") + count_text("Hello there, friend.") + count_text('{"city": "Paris"}')
+    )
     assert delta["usage"]["output_tokens"] == expected_out
     assert delta["usage"]["input_tokens"] == start["usage"]["input_tokens"]
     stops = [d["index"] for n, d in events if n == "content_block_stop"]
@@ -88,7 +119,12 @@ async def test_non_streaming_json_message(backend: OfflineBackend) -> None:
 
 
 async def test_count_tokens_endpoint_matches_counter(backend: OfflineBackend) -> None:
-    body = {"model": MODEL, "system": "Be brief.", "tools": [WEATHER_TOOL], "messages": [user("Hello, world 2024!")]}
+    body = {
+        "model": MODEL,
+        "system": "Be brief.",
+        "tools": [WEATHER_TOOL],
+        "messages": [user("Hello, world 2024!")],
+    }
     resp = await post(backend, "/v1/messages/count_tokens", body)
     assert resp.status_code == 200
     assert resp.json() == {"input_tokens": count_tokens(body)}
@@ -107,7 +143,9 @@ async def test_error_shape_and_request_id(backend: OfflineBackend) -> None:
 
 
 async def test_unknown_model_is_404(backend: OfflineBackend) -> None:
-    resp = await post(backend, "/v1/messages", {"model": "claude-nope-9", "max_tokens": 5, "messages": [user("x")]})
+    resp = await post(
+        backend, "/v1/messages", {"model": "claude-nope-9", "max_tokens": 5, "messages": [user("x")]}
+    )
     assert resp.status_code == 404
     assert resp.json()["error"]["type"] == "not_found_error"
     assert "claude-nope-9" in resp.json()["error"]["message"]
@@ -115,7 +153,9 @@ async def test_unknown_model_is_404(backend: OfflineBackend) -> None:
 
 async def test_missing_api_key_is_401(backend: OfflineBackend) -> None:
     async with httpx2.AsyncClient(transport=backend.async_transport(), base_url="http://x") as http:
-        resp = await http.post("/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": [user("x")]})
+        resp = await http.post(
+            "/v1/messages", json={"model": MODEL, "max_tokens": 5, "messages": [user("x")]}
+        )
     assert resp.status_code == 401 and resp.json()["error"]["type"] == "authentication_error"
 
 
@@ -129,7 +169,10 @@ async def test_sdk_stream_accumulates_without_warnings(backend: OfflineBackend) 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         async with client.messages.stream(
-            model=MODEL, max_tokens=3000, tools=[WEATHER_TOOL], thinking={"type": "enabled", "budget_tokens": 1024},
+            model=MODEL,
+            max_tokens=3000,
+            tools=[WEATHER_TOOL],
+            thinking={"type": "enabled", "budget_tokens": 1024},
             messages=[user("What is the weather in Paris?")],
         ) as stream:
             texts = [t async for t in stream.text_stream]

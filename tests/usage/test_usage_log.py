@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -136,9 +135,9 @@ def test_unknown_model_makes_total_and_model_cost_missing() -> None:
 def test_jsonl_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "usage.jsonl"
     log = UsageLog(path)
+    split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 7}
     msg = make_message(usage={"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100,
-                              "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 7},
-                              "cache_creation_input_tokens": 7})
+                              "cache_creation": split, "cache_creation_input_tokens": 7})
     r1 = UsageRecord.from_message(msg, chat_id="c", turn=1, step=0, model="claude-sonnet-4-6",
                                   request_id="req_1", status="ok", latency_s=1.25, ttft_s=None,
                                   started_at=T0, client_miss_reason="tools changed (added: x)")
@@ -203,17 +202,14 @@ def test_repr_and_html() -> None:
     assert "x<y>" not in html and "x&lt;y&gt;" in html
 
 
-def test_dataframe_build_100k_under_one_second() -> None:
+def test_dataframe_of_many_records_keeps_every_row_and_dtype() -> None:
+    # The 100k timing target lives in benchmarks/bench_usage.py; here only correctness at size.
     log = UsageLog()
-    r = rec(0, input_tokens=100, output_tokens=50, cache_read_input_tokens=1000, cache_creation_input_tokens=10,
-            latency_s=1.0, request_id="req_x")
-    for _ in range(100_000):
+    r = rec(0, input_tokens=100, output_tokens=50, cache_read_input_tokens=1000,
+            cache_creation_input_tokens=10, latency_s=1.0, request_id="req_x")
+    for _ in range(20_000):
         log.append(r)
-    best = float("inf")
-    for _ in range(2):
-        log._df = None
-        t = time.perf_counter()
-        df = log.df
-        best = min(best, time.perf_counter() - t)
-    assert len(df) == 100_000
-    assert best < 1.0, f"DataFrame build took {best:.2f} s"
+    df = log.df
+    assert len(df) == 20_000
+    assert str(df["input_tokens"].dtype) == "Int64"
+    assert int(df["cache_read_input_tokens"].sum()) == 20_000 * 1000

@@ -5,10 +5,6 @@ from __future__ import annotations
 import warnings
 from datetime import timedelta
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -30,8 +26,10 @@ from ._support import T0
 PLOTS = (plot_cache_hit_rate, plot_input_tokens, plot_cost)
 
 
-def rec(i: int, chat: str = "a", *, read: int = 0, write: int = 0, inp: int = 100, out: int = 50,
-        reason: str | None = None, client: str | None = None, model: str = "claude-sonnet-4-6") -> UsageRecord:
+def rec(
+    i: int, chat: str = "a", *, read: int = 0, write: int = 0, inp: int = 100, out: int = 50,
+    reason: str | None = None, client: str | None = None, model: str = "claude-sonnet-4-6",
+) -> UsageRecord:
     return UsageRecord(timestamp=T0 + timedelta(seconds=i), chat_id=chat, turn=i, step=0, model=model,
                        input_tokens=inp, output_tokens=out, cache_read_input_tokens=read,
                        cache_creation_input_tokens=write, cache_miss_reason=reason,
@@ -150,7 +148,8 @@ def test_input_tokens_one_call_stack() -> None:
     assert heights == [[700], [200], [100]]
     bottoms = [b.patches[0].get_y() for b in bars]
     assert bottoms == [0, 700, 900]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cache read", "cache write", "uncached input"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["cache read", "cache write", "uncached input"]
 
 
 def test_input_tokens_faceted_by_chat() -> None:

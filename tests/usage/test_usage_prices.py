@@ -142,7 +142,8 @@ def test_aliases_date_suffix_and_context_suffix() -> None:
     base = rec("claude-haiku-4-5", input_tokens=1000, output_tokens=1000).cost_usd
     assert base == pytest.approx((1000 * 1 + 1000 * 5) / M)
     assert rec("claude-haiku-4-5-20251001", input_tokens=1000, output_tokens=1000).cost_usd == base
-    assert rec("claude-sonnet-4-5-20990101", input_tokens=1000, output_tokens=0).cost_usd == pytest.approx(0.003)
+    dated = rec("claude-sonnet-4-5-20990101", input_tokens=1000, output_tokens=0)
+    assert dated.cost_usd == pytest.approx(0.003)
     assert rec("claude-sonnet-5-5[1m]", input_tokens=1000, output_tokens=0).cost_usd == pytest.approx(0.002)
 
 

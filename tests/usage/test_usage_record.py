@@ -139,7 +139,8 @@ def test_negative_latency_and_server_tool_counts_raise() -> None:
 def test_timestamps_normalised_to_utc() -> None:
     naive = build(make_message(), started_at=datetime(2026, 1, 1, 9, 30))
     assert naive.timestamp == datetime(2026, 1, 1, 9, 30, tzinfo=timezone.utc)
-    plus2 = build(make_message(), started_at=datetime(2026, 1, 1, 11, 30, tzinfo=timezone(timedelta(hours=2))))
+    cest = timezone(timedelta(hours=2))
+    plus2 = build(make_message(), started_at=datetime(2026, 1, 1, 11, 30, tzinfo=cest))
     assert plus2.timestamp.utcoffset() == timedelta(0)
     assert plus2.timestamp.hour == 9
 

@@ -1,0 +1,463 @@
+"""Approval of tool calls: decisions, calls waiting for one, and the policies that decide.
+
+A tool with ``approve=True`` never runs before a :class:`Decision` approves it. Who decides is the chat's
+policy: ``"widget"`` (the notebook default: a person clicks Approve/Deny), ``"auto"``, ``"deny"``, a
+callable, or :class:`Scripted` decisions for tests. Unattended runs (nbval, CI, scripts) choose a policy
+with ``CLAUDEKIT_APPROVAL=auto|deny`` or :func:`set_default_approval`; with nothing configured and nobody
+to click, calls are denied (and claudekit says so once).
+
+Waiting never blocks the event loop and never spins: the widget resolves an asyncio future with
+``loop.call_soon_threadsafe`` (clicks may arrive on a kernel subshell thread) and the policy awaits it.
+See docs/approval.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Union
+
+from ._errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._reply import ToolCall
+    from ._tools import Tool
+
+__all__ = [
+    "Decision",
+    "PendingCall",
+    "Policy",
+    "PolicyLike",
+    "Scripted",
+    "Widget",
+    "approve",
+    "as_policy",
+    "deny",
+    "get_default_approval",
+    "set_default_approval",
+]
+
+log = logging.getLogger("claudekit.tools")
+
+ENV_VAR = "CLAUDEKIT_APPROVAL"
+GRACE_ENV_VAR = "CLAUDEKIT_APPROVAL_GRACE"
+DEFAULT_GRACE_S = 5.0
+# The waiting loop wakes this often. ipykernel delivers an interrupt with a plain ``call_soon`` from its
+# SIGINT handler, which does not wake a sleeping event loop: without a tick, an interrupt during a wait
+# would only be noticed at the next kernel message. A wake-up every quarter second costs microseconds.
+_TICK_S = 0.25
+
+
+# -- decisions -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a tool call. Make one with :func:`approve` or :func:`deny`.
+
+    ``arguments`` replaces the model's arguments (they are validated again before the call);
+    ``always`` approves this tool for the rest of the chat; ``by`` says who decided (shown in the card).
+    """
+
+    approved: bool
+    reason: str | None = None
+    arguments: dict[str, Any] | None = None
+    always: bool = False
+    by: str = "policy"
+
+    def describe(self) -> str:
+        """One line for people: ``approved by you``, ``denied by CLAUDEKIT_APPROVAL=deny: …``."""
+        verb = "approved" if self.approved else "denied"
+        who = "you" if self.by == "user" else self.by
+        text = f"{verb} by {who}"
+        if self.approved and self.arguments is not None:
+            text += " (with edited arguments)"
+        if self.approved and self.always:
+            text += "; this tool is now always allowed in this chat"
+        if self.reason:
+            text += f": {self.reason}"
+        return text
+
+
+def approve(arguments: dict[str, Any] | None = None, *, always: bool = False, by: str = "policy") -> Decision:
+    """Approve a tool call, optionally with edited ``arguments`` or for every later call of the tool."""
+    if arguments is not None and not isinstance(arguments, dict):
+        raise ConfigError("approve(arguments=...) takes a dict of the tool's arguments")
+    return Decision(True, arguments=arguments, always=always, by=by)
+
+
+def deny(reason: str | None = None, *, by: str = "policy") -> Decision:
+    """Deny a tool call; the model is told it was denied, with ``reason`` when given."""
+    return Decision(False, reason=reason or None, by=by)
+
+
+def _coerce_decision(value: Any, by: str) -> Decision:
+    """What a callable or a script returned, as a Decision (True/False and "approve"/"deny" are accepted)."""
+    if isinstance(value, Decision):
+        return value if value.by != "policy" else replace(value, by=by)
+    if value is True or value == "approve":
+        return Decision(True, by=by)
+    if value is False or value == "deny":
+        return Decision(False, by=by)
+    raise ConfigError(
+        f"an approval policy returned {value!r}",
+        hint="return claudekit.approve(), claudekit.deny(reason) or approve(arguments={...})",
+    )
+
+
+# -- a call waiting for a decision ---------------------------------------------------------------------
+
+
+class PendingCall:
+    """A tool call that needs a decision: what :class:`~claudekit.ApprovalRequest` carries.
+
+    A renderer that can show it calls :meth:`claim` (then a person decides through the widget);
+    anything may decide with :meth:`approve` / :meth:`deny` / :meth:`decide`, from any thread.
+    The first decision wins; later ones are ignored.
+    """
+
+    def __init__(self, call: ToolCall, tool: Tool, loop: asyncio.AbstractEventLoop) -> None:
+        self.call = call
+        self.tool = tool
+        self.id = call.id
+        self.name = call.name
+        self.arguments: dict[str, Any] = copy.deepcopy(call.input)
+        self.group: tuple[PendingCall, ...] = (self,)
+        self._loop = loop
+        self._future: asyncio.Future[Decision] = loop.create_future()
+        self._lock = threading.Lock()
+        self._decision: Decision | None = None
+        self._claimed = False
+        self._tracked = False
+        self._views = 0
+        self._max_views = 0
+        self._seen: asyncio.Future[None] = loop.create_future()
+        self._listeners: list[Callable[[PendingCall], None]] = []
+
+    # what a view needs
+    @property
+    def description(self) -> str:
+        return self.tool.description
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return self.tool.input_schema
+
+    @property
+    def decision(self) -> Decision | None:
+        return self._decision
+
+    @property
+    def done(self) -> bool:
+        return self._decision is not None
+
+    @property
+    def claimed(self) -> bool:
+        return self._claimed
+
+    def claim(self) -> bool:
+        """Take responsibility for deciding (a renderer showing the widget). False if already claimed."""
+        with self._lock:
+            if self._claimed:
+                return False
+            self._claimed = True
+            return True
+
+    def validate(self, arguments: Any) -> str | None:
+        """Why ``arguments`` would be rejected by the tool's schema, or None when they are valid."""
+        return self.tool.check_arguments(arguments)
+
+    # deciding
+    def decide(self, decision: Decision) -> bool:
+        """Record a decision (thread-safe). Returns False when the call was already decided."""
+        with self._lock:
+            if self._decision is not None:
+                return False
+            self._decision = decision
+        try:
+            self._loop.call_soon_threadsafe(self._resolve, decision)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+        return True
+
+    def approve(self, arguments: dict[str, Any] | None = None, *, always: bool = False) -> bool:
+        return self.decide(approve(arguments, always=always, by="user"))
+
+    def deny(self, reason: str | None = None) -> bool:
+        return self.decide(deny(reason, by="user"))
+
+    def on_decided(self, callback: Callable[[PendingCall], None]) -> None:
+        """Call ``callback(self)`` on the event loop once decided (at once if it already is)."""
+        if self._future.done():
+            callback(self)
+        else:
+            self._listeners.append(callback)
+
+    def _resolve(self, decision: Decision) -> None:
+        if not self._future.done():
+            self._future.set_result(decision)
+        listeners, self._listeners = self._listeners, []
+        for cb in listeners:
+            try:
+                cb(self)
+            except Exception:  # a broken view must not break the tool loop
+                log.exception("approval listener failed")
+
+    # what the widget reports about its views in the frontend
+    def track_views(self) -> None:
+        """A widget that reports its frontend views (``_view_count``) shows this call."""
+        self._tracked = True
+
+    def views_changed(self, count: int) -> None:
+        """The frontend shows ``count`` views of the widget (thread-safe)."""
+        with self._lock:
+            self._views = count
+            self._max_views = max(self._max_views, count)
+            closed = count == 0 and self._max_views > 0
+        try:
+            if count > 0:
+                self._loop.call_soon_threadsafe(_set_once, self._seen)
+        except RuntimeError:
+            return
+        if closed:
+            self.decide(deny("the approval prompt was closed (cell re-run or output cleared)", by="closed prompt"))
+
+    def _cancel(self, why: str) -> None:
+        """The turn ends without a decision (interrupt, re-run): deny so that the view updates."""
+        self.decide(Decision(False, reason=why, by="cancellation"))
+
+    def __repr__(self) -> str:
+        state = self._decision.describe() if self._decision else "pending"
+        return f"PendingCall({self.name!r}, {self.arguments!r}, {state})"
+
+
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel (where a widget could reach a frontend); never imports IPython itself."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return False
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _set_once(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+async def _wait(fut: asyncio.Future[Any], timeout: float | None = None) -> bool:
+    """Wait for ``fut`` without spinning; True when it is done. Cancellable; wakes every _TICK_S (see there)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while not fut.done():
+        step = _TICK_S if deadline is None else min(_TICK_S, deadline - loop.time())
+        if step <= 0:
+            return False
+        await asyncio.wait([fut], timeout=step)
+    return True
+
+
+# -- policies ------------------------------------------------------------------------------------------
+
+
+class Policy:
+    """Decides tool calls that need approval. Subclass and override :meth:`decide`, or pass a callable."""
+
+    interactive = False
+    label = "policy"
+
+    async def prepare(self, pending: tuple[PendingCall, ...]) -> None:
+        """Called once for the calls of one step, after renderers had the chance to claim them."""
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<approval policy {self.label}>"
+
+
+class _Auto(Policy):
+    def __init__(self, source: str = "auto") -> None:
+        self.label = source
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        return Decision(True, by=self.label)
+
+
+class _Deny(Policy):
+    def __init__(self, source: str = "deny", reason: str | None = None) -> None:
+        self.label = source
+        self.reason = reason
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        return Decision(False, reason=self.reason, by=self.label)
+
+
+class _Callable(Policy):
+    def __init__(self, fn: Callable[[PendingCall], Any]) -> None:
+        self.fn = fn
+        self.label = getattr(fn, "__name__", "callable policy")
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        out = self.fn(pending)
+        if inspect.isawaitable(out):
+            out = await out
+        return _coerce_decision(out, self.label)
+
+
+class Scripted(Policy):
+    """Decisions from a queue, in order, for tests: ``Scripted([approve(), deny("no"), True])``.
+
+    ``asked`` lists every call it was asked about. When the queue runs out, calls are denied.
+    """
+
+    label = "script"
+
+    def __init__(self, decisions: Iterable[Decision | bool | str]) -> None:
+        self.queue: list[Decision | bool | str] = list(decisions)
+        self.asked: list[PendingCall] = []
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        self.asked.append(pending)
+        if not self.queue:
+            log.warning("approval script ran out of decisions: denying %s", pending.name)
+            return Decision(False, reason="the approval script ran out of decisions", by=self.label)
+        return _coerce_decision(self.queue.pop(0), self.label)
+
+
+class Widget(Policy):
+    """A person decides in the notebook; nobody there (no widget frontend) means the ``fallback`` decides.
+
+    A view of the approval widget that reaches a frontend reports itself (ipywidgets' ``_view_count``);
+    if none does within ``grace`` seconds the frontend is taken to be absent (nbval, a script) and the
+    fallback decides. ``grace=None`` waits for a person forever (still cancellable by an interrupt).
+    ``fallback`` is ``"deny"`` unless ``CLAUDEKIT_APPROVAL`` says ``auto``.
+    """
+
+    interactive = True
+    label = "widget"
+
+    def __init__(self, *, grace: float | None = -1.0, fallback: PolicyLike | None = None) -> None:
+        if grace is not None and grace < 0:
+            env = os.environ.get(GRACE_ENV_VAR, "").strip()
+            try:
+                grace = float(env) if env else DEFAULT_GRACE_S
+            except ValueError:
+                raise ConfigError(f"{GRACE_ENV_VAR}={env!r} is not a number of seconds") from None
+        self.grace = grace
+        self._fallback = None if fallback is None else as_policy(fallback)
+        if isinstance(self._fallback, Widget):
+            raise ConfigError("the widget policy's fallback cannot be the widget policy")
+
+    def fallback(self) -> Policy:
+        if self._fallback is not None:
+            return self._fallback
+        env = os.environ.get(ENV_VAR, "").strip().lower()
+        if env in ("auto", "deny"):
+            return as_policy(env, source=f"{ENV_VAR}={env}")
+        default = _default
+        if default is not None and not isinstance(default, Widget):
+            return default
+        return _Deny("the unattended default (deny)")
+
+    async def prepare(self, pending: tuple[PendingCall, ...]) -> None:
+        """Show the calls no renderer claimed in a widget of our own, when a kernel could display one."""
+        unclaimed = [p for p in pending if not p.claimed]
+        if not unclaimed or not _in_kernel():
+            return
+        try:
+            from IPython.display import display
+
+            from .notebook._approval import approval_group_widget
+        except ImportError:  # no ipywidgets: nothing can be shown
+            return
+        claimed = tuple(p for p in unclaimed if p.claim())
+        if claimed:
+            display(approval_group_widget(claimed))
+
+    async def decide(self, pending: PendingCall) -> Decision:
+        """Wait for the person when a widget shows the call; else (or when no view appears) the fallback."""
+        if pending.claimed:
+            if not pending._tracked or self.grace is None:
+                await _wait(pending._future)
+                return pending._future.result()
+            if not await _wait(pending._seen, self.grace) and not pending.done:
+                return await self._fall_back(pending, f"no widget frontend showed the prompt within {self.grace:g} s")
+            await _wait(pending._future)
+            return pending._future.result()
+        return await self._fall_back(pending, "no widget frontend")
+
+    async def _fall_back(self, pending: PendingCall, why: str) -> Decision:
+        policy = self.fallback()
+        decision = await policy.decide(pending)
+        say_once(f"{why}: {'approving' if decision.approved else 'denying'} tool calls by {policy.label}", key=why)
+        return decision
+
+
+PolicyLike = Union[str, Policy, Callable[[PendingCall], Union[Decision, bool, Awaitable[Union[Decision, bool]]]]]
+
+_NAMES = ("widget", "auto", "deny")
+_default: Policy | None = None
+_said: set[str] = set()
+
+
+def say_once(message: str, *, key: str | None = None) -> None:
+    """A one-line warning, once per process per key (logging's last-resort handler prints it to stderr)."""
+    k = key or message
+    if k in _said:
+        return
+    _said.add(k)
+    log.warning("claudekit: %s", message)
+
+
+def as_policy(value: PolicyLike, *, source: str | None = None) -> Policy:
+    """``"widget"``, ``"auto"``, ``"deny"``, a :class:`Policy` or a callable, as a Policy."""
+    if isinstance(value, Policy):
+        return value
+    if isinstance(value, str):
+        name = value.strip().lower()
+        if name == "auto":
+            return _Auto(source or "auto")
+        if name == "deny":
+            return _Deny(source or "deny")
+        if name == "widget":
+            return Widget()
+        raise ConfigError(
+            f"unknown approval policy {value!r}",
+            hint=f"use one of {', '.join(_NAMES)}, a callable, or claudekit.Scripted([...])",
+        )
+    if callable(value):
+        return _Callable(value)
+    raise ConfigError(f"cannot use {value!r} as an approval policy", hint="pass 'widget', 'auto', 'deny' or a callable")
+
+
+def set_default_approval(policy: PolicyLike | None) -> None:
+    """The approval policy of chats created without ``approval=`` (None: back to the environment/widget)."""
+    global _default
+    _default = None if policy is None else as_policy(policy, source="set_default_approval")
+
+
+def get_default_approval() -> Policy:
+    """The policy a chat without ``approval=`` uses now: set_default_approval, then CLAUDEKIT_APPROVAL, then widget."""
+    if _default is not None:
+        return _default
+    env = os.environ.get(ENV_VAR, "").strip()
+    if env:
+        policy = as_policy(env, source=f"{ENV_VAR}={env.lower()}")
+        if not isinstance(policy, Widget):
+            say_once(f"{'approving' if isinstance(policy, _Auto) else 'denying'} tool calls by {ENV_VAR}={env}")
+        return policy
+    return Widget()
+
+
+def resolve_policy(value: PolicyLike | None) -> Policy:
+    return get_default_approval() if value is None else as_policy(value)

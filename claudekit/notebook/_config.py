@@ -1,0 +1,83 @@
+"""Which renderer a reply gets: live widgets in a Jupyter kernel, plain text elsewhere, or none.
+
+The mode comes from :func:`configure` (``mode=``), else the ``CLAUDEKIT_RENDER`` environment variable
+(``0``/``off`` none, ``text``, ``widget``, ``auto``), else ``auto``: widgets when IPython's shell is
+ipykernel's ``ZMQInteractiveShell`` (a kernel talking to a frontend) and ipywidgets is installed, plain
+text otherwise (scripts, terminal IPython). ``Chat(render=False)`` / ``stream(render=False)`` turn
+rendering off for one chat or one reply.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from typing import Any
+
+__all__ = ["configure", "in_widget_kernel", "make_renderer", "render_mode"]
+
+_OFF = ("0", "off", "false", "no", "none")
+_settings: dict[str, Any] = {"mode": None, "rate": 15.0, "static": True}
+
+
+def configure(*, mode: str | None = None, rate: float | None = None, static: bool | None = None) -> dict[str, Any]:
+    """Set how replies render; returns the settings in force.
+
+    ``mode``: ``"auto"``, ``"widget"``, ``"text"`` or ``"off"`` (overrides ``CLAUDEKIT_RENDER``; ``"env"``
+    goes back to the environment variable). ``rate``: live-view refreshes per second (default 15).
+    ``static``: leave a static Markdown rendering when a widget reply finishes (default True).
+    """
+    if mode is not None:
+        if mode not in ("auto", "widget", "text", "off", "env"):
+            raise ValueError(f"mode must be 'auto', 'widget', 'text', 'off' or 'env', got {mode!r}")
+        _settings["mode"] = None if mode == "env" else mode
+    if rate is not None:
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate!r}")
+        _settings["rate"] = float(rate)
+    if static is not None:
+        _settings["static"] = bool(static)
+    return dict(_settings)
+
+
+def in_widget_kernel() -> bool:
+    """True inside an ipykernel (``ZMQInteractiveShell``) with ipywidgets importable."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return False
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # noqa: BLE001
+        return False
+    if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
+        return False
+    return "ipywidgets" in sys.modules or importlib.util.find_spec("ipywidgets") is not None
+
+
+def render_mode() -> str:
+    """``"widget"``, ``"text"`` or ``"off"``: what :func:`make_renderer` builds right now."""
+    mode = _settings["mode"]
+    if mode is None:
+        env = os.environ.get("CLAUDEKIT_RENDER", "auto").strip().lower()
+        if env in _OFF:
+            return "off"
+        mode = {"widgets": "widget", "plain": "text"}.get(env, env)
+    if mode == "off":
+        return "off"
+    if mode in ("widget", "text"):
+        return str(mode)
+    return "widget" if in_widget_kernel() else "text"
+
+
+def make_renderer() -> Any:
+    """The renderer factory registered with the core: a new renderer per reply, or None."""
+    mode = render_mode()
+    if mode == "off":
+        return None
+    if mode == "widget":
+        from ._widget import WidgetRenderer
+
+        return WidgetRenderer(_settings["rate"], static=_settings["static"])
+    from ._text import TextRenderer
+
+    return TextRenderer()

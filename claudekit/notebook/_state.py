@@ -1,0 +1,397 @@
+"""The live view's state machine: pure Python, no widgets.
+
+:class:`ViewState` consumes the events of one reply and holds what a view shows: the status, the
+reasoning, one :class:`ToolCard` per tool call, server-tool blocks, citations, the answer text and the
+usage so far. Each section carries a version number that changes when the section changes, so that a
+renderer only pushes what is new. Nothing here parses tool arguments eagerly: the last
+:class:`~claudekit.ToolCallDelta` of each call is kept and parsed only when a renderer asks
+(:meth:`ToolCard.arguments`), i.e. at throttled refreshes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .._events import (
+    ApprovalRequest,
+    Citation,
+    MessageDone,
+    MessageStart,
+    RedactedThinking,
+    ServerToolBlock,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallDelta,
+    ToolCallReady,
+    ToolCallStart,
+    ToolResult,
+    UnknownEvent,
+    Usage,
+    UsageUpdate,
+)
+
+if TYPE_CHECKING:
+    from .._events import Event
+    from .._reply import Reply
+
+__all__ = ["SECTIONS", "STATUSES", "ToolCard", "ViewState", "citation_text", "preview", "server_block_summary"]
+
+#: Overall statuses, in the order a reply usually goes through them.
+STATUSES = (
+    "waiting",
+    "thinking",
+    "calling tools",
+    "awaiting approval",
+    "writing",
+    "done",
+    "interrupted",
+    "error",
+)
+#: The sections a view is made of; each has a version in :attr:`ViewState.versions`.
+SECTIONS = ("header", "thinking", "tools", "text", "extras", "footer")
+FINAL_STATUSES = ("done", "interrupted", "error")
+_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
+def preview(content: Any, limit: int = 200) -> str:
+    """A one-line preview of a tool result (a string, content blocks, or any JSON-able value)."""
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list) and all(isinstance(b, dict) for b in content):
+        parts = []
+        for b in content:
+            if b.get("type") == "text":
+                parts.append(str(b.get("text", "")))
+            else:
+                parts.append(f"[{b.get('type', 'block')}]")
+        text = " ".join(parts)
+    else:
+        try:
+            text = json.dumps(content, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            text = repr(content)
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def server_block_summary(block_type: str, block: Any) -> str:
+    """A short description of a server-tool result block (web search results, code output, …)."""
+    content = _get(block, "content")
+    code = _get(content, "error_code")
+    if code is not None:
+        return f"error: {code}"
+    if isinstance(content, list):
+        titles = [str(_get(r, "title") or _get(r, "url") or "") for r in content[:3]]
+        titles = [t for t in titles if t]
+        more = f": {'; '.join(titles)}" if titles else ""
+        return f"{len(content)} result{'s' if len(content) != 1 else ''}{more}"
+    if content is not None:
+        for attr in ("stdout", "text", "url"):
+            value = _get(content, attr)
+            if isinstance(value, str) and value:
+                return preview(value, 120)
+        return preview(block_type.replace("_", " "), 120)
+    return block_type.replace("_", " ")
+
+
+def citation_text(citation: Any) -> str:
+    """A compact citation: ``title (url)`` or the document title, with the cited text shortened."""
+    title = _get(citation, "title") or _get(citation, "document_title")
+    url = _get(citation, "url")
+    head = str(title) if title else (str(url) if url else str(_get(citation, "type") or "source"))
+    if url and title:
+        head += f" ({url})"
+    return head
+
+
+@dataclass
+class ToolCard:
+    """One tool call as the view shows it.
+
+    ``status``: ``streaming`` (arguments arriving) → ``ready`` (complete) or ``invalid`` (malformed or
+    cut off) → ``awaiting approval`` → ``running`` → ``done`` / ``error`` / ``denied``; at the end of an
+    interrupted reply an unfinished call becomes ``interrupted``, and a call nothing ran ``not run``.
+    """
+
+    id: str
+    name: str
+    server: bool = False
+    step: int = 0
+    status: str = "streaming"
+    input: Any = None
+    error: str | None = None
+    result: str | None = None
+    is_error: bool = False
+    decision: str | None = None
+    version: int = 0
+    _delta: ToolCallDelta | None = field(default=None, repr=False, compare=False)
+
+    def arguments(self) -> Any:
+        """The arguments: final once ready, else parsed from the fragments so far (lazily, here)."""
+        if self._delta is not None:
+            parsed = self._delta.partial
+            if parsed is not None:
+                self.input = parsed
+            self._delta = None
+        return self.input
+
+    def arguments_text(self, indent: int | None = 2) -> str:
+        args = self.arguments()
+        if args is None:
+            return ""
+        try:
+            return json.dumps(args, indent=indent, ensure_ascii=False, default=str)
+        except (TypeError, ValueError):
+            return repr(args)
+
+
+class ViewState:
+    """What a reply looks like so far. Feed events with :meth:`apply`, end with :meth:`finish`."""
+
+    def __init__(self, model: str = "", chat: str = "") -> None:
+        self.model = model
+        self.chat = chat
+        self.status = "waiting"
+        self.step = 0
+        self.error: str | None = None
+        self.stop_reason: str | None = None
+        self.cards: dict[str, ToolCard] = {}
+        self.server_blocks: list[tuple[str, str]] = []  # (type, summary) not attached to a card
+        self.citations: list[str] = []
+        self.redacted = 0
+        self.omitted = 0
+        self.unknown = 0
+        self.usage: Usage | None = None
+        self.step_usage: dict[int, Usage] = {}
+        self.versions = dict.fromkeys(SECTIONS, 0)
+        self.events = 0
+        self._thinking: list[str] = []
+        self._thinking_joined = ""
+        self._thinking_blocks: set[tuple[int, int]] = set()
+        self._last_thinking: tuple[int, int] | None = None
+        self._text: list[str] = []
+        self._text_joined = ""
+        self._text_step: int | None = None
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def thinking(self) -> str:
+        """The reasoning text so far (separate thinking blocks joined by a blank line)."""
+        if self._thinking:
+            self._thinking_joined += "".join(self._thinking)
+            self._thinking = []
+        return self._thinking_joined
+
+    @property
+    def text(self) -> str:
+        """The answer so far (text of separate API calls joined by a blank line, like ``Reply.text``)."""
+        if self._text:
+            self._text_joined += "".join(self._text)
+            self._text = []
+        return self._text_joined
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def has_thinking(self) -> bool:
+        return bool(self._thinking or self._thinking_joined) or self.redacted > 0 or self.omitted > 0
+
+    def thinking_label(self) -> str:
+        """``Thinking``, with what is hidden: ``hidden reasoning`` (redacted), ``thinking omitted`` (signature only)."""
+        notes = []
+        if self.redacted:
+            notes.append("hidden reasoning" + (f" ×{self.redacted}" if self.redacted > 1 else ""))
+        if self.omitted:
+            notes.append("thinking omitted" + (f" ×{self.omitted}" if self.omitted > 1 else ""))
+        label = "Thinking"
+        if self.status == "thinking":
+            label += "…"
+        return f"{label} ({', '.join(notes)})" if notes else label
+
+    # -- events --------------------------------------------------------------------------------
+    def _touch(self, *sections: str) -> None:
+        for s in sections:
+            self.versions[s] += 1
+
+    def _set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self._touch("header", "thinking")
+
+    def apply(self, ev: Event) -> None:
+        """Update the state from one event (never raises on unexpected content)."""
+        self.events += 1
+        if isinstance(ev, TextDelta):
+            if self._text_step != self.step:
+                if self._text_step is not None and (self._text or self._text_joined):
+                    self._text.append("\n\n")
+                self._text_step = self.step
+            self._text.append(ev.text)
+            self._touch("text")
+            self._set_status("writing")
+        elif isinstance(ev, ThinkingDelta):
+            block = (self.step, ev.index)
+            self._thinking_blocks.add(block)
+            if self._last_thinking != block and (self._thinking or self._thinking_joined):
+                self._thinking.append("\n\n")
+            self._thinking.append(ev.thinking)
+            self._last_thinking = block
+            self._touch("thinking")
+            self._set_status("thinking")
+        elif isinstance(ev, ToolCallDelta):
+            card = self.cards.get(ev.id)
+            if card is not None:
+                card._delta = ev
+                card.version += 1
+                self._touch("tools")
+        elif isinstance(ev, ToolCallStart):
+            self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+            self._touch("tools")
+            self._set_status("calling tools")
+        elif isinstance(ev, ToolCallReady):
+            card = self.cards.get(ev.id)
+            if card is None:
+                card = self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+            card._delta = None
+            card.input = ev.input
+            card.error = ev.error
+            card.status = "invalid" if ev.error else ("running" if ev.server else "ready")
+            card.version += 1
+            self._touch("tools")
+        elif isinstance(ev, ToolResult):
+            card = self.cards.get(ev.id)
+            if card is None:
+                card = self.cards[ev.id] = ToolCard(ev.id, ev.name, step=self.step, status="ready")
+            card.result = preview(ev.content)
+            card.is_error = ev.is_error
+            card.decision = ev.decision
+            decision = (ev.decision or "").lower()
+            if decision.startswith(("den", "reject")):
+                card.status = "denied"
+            else:
+                card.status = "error" if ev.is_error else "done"
+            card.version += 1
+            self._touch("tools")
+        elif isinstance(ev, ApprovalRequest):
+            for item in ev.pending:
+                card = self.cards.get(str(getattr(item, "id", "")))
+                if card is not None:
+                    card.status = "awaiting approval"
+                    card.version += 1
+            self._touch("tools")
+            self._set_status("awaiting approval")
+        elif isinstance(ev, ThinkingSignature):
+            if (self.step, ev.index) not in self._thinking_blocks:
+                self.omitted += 1
+                self._thinking_blocks.add((self.step, ev.index))
+                self._touch("thinking")
+            self._set_status("thinking")
+        elif isinstance(ev, RedactedThinking):
+            self.redacted += 1
+            self._touch("thinking")
+            self._set_status("thinking")
+        elif isinstance(ev, MessageStart):
+            self.step = ev.step
+            if ev.model:
+                self.model = ev.model
+            self.usage = self.step_usage[ev.step] = ev.usage
+            self._touch("header", "footer")
+            if ev.step > 0:
+                self._set_status("waiting")
+        elif isinstance(ev, UsageUpdate):
+            self.usage = self.step_usage[ev.step] = ev.usage
+            self._touch("footer")
+        elif isinstance(ev, MessageDone):
+            self.usage = self.step_usage[ev.step] = ev.usage
+            self.stop_reason = ev.stop_reason
+            self._touch("footer")
+            if ev.stop_reason == "tool_use":
+                for card in self.cards.values():
+                    if card.step == ev.step and not card.server and card.status == "ready":
+                        card.status = "running"
+                        card.version += 1
+                self._touch("tools")
+                self._set_status("calling tools")
+        elif isinstance(ev, ServerToolBlock):
+            summary = server_block_summary(ev.type, ev.block)
+            card = self.cards.get(str(_get(ev.block, "tool_use_id") or ""))
+            if card is not None:
+                card.result = summary
+                card.status = "error" if summary.startswith("error:") else "done"
+                card.is_error = card.status == "error"
+                card.version += 1
+                self._touch("tools")
+            else:
+                self.server_blocks.append((ev.type, summary))
+                self._touch("extras")
+        elif isinstance(ev, Citation):
+            text = citation_text(ev.citation)
+            if text not in self.citations:
+                self.citations.append(text)
+                self._touch("extras")
+        elif isinstance(ev, UnknownEvent):
+            self.unknown += 1
+
+    def total_usage(self) -> Usage:
+        """Usage summed over the API calls seen so far."""
+        usages = list(self.step_usage.values())
+        if len(usages) == 1:
+            return usages[0]
+
+        def total(name: str) -> int | None:
+            vals = [getattr(u, name) for u in usages if getattr(u, name) is not None]
+            return sum(vals) if vals else None
+
+        return Usage(
+            input_tokens=total("input_tokens"),
+            output_tokens=total("output_tokens"),
+            cache_creation_input_tokens=total("cache_creation_input_tokens"),
+            cache_read_input_tokens=total("cache_read_input_tokens"),
+            thinking_tokens=total("thinking_tokens"),
+        )
+
+    def finish(self, reply: Reply | None, error: BaseException | None) -> None:
+        """The reply ended: set the final status and reconcile the tool cards with the Reply."""
+        interrupted = isinstance(error, _INTERRUPTS) or bool(reply is not None and reply.interrupted)
+        failed = error is not None or (reply is not None and reply.error is not None)
+        if interrupted:
+            status = "interrupted"
+        elif failed:
+            status = "error"
+            err = error if error is not None else (reply.error if reply is not None else None)
+            self.error = str(err) or type(err).__name__
+        else:
+            status = "done"
+        if reply is not None:
+            if reply.stop_reason is not None:
+                self.stop_reason = reply.stop_reason
+            for call in reply.tool_calls:
+                card = self.cards.get(call.id)
+                if card is None:
+                    card = self.cards[call.id] = ToolCard(call.id, call.name, server=call.server, step=call.step)
+                card._delta = None
+                card.input = call.input
+                card.error = call.error
+                if call.result is not None and card.result is None:
+                    card.result = preview(call.result)
+                    card.is_error = call.is_error
+                    card.decision = call.decision
+                    card.status = "error" if call.is_error else "done"
+        for card in self.cards.values():
+            if card.status in ("streaming", "ready", "running", "awaiting approval"):
+                card.status = "interrupted" if interrupted else ("not run" if card.status != "streaming" else "invalid")
+            card.version += 1
+        self.status = status
+        self._touch(*SECTIONS)

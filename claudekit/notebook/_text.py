@@ -1,0 +1,101 @@
+"""Plain-text rendering outside Jupyter: the answer as it streams, and a short trace of the rest.
+
+The answer goes to ``stdout`` as it arrives; the trace (thinking, tool calls and results, interruptions)
+goes to ``stderr`` as short lines, so piping a script's output keeps only the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
+
+from .._events import (
+    RedactedThinking,
+    ServerToolBlock,
+    TextDelta,
+    ThinkingDelta,
+    ThinkingSignature,
+    ToolCallReady,
+    ToolResult,
+)
+from ._state import preview, server_block_summary
+
+if TYPE_CHECKING:
+    from .._events import Event
+    from .._reply import Reply
+
+__all__ = ["TextRenderer"]
+
+_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
+
+class TextRenderer:
+    """Writes the reply as text: no widgets, no ANSI tricks beyond a newline."""
+
+    def __init__(self, out: TextIO | None = None, trace: TextIO | None = None) -> None:
+        self._out = out
+        self._trace = trace
+        self._at_line_start = True
+        self._thinking_blocks: set[tuple[int, int]] = set()
+        self._step = 0
+        self.wrote_text = False
+
+    @property
+    def out(self) -> TextIO:
+        return self._out if self._out is not None else sys.stdout
+
+    @property
+    def trace(self) -> TextIO:
+        return self._trace if self._trace is not None else sys.stderr
+
+    def _line(self, text: str) -> None:
+        if not self._at_line_start:
+            self.out.write("\n")
+            self.out.flush()
+            self._at_line_start = True
+        self.trace.write(text + "\n")
+        self.trace.flush()
+
+    def start(self, info: dict[str, Any]) -> None:
+        pass
+
+    def event(self, ev: Event) -> None:
+        if isinstance(ev, TextDelta):
+            if ev.text:
+                self.out.write(ev.text)
+                self.out.flush()
+                self._at_line_start = ev.text.endswith("\n")
+                self.wrote_text = True
+        elif isinstance(ev, ThinkingDelta | ThinkingSignature):
+            key = (self._step, ev.index)
+            if key not in self._thinking_blocks:
+                self._thinking_blocks.add(key)
+                self._line("· thinking…" if isinstance(ev, ThinkingDelta) else "· thinking omitted")
+        elif isinstance(ev, RedactedThinking):
+            self._line("· hidden reasoning")
+        elif isinstance(ev, ToolCallReady):
+            try:
+                args = json.dumps(ev.input, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                args = repr(ev.input)
+            note = f" (invalid: {ev.error})" if ev.error else ""
+            self._line(f"→ {ev.name}({preview(args, 100)}){note}")
+        elif isinstance(ev, ToolResult):
+            mark = "✗" if ev.is_error else "←"
+            self._line(f"{mark} {ev.name}: {preview(ev.content, 100)}")
+        elif isinstance(ev, ServerToolBlock):
+            self._line(f"← {ev.type}: {server_block_summary(ev.type, ev.block)}")
+        else:
+            step = getattr(ev, "step", None)
+            if isinstance(step, int):
+                self._step = step
+
+    def finish(self, reply: Reply, error: BaseException | None) -> None:
+        if reply.interrupted or isinstance(error, _INTERRUPTS):
+            self._line("[interrupted — partial answer kept]")
+        elif not self._at_line_start:
+            self.out.write("\n")
+            self.out.flush()
+            self._at_line_start = True
