@@ -14,6 +14,7 @@ See docs/approval.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import inspect
 import logging
@@ -21,7 +22,7 @@ import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._errors import ConfigError
 
@@ -180,10 +181,8 @@ class PendingCall:
             if self._decision is not None:
                 return False
             self._decision = decision
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             self._loop.call_soon_threadsafe(self._resolve, decision)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
         return True
 
     def approve(self, arguments: dict[str, Any] | None = None, *, always: bool = False) -> bool:
@@ -226,7 +225,9 @@ class PendingCall:
         except RuntimeError:
             return
         if closed:
-            self.decide(deny("the approval prompt was closed (cell re-run or output cleared)", by="closed prompt"))
+            self.decide(
+                deny("the approval prompt was closed (cell re-run or output cleared)", by="closed prompt")
+            )
 
     def _cancel(self, why: str) -> None:
         """The turn ends without a decision (interrupt, re-run): deny so that the view updates."""
@@ -255,7 +256,7 @@ def _set_once(fut: asyncio.Future[None]) -> None:
 
 
 async def _wait(fut: asyncio.Future[Any], timeout: float | None = None) -> bool:
-    """Wait for ``fut`` without spinning; True when it is done. Cancellable; wakes every _TICK_S (see there)."""
+    """Wait for ``fut`` without spinning; True when done. Cancellable; wakes every _TICK_S (see there)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     while not fut.done():
@@ -382,7 +383,7 @@ class Widget(Policy):
             return
         claimed = tuple(p for p in unclaimed if p.claim())
         if claimed:
-            display(approval_group_widget(claimed))
+            display(approval_group_widget(claimed))  # type: ignore[no-untyped-call]
 
     async def decide(self, pending: PendingCall) -> Decision:
         """Wait for the person when a widget shows the call; else (or when no view appears) the fallback."""
@@ -391,7 +392,9 @@ class Widget(Policy):
                 await _wait(pending._future)
                 return pending._future.result()
             if not await _wait(pending._seen, self.grace) and not pending.done:
-                return await self._fall_back(pending, f"no widget frontend showed the prompt within {self.grace:g} s")
+                return await self._fall_back(
+                    pending, f"no widget frontend showed the prompt within {self.grace:g} s"
+                )
             await _wait(pending._future)
             return pending._future.result()
         return await self._fall_back(pending, "no widget frontend")
@@ -399,11 +402,13 @@ class Widget(Policy):
     async def _fall_back(self, pending: PendingCall, why: str) -> Decision:
         policy = self.fallback()
         decision = await policy.decide(pending)
-        say_once(f"{why}: {'approving' if decision.approved else 'denying'} tool calls by {policy.label}", key=why)
+        say_once(
+            f"{why}: {'approving' if decision.approved else 'denying'} tool calls by {policy.label}", key=why
+        )
         return decision
 
 
-PolicyLike = Union[str, Policy, Callable[[PendingCall], Union[Decision, bool, Awaitable[Union[Decision, bool]]]]]
+PolicyLike: TypeAlias = "str | Policy | Callable[[PendingCall], Decision | bool | Awaitable[Decision | bool]]"
 
 _NAMES = ("widget", "auto", "deny")
 _default: Policy | None = None
@@ -437,7 +442,9 @@ def as_policy(value: PolicyLike, *, source: str | None = None) -> Policy:
         )
     if callable(value):
         return _Callable(value)
-    raise ConfigError(f"cannot use {value!r} as an approval policy", hint="pass 'widget', 'auto', 'deny' or a callable")
+    raise ConfigError(
+        f"cannot use {value!r} as an approval policy", hint="pass 'widget', 'auto', 'deny' or a callable"
+    )
 
 
 def set_default_approval(policy: PolicyLike | None) -> None:
@@ -447,14 +454,16 @@ def set_default_approval(policy: PolicyLike | None) -> None:
 
 
 def get_default_approval() -> Policy:
-    """The policy a chat without ``approval=`` uses now: set_default_approval, then CLAUDEKIT_APPROVAL, then widget."""
+    """The policy for chats without ``approval=``: set_default_approval, CLAUDEKIT_APPROVAL, else widget."""
     if _default is not None:
         return _default
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         policy = as_policy(env, source=f"{ENV_VAR}={env.lower()}")
         if not isinstance(policy, Widget):
-            say_once(f"{'approving' if isinstance(policy, _Auto) else 'denying'} tool calls by {ENV_VAR}={env}")
+            say_once(
+                f"{'approving' if isinstance(policy, _Auto) else 'denying'} tool calls by {ENV_VAR}={env}"
+            )
         return policy
     return Widget()
 

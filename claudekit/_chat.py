@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -502,9 +503,13 @@ def _log_usage(log: Any, acc: Accumulator, **kw: Any) -> None:
 
     msg = acc.snapshot
     diagnostics = getattr(msg, "diagnostics", None) if msg is not None else None
+    usage: Any = None
+    if msg is not None and (acc.final_usage_missing or not acc.usage_reported):
+        # Record what is known and leave the rest missing (NA), never a stale or zero count.
+        usage = {k: v for k, v in dataclasses.asdict(acc.usage).items() if v is not None and k.endswith("_tokens")}
     record = UsageRecord.from_message(
         msg,
-        usage=msg.usage if msg is not None and acc.usage_reported else None,
+        usage=usage,
         chat_id=kw["chat_id"],
         turn=kw["turn"],
         step=acc.step,

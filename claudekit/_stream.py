@@ -10,6 +10,7 @@ is tested to equal ``MessageStream.get_final_message()`` on every recorded strea
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -75,6 +76,7 @@ class Accumulator:
         self.blocks: list[_Block] = []
         self.usage = Usage()
         self.usage_reported = False
+        self.final_usage_missing = False
         self.stopped = False
         self.warnings: list[str] = []
         self.first_token_at: float | None = None
@@ -244,6 +246,9 @@ class Accumulator:
             if getattr(delta, "container", None) is not None:
                 snap.container = delta.container
             self.warnings.append("message_delta carried no usage")
+            # message_start's output count is a placeholder: without the final figure it is unknown.
+            self.usage = dataclasses.replace(self.usage, output_tokens=None)
+            self.final_usage_missing = True
             return []
         accumulate_event(event=event, current_snapshot=snap, json_bufs=self._json_bufs)
         self.usage = Usage.from_sdk(snap.usage)

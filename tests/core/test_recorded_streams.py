@@ -123,6 +123,9 @@ async def test_usage_less_documented_stream_succeeds_with_usage_missing() -> Non
     assert reply.message.content[0].signature == sig
     assert reply.usage.input_tokens is None and reply.usage.output_tokens is None
     assert reply.stop_reason == "end_turn"
+    record = chat.usage.records[-1]
+    assert record.status == "ok" and record.output_tokens is None and record.input_tokens is None
+    assert chat.usage.df["output_tokens"].isna().all()
     assert chat.history.problems() == []
 
 

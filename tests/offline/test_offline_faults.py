@@ -18,11 +18,21 @@ Factory = Callable[..., anthropic.AsyncAnthropic]
 
 @pytest.fixture(params=["in_process", "loopback"])
 async def make(request: pytest.FixtureRequest, backend: OfflineBackend) -> AsyncIterator[Factory]:
+    clients: list[anthropic.AsyncAnthropic] = []
+
+    def remember(client: anthropic.AsyncAnthropic) -> anthropic.AsyncAnthropic:
+        clients.append(client)
+        return client
+
     if request.param == "in_process":
-        yield lambda **kw: make_async_client(backend, **kw)
+        yield lambda **kw: remember(make_async_client(backend, **kw))
     else:
         with backend.serve() as server:
-            yield lambda **kw: anthropic.AsyncAnthropic(api_key="offline", base_url=server.base_url, **kw)
+            yield lambda **kw: remember(
+                anthropic.AsyncAnthropic(api_key="offline", base_url=server.base_url, **kw)
+            )
+            for client in clients:
+                await client.close()
 
 
 async def run_stream(
