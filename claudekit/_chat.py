@@ -506,7 +506,8 @@ def _log_usage(log: Any, acc: Accumulator, **kw: Any) -> None:
     usage: Any = None
     if msg is not None and (acc.final_usage_missing or not acc.usage_reported):
         # Record what is known and leave the rest missing (NA), never a stale or zero count.
-        usage = {k: v for k, v in dataclasses.asdict(acc.usage).items() if v is not None and k.endswith("_tokens")}
+        known = dataclasses.asdict(acc.usage).items()
+        usage = {k: v for k, v in known if v is not None and k.endswith("_tokens")}
     record = UsageRecord.from_message(
         msg,
         usage=usage,

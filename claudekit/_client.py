@@ -21,6 +21,7 @@ __all__ = ["Backend", "ClientHandle", "resolve_client"]
 Backend = Literal["auto", "anthropic", "offline"]
 _ENV_BACKEND = "CLAUDEKIT_BACKEND"
 _announced = False
+_shared_offline: Any = None
 
 
 @dataclass
@@ -88,6 +89,11 @@ def resolve_client(
 def _offline_handle(offline: Any, *, max_retries: int, timeout: httpx2.Timeout) -> ClientHandle:
     from . import offline as offline_pkg
 
-    backend = offline if offline is not None else offline_pkg.default_backend()
-    sdk = offline_pkg.make_async_client(backend, max_retries=max_retries, timeout=timeout)
-    return ClientHandle(sdk, owned=True, backend="offline", offline=backend)
+    global _shared_offline
+    if offline is None:
+        # One backend per process, like one service: chats share its prompt cache and clock.
+        if _shared_offline is None:
+            _shared_offline = offline_pkg.OfflineBackend()
+        offline = _shared_offline
+    sdk = offline_pkg.make_async_client(offline, max_retries=max_retries, timeout=timeout)
+    return ClientHandle(sdk, owned=True, backend="offline", offline=offline)

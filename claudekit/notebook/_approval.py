@@ -23,7 +23,7 @@ from .._approval import PendingCall
 
 __all__ = ["approval_group_widget", "approval_widget"]
 
-_STYLE = "font-family: var(--jp-code-font-family, monospace); font-size: 12px; margin: 2px 0; white-space: pre-wrap"
+_STYLE = "font-family: var(--jp-code-font-family, monospace); font-size: 12px; white-space: pre-wrap"
 
 
 def _pretty(arguments: Any) -> str:

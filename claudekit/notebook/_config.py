@@ -20,7 +20,9 @@ _OFF = ("0", "off", "false", "no", "none")
 _settings: dict[str, Any] = {"mode": None, "rate": 15.0, "static": True}
 
 
-def configure(*, mode: str | None = None, rate: float | None = None, static: bool | None = None) -> dict[str, Any]:
+def configure(
+    *, mode: str | None = None, rate: float | None = None, static: bool | None = None
+) -> dict[str, Any]:
     """Set how replies render; returns the settings in force.
 
     ``mode``: ``"auto"``, ``"widget"``, ``"text"`` or ``"off"`` (overrides ``CLAUDEKIT_RENDER``; ``"env"``
@@ -47,7 +49,7 @@ def in_widget_kernel() -> bool:
         return False
     try:
         shell = ipython.get_ipython()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     if shell is None or type(shell).__name__ != "ZMQInteractiveShell":
         return False

@@ -47,7 +47,9 @@ def to_prompt_text(obj: Any, *, max_rows: int = MAX_ROWS, max_chars: int = MAX_C
     if text is None:
         text = str(obj)
     if len(text) > max_chars:
-        text = text[:max_chars] + f"\n[… truncated: {len(text):,} characters; showing the first {max_chars:,}]"
+        text = (
+            text[:max_chars] + f"\n[… truncated: {len(text):,} characters; showing the first {max_chars:,}]"
+        )
     return text
 
 

@@ -38,7 +38,15 @@ if TYPE_CHECKING:
     from .._events import Event
     from .._reply import Reply
 
-__all__ = ["SECTIONS", "STATUSES", "ToolCard", "ViewState", "citation_text", "preview", "server_block_summary"]
+__all__ = [
+    "SECTIONS",
+    "STATUSES",
+    "ToolCard",
+    "ViewState",
+    "citation_text",
+    "preview",
+    "server_block_summary",
+]
 
 #: Overall statuses, in the order a reply usually goes through them.
 STATUSES = (
@@ -209,7 +217,7 @@ class ViewState:
         return bool(self._thinking or self._thinking_joined) or self.redacted > 0 or self.omitted > 0
 
     def thinking_label(self) -> str:
-        """``Thinking``, with what is hidden: ``hidden reasoning`` (redacted), ``thinking omitted`` (signature only)."""
+        """``Thinking``, noting ``hidden reasoning`` (redacted) and ``thinking omitted`` (signature only)."""
         notes = []
         if self.redacted:
             notes.append("hidden reasoning" + (f" ×{self.redacted}" if self.redacted > 1 else ""))
@@ -380,7 +388,9 @@ class ViewState:
             for call in reply.tool_calls:
                 card = self.cards.get(call.id)
                 if card is None:
-                    card = self.cards[call.id] = ToolCard(call.id, call.name, server=call.server, step=call.step)
+                    card = self.cards[call.id] = ToolCard(
+                        call.id, call.name, server=call.server, step=call.step
+                    )
                 card._delta = None
                 card.input = call.input
                 card.error = call.error
@@ -391,7 +401,9 @@ class ViewState:
                     card.status = "error" if call.is_error else "done"
         for card in self.cards.values():
             if card.status in ("streaming", "ready", "running", "awaiting approval"):
-                card.status = "interrupted" if interrupted else ("not run" if card.status != "streaming" else "invalid")
+                card.status = (
+                    "interrupted" if interrupted else ("not run" if card.status != "streaming" else "invalid")
+                )
             card.version += 1
         self.status = status
         self._touch(*SECTIONS)

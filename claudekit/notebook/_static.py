@@ -165,7 +165,9 @@ def _tool_lines(reply: Reply) -> list[tuple[str, str, str, str]]:
             status, result = "invalid", call.error
         elif call.result is not None:
             decision = (call.decision or "").lower()
-            status = "denied" if decision.startswith(("den", "reject")) else ("error" if call.is_error else "done")
+            status = (
+                "denied" if decision.startswith(("den", "reject")) else ("error" if call.is_error else "done")
+            )
             result = preview(call.result)
         else:
             status = "interrupted" if reply.interrupted else "not run"
@@ -210,7 +212,11 @@ def static_markdown(reply: Reply, error: BaseException | None = None, *, footer:
     notes = _thinking_notes(reply)
     if thinking or notes:
         label = "Thinking" + (f" ({', '.join(notes)})" if notes else "")
-        body = "\n".join("> " + line if line else ">" for line in _esc(thinking).splitlines()) if thinking else ""
+        body = (
+            "\n".join("> " + line if line else ">" for line in _esc(thinking).splitlines())
+            if thinking
+            else ""
+        )
         parts.append(
             f"<details><summary>{label}</summary>\n\n{body or '*(' + ', '.join(notes) + ')*'}\n\n</details>"
         )

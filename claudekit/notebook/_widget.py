@@ -106,7 +106,9 @@ class CardWidget:
         self.version = card.version
         icon = _CARD_ICONS.get(card.status, "•")
         kind = "server tool" if card.server else "tool"
-        colour = "var(--jp-error-color1)" if card.status in ("error", "invalid") else "var(--jp-ui-font-color1)"
+        colour = (
+            "var(--jp-error-color1)" if card.status in ("error", "invalid") else "var(--jp-ui-font-color1)"
+        )
         title = (
             f'<div style="{_FONT} color: {colour};">{icon} <b>{escape(card.name)}</b> '
             f'<span style="color: var(--jp-ui-font-color2);">{kind} · {escape(card.status)}</span></div>'
@@ -122,7 +124,9 @@ class CardWidget:
             result = ""
         _set(
             self.result,
-            f'<div style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>' if result else "",
+            f'<div style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
+            if result
+            else "",
         )
 
 
@@ -185,9 +189,12 @@ class WidgetRenderer:
         """Rendering must never break the stream: the first failure turns the view off, with one note."""
         try:
             fn(*args)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._broken = True
-            print(f"claudekit: the live view failed ({type(exc).__name__}: {exc}); rendering is off", file=sys.stderr)
+            print(
+                f"claudekit: the live view failed ({type(exc).__name__}: {exc}); rendering is off",
+                file=sys.stderr,
+            )
 
     def _show(self, obj: Any, **kw: Any) -> Any:
         if self._display is not None:
@@ -303,19 +310,27 @@ class WidgetRenderer:
         if self._changed("text"):
             text = st.text
             self.answer.outputs = (
-                {
-                    "output_type": "display_data",
-                    "data": {"text/markdown": text, "text/plain": text},
-                    "metadata": {},
-                },
-            ) if text else ()
+                (
+                    {
+                        "output_type": "display_data",
+                        "data": {"text/markdown": text, "text/plain": text},
+                        "metadata": {},
+                    },
+                )
+                if text
+                else ()
+            )
         if self._changed("extras"):
             rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
             if st.citations:
-                rows.append("Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1)))
+                rows.append(
+                    "Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1))
+                )
             _set(
                 self.extras,
-                f'<div style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>' if rows else "",
+                f'<div style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
+                if rows
+                else "",
             )
         if self._changed("footer") or reply is not None:
             line = footer_line(reply) if reply is not None else _usage_line(st.model, st.total_usage())

@@ -1,0 +1,87 @@
+"""claudekit in Jupyter: a live view of each reply, a static rendering for saved notebooks, and the
+``%claude`` / ``%%claude`` magics.
+
+Importing this package is cheap (no ipywidgets, no IPython import): it registers the renderer factory
+with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
+:class:`TextRenderer` elsewhere, or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``,
+``Chat(render=False)``). Rendering never changes the events a stream yields.
+
+Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _render
+from ._config import configure, in_widget_kernel, make_renderer, render_mode
+from ._prompt import PromptFieldError, format_prompt, to_prompt_text
+from ._state import STATUSES, ToolCard, ViewState
+from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
+from ._text import TextRenderer
+from ._throttle import Throttle
+
+__all__ = [
+    "FOOTER_SANITIZE_REGEX",
+    "STATUSES",
+    "PromptFieldError",
+    "TextRenderer",
+    "Throttle",
+    "ToolCard",
+    "ViewState",
+    "WidgetRenderer",
+    "chats",
+    "configure",
+    "footer_line",
+    "format_prompt",
+    "get_chat",
+    "in_widget_kernel",
+    "load_ipython_extension",
+    "make_renderer",
+    "render_mode",
+    "show",
+    "static_bundle",
+    "static_markdown",
+    "to_prompt_text",
+    "unload_ipython_extension",
+    "use_chat",
+]
+
+_render.set_renderer_factory(make_renderer)
+
+_LAZY = {
+    "WidgetRenderer": "._widget",
+    "chats": "._magic",
+    "get_chat": "._magic",
+    "use_chat": "._magic",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy attributes: the widget renderer (ipywidgets) and the magic's chat registry (IPython)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claudekit.notebook' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%claude`` / ``%%claude`` (``%load_ext claudekit``)."""
+    from ._magic import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from ._magic import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
+def show(reply: Any, error: BaseException | None = None) -> None:
+    """Display a finished :class:`~claudekit.Reply` statically (Markdown; works with no widget state)."""
+    from IPython.display import display
+
+    display(static_bundle(reply, error), raw=True)

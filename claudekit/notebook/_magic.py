@@ -1,0 +1,518 @@
+"""``%%claude`` and ``%claude``: a thin layer over :class:`claudekit.Chat` for notebooks.
+
+How a cell runs (and why)
+-------------------------
+A reply is async, and ipykernel runs cells inside an asyncio loop that is already running, so a magic
+cannot ``asyncio.run`` it; blocking the main thread on a worker thread would also block the kernel's
+loop, and with it widget clicks (tool approval) — a deadlock. So :func:`load_ipython_extension`
+registers an input transformer (``shell.input_transformers_cleanup``) that rewrites a cell starting with
+``%%claude`` (and a one-line ``%claude …`` cell) into one top-level ``await`` of
+:func:`run_cell_async` / :func:`run_line_async`. IPython runs top-level ``await`` as a task on the
+kernel's own loop (``autoawait``), so:
+
+- widget events (approval buttons) are handled while the reply streams;
+- interrupting the kernel cancels that task (ipykernel turns SIGINT into ``CancelledError`` for async
+  cells): the stream stops, its HTTP response is closed, the view shows "interrupted", the partial reply
+  is kept in ``_claude`` and the conversation stays valid for the next cell;
+- displays happen in the cell's own context, so outputs land in the right cell.
+
+The registered magic function is still the entry point when the transformer does not apply (``%claude``
+inside a longer cell, ``get_ipython().run_cell_magic(...)``, ``%autoawait off``): then the coroutine runs on
+IPython's loop runner when no loop is running (terminal IPython), or else in a worker thread with its
+own event loop while the main thread waits — that path cannot receive widget clicks (approval falls back
+to the chat's unattended policy) but still stops on an interrupt.
+
+Errors print one line (what happened, what to do) instead of a traceback; ``%tb`` shows the full one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from collections.abc import Coroutine, Mapping
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+from .._chat import Chat
+from .._errors import ClaudekitError
+from ._config import render_mode
+from ._prompt import format_prompt
+
+if TYPE_CHECKING:
+    from .._reply import Reply
+
+__all__ = [
+    "ClaudeCellError",
+    "ClaudeMagics",
+    "chats",
+    "get_chat",
+    "load_ipython_extension",
+    "run_cell_async",
+    "run_line_async",
+    "unload_ipython_extension",
+    "use_chat",
+]
+
+#: The magic's chats by name; ``"default"`` is the one ``%%claude`` uses without ``--chat``.
+chats: dict[str, Chat] = {}
+_SUBCOMMANDS = ("usage", "plot", "history", "reset", "model", "config", "help")
+_RED = "\x1b[0;31m"
+_RESET = "\x1b[0m"
+
+
+class ClaudeCellError(Exception):
+    """A ``%%claude`` cell failed: IPython shows one line; ``%tb`` has the full traceback (``__cause__``)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        self.message = message
+        super().__init__(f"{kind}: {message}")
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{_RED}{self.kind}{_RESET}: {self.message}"]
+
+
+# -- chats -----------------------------------------------------------------------------------------
+
+
+def get_chat(name: str = "default", *, namespace: Mapping[str, Any] | None = None, new: bool = False) -> Chat:
+    """The chat ``%%claude --chat NAME`` uses: a :class:`Chat` variable of that name in ``namespace``, else
+    the magic's own chat of that name (created on first use). ``new=True`` starts its conversation over."""
+    if namespace is not None and isinstance(namespace.get(name), Chat):
+        chat: Chat = namespace[name]
+    else:
+        chat = chats.get(name) or chats.setdefault(name, Chat(name=None if name == "default" else name))
+    if new:
+        chat.reset()
+    return chat
+
+
+def use_chat(chat: Chat, name: str = "default") -> Chat:
+    """Make ``chat`` the one ``%%claude`` (or ``--chat NAME``) talks to."""
+    if not isinstance(chat, Chat):
+        raise TypeError(f"use_chat expects a claudekit.Chat, got {type(chat).__name__}")
+    chats[name] = chat
+    return chat
+
+
+# -- option parsing ----------------------------------------------------------------------------------
+
+
+def _thinking(value: str) -> Any:
+    v = value.strip().lower()
+    if v in ("adaptive", "on", "auto"):
+        return "adaptive"
+    if v in ("off", "none", "0", "no"):
+        return None
+    try:
+        return int(v.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise UsageError(f"--thinking takes a token budget, 'adaptive' or 'off', not {value!r}") from None
+
+
+def _cache(value: str) -> Any:
+    v = value.strip().lower()
+    mapping: dict[str, Any] = {"on": True, "off": False, "true": True, "false": False, "5m": "5m", "1h": "1h"}
+    if v not in mapping:
+        raise UsageError(f"--cache takes on, off, 5m or 1h, not {value!r}")
+    return mapping[v]
+
+
+def _overrides(args: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if args.model:
+        out["model"] = args.model
+    if args.system is not None:
+        out["system"] = format_prompt(args.system, namespace)
+    if args.thinking is not None:
+        out["thinking"] = _thinking(args.thinking)
+    if args.effort:
+        out["effort"] = args.effort
+    if args.max_tokens is not None:
+        out["max_tokens"] = args.max_tokens
+    if args.cache is not None:
+        out["cache"] = _cache(args.cache)
+    return out
+
+
+def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> None:
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise UsageError(f"--tools: {', '.join(repr(n) for n in missing)} not defined in the notebook")
+    toolset = type(chat.toolset)([namespace[n] for n in names], approval=chat.toolset.approval)
+    chat.toolset = toolset
+
+
+def _parse(line: str) -> Any:
+    return parse_argstring(ClaudeMagics.claude, line)
+
+
+# -- running -----------------------------------------------------------------------------------------
+
+
+def _shell(shell: Any = None) -> Any:
+    if shell is not None:
+        return shell
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    if ip is None:
+        raise RuntimeError("the %%claude magic needs IPython")
+    return ip
+
+
+def _display_static(reply: Reply, error: BaseException | None) -> None:
+    from IPython.display import display
+
+    from ._static import static_bundle
+
+    display(static_bundle(reply, error), raw=True)
+
+
+async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
+    """Run a ``%%claude`` cell: ``line`` holds the options, ``cell`` the prompt template.
+
+    The reply is stored in ``_claude`` (and in ``-o VAR``), rendered live (widget view + static output),
+    and nothing is returned, so the cell does not also print the Reply's repr.
+    """
+    ip = _shell(shell)
+    args = _parse(line)
+    if args.words:
+        raise UsageError(
+            "%%claude takes options on its first line and the prompt in the cell body "
+            f"(got {' '.join(args.words)!r})"
+        )
+    await _ask(ip, args, cell)
+
+
+async def _ask(ip: Any, args: Any, template: str) -> None:
+    ns = ip.user_ns
+    chat = get_chat(args.chat or "default", namespace=ns, new=args.new)
+    if args.tools is not None:
+        _set_tools(chat, args.tools, ns)
+    try:
+        prompt = template if args.raw else format_prompt(template, ns)
+        if not prompt.strip():
+            raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")
+        overrides = _overrides(args, ns)
+        render: bool | None = False if args.no_render else None
+        show_static = not args.no_render and render_mode() == "off"
+        stream = chat.stream(prompt, render=render, **overrides)
+    except ClaudekitError as err:
+        raise ClaudeCellError(type(err).__name__, str(err)) from err
+    try:
+        await stream
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        _store(ns, args, stream.reply)
+        if show_static:
+            _display_static(stream.reply, exc)
+        raise ClaudeCellError(
+            "KeyboardInterrupt",
+            "reply interrupted; the partial answer is in _claude "
+            "and the next %%claude continues the conversation",
+        ) from exc
+    except ClaudekitError as err:
+        _store(ns, args, err.reply or stream.reply)
+        if show_static:
+            _display_static(stream.reply, err)
+        raise ClaudeCellError(type(err).__name__, str(err)) from err
+    except BaseException:
+        _store(ns, args, stream.reply)
+        raise
+    _store(ns, args, stream.reply)
+    if show_static:
+        _display_static(stream.reply, None)
+
+
+def _store(ns: dict[str, Any], args: Any, reply: Reply | None) -> None:
+    if reply is None:
+        return
+    ns["_claude"] = reply
+    if args.output:
+        ns[args.output] = reply
+
+
+async def run_line_async(line: str, shell: Any = None) -> Any:
+    """Run a ``%claude`` line: a subcommand (see ``%claude help``) or a one-line prompt."""
+    ip = _shell(shell)
+    result = _line_command(ip, line)
+    if result is not _PROMPT:
+        return result
+    args, text = _line_prompt(line)
+    await _ask(ip, args, text)
+    return None
+
+
+_PROMPT = object()
+
+
+def _line_prompt(line: str) -> tuple[Any, str]:
+    stripped = line.strip()
+    if stripped.startswith("-"):
+        args = _parse(stripped)
+        return args, " ".join(args.words)
+    return _parse(""), stripped
+
+
+def _line_command(ip: Any, line: str) -> Any:
+    """Run a synchronous subcommand and return its result, or ``_PROMPT`` when the line is a prompt."""
+    stripped = line.strip()
+    chat_name = "default"
+    if stripped.startswith("--chat "):
+        _, chat_name, *rest = stripped.split(None, 2)
+        stripped = rest[0] if rest else ""
+    word, _, rest = stripped.partition(" ")
+    rest = rest.strip()
+    if not stripped or word == "help":
+        print(_HELP)
+        return None
+    if word not in _SUBCOMMANDS or (word == "model" and len(rest.split()) > 1):
+        return _PROMPT
+    ns = ip.user_ns
+    chat = get_chat(chat_name, namespace=ns)
+    if word == "usage":
+        log = chat.usage
+        if rest == "all":
+            from ..usage import session_log
+
+            log = session_log()
+        return log.df if log is not None else None
+    if word == "plot":
+        if chat.usage is None:
+            raise UsageError("no usage log (the claudekit.usage package is unavailable)")
+        return chat.usage.plot()
+    if word == "history":
+        from IPython.display import Markdown
+
+        return Markdown(_history_markdown(chat))
+    if word == "reset":
+        chat.reset()
+        print(f"claudekit: {chat.name}: conversation reset (settings and usage log kept)")
+        return None
+    if word == "model":
+        if rest:
+            chat.model = rest
+        print(f"claudekit: {chat.name}: model {chat.model}")
+        return None
+    if word == "config":
+        print(_config_text(chat))
+        return None
+    return _PROMPT
+
+
+def _history_markdown(chat: Chat) -> str:
+    lines = [f"**{chat.name}** · {len(chat.history)} messages · model {chat.model}"]
+    for msg in chat.history.messages:
+        parts = []
+        for b in msg["content"]:
+            t = b.get("type")
+            if t == "text":
+                parts.append(str(b.get("text", "")))
+            elif t == "tool_use":
+                parts.append(f"`🔧 {b.get('name')}`")
+            elif t == "tool_result":
+                parts.append("`tool result`")
+            elif t in ("thinking", "redacted_thinking"):
+                parts.append("*(thinking)*")
+            else:
+                parts.append(f"`[{t}]`")
+        text = " ".join(p for p in parts if p)
+        if len(text) > 500:
+            text = text[:499] + "…"
+        lines.append(f"**{msg['role']}**: {text}")
+    return "\n\n".join(lines)
+
+
+_HIDDEN_SETTINGS = ("extra_body", "metadata")
+
+
+def _config_text(chat: Chat) -> str:
+    s = chat.settings
+    rows = [
+        f"chat: {chat.name} (backend {chat.backend}, {len(chat.history)} messages)",
+        f"render: {render_mode()}",
+    ]
+    for f in fields(s):
+        if f.name in _HIDDEN_SETTINGS:
+            continue
+        value = getattr(s, f.name)
+        if f.name == "system" and isinstance(value, str) and len(value) > 80:
+            value = value[:79] + "…"
+        rows.append(f"{f.name}: {value!r}")
+    rows.append(f"tools: {', '.join(chat.toolset.names) or 'none'}")
+    return "\n".join(rows)
+
+
+def _run_sync(coro: Coroutine[Any, Any, Any], shell: Any = None) -> Any:
+    """Run a coroutine from synchronous code (the magic function's fallback path, see the module docs)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        runner = getattr(shell, "loop_runner", None)
+        try:
+            from IPython.core.async_helpers import _asyncio_runner
+        except ImportError:  # pragma: no cover
+            _asyncio_runner = None
+        if runner is not None and runner is _asyncio_runner:
+            return runner(coro)
+        return asyncio.run(coro)
+    # A loop is already running in this thread (a kernel cell the transformer did not rewrite).
+    box: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def main() -> Any:
+        box["loop"] = asyncio.get_running_loop()
+        box["task"] = asyncio.current_task()
+        started.set()
+        return await coro
+
+    def work() -> None:
+        try:
+            box["result"] = asyncio.run(main())
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            started.set()
+
+    ctx = contextvars.copy_context()  # keeps the cell's parent header for displays from the worker
+    thread = threading.Thread(target=ctx.run, args=(work,), name="claudekit-magic", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+    except KeyboardInterrupt:
+        started.wait(1.0)
+        loop, task = box.get("loop"), box.get("task")
+        if loop is not None and task is not None:
+            loop.call_soon_threadsafe(task.cancel)
+        thread.join(10.0)
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+# -- the magic ---------------------------------------------------------------------------------------
+
+_HELP = """\
+%%claude [options]      the cell body is the prompt; {name}, {obj.attr}, {d[key]} are filled from the
+                        notebook ({{ }} for literal braces; DataFrames are inserted as text)
+%claude PROMPT          a one-line prompt
+%claude usage [all]     usage DataFrame of the chat (or of the whole session)
+%claude plot            cache hit-rate / cost plot
+%claude history         the conversation so far
+%claude reset           start the conversation over
+%claude model [NAME]    show or set the chat's model
+%claude config          the chat's settings
+%claude help            this text
+
+Options: -m/--model M, -s/--system TEXT, -t/--thinking BUDGET|adaptive|off, -e/--effort LEVEL,
+--max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR.
+The conversation continues across cells (one default chat; --chat NAME for others, or the name of a Chat
+variable); the last reply is in _claude. Everything the magic does is plain Python:
+claudekit.notebook.get_chat(), use_chat(chat), format_prompt(text, namespace), await chat("...").
+"""
+
+
+@magics_class
+class ClaudeMagics(Magics):  # type: ignore[misc]
+    """The ``%claude`` / ``%%claude`` magics."""
+
+    @magic_arguments()  # type: ignore[untyped-decorator,unused-ignore]
+    @argument("-m", "--model", help="model for this cell")
+    @argument("-s", "--system", help="system prompt for this cell ({name} fields are filled)")
+    @argument("-t", "--thinking", metavar="BUDGET", help="thinking budget in tokens, 'adaptive' or 'off'")
+    @argument("-e", "--effort", choices=["low", "medium", "high", "xhigh", "max"], help="effort level")
+    @argument("--max-tokens", type=int, metavar="N", help="max output tokens")
+    @argument("--cache", metavar="on|off|5m|1h", help="prompt caching")
+    @argument("--tools", nargs="*", metavar="NAME", help="tools (functions / Tool objects) for this chat")
+    @argument("--chat", metavar="NAME", help="talk to another chat (or to a Chat variable of that name)")
+    @argument("--new", action="store_true", help="start the conversation over")
+    @argument("--raw", action="store_true", help="send the cell as is (no {field} filling)")
+    @argument("--no-render", action="store_true", help="no live view and no output (use -o)")
+    @argument("-o", "--output", metavar="VAR", help="store the Reply in this variable")
+    @argument("words", nargs="*", help="line magic: a subcommand or a one-line prompt")
+    @line_cell_magic  # type: ignore[untyped-decorator,unused-ignore]
+    def claude(self, line: str, cell: str | None = None) -> Any:
+        """Talk to Claude from a notebook cell.
+
+        %%claude [options]      the cell body is the prompt ({name} fields filled from the notebook)
+        %claude PROMPT          a one-line prompt
+        %claude usage | plot | history | reset | model [NAME] | config | help
+
+        The conversation continues across cells; the last Reply is in ``_claude``. Errors print one
+        line; ``%tb`` shows the full traceback. See ``%claude help`` and ``claudekit.notebook``.
+        """
+        if cell is None:
+            result = _line_command(self.shell, line)
+            if result is not _PROMPT:
+                return result
+            return _run_sync(run_line_async(line, self.shell), self.shell)
+        _run_sync(run_cell_async(line, cell, self.shell), self.shell)
+        return None
+
+
+# -- the input transformer ---------------------------------------------------------------------------
+
+_MODULE = "claudekit.notebook._magic"
+
+
+def _magic_prefix(line: str, name: str) -> str | None:
+    if not line.startswith(name):
+        return None
+    rest = line[len(name) :]
+    if rest and not rest[0].isspace():
+        return None  # e.g. %%claude? (help) or %claudex
+    rest = rest.strip()
+    if rest.endswith("?"):
+        return None  # leave help requests to IPython
+    return rest
+
+
+def make_transformer(shell: Any) -> Any:
+    """The cleanup transformer that turns ``%%claude`` cells into one top-level ``await``."""
+
+    def _can_await() -> bool:
+        if not getattr(shell, "autoawait", False):
+            return False
+        try:
+            from IPython.core.async_helpers import _asyncio_runner
+        except ImportError:  # pragma: no cover
+            return False
+        return getattr(shell, "loop_runner", None) is _asyncio_runner
+
+    def claude_transformer(lines: list[str]) -> list[str]:
+        if not lines:
+            return lines
+        first = lines[0].rstrip("\r\n")
+        code: str | None = None
+        rest = _magic_prefix(first, "%%claude")
+        if rest is not None:
+            code = f"run_cell_async({rest!r}, {''.join(lines[1:])!r})"
+        elif not any(x.strip() for x in lines[1:]):
+            rest = _magic_prefix(first, "%claude")
+            if rest is not None:
+                code = f"run_line_async({rest!r})"
+        if code is None or not _can_await():
+            return lines
+        return [f"await __import__({_MODULE!r}, fromlist=['_']).{code}\n"]
+
+    claude_transformer.claudekit = True  # type: ignore[attr-defined]
+    return claude_transformer
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext claudekit``: register the magics and the ``%%claude`` input transformer."""
+    ip.register_magics(ClaudeMagics)
+    cleanup = ip.input_transformers_cleanup
+    if not any(getattr(t, "claudekit", False) for t in cleanup):
+        cleanup.append(make_transformer(ip))
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    cleanup = ip.input_transformers_cleanup
+    cleanup[:] = [t for t in cleanup if not getattr(t, "claudekit", False)]
