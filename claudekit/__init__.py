@@ -6,6 +6,7 @@ analytics, and an offline backend so that everything runs without an API key.
 
 from __future__ import annotations
 
+from . import usage
 from ._chat import Chat, ReplyStream
 from ._content import Image
 from ._errors import (
@@ -93,4 +94,5 @@ __all__ = [
     "Usage",
     "UsageUpdate",
     "tool",
+    "usage",
 ]

@@ -82,6 +82,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 def show(reply: Any, error: BaseException | None = None) -> None:
     """Display a finished :class:`~claudekit.Reply` statically (Markdown; works with no widget state)."""
-    from IPython.display import display
+    from IPython import display as ipd
 
-    display(static_bundle(reply, error), raw=True)
+    show_: Any = ipd.display
+    show_(static_bundle(reply, error), raw=True)

@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from IPython.core import magic as _magic
+from IPython.core import magic_arguments as _margs
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
 from .._chat import Chat
 from .._errors import ClaudekitError
@@ -60,6 +60,13 @@ __all__ = [
 
 #: The magic's chats by name; ``"default"`` is the one ``%%claude`` uses without ``--chat``.
 chats: dict[str, Chat] = {}
+# IPython's decorators are untyped; go through Any so that mypy --strict accepts them.
+_line_cell_magic: Any = _magic.line_cell_magic
+_magics_class: Any = _magic.magics_class
+_magic_arguments: Any = _margs.magic_arguments
+_argument: Any = _margs.argument
+_parse_argstring: Any = _margs.parse_argstring
+_F = TypeVar("_F", bound=Callable[..., Any])
 _SUBCOMMANDS = ("usage", "plot", "history", "reset", "model", "config", "help")
 _RED = "\x1b[0;31m"
 _RESET = "\x1b[0m"
@@ -149,7 +156,7 @@ def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> No
 
 
 def _parse(line: str) -> Any:
-    return parse_argstring(ClaudeMagics.claude, line)
+    return _parse_argstring(ClaudeMagics.claude, line)
 
 
 # -- running -----------------------------------------------------------------------------------------
@@ -167,11 +174,12 @@ def _shell(shell: Any = None) -> Any:
 
 
 def _display_static(reply: Reply, error: BaseException | None) -> None:
-    from IPython.display import display
+    from IPython import display as ipd
 
     from ._static import static_bundle
 
-    display(static_bundle(reply, error), raw=True)
+    show: Any = ipd.display
+    show(static_bundle(reply, error), raw=True)
 
 
 async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
@@ -264,8 +272,8 @@ def _line_command(ip: Any, line: str) -> Any:
     stripped = line.strip()
     chat_name = "default"
     if stripped.startswith("--chat "):
-        _, chat_name, *rest = stripped.split(None, 2)
-        stripped = rest[0] if rest else ""
+        _, chat_name, *tail = stripped.split(None, 2)
+        stripped = tail[0] if tail else ""
     word, _, rest = stripped.partition(" ")
     rest = rest.strip()
     if not stripped or word == "help":
@@ -287,9 +295,10 @@ def _line_command(ip: Any, line: str) -> Any:
             raise UsageError("no usage log (the claudekit.usage package is unavailable)")
         return chat.usage.plot()
     if word == "history":
-        from IPython.display import Markdown
+        from IPython import display as ipd
 
-        return Markdown(_history_markdown(chat))
+        markdown: Any = ipd.Markdown
+        return markdown(_history_markdown(chat))
     if word == "reset":
         chat.reset()
         print(f"claudekit: {chat.name}: conversation reset (settings and usage log kept)")
@@ -353,13 +362,12 @@ def _run_sync(coro: Coroutine[Any, Any, Any], shell: Any = None) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        runner = getattr(shell, "loop_runner", None)
-        try:
-            from IPython.core.async_helpers import _asyncio_runner
-        except ImportError:  # pragma: no cover
-            _asyncio_runner = None
-        if runner is not None and runner is _asyncio_runner:
-            return runner(coro)
+        runner: Any = getattr(shell, "loop_runner", None)
+        from IPython.core import async_helpers
+
+        aio: Any = getattr(async_helpers, "_asyncio_runner", None)
+        if aio is not None and runner is aio:
+            return aio(coro)
         return asyncio.run(coro)
     # A loop is already running in this thread (a kernel cell the transformer did not rewrite).
     box: dict[str, Any] = {}
@@ -418,25 +426,40 @@ claudekit.notebook.get_chat(), use_chat(chat), format_prompt(text, namespace), a
 """
 
 
-@magics_class
-class ClaudeMagics(Magics):  # type: ignore[misc]
+def _arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    return names, kw
+
+
+_ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+    _arg("-m", "--model", help="model for this cell"),
+    _arg("-s", "--system", help="system prompt for this cell ({name} fields are filled)"),
+    _arg("-t", "--thinking", metavar="BUDGET", help="thinking budget in tokens, 'adaptive' or 'off'"),
+    _arg("-e", "--effort", choices=["low", "medium", "high", "xhigh", "max"], help="effort level"),
+    _arg("--max-tokens", type=int, metavar="N", help="max output tokens"),
+    _arg("--cache", metavar="on|off|5m|1h", help="prompt caching"),
+    _arg("--tools", nargs="*", metavar="NAME", help="tools (functions / Tool objects) for this chat"),
+    _arg("--chat", metavar="NAME", help="talk to another chat (or to a Chat variable of that name)"),
+    _arg("--new", action="store_true", help="start the conversation over"),
+    _arg("--raw", action="store_true", help="send the cell as is (no {field} filling)"),
+    _arg("--no-render", action="store_true", help="no live view and no output (use -o)"),
+    _arg("-o", "--output", metavar="VAR", help="store the Reply in this variable"),
+    _arg("words", nargs="*", help="line magic: a subcommand or a one-line prompt"),
+]
+
+
+def _claude_magic(fn: _F) -> _F:
+    """IPython's untyped decorators, as ``@magic_arguments() @argument(...) @line_cell_magic``."""
+    out: Any = _line_cell_magic(fn)
+    for names, kw in reversed(_ARGUMENTS):
+        out = _argument(*names, **kw)(out)
+    return cast("_F", _magic_arguments()(out))
+
+
+@_magics_class
+class ClaudeMagics(_magic.Magics):
     """The ``%claude`` / ``%%claude`` magics."""
 
-    @magic_arguments()  # type: ignore[untyped-decorator,unused-ignore]
-    @argument("-m", "--model", help="model for this cell")
-    @argument("-s", "--system", help="system prompt for this cell ({name} fields are filled)")
-    @argument("-t", "--thinking", metavar="BUDGET", help="thinking budget in tokens, 'adaptive' or 'off'")
-    @argument("-e", "--effort", choices=["low", "medium", "high", "xhigh", "max"], help="effort level")
-    @argument("--max-tokens", type=int, metavar="N", help="max output tokens")
-    @argument("--cache", metavar="on|off|5m|1h", help="prompt caching")
-    @argument("--tools", nargs="*", metavar="NAME", help="tools (functions / Tool objects) for this chat")
-    @argument("--chat", metavar="NAME", help="talk to another chat (or to a Chat variable of that name)")
-    @argument("--new", action="store_true", help="start the conversation over")
-    @argument("--raw", action="store_true", help="send the cell as is (no {field} filling)")
-    @argument("--no-render", action="store_true", help="no live view and no output (use -o)")
-    @argument("-o", "--output", metavar="VAR", help="store the Reply in this variable")
-    @argument("words", nargs="*", help="line magic: a subcommand or a one-line prompt")
-    @line_cell_magic  # type: ignore[untyped-decorator,unused-ignore]
+    @_claude_magic
     def claude(self, line: str, cell: str | None = None) -> Any:
         """Talk to Claude from a notebook cell.
 
@@ -479,11 +502,9 @@ def make_transformer(shell: Any) -> Any:
     def _can_await() -> bool:
         if not getattr(shell, "autoawait", False):
             return False
-        try:
-            from IPython.core.async_helpers import _asyncio_runner
-        except ImportError:  # pragma: no cover
-            return False
-        return getattr(shell, "loop_runner", None) is _asyncio_runner
+        from IPython.core import async_helpers
+
+        return getattr(shell, "loop_runner", None) is getattr(async_helpers, "_asyncio_runner", object())
 
     def claude_transformer(lines: list[str]) -> list[str]:
         if not lines:

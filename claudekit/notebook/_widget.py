@@ -199,9 +199,10 @@ class WidgetRenderer:
     def _show(self, obj: Any, **kw: Any) -> Any:
         if self._display is not None:
             return self._display(obj, **kw)
-        from IPython.display import display
+        from IPython import display as ipd
 
-        return display(obj, **kw)
+        show: Any = ipd.display
+        return show(obj, **kw)
 
     def _build(self) -> None:
         import ipywidgets as w
@@ -336,7 +337,8 @@ class WidgetRenderer:
             line = footer_line(reply) if reply is not None else _usage_line(st.model, st.total_usage())
             _set(
                 self.footer,
-                f'<div style="{_FONT} font-size: var(--jp-ui-font-size0); color: var(--jp-ui-font-color2);">'
+                '<div style="font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size0); '
+                'color: var(--jp-ui-font-color2);">'
                 f"{escape(line)}</div>"
                 if line
                 else "",

@@ -10,11 +10,26 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure as _MplFigure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from ._log import UsageLog
 from ._record import UsageRecord
+
+
+class Figure(_MplFigure):
+    """A matplotlib Figure that shows itself in Jupyter without pyplot.
+
+    Our plots never touch pyplot's global state, so the inline backend's display hook is not
+    registered; ``_repr_png_`` makes the figure render as a picture anyway.
+    """
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100)
+        return buf.getvalue()
 
 __all__ = ["plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame"]
 

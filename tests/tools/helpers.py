@@ -154,3 +154,8 @@ class ScriptedAPI:
         last = self.bodies[n]["messages"][-1]
         assert last["role"] == "user"
         return [b for b in last["content"] if b.get("type") == "tool_result"]
+
+
+# Every run of a tool that the tests deny anywhere. It must stay at zero for the whole suite (the kernel
+# tests add the counts they read back from their kernels).
+DENIED_TOOL_RUNS: dict[str, int] = {"count": 0}

@@ -1,0 +1,118 @@
+"""A real ipykernel driven with jupyter_client, for the notebook tests and the view benchmark."""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jupyter_client import KernelManager
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CellRun:
+    """What one execute_request produced on iopub, plus its reply."""
+
+    msg_id: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages if m["msg_type"] in types]
+
+    @property
+    def status(self) -> str:
+        return str(self.reply.get("content", {}).get("status"))
+
+    @property
+    def stdout(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stdout"
+        )
+
+    @property
+    def stderr(self) -> str:
+        return "".join(
+            m["content"]["text"] for m in self.of_type("stream") if m["content"]["name"] == "stderr"
+        )
+
+    @property
+    def displays(self) -> list[dict[str, Any]]:
+        """``data`` of display_data messages (new outputs), in order."""
+        return [m["content"]["data"] for m in self.of_type("display_data")]
+
+    @property
+    def results(self) -> list[dict[str, Any]]:
+        return [m["content"]["data"] for m in self.of_type("execute_result")]
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return [m["content"] for m in self.of_type("error")]
+
+    def comm_updates(self) -> list[dict[str, Any]]:
+        """comm_msg messages the kernel sent that change widget state."""
+        return [
+            m for m in self.of_type("comm_msg") if m["content"].get("data", {}).get("method") == "update"
+        ]
+
+
+class Kernel:
+    """One kernel running this venv's Python, with CLAUDEKIT_RENDER unset (auto: widgets)."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
+        kernel_env.pop("ANTHROPIC_API_KEY", None)
+        kernel_env["PYTHONPATH"] = str(ROOT) + os.pathsep + kernel_env.get("PYTHONPATH", "")
+        kernel_env.update(env or {})
+        self.km = KernelManager(kernel_name="python3")
+        self.km.kernel_cmd = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        self.km.start_kernel(env=kernel_env, cwd=str(ROOT))
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def execute(self, code: str, timeout: float = 60.0, *, interrupt_after: float | None = None) -> CellRun:
+        """Run a cell and collect its iopub messages until the kernel is idle again."""
+        started = time.perf_counter()
+        msg_id = self.kc.execute(code, store_history=True)
+        run = CellRun(msg_id)
+        deadline = time.monotonic() + timeout
+        interrupted = interrupt_after is None
+        idle = False
+        while not idle:
+            if not interrupted and time.perf_counter() - started >= (interrupt_after or 0.0):
+                self.km.interrupt_kernel()
+                interrupted = True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"cell did not finish in {timeout} s: {code[:80]!r}")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=min(remaining, 0.05))
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            run.messages.append(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                idle = True
+        run.reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+        while run.reply["parent_header"].get("msg_id") != msg_id:
+            run.reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
+        run.seconds = time.perf_counter() - started
+        return run
+
+    def ok(self, code: str, timeout: float = 60.0) -> CellRun:
+        run = self.execute(code, timeout)
+        assert run.status == "ok", (run.errors, run.stderr)
+        return run
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
