@@ -74,6 +74,8 @@ class Decision:
 
     def describe(self) -> str:
         """One line for people: ``approved by you``, ``denied by CLAUDEKIT_APPROVAL=deny: …``."""
+        if self.by == "cancellation":
+            return f"not run: {self.reason or 'cancelled'}"
         verb = "approved" if self.approved else "denied"
         who = "you" if self.by == "user" else self.by
         text = f"{verb} by {who}"

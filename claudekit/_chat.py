@@ -59,6 +59,8 @@ class Chat:
         api_key: str | None = None,
         base_url: str | None = None,
         offline: Any = None,
+        cassette: str | os.PathLike[str] | None = None,
+        cassette_mode: str | None = None,
         history: History | None = None,
         name: str | None = None,
         render: bool | None = None,
@@ -88,6 +90,8 @@ class Chat:
             timeout=self.settings.timeout,
             connect_timeout=self.settings.connect_timeout,
             offline=offline,
+            cassette=cassette,
+            cassette_mode=cassette_mode,
         )
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()

@@ -7,6 +7,7 @@ repr, a log line or a saved notebook.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import sys
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -59,7 +60,20 @@ def resolve_client(
     timeout: float | None,
     connect_timeout: float,
     offline: Any = None,
+    cassette: str | os.PathLike[str] | None = None,
+    cassette_mode: str | None = None,
 ) -> ClientHandle:
+    if cassette is not None:
+        return _cassette_handle(
+            cassette,
+            cassette_mode,
+            backend=backend,
+            api_key=api_key,
+            base_url=base_url,
+            offline=offline,
+            max_retries=max_retries,
+            timeout=httpx2.Timeout(timeout, connect=connect_timeout),
+        )
     if client is not None:
         if not isinstance(client, anthropic.AsyncAnthropic):
             raise ConfigError(
@@ -84,6 +98,58 @@ def resolve_client(
         api_key=key or "none", base_url=base_url, max_retries=max_retries, timeout=timeouts
     )
     return ClientHandle(sdk, owned=True, backend="anthropic")
+
+
+def _cassette_handle(
+    path: str | os.PathLike[str],
+    mode: str | None,
+    *,
+    backend: str | None,
+    api_key: str | None,
+    base_url: str | None,
+    offline: Any,
+    max_retries: int,
+    timeout: httpx2.Timeout,
+) -> ClientHandle:
+    """Record exchanges into a cassette, or replay them with no key and no network.
+
+    With a key (or an offline backend) the real exchanges are recorded (mode ``once`` by default);
+    with neither, an existing cassette is replayed (mode ``none``) and a request it lacks is an error
+    naming that request.
+    """
+    from . import offline as offline_pkg
+
+    key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
+    use_offline = offline is not None or backend == "offline"
+    inner: httpx2.AsyncBaseTransport | None
+    if use_offline:
+        global _shared_offline
+        if offline is None:
+            if _shared_offline is None:
+                _shared_offline = offline_pkg.OfflineBackend()
+            offline = _shared_offline
+        inner = offline.async_transport()
+        mode = mode or "once"
+    elif key is not None:
+        inner = httpx2.AsyncHTTPTransport()
+        mode = mode or "once"
+    else:
+        if not os.path.exists(path):
+            raise MissingAPIKeyError(
+                f"no cassette at {os.fspath(path)!r} to replay, and no API key to record one"
+            )
+        inner = None
+        mode = mode or "none"
+        print(f"claudekit: no ANTHROPIC_API_KEY is set; replaying {os.fspath(path)!r}.", file=sys.stderr)
+    transport = offline_pkg.RecordingTransport(Path(path), mode=mode, inner=inner)
+    sdk = anthropic.AsyncAnthropic(
+        api_key=key if key is not None and not use_offline else offline_pkg.OFFLINE_API_KEY,
+        base_url=base_url,
+        max_retries=max_retries,
+        timeout=timeout,
+        http_client=httpx2.AsyncClient(transport=transport, timeout=timeout),
+    )
+    return ClientHandle(sdk, owned=True, backend=f"cassette:{mode}", offline=offline)
 
 
 def _offline_handle(offline: Any, *, max_retries: int, timeout: httpx2.Timeout) -> ClientHandle:

@@ -17,6 +17,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "CassetteMissError",
     "ClaudekitError",
     "ConfigError",
     "IncompleteStreamError",
@@ -107,6 +108,10 @@ class TimeoutError(NetworkError):
     hint = "no data arrived within the read timeout; raise Chat(timeout=...) or send again"
 
 
+class CassetteMissError(ClaudekitError):
+    hint = "record it: set ANTHROPIC_API_KEY, or use cassette_mode='new_episodes'"
+
+
 class StreamError(ClaudekitError):
     """The stream broke the Messages API protocol."""
 
@@ -169,7 +174,10 @@ def _error_type(err: anthropic.APIStatusError) -> str | None:
 def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> ClaudekitError:
     """Map an SDK (or parsing) exception to claudekit's hierarchy, keeping the original as ``__cause__``."""
     out: ClaudekitError
-    if isinstance(err, anthropic.APITimeoutError):
+    cause = err.__cause__
+    if type(cause).__name__ == "CassetteMiss":
+        out = CassetteMissError(_one_line(str(cause)), reply=reply)
+    elif isinstance(err, anthropic.APITimeoutError):
         out = TimeoutError("timed out waiting for the API", reply=reply)
     elif isinstance(err, anthropic.APIConnectionError):
         detail = str(err.__cause__ or err) or "connection error"

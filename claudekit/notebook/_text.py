@@ -40,6 +40,7 @@ class TextRenderer:
         self._at_line_start = True
         self._thinking_blocks: set[tuple[int, int]] = set()
         self._step = 0
+        self._text_step: int | None = None
         self.wrote_text = False
 
     @property
@@ -64,6 +65,10 @@ class TextRenderer:
     def event(self, ev: Event) -> None:
         if isinstance(ev, TextDelta):
             if ev.text:
+                if self._text_step != self._step:
+                    if self.wrote_text:  # a new API call's text: a blank line, as in Reply.text
+                        self.out.write("\n" if self._at_line_start else "\n\n")
+                    self._text_step = self._step
                 self.out.write(ev.text)
                 self.out.flush()
                 self._at_line_start = ev.text.endswith("\n")

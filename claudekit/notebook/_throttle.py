@@ -29,7 +29,7 @@ class Throttle:
 
     def ready(self) -> bool:
         """True when a refresh is allowed now (the caller then refreshes and calls :meth:`mark`)."""
-        return self.last is None or self.clock() - self.last >= self.interval
+        return self.last is None or self.clock() - self.last >= self.interval - 1e-9
 
     def mark(self) -> None:
         self.last = self.clock()

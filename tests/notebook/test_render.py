@@ -1,0 +1,257 @@
+"""Throttling, the widget renderer (widgets without a kernel), the text renderer and the factory."""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+import pytest
+
+import claudekit as ck
+import claudekit.notebook as nb
+from claudekit.notebook import Throttle, ViewState
+from claudekit.notebook._text import TextRenderer
+from claudekit.notebook._widget import WidgetRenderer
+from tests.notebook.helpers import collect, tool_chat, tool_deltas
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeDisplay:
+    """Stands in for IPython.display.display: records bundles and display-handle updates."""
+
+    def __init__(self) -> None:
+        self.shown: list[tuple[Any, dict[str, Any]]] = []
+        self.updates: list[Any] = []
+
+    def __call__(self, obj: Any, **kw: Any) -> Any:
+        self.shown.append((obj, kw))
+        outer = self
+
+        class Handle:
+            def update(self, data: Any, **_: Any) -> None:
+                outer.updates.append(data)
+
+        return Handle() if kw.get("display_id") else None
+
+
+def answer_markdown(r: WidgetRenderer) -> str:
+    outputs = r.answer.outputs
+    return str(outputs[0]["data"]["text/markdown"]) if outputs else ""
+
+
+@pytest.fixture(autouse=True)
+def _reset_config() -> Any:
+    yield
+    nb.configure(mode="env", rate=15, static=True)
+
+
+def test_throttle_first_at_once_then_at_most_rate() -> None:
+    clock = Clock()
+    th = Throttle(10, clock)
+    assert th.poll()
+    assert not th.poll()
+    clock.t += 0.05
+    assert not th.poll()
+    clock.t += 0.05
+    assert th.poll()
+    assert th.refreshes == 2
+    with pytest.raises(ValueError):
+        Throttle(0)
+
+
+def text_events(n: int) -> list[ck.Event]:
+    return [ck.MessageStart(0, "m", "claude-test", ck.Usage(1, 1)), *(ck.TextDelta(0, f"w{i} ") for i in range(n))]
+
+
+def test_instant_stream_is_coalesced_and_final_state_flushed() -> None:
+    clock = Clock()
+    disp = FakeDisplay()
+    r = WidgetRenderer(15, clock=clock, display=disp)
+    r.start({"model": "claude-test", "chat": "c"})
+    events = text_events(10_000)
+    for ev in events:
+        r.event(ev)
+    during = r.refreshes
+    assert during <= 4  # build + first event + status changes, never one per delta
+    reply = ck.Reply("claude-test")
+    r.finish(reply, None)
+    assert r.refreshes == during + 1
+    assert r.state.text == "".join(e.text for e in events if isinstance(e, ck.TextDelta))
+    assert r.state.status == "done"
+
+
+def test_slow_stream_refreshes_at_most_rate_per_second() -> None:
+    clock = Clock()
+    r = WidgetRenderer(15, clock=clock, display=FakeDisplay())
+    r.start({"model": "m"})
+    for ev in text_events(2000):  # 2000 events over 2 seconds
+        clock.t += 0.001
+        r.event(ev)
+        if isinstance(ev, ck.TextDelta) and ev.text == "w0 ":
+            assert "w0" in answer_markdown(r)  # the first delta shows at once
+    assert 2 * 15 <= r.refreshes <= 2 * 15 + 4
+    # Between refreshes the widget lags; the last events are not shown until finish flushes.
+    assert answer_markdown(r) != r.state.text
+    r.finish(ck.Reply("m"), None)
+    assert answer_markdown(r) == r.state.text
+
+
+def test_tool_arguments_are_shown_at_refresh_only() -> None:
+    clock = Clock()
+    r = WidgetRenderer(10, clock=clock, display=FakeDisplay())
+    r.start({"model": "m"})
+    r.event(ck.ToolCallStart(0, "t1", "search"))
+    deltas = tool_deltas("t1", ['{"q": "a', "bc", '"}'])
+    for d in deltas:
+        r.event(d)
+    card = r.card_widget("t1")
+    assert card is not None
+    assert "abc" not in card.args.value  # coalesced: not refreshed yet
+    clock.t += 1
+    r.event(ck.ToolCallReady(0, "t1", "search", {"q": "abc"}))
+    assert "abc" in card.args.value and "search" in card.title.value
+
+
+async def test_finish_replaces_live_view_with_static_markdown() -> None:
+    disp = FakeDisplay()
+    chat = tool_chat()
+    stream = chat.stream("weather?")
+    r = WidgetRenderer(display=disp)
+    r.start({"model": chat.model, "chat": chat.name})
+    for ev in await collect(stream):
+        r.event(ev)
+    r.finish(stream.reply, None)
+    first, kw = disp.shown[0]
+    assert kw.get("display_id") and "application/vnd.jupyter.widget-view+json" in first
+    assert first["text/plain"] == ""
+    assert disp.updates == [{"text/plain": ""}]
+    static, kw2 = disp.shown[-1]
+    assert kw2 == {"raw": True}
+    assert static == nb.static_bundle(stream.reply)
+    assert stream.reply.text in static["text/markdown"]
+    assert r.root.comm is None  # closed after the reply
+
+
+def test_renderer_failure_does_not_break_the_stream(capsys: pytest.CaptureFixture[str]) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("no frontend")
+
+    r = WidgetRenderer(display=broken)
+    r.start({"model": "m"})
+    for ev in text_events(5):
+        r.event(ev)
+    r.finish(ck.Reply("m"), None)
+    assert r.state.status == "done"
+    assert r.state.text.startswith("w0 w1")
+    assert "live view failed" in capsys.readouterr().err
+
+
+class Pending:
+    def __init__(self, id: str) -> None:
+        self.id = id
+        self.name = "rm"
+        self.input = {"path": "/"}
+        self.claimed = 0
+
+    def claim(self) -> None:
+        self.claimed += 1
+
+
+def test_approval_widget_goes_into_the_tool_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipywidgets
+
+    made: list[Any] = []
+
+    def approval_widget(pending: Any) -> Any:
+        w = ipywidgets.Button(description=f"approve {pending.name}")
+        made.append(w)
+        return w
+
+    fake = types.ModuleType("claudekit.notebook._approval")
+    fake.approval_widget = approval_widget  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "claudekit.notebook._approval", fake)
+    r = WidgetRenderer(display=FakeDisplay())
+    r.start({"model": "m"})
+    r.event(ck.ToolCallStart(0, "t1", "rm"))
+    r.event(ck.ToolCallReady(0, "t1", "rm", {"path": "/"}))
+    pending = Pending("t1")
+    r.event(ck.ApprovalRequest((pending,)))
+    card = r.card_widget("t1")
+    assert card is not None and card.approval.children == (made[0],)
+    assert pending.claimed == 1
+    assert "awaiting approval" in card.title.value
+
+
+def test_without_an_approval_module_nothing_is_claimed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "claudekit.notebook._approval", None)  # import raises ImportError
+    r = WidgetRenderer(display=FakeDisplay())
+    r.start({"model": "m"})
+    r.event(ck.ToolCallStart(0, "t1", "rm"))
+    pending = Pending("t1")
+    r.event(ck.ApprovalRequest((pending,)))
+    assert pending.claimed == 0
+    assert r.state.status == "awaiting approval"
+
+
+async def test_text_renderer_prints_answer_and_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    chat = tool_chat()
+    stream = chat.stream("weather?")
+    r = TextRenderer()
+    r.start({})
+    for ev in await collect(stream):
+        r.event(ev)
+    r.finish(stream.reply, None)
+    out, err = capsys.readouterr()
+    assert out == stream.reply.text + "\n"
+    assert '→ weather({"city": "Paris"})' in err
+    assert "← weather: sunny in Paris" in err
+    assert "widget" not in out + err
+
+
+async def test_rendering_never_changes_what_the_stream_yields(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = await collect(tool_chat().stream("weather?", render=False))
+    nb.configure(mode="text")
+    rendered_stream = tool_chat(render=None).stream("weather?")
+    rendered = await collect(rendered_stream)
+
+    def shape(evs: list[ck.Event]) -> list[Any]:
+        return [(type(e).__name__, getattr(e, "text", None), getattr(e, "name", None)) for e in evs]
+
+    assert shape(rendered) == shape(plain)
+    assert capsys.readouterr().out == rendered_stream.reply.text + "\n"
+
+
+def test_factory_modes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLAUDEKIT_RENDER", "0")
+    assert nb.render_mode() == "off" and nb.make_renderer() is None
+    monkeypatch.setenv("CLAUDEKIT_RENDER", "text")
+    assert isinstance(nb.make_renderer(), TextRenderer)
+    monkeypatch.setenv("CLAUDEKIT_RENDER", "auto")
+    assert nb.render_mode() == "text"  # pytest is not a kernel
+    assert not nb.in_widget_kernel()
+    nb.configure(mode="widget", rate=5)
+    made = nb.make_renderer()
+    assert isinstance(made, WidgetRenderer)
+    assert made.throttle.interval == pytest.approx(0.2)
+    nb.configure(mode="off")
+    assert nb.make_renderer() is None
+    with pytest.raises(ValueError):
+        nb.configure(mode="loud")
+
+
+def test_the_factory_is_registered_with_the_core() -> None:
+    from claudekit import _render
+
+    assert _render.get_renderer_factory() is nb.make_renderer
+
+
+def test_view_state_is_exported() -> None:
+    assert nb.ViewState is ViewState

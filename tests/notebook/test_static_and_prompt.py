@@ -1,0 +1,147 @@
+"""The static rendering of finished replies, and filling {fields} of %%claude prompts."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import claudekit as ck
+from claudekit.notebook import FOOTER_SANITIZE_REGEX, PromptFieldError, format_prompt, static_bundle
+from claudekit.notebook._static import footer_line
+from claudekit.offline import Fault, Turn
+from tests.notebook.helpers import offline_chat, recorded_chat, tool_chat
+
+# -- static output -------------------------------------------------------------------------------------
+
+
+async def test_static_bundle_has_answer_collapsed_tools_and_no_timings() -> None:
+    chat = tool_chat()
+    reply = await chat("weather?")
+    bundle = static_bundle(reply)
+    md = bundle["text/markdown"]
+    assert set(bundle) == {"text/markdown", "text/plain"}
+    assert reply.text in md
+    assert "<details><summary>🔧 weather — done: sunny in Paris</summary>" in md
+    assert '"city": "Paris"' in md
+    assert " s (first token" not in md and not re.search(r"\d+\.\d s\b", md)
+    for call in reply.tool_calls:
+        assert call.id not in md  # no volatile ids
+    assert reply.text in bundle["text/plain"]
+    assert "[tool weather: done — sunny in Paris]" in bundle["text/plain"]
+    # The footer is the only run-dependent part and the documented regex removes it entirely.
+    footer = re.findall(FOOTER_SANITIZE_REGEX, md)
+    assert len(footer) == 1 and "out" in footer[0]
+
+
+async def test_static_bundle_is_deterministic_across_identical_runs() -> None:
+    a = await tool_chat()("weather?")
+    b = await tool_chat()("weather?")
+    assert a.latency_s != b.latency_s  # the runs differ in timing, and the static output does not show it
+    assert static_bundle(a) == static_bundle(b)
+
+
+async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
+    reply = await offline_chat([Turn(text="42", thinking="step one\nstep two")], thinking=2048)("q")
+    md = static_bundle(reply)["text/markdown"]
+    assert md.startswith("<details><summary>Thinking</summary>")
+    assert "> step one\n> step two" in md
+    red = await recorded_chat("pydantic-ai__redacted_thinking.sse")("q")
+    red_md = static_bundle(red)["text/markdown"]
+    assert "hidden reasoning" in red_md
+    assert red.text in red_md
+
+
+async def test_citations_and_server_tools_are_summarised() -> None:
+    reply = await recorded_chat("pydantic-ai__thinking_web_search_citations.sse")("q")
+    md = static_bundle(reply)["text/markdown"]
+    assert "**Sources:**" in md
+    assert "web_search — done:" in md
+    assert md.count("<details>") == 1 + sum(1 for c in reply.tool_calls)
+
+
+async def test_interrupted_and_failed_replies_say_so() -> None:
+    reply = ck.Reply("m", interrupted=True)
+    assert "interrupted" in static_bundle(reply)["text/markdown"]
+    assert static_bundle(reply)["text/plain"].endswith("[interrupted]")
+    chat = offline_chat([Turn(text="partial answer that breaks", fault=Fault.error_event(after_events=4))])
+    with pytest.raises(ck.ClaudekitError) as info:
+        await chat("q")
+    err = info.value
+    assert err.reply is not None
+    md = static_bundle(err.reply, err)["text/markdown"]
+    assert "**error:**" in md and str(err).split(" — ")[0] in md
+
+
+async def test_footer_line_sums_steps_and_can_leave_timings_out() -> None:
+    reply = await tool_chat()("weather?")
+    total_out = sum(s.usage.output_tokens or 0 for s in reply.steps)
+    assert len(reply.steps) == 2
+    line = footer_line(reply, timings=False)
+    assert f"{total_out} out" in line
+    assert " s" not in line.replace(" · ", "|")
+    assert re.search(r"\d\.\d s", footer_line(reply, timings=True))
+
+
+# -- prompt fields -------------------------------------------------------------------------------------
+
+NS = {
+    "name": "Ada",
+    "user": SimpleNamespace(city="Paris", tags=["a", "b"]),
+    "d": {"key": "value", "n": 3.14159},
+    "xs": [10, 20],
+}
+
+
+def test_fields_fill_from_the_namespace_with_attr_and_index_access() -> None:
+    out = format_prompt("Hi {name} from {user.city}; {d[key]} {xs[1]} {user.tags[0]} {d[n]:.2f} {name!r}", NS)
+    assert out == "Hi Ada from Paris; value 20 a 3.14 'Ada'"
+
+
+def test_double_braces_are_literal() -> None:
+    assert format_prompt('JSON: {{"a": 1}} for {name}', NS) == 'JSON: {"a": 1} for Ada'
+
+
+@pytest.mark.parametrize(
+    ("template", "needle"),
+    [
+        ("{missing}", "'missing'"),
+        ("{user.country}", "no attribute 'country'"),
+        ("{d[nokey]}", "d['nokey']"),
+        ("{}", "positional"),
+        ("{name.__class__}", "dunder"),
+        ('{"a": 1}', "not a variable name"),
+        ("{name", "do not parse"),
+    ],
+)
+def test_bad_fields_are_clear_errors(template: str, needle: str) -> None:
+    with pytest.raises(PromptFieldError) as info:
+        format_prompt(template, NS)
+    assert needle in str(info.value)
+    assert isinstance(info.value, ck.ClaudekitError)
+
+
+def test_no_code_is_evaluated() -> None:
+    calls: list[int] = []
+
+    class Sneaky:
+        def __call__(self) -> str:
+            calls.append(1)
+            return "ran"
+
+    with pytest.raises(PromptFieldError):
+        format_prompt("{f()}", {"f": Sneaky()})
+    assert calls == []
+
+
+def test_dataframes_are_inserted_as_text_with_a_size_limit() -> None:
+    small = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    assert format_prompt("{df}", {"df": small}) == small.to_string()
+    big = pd.DataFrame({"a": range(500)})
+    out = format_prompt("{df}", {"df": big})
+    assert "[… truncated: DataFrame with 500 rows × 1 columns; showing the first 60 rows]" in out
+    assert "\n59 " in out and "\n60 " not in out
+    long = format_prompt("{s}", {"s": "x" * 30_000})
+    assert long.startswith("x" * 20_000) and "truncated: 30,000 characters" in long
