@@ -45,3 +45,16 @@ def tool_deltas(call_id: str, fragments: list[str], index: int = 0) -> list[ck.T
         buf.parts.append(frag)
         out.append(ck.ToolCallDelta(index, call_id, frag, buf, len(buf.parts)))
     return out
+
+
+def delta_body(n: int, msg_id: str = "msg_many") -> bytes:
+    """An SSE body whose answer arrives as exactly ``n`` text deltas."""
+    from tests.sse import body, message_end, message_start, text_block
+
+    return body(message_start(msg_id), text_block(0, [f"w{i} " for i in range(n)]), message_end(output_tokens=n))
+
+
+def delta_chat(n: int, **kw: Any) -> ck.Chat:
+    """A chat whose every reply streams ``n`` text deltas as fast as the SDK parses them."""
+    kw.setdefault("render", None)
+    return ck.Chat(client=sdk_client(sse_transport(delta_body(n))), **kw)
