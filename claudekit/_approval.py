@@ -2,9 +2,9 @@
 
 A tool with ``approve=True`` never runs before a :class:`Decision` approves it. Who decides is the chat's
 policy: ``"widget"`` (the notebook default: a person clicks Approve/Deny), ``"auto"``, ``"deny"``, a
-callable, or :class:`Scripted` decisions for tests. Unattended runs (nbval, CI, scripts) choose a policy
-with ``CLAUDEKIT_APPROVAL=auto|deny`` or :func:`set_default_approval`; with nothing configured and nobody
-to click, calls are denied (and claudekit says so once).
+callable, or :class:`ScriptedApproval` decisions for tests. Unattended runs (nbval, CI, scripts) choose
+a policy with ``CLAUDEKIT_APPROVAL=auto|deny`` or :func:`set_default_approval`; with nothing configured
+and nobody to click, calls are denied (and claudekit says so once).
 
 Waiting never blocks the event loop and never spins: the widget resolves an asyncio future with
 ``loop.call_soon_threadsafe`` (clicks may arrive on a kernel subshell thread) and the policy awaits it.
@@ -31,12 +31,12 @@ if TYPE_CHECKING:
     from ._tools import Tool
 
 __all__ = [
+    "ApprovalPolicy",
     "Decision",
     "PendingCall",
-    "Policy",
     "PolicyLike",
-    "Scripted",
-    "Widget",
+    "ScriptedApproval",
+    "WidgetApproval",
     "approve",
     "as_policy",
     "deny",
@@ -272,7 +272,7 @@ async def _wait(fut: asyncio.Future[Any], timeout: float | None = None) -> bool:
 # -- policies ------------------------------------------------------------------------------------------
 
 
-class Policy:
+class ApprovalPolicy:
     """Decides tool calls that need approval. Subclass and override :meth:`decide`, or pass a callable."""
 
     interactive = False
@@ -288,7 +288,7 @@ class Policy:
         return f"<approval policy {self.label}>"
 
 
-class _Auto(Policy):
+class _Auto(ApprovalPolicy):
     def __init__(self, source: str = "auto") -> None:
         self.label = source
 
@@ -296,7 +296,7 @@ class _Auto(Policy):
         return Decision(True, by=self.label)
 
 
-class _Deny(Policy):
+class _Deny(ApprovalPolicy):
     def __init__(self, source: str = "deny", reason: str | None = None) -> None:
         self.label = source
         self.reason = reason
@@ -305,7 +305,7 @@ class _Deny(Policy):
         return Decision(False, reason=self.reason, by=self.label)
 
 
-class _Callable(Policy):
+class _Callable(ApprovalPolicy):
     def __init__(self, fn: Callable[[PendingCall], Any]) -> None:
         self.fn = fn
         self.label = getattr(fn, "__name__", "callable policy")
@@ -317,8 +317,8 @@ class _Callable(Policy):
         return _coerce_decision(out, self.label)
 
 
-class Scripted(Policy):
-    """Decisions from a queue, in order, for tests: ``Scripted([approve(), deny("no"), True])``.
+class ScriptedApproval(ApprovalPolicy):
+    """Decisions from a queue, in order, for tests: ``ScriptedApproval([approve(), deny("no"), True])``.
 
     ``asked`` lists every call it was asked about. When the queue runs out, calls are denied.
     """
@@ -337,7 +337,7 @@ class Scripted(Policy):
         return _coerce_decision(self.queue.pop(0), self.label)
 
 
-class Widget(Policy):
+class WidgetApproval(ApprovalPolicy):
     """A person decides in the notebook; nobody there (no widget frontend) means the ``fallback`` decides.
 
     A view of the approval widget that reaches a frontend reports itself (ipywidgets' ``_view_count``);
@@ -358,17 +358,17 @@ class Widget(Policy):
                 raise ConfigError(f"{GRACE_ENV_VAR}={env!r} is not a number of seconds") from None
         self.grace = grace
         self._fallback = None if fallback is None else as_policy(fallback)
-        if isinstance(self._fallback, Widget):
+        if isinstance(self._fallback, WidgetApproval):
             raise ConfigError("the widget policy's fallback cannot be the widget policy")
 
-    def fallback(self) -> Policy:
+    def fallback(self) -> ApprovalPolicy:
         if self._fallback is not None:
             return self._fallback
         env = os.environ.get(ENV_VAR, "").strip().lower()
         if env in ("auto", "deny"):
             return as_policy(env, source=f"{ENV_VAR}={env}")
         default = _default
-        if default is not None and not isinstance(default, Widget):
+        if default is not None and not isinstance(default, WidgetApproval):
             return default
         return _Deny("the unattended default (deny)")
 
@@ -410,10 +410,12 @@ class Widget(Policy):
         return decision
 
 
-PolicyLike: TypeAlias = "str | Policy | Callable[[PendingCall], Decision | bool | Awaitable[Decision | bool]]"
+PolicyLike: TypeAlias = (
+    "str | ApprovalPolicy | Callable[[PendingCall], Decision | bool | Awaitable[Decision | bool]]"
+)
 
 _NAMES = ("widget", "auto", "deny")
-_default: Policy | None = None
+_default: ApprovalPolicy | None = None
 _said: set[str] = set()
 
 
@@ -426,9 +428,9 @@ def say_once(message: str, *, key: str | None = None) -> None:
     log.warning("claudekit: %s", message)
 
 
-def as_policy(value: PolicyLike, *, source: str | None = None) -> Policy:
-    """``"widget"``, ``"auto"``, ``"deny"``, a :class:`Policy` or a callable, as a Policy."""
-    if isinstance(value, Policy):
+def as_policy(value: PolicyLike, *, source: str | None = None) -> ApprovalPolicy:
+    """``"widget"``, ``"auto"``, ``"deny"``, an :class:`ApprovalPolicy` or a callable, as a policy."""
+    if isinstance(value, ApprovalPolicy):
         return value
     if isinstance(value, str):
         name = value.strip().lower()
@@ -437,10 +439,10 @@ def as_policy(value: PolicyLike, *, source: str | None = None) -> Policy:
         if name == "deny":
             return _Deny(source or "deny")
         if name == "widget":
-            return Widget()
+            return WidgetApproval()
         raise ConfigError(
             f"unknown approval policy {value!r}",
-            hint=f"use one of {', '.join(_NAMES)}, a callable, or claudekit.Scripted([...])",
+            hint=f"use one of {', '.join(_NAMES)}, a callable, or claudekit.ScriptedApproval([...])",
         )
     if callable(value):
         return _Callable(value)
@@ -455,20 +457,20 @@ def set_default_approval(policy: PolicyLike | None) -> None:
     _default = None if policy is None else as_policy(policy, source="set_default_approval")
 
 
-def get_default_approval() -> Policy:
+def get_default_approval() -> ApprovalPolicy:
     """The policy for chats without ``approval=``: set_default_approval, CLAUDEKIT_APPROVAL, else widget."""
     if _default is not None:
         return _default
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
         policy = as_policy(env, source=f"{ENV_VAR}={env.lower()}")
-        if not isinstance(policy, Widget):
+        if not isinstance(policy, WidgetApproval):
             say_once(
                 f"{'approving' if isinstance(policy, _Auto) else 'denying'} tool calls by {ENV_VAR}={env}"
             )
         return policy
-    return Widget()
+    return WidgetApproval()
 
 
-def resolve_policy(value: PolicyLike | None) -> Policy:
+def resolve_policy(value: PolicyLike | None) -> ApprovalPolicy:
     return get_default_approval() if value is None else as_policy(value)

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Generator
@@ -26,7 +27,7 @@ from ._events import (
     ToolResult,
     Usage,
 )
-from ._history import History
+from ._history import History, replayable
 from ._reply import Reply, Step, ToolCall
 from ._settings import Settings, build_request, output_schema
 from ._stream import Accumulator, iterate
@@ -306,6 +307,11 @@ class Chat:
                 raise
             self.history.add_tool_results(results)
         reply.max_steps_reached = True
+        logging.getLogger("claudekit.tools").warning(
+            "claudekit: stopped after max_steps=%d API calls while the model was still calling tools "
+            "(reply.max_steps_reached); send again to continue, or raise Chat(max_steps=...)",
+            self.max_steps,
+        )
 
     def _finish_step(
         self,
@@ -321,6 +327,8 @@ class Chat:
         latency = time.perf_counter() - started
         ttft = None if acc.first_token_at is None else acc.first_token_at - started
         usage = acc.usage if acc.snapshot is not None else Usage()
+        if status != "ok" and not acc.final_usage:
+            usage = dataclasses.replace(usage, output_tokens=None)  # message_start's is a placeholder
         reply.steps.append(Step(acc.step, acc.snapshot, usage, status, request_id, latency, ttft))
         if acc.snapshot is None and status == "ok":
             return
@@ -366,7 +374,7 @@ class Chat:
             elif t == "server_tool_use":
                 if block.id in result_ids:
                     kept.append(block)
-            elif i not in open_blocks:
+            elif i not in open_blocks and replayable(t):
                 kept.append(block)
         # Thinking must not end an assistant turn that is followed by more turns without text or tools.
         while kept and kept[-1].type in ("thinking", "redacted_thinking"):
@@ -508,10 +516,11 @@ def _log_usage(log: Any, acc: Accumulator, **kw: Any) -> None:
     msg = acc.snapshot
     diagnostics = getattr(msg, "diagnostics", None) if msg is not None else None
     usage: Any = None
-    if msg is not None and (acc.final_usage_missing or not acc.usage_reported):
-        # Record what is known and leave the rest missing (NA), never a stale or zero count.
+    if msg is not None and (acc.final_usage_missing or not acc.final_usage):
+        # Record what is known and leave the rest missing (NA), never a stale or zero count:
+        # without message_delta's usage, message_start's output count is only a placeholder.
         known = dataclasses.asdict(acc.usage).items()
-        usage = {k: v for k, v in known if v is not None and k.endswith("_tokens")}
+        usage = {k: v for k, v in known if v is not None and k.endswith("_tokens") and k != "output_tokens"}
     record = UsageRecord.from_message(
         msg,
         usage=usage,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anthropic
+import httpx2
 
 if TYPE_CHECKING:
     from ._reply import Reply
@@ -182,6 +183,12 @@ def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> Claudek
     elif isinstance(err, anthropic.APIConnectionError):
         detail = str(err.__cause__ or err) or "connection error"
         out = NetworkError(f"connection to the API failed: {_one_line(detail)}", reply=reply)
+    elif isinstance(err, httpx2.TimeoutException):
+        # Raised while reading the body: the SDK wraps transport errors only around sending.
+        out = TimeoutError("timed out waiting for the API (the stream stalled)", reply=reply)
+    elif isinstance(err, httpx2.TransportError):
+        detail = str(err) or type(err).__name__
+        out = NetworkError(f"the connection dropped mid-response: {_one_line(detail)}", reply=reply)
     elif isinstance(err, anthropic.APIStatusError):
         etype = _error_type(err)
         # An `event: error` mid-stream reaches us as a plain APIStatusError with status 200: its
@@ -197,7 +204,8 @@ def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> Claudek
             reply=reply,
         )
     else:
-        out = MalformedStreamError(f"malformed response stream: {_one_line(str(err))}", reply=reply)
+        detail = str(err) or type(err).__name__
+        out = MalformedStreamError(f"malformed response stream: {_one_line(detail)}", reply=reply)
     out.__cause__ = err
     return out
 

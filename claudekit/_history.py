@@ -21,6 +21,34 @@ __all__ = ["History", "block_to_param"]
 
 _FORMAT_VERSION = 1
 _TOOL_USE_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
+# Assistant content the Messages API accepts back. A response block of any other type (one newer than
+# this version) stays on the reply but is not replayed: sending it back would fail every later request.
+_REPLAYABLE = frozenset(
+    {
+        "text",
+        "thinking",
+        "redacted_thinking",
+        "tool_use",
+        "server_tool_use",
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_use",
+        "mcp_tool_result",
+        "container_upload",
+        "compaction",
+        "fallback",
+        "advisor_tool_result",
+    }
+)
+
+
+def replayable(block_type: str | None) -> bool:
+    """Whether an assistant block of this type can be sent back to the API."""
+    return block_type in _REPLAYABLE
 
 
 def block_to_param(block: Any) -> dict[str, Any]:
@@ -73,7 +101,8 @@ class History:
         self._append("user", [copy.deepcopy(b) for b in blocks])
 
     def add_assistant(self, blocks: Iterable[Any]) -> None:
-        self._append("assistant", [block_to_param(b) for b in blocks])
+        params = [block_to_param(b) for b in blocks]
+        self._append("assistant", [p for p in params if replayable(p.get("type"))])
 
     def add_tool_results(self, results: list[dict[str, Any]]) -> None:
         self._append("user", results)

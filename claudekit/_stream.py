@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anthropic
+import httpx2
 import jiter
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import ServerToolUseBlock, ToolUseBlock
@@ -77,6 +78,7 @@ class Accumulator:
         self.usage = Usage()
         self.usage_reported = False
         self.final_usage_missing = False
+        self.final_usage = False  # message_delta reported usage (message_start's output count is a placeholder)
         self.stopped = False
         self.warnings: list[str] = []
         self.first_token_at: float | None = None
@@ -234,6 +236,9 @@ class Accumulator:
             raise MalformedStreamError(f"content_block_stop for block {index}, which is not open")
         out = self._flush(index, snap)
         self.blocks[index].done = self.blocks[index].flushed = True
+        if self.blocks[index].kind == "thinking" and not snap.content[index].signature:
+            # The service always signs thinking; an unsigned block can never be sent back.
+            raise MalformedStreamError(f"thinking block {index} ended without a signature")
         return out
 
     def _message_delta(self, event: Any, snap: ParsedMessage[Any]) -> list[Event]:
@@ -253,6 +258,7 @@ class Accumulator:
         accumulate_event(event=event, current_snapshot=snap, json_bufs=self._json_bufs)
         self.usage = Usage.from_sdk(snap.usage)
         self.usage_reported = True
+        self.final_usage = True
         return [UsageUpdate(self.step, self.usage)]
 
     # -- the end --------------------------------------------------------------------------------------
@@ -276,9 +282,15 @@ async def iterate(
     raw: AsyncIterator[Any], acc: Accumulator, started: float, request_id: str | None
 ) -> AsyncIterator[Event]:
     """Yield claudekit events for one API call. Raises on protocol errors; the caller maps SDK errors."""
-    async for event in raw:
-        for out in acc.feed(event):
-            yield out
+    try:
+        async for event in raw:
+            for out in acc.feed(event):
+                yield out
+    except (httpx2.TransportError, anthropic.APIConnectionError):
+        if not acc.stopped:
+            raise
+        # Every event up to message_stop arrived; only the end of the HTTP body was lost.
+        acc.warnings.append("the connection dropped after message_stop")
     for out in acc.finish_open_blocks():
         yield out
     if acc.stopped and acc.snapshot is not None:

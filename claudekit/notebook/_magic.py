@@ -209,7 +209,8 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")
         overrides = _overrides(args, ns)
         render: bool | None = False if args.no_render else None
-        show_static = not args.no_render and render_mode() == "off"
+        # No renderer will show this reply (rendering off, or a Chat(render=False)): show it statically.
+        show_static = not args.no_render and (render_mode() == "off" or chat.render is False)
         stream = chat.stream(prompt, render=render, **overrides)
     except ClaudekitError as err:
         raise ClaudeCellError(type(err).__name__, str(err)) from err

@@ -247,8 +247,9 @@ class ViewState:
                     self._text.append("\n\n")
                 self._text_step = self.step
             self._text.append(ev.text)
-            self._touch("text")
-            self._set_status("writing")
+            self.versions["text"] += 1
+            if self.status != "writing":
+                self._set_status("writing")
         elif isinstance(ev, ThinkingDelta):
             block = (self.step, ev.index)
             self._thinking_blocks.add(block)

@@ -180,9 +180,11 @@ class WidgetRenderer:
         self.state.finish(reply, error)
         if self._broken:
             return
-        self._guard(self.flush, reply)
         if self.static:
+            # The live view is replaced right away, so the final state goes straight into the static output.
             self._guard(self._freeze, reply, error)
+        else:
+            self._guard(self.flush, reply)
 
     # -- building ------------------------------------------------------------------------------
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -209,16 +211,14 @@ class WidgetRenderer:
 
         self._w = w
         self.header = w.HTML()
-        self.thinking_html = w.HTML()
-        self.thinking = w.Accordion(children=[self.thinking_html], titles=("Thinking",))
-        self.thinking.selected_index = None
-        self.thinking.layout.display = "none"
-        self.tools = w.VBox()
-        self.tools.layout.display = "none"
         self.answer = w.Output()
-        self.extras = w.HTML()
         self.footer = w.HTML()
-        self.root = w.VBox([self.header, self.thinking, self.tools, self.answer, self.extras, self.footer])
+        # Thinking, tool cards and extras are created when first needed: fewer comms for plain answers.
+        self.thinking: Any = None
+        self.thinking_html: Any = None
+        self.tools: Any = None
+        self.extras: Any = None
+        self.root = w.VBox([self.header, self.answer, self.footer])
         self.root.add_class("claudekit-view")
         self.root.layout.border_left = "3px solid var(--jp-brand-color2)"
         self.root.layout.padding = "0 0 0 8px"
@@ -233,28 +233,59 @@ class WidgetRenderer:
         }
         self._handle = self._show(bundle, raw=True, display_id=True)
 
+    def _relayout(self) -> None:
+        parts = (self.header, self.thinking, self.tools, self.answer, self.extras, self.footer)
+        self.root.children = tuple(p for p in parts if p is not None)
+
+    def _ensure_thinking(self) -> Any:
+        if self.thinking is None:
+            w = self._w
+            self.thinking_html = w.HTML()
+            self.thinking = w.Accordion(children=[self.thinking_html], titles=("Thinking",))
+            self.thinking.selected_index = None
+            self._relayout()
+        return self.thinking
+
+    def _ensure_tools(self) -> Any:
+        if self.tools is None:
+            self.tools = self._w.VBox()
+            self._relayout()
+        return self.tools
+
+    def _ensure_extras(self) -> Any:
+        if self.extras is None:
+            self.extras = self._w.HTML()
+            self._relayout()
+        return self.extras
+
     def card_widget(self, card_id: str) -> CardWidget | None:
         """The widgets of a tool card (e.g. to put an approval widget in with ``set_approval``)."""
         return self._cards.get(card_id)
 
     def _approval(self, ev: ApprovalRequest) -> None:
+        """Claim each pending call and put its approval widget (tools layer) into the call's card."""
         try:
-            from ._approval import approval_widget  # type: ignore[attr-defined,unused-ignore]
+            from ._approval import approval_widget
         except ImportError:
-            return  # no approval widget yet: the chat's unattended policy decides
-        for item in ev.pending:
+            return  # no approval widget available: the chat's unattended policy decides
+        for i, item in enumerate(ev.pending):
             card_id = str(getattr(item, "id", ""))
             card = self.state.cards.get(card_id)
             if card is None:
                 continue
+            claim = getattr(item, "claim", None)
+            if callable(claim) and claim() is False:
+                continue  # someone else shows this call
             cw = self._cards.get(card_id)
             if cw is None:
                 cw = self._cards[card_id] = CardWidget(self._w, card)
-                self.tools.children = (*self.tools.children, cw.box)
-            cw.set_approval(approval_widget(item))
-            claim = getattr(item, "claim", None)
-            if callable(claim):
-                claim()
+                tools = self._ensure_tools()
+                tools.children = (*tools.children, cw.box)
+            try:  # "Approve all" / "Deny all" once per step, on the first card
+                widget = approval_widget(item, group_controls=(i == 0))
+            except TypeError:
+                widget = approval_widget(item)
+            cw.set_approval(widget)
 
     # -- refreshing ----------------------------------------------------------------------------
     def _changed(self, section: str) -> bool:
@@ -289,9 +320,8 @@ class WidgetRenderer:
         if st.error:
             header += f'<div style="{_FONT} color: var(--jp-error-color1);">{escape(st.error)}</div>'
         _set(self.header, header)
-        if self._changed("thinking"):
-            if st.has_thinking and self.thinking.layout.display == "none":
-                self.thinking.layout.display = None
+        if self._changed("thinking") and st.has_thinking:
+            self._ensure_thinking()
             label = st.thinking_label()
             if tuple(self.thinking.titles) != (label,):
                 self.thinking.titles = (label,)
@@ -306,8 +336,8 @@ class WidgetRenderer:
                     new.append(cw.box)
                 cw.update(card)
             if new:
-                self.tools.children = (*self.tools.children, *new)
-                self.tools.layout.display = None
+                tools = self._ensure_tools()
+                tools.children = (*tools.children, *new)
         if self._changed("text"):
             text = st.text
             self.answer.outputs = (
@@ -321,14 +351,14 @@ class WidgetRenderer:
                 if text
                 else ()
             )
-        if self._changed("extras"):
+        if self._changed("extras") and (st.server_blocks or st.citations):
             rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
             if st.citations:
                 rows.append(
                     "Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1))
                 )
             _set(
-                self.extras,
+                self._ensure_extras(),
                 f'<div style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
                 if rows
                 else "",

@@ -51,7 +51,9 @@ def delta_body(n: int, msg_id: str = "msg_many") -> bytes:
     """An SSE body whose answer arrives as exactly ``n`` text deltas."""
     from tests.sse import body, message_end, message_start, text_block
 
-    return body(message_start(msg_id), text_block(0, [f"w{i} " for i in range(n)]), message_end(output_tokens=n))
+    return body(
+        message_start(msg_id), text_block(0, [f"w{i} " for i in range(n)]), message_end(output_tokens=n)
+    )
 
 
 def delta_chat(n: int, **kw: Any) -> ck.Chat:

@@ -6,6 +6,7 @@ import os
 import queue
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,7 @@ class CellRun:
 
     def comm_updates(self) -> list[dict[str, Any]]:
         """comm_msg messages the kernel sent that change widget state."""
-        return [
-            m for m in self.of_type("comm_msg") if m["content"].get("data", {}).get("method") == "update"
-        ]
+        return [m for m in self.of_type("comm_msg") if m["content"].get("data", {}).get("method") == "update"]
 
 
 class Kernel:
@@ -78,8 +77,18 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
 
-    def execute(self, code: str, timeout: float = 60.0, *, interrupt_after: float | None = None) -> CellRun:
-        """Run a cell and collect its iopub messages until the kernel is idle again."""
+    def execute(
+        self,
+        code: str,
+        timeout: float = 60.0,
+        *,
+        interrupt_after: float | None = None,
+        on_message: Callable[[dict[str, Any]], None] | None = None,
+    ) -> CellRun:
+        """Run a cell and collect its iopub messages until the kernel is idle again.
+
+        ``on_message`` sees each of the cell's iopub messages as it arrives (e.g. to click a button).
+        """
         started = time.perf_counter()
         msg_id = self.kc.execute(code, store_history=True)
         run = CellRun(msg_id)
@@ -100,6 +109,8 @@ class Kernel:
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             run.messages.append(msg)
+            if on_message is not None:
+                on_message(msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 idle = True
         run.reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
@@ -107,6 +118,10 @@ class Kernel:
             run.reply = self.kc.get_shell_msg(timeout=max(1.0, deadline - time.monotonic()))
         run.seconds = time.perf_counter() - started
         return run
+
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        """What a frontend sends for a widget: ``comm_msg`` on the shell channel."""
+        self.kc.session.send(self.kc.shell_channel.socket, "comm_msg", {"comm_id": comm_id, "data": data})
 
     def ok(self, code: str, timeout: float = 60.0) -> CellRun:
         run = self.execute(code, timeout)

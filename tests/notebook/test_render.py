@@ -13,7 +13,7 @@ import claudekit.notebook as nb
 from claudekit.notebook import Throttle, ViewState
 from claudekit.notebook._text import TextRenderer
 from claudekit.notebook._widget import WidgetRenderer
-from tests.notebook.helpers import collect, tool_chat, tool_deltas
+from tests.notebook.helpers import collect, delta_chat, tool_chat, tool_deltas
 
 
 class Clock:
@@ -68,13 +68,16 @@ def test_throttle_first_at_once_then_at_most_rate() -> None:
 
 
 def text_events(n: int) -> list[ck.Event]:
-    return [ck.MessageStart(0, "m", "claude-test", ck.Usage(1, 1)), *(ck.TextDelta(0, f"w{i} ") for i in range(n))]
+    return [
+        ck.MessageStart(0, "m", "claude-test", ck.Usage(1, 1)),
+        *(ck.TextDelta(0, f"w{i} ") for i in range(n)),
+    ]
 
 
 def test_instant_stream_is_coalesced_and_final_state_flushed() -> None:
     clock = Clock()
     disp = FakeDisplay()
-    r = WidgetRenderer(15, clock=clock, display=disp)
+    r = WidgetRenderer(15, clock=clock, display=disp, static=False)
     r.start({"model": "claude-test", "chat": "c"})
     events = text_events(10_000)
     for ev in events:
@@ -84,13 +87,28 @@ def test_instant_stream_is_coalesced_and_final_state_flushed() -> None:
     reply = ck.Reply("claude-test")
     r.finish(reply, None)
     assert r.refreshes == during + 1
-    assert r.state.text == "".join(e.text for e in events if isinstance(e, ck.TextDelta))
-    assert r.state.status == "done"
+    full = "".join(e.text for e in events if isinstance(e, ck.TextDelta))
+    assert r.state.text == full
+    assert answer_markdown(r) == full
+    assert r.state.status == "done" and "done" in r.header.value
+
+
+async def test_with_static_output_the_final_state_goes_to_the_static_bundle() -> None:
+    disp = FakeDisplay()
+    r = WidgetRenderer(15, clock=Clock(), display=disp)
+    stream = delta_chat(3000, render=False).stream("go")
+    r.start({"model": "claude-test"})
+    async for ev in stream:
+        r.event(ev)
+    assert "w2999" not in answer_markdown(r)  # coalesced away during the instant stream
+    r.finish(stream.reply, None)
+    final, _ = disp.shown[-1]
+    assert "w2999" in final["text/markdown"] and "w2999" in final["text/plain"]
 
 
 def test_slow_stream_refreshes_at_most_rate_per_second() -> None:
     clock = Clock()
-    r = WidgetRenderer(15, clock=clock, display=FakeDisplay())
+    r = WidgetRenderer(15, clock=clock, display=FakeDisplay(), static=False)
     r.start({"model": "m"})
     for ev in text_events(2000):  # 2000 events over 2 seconds
         clock.t += 0.001
@@ -161,8 +179,9 @@ class Pending:
         self.input = {"path": "/"}
         self.claimed = 0
 
-    def claim(self) -> None:
+    def claim(self) -> bool:
         self.claimed += 1
+        return self.claimed == 1
 
 
 def test_approval_widget_goes_into_the_tool_card(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,7 +189,7 @@ def test_approval_widget_goes_into_the_tool_card(monkeypatch: pytest.MonkeyPatch
 
     made: list[Any] = []
 
-    def approval_widget(pending: Any) -> Any:
+    def approval_widget(pending: Any, group_controls: bool = True) -> Any:
         w = ipywidgets.Button(description=f"approve {pending.name}")
         made.append(w)
         return w

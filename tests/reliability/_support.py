@@ -181,3 +181,22 @@ class RecordingBackend(OfflineBackend):
         with self._rec_lock:
             self.sent.setdefault((case, why), []).append((reply.status, delivered(reply)))
         return reply
+
+
+# -- what the reliability runs measured (printed at the end of the session) ----------------------------
+
+REPORT: dict[str, dict[str, Any]] = {}
+
+
+def count(section: str, key: str, n: int = 1) -> None:
+    with _report_lock:
+        bucket = REPORT.setdefault(section, {})
+        bucket[key] = bucket.get(key, 0) + n
+
+
+def note(section: str, key: str, value: Any) -> None:
+    with _report_lock:
+        REPORT.setdefault(section, {})[key] = value
+
+
+_report_lock = threading.Lock()

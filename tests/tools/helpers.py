@@ -44,7 +44,7 @@ def sse(message: list[dict[str, Any]], model: str = "claude-sonnet-4-5") -> byte
     """SSE bytes for one message, shaped like the recorded fixtures (message_start … message_stop)."""
     head, *blocks = message
     out: list[tuple[str, dict[str, Any]]] = []
-    msg = {
+    msg: dict[str, Any] = {
         "id": f"msg_{next(_ids):06d}",
         "type": "message",
         "role": "assistant",

@@ -13,7 +13,14 @@ import pytest
 
 import claudekit
 from claudekit import _approval
-from claudekit._approval import PendingCall, Scripted, Widget, approve, deny, set_default_approval
+from claudekit._approval import (
+    PendingCall,
+    ScriptedApproval,
+    WidgetApproval,
+    approve,
+    deny,
+    set_default_approval,
+)
 from claudekit._events import ApprovalRequest, ToolResult
 from claudekit._tools import tool
 
@@ -166,10 +173,12 @@ async def test_invalid_and_malformed_arguments_never_run_the_tool() -> None:
     assert calls == [("lookup", "ok")]
 
 
-async def test_max_steps_is_reported() -> None:
+async def test_max_steps_is_reported(caplog: Any) -> None:
     api = ScriptedAPI(lambda body: reply(tool_use("lookup", {"key": "again"})))
-    r = await chat_for(api, [lookup], max_steps=3)("loop forever")
+    with caplog.at_level(logging.WARNING, logger="claudekit.tools"):
+        r = await chat_for(api, [lookup], max_steps=3)("loop forever")
     assert r.max_steps_reached
+    assert any("max_steps=3" in rec.getMessage() for rec in caplog.records)
     assert len(api.bodies) == 3 and len(calls) == 3
 
 
@@ -210,7 +219,9 @@ async def test_toolset_default_output_limit() -> None:
 # -- approval ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("policy", ["deny", Scripted([deny("not today")]), lambda p: deny("not today")])
+@pytest.mark.parametrize(
+    "policy", ["deny", ScriptedApproval([deny("not today")]), lambda p: deny("not today")]
+)
 async def test_denied_calls_never_run(policy: Any) -> None:
     api = ScriptedAPI([reply(tool_use("delete_everything", {"path": "/"}, id="d1")), reply(text("ok"))])
     r = await chat_for(api, [delete_everything], approval=policy)("clean up")
@@ -272,7 +283,7 @@ async def test_failing_policy_denies(caplog: Any) -> None:
 
 
 async def test_scripted_queue_always_allow_and_exhaustion() -> None:
-    script = Scripted([True, approve(always=True)])
+    script = ScriptedApproval([True, approve(always=True)])
     api = ScriptedAPI(
         [
             reply(tool_use("write_file", {"path": "1"}), tool_use("write_file", {"path": "2"})),
@@ -309,7 +320,7 @@ async def test_mixed_parallel_calls_keep_order() -> None:
             reply(text("ok")),
         ]
     )
-    policy = Scripted([deny(), approve()])
+    policy = ScriptedApproval([deny(), approve()])
     await chat_for(api, [lookup, delete_everything, write_file], approval=policy)("x")
     results = api.tool_results()
     assert [b["tool_use_id"] for b in results] == ["1", "2", "3"]
@@ -332,7 +343,7 @@ async def test_set_default_approval() -> None:
     await chat_for(api, [write_file])("x")
     assert calls == [("write_file", ("s", ""))]
     set_default_approval(None)
-    assert isinstance(_approval.get_default_approval(), Widget)
+    assert isinstance(_approval.get_default_approval(), WidgetApproval)
 
 
 async def test_widget_default_without_frontend_denies_and_says_so_once(caplog: Any) -> None:
@@ -377,8 +388,8 @@ async def test_consumer_claims_and_decides_later() -> None:
             assert first.claim() and not first.claim()
             second.claim()
             # decided later, from another thread, as a click on a subshell would
-            loop.call_later(0.05, lambda: threading.Thread(target=first.approve).start())
-            loop.call_later(0.1, lambda: second.deny("no"))
+            loop.call_later(0.05, threading.Thread(target=first.approve).start)
+            loop.call_later(0.1, second.deny, "no")
     assert calls == [("write_file", ("c", ""))]
     assert [b.get("is_error", False) for b in api.tool_results()] == [False, True]
 
@@ -393,7 +404,7 @@ async def test_waiting_costs_no_cpu() -> None:
             p.claim()
             cpu0, wall0 = time.process_time(), time.perf_counter()
 
-            def click() -> None:
+            def click(p: PendingCall = p, cpu0: float = cpu0, wall0: float = wall0) -> None:
                 measured["cpu"] = time.process_time() - cpu0
                 measured["wall"] = time.perf_counter() - wall0
                 p.approve()
@@ -438,7 +449,7 @@ async def test_cancel_while_waiting_keeps_history_valid() -> None:
 
 async def test_claimed_widget_without_view_falls_back_after_grace(caplog: Any) -> None:
     api = ScriptedAPI([reply(tool_use("delete_everything", {"path": "/"})), reply(text("ok"))])
-    async for ev in chat_for(api, [delete_everything], approval=Widget(grace=0.2)).stream("x"):
+    async for ev in chat_for(api, [delete_everything], approval=WidgetApproval(grace=0.2)).stream("x"):
         if isinstance(ev, ApprovalRequest):
             ev.pending[0].claim()
             ev.pending[0].track_views()  # what approval_widget does
@@ -448,7 +459,7 @@ async def test_claimed_widget_without_view_falls_back_after_grace(caplog: Any) -
 async def test_prompt_closed_after_being_shown_denies() -> None:
     api = ScriptedAPI([reply(tool_use("delete_everything", {"path": "/"})), reply(text("ok"))])
     loop = asyncio.get_running_loop()
-    async for ev in chat_for(api, [delete_everything], approval=Widget(grace=5)).stream("x"):
+    async for ev in chat_for(api, [delete_everything], approval=WidgetApproval(grace=5)).stream("x"):
         if isinstance(ev, ApprovalRequest):
             p = ev.pending[0]
             p.claim()

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import enum
 import socket
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
+import anthropic
 import pydantic
 import pytest
 
@@ -97,7 +98,7 @@ def test_plain_function_in_a_chat() -> None:
     assert chat.toolset.tools["raw"].to_param() == {"name": "raw", "input_schema": {"type": "object"}}
 
 
-def _dummy_client() -> object:
+def _dummy_client() -> anthropic.AsyncAnthropic:
     from .helpers import ScriptedAPI
 
     return ScriptedAPI([]).client()
@@ -129,10 +130,10 @@ def test_unresolvable_annotation_names_the_parameter() -> None:
     ],
 )
 def test_rejected_signatures(src: str, match: str) -> None:
-    ns: dict[str, object] = {}
+    ns: dict[str, Any] = {}
     exec(src, ns)
     with pytest.raises(ConfigError, match=match):
-        tool(ns["f"])  # type: ignore[arg-type]
+        tool(ns["f"])
 
 
 def test_bad_names_and_duplicates() -> None:

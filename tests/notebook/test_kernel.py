@@ -1,0 +1,258 @@
+"""The live view and the magics in a real ipykernel, observed on its iopub channel (one kernel per module)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+import pytest
+
+from tests.notebook.kernel import CellRun, Kernel
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+SETUP = """
+%load_ext claudekit.notebook
+import os, sys
+import claudekit, claudekit.notebook as nb
+from claudekit.offline import OfflineBackend, Script, Turn, ToolCall
+from tests.notebook.helpers import delta_chat, weather
+os.environ.pop("CLAUDEKIT_RENDER", None)  # tests/conftest.py (imported by the helpers) turns rendering off
+
+os.environ["ANTHROPIC_API_KEY"] = "sk-ant-secret-never-print"   # must never be shown by %claude config
+chat = nb.use_chat(claudekit.Chat(offline=OfflineBackend()))     # the default responder echoes the prompt
+city = "Paris"
+"""
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[Kernel]:
+    k = Kernel()
+    try:
+        k.ok(SETUP)
+        yield k
+    finally:
+        k.shutdown()
+
+
+def value(k: Kernel, expr: str) -> object:
+    run = k.ok(expr)
+    assert run.results, run.errors
+    return ast.literal_eval(run.results[0]["text/plain"])
+
+
+def static_of(run: CellRun) -> dict[str, str]:
+    statics = [d for d in run.displays if "text/markdown" in d]
+    assert len(statics) == 1, run.displays
+    return statics[0]
+
+
+def test_cell_magic_renders_live_then_static(kernel: Kernel) -> None:
+    run = kernel.execute("%%claude\nWhat is the weather in {city}?\n")
+    assert run.status == "ok", (run.errors, run.stderr)
+    displays = run.displays
+    assert WIDGET in displays[0] and displays[0]["text/plain"] == ""
+    assert len(run.of_type("comm_open")) > 5
+    updates = run.of_type("update_display_data")
+    assert [u["content"]["data"] for u in updates] == [{"text/plain": ""}]
+    assert run.of_type("comm_close")
+    static = static_of(run)
+    text = value(kernel, "_claude.text")
+    assert isinstance(text, str) and "What is the weather in Paris?" in text  # {city} was filled
+    assert text in static["text/markdown"] and text in static["text/plain"]
+    assert run.results == []  # the Reply's repr is not printed too
+
+
+def test_conversation_continues_across_cells_and_chats(kernel: Kernel) -> None:
+    kernel.ok("%claude reset")
+    assert value(kernel, "len(chat.history)") == 0
+    kernel.ok("%%claude\nfirst\n")
+    kernel.ok("%%claude -o second\nsecond\n")
+    assert value(kernel, "len(chat.history)") == 4
+    assert value(kernel, "second is _claude, second.status") == (True, "ok")
+    kernel.ok("nb.use_chat(claudekit.Chat(offline=OfflineBackend()), 'other')")
+    kernel.ok("%%claude --chat other\nelsewhere\n")
+    assert value(kernel, "len(nb.chats['other'].history), len(chat.history)") == (2, 4)
+    kernel.ok("%%claude --new\nstart over\n")
+    assert value(kernel, "len(chat.history)") == 2
+    kernel.ok("mine = claudekit.Chat(offline=OfflineBackend(), name='mine')")
+    kernel.ok("%%claude --chat mine -m claude-haiku-4-5 --max-tokens 500\nhello\n")
+    assert value(kernel, "len(mine.history), _claude.model") == (2, "claude-haiku-4-5")
+
+
+def test_missing_field_is_one_line_error_and_tb_has_the_cause(kernel: Kernel) -> None:
+    run = kernel.execute("%%claude\nTell me about {nowhere}\n")
+    assert run.status == "error"
+    (err,) = run.errors
+    assert len(err["traceback"]) == 1
+    assert "'nowhere'" in err["traceback"][0] and "PromptFieldError" in err["traceback"][0]
+    assert value(kernel, "type(sys.last_value.__cause__).__name__") == "PromptFieldError"
+    assert run.displays == []  # nothing was sent
+
+
+def test_api_error_is_one_line_and_partial_reply_kept(kernel: Kernel) -> None:
+    kernel.ok(
+        "from claudekit.offline import Fault\n"
+        "nb.use_chat(claudekit.Chat(offline=OfflineBackend(responder=Script("
+        "[Turn(text='half an answer here', fault=Fault.error_event(after_events=4))]))), 'broken')"
+    )
+    run = kernel.execute("%%claude --chat broken\nq\n")
+    assert run.status == "error"
+    (err,) = run.errors
+    assert len(err["traceback"]) == 1 and "OverloadedError" in err["traceback"][0]
+    assert "Traceback" not in "".join(err["traceback"])
+    assert value(kernel, "_claude.status") == "error"
+    assert "error:" in static_of(run)["text/markdown"]
+
+
+def test_line_magic_subcommands(kernel: Kernel) -> None:
+    usage = kernel.ok("%claude usage")
+    assert usage.results and "text/html" in usage.results[0]
+    config = kernel.ok("%claude config")
+    assert "model: " in config.stdout and "backend offline" in config.stdout
+    assert "sk-ant-secret" not in config.stdout + config.stderr
+    kernel.ok("%claude model claude-haiku-4-5")
+    assert value(kernel, "chat.model") == "claude-haiku-4-5"
+    kernel.ok("%claude model claude-sonnet-4-6")
+    history = kernel.ok("%claude history")
+    assert "**user**" in history.results[0]["text/markdown"]
+    assert "%%claude" in kernel.ok("%claude help").stdout
+    plot = kernel.ok("%claude plot")
+    assert plot.displays or plot.results
+    one = kernel.ok("%claude what's the capital of {city}?")
+    assert "what's the capital of Paris?" in static_of(one)["text/markdown"]
+
+
+def test_help_shows_the_docstring(kernel: Kernel) -> None:
+    run = kernel.ok("%claude?")
+    payload = run.reply["content"]["payload"]
+    assert payload and "Talk to Claude" in payload[0]["data"]["text/plain"]
+    assert "--thinking" in payload[0]["data"]["text/plain"]
+
+
+def test_no_render_stores_the_reply_without_output(kernel: Kernel) -> None:
+    run = kernel.ok("%%claude --no-render -o quiet\nshh\n")
+    assert run.displays == [] and run.results == []
+    assert value(kernel, "quiet.status") == "ok"
+
+
+def test_render_off_still_shows_the_static_answer(kernel: Kernel) -> None:
+    kernel.ok("nb.configure(mode='off')")
+    try:
+        run = kernel.ok("%%claude\nplain please\n")
+    finally:
+        kernel.ok("nb.configure(mode='env')")
+    assert not run.of_type("comm_open")
+    assert "plain please" in static_of(run)["text/markdown"]
+
+
+def test_chat_with_render_false_still_shows_the_static_answer(kernel: Kernel) -> None:
+    kernel.ok("nb.use_chat(claudekit.Chat(offline=OfflineBackend(), render=False), 'quiet')")
+    run = kernel.ok("%%claude --chat quiet\nhush\n")
+    assert not run.of_type("comm_open")
+    assert "hush" in static_of(run)["text/markdown"]
+
+
+def test_python_stream_renders_and_yields_every_event(kernel: Kernel) -> None:
+    kernel.ok("many = delta_chat(500)")
+    run = kernel.ok(
+        "n = 0\nasync for ev in many.stream('go'):\n    n += isinstance(ev, claudekit.TextDelta)\nn"
+    )
+    assert run.results[0]["text/plain"] == "500"
+    assert WIDGET in run.displays[0]
+    assert "w499" in static_of(run)["text/markdown"]
+
+
+def test_many_deltas_send_few_comm_messages(kernel: Kernel) -> None:
+    kernel.ok("many = delta_chat(5000)")
+    run = kernel.ok("r = await many('go')")
+    updates = len(run.comm_updates())
+    assert updates <= 40 + 2 * 15 * run.seconds, (updates, run.seconds)
+    assert "w4999" in static_of(run)["text/markdown"]
+
+
+def test_interrupt_keeps_partial_reply_and_conversation_continues(kernel: Kernel) -> None:
+    kernel.ok(
+        "slow = OfflineBackend(responder=Script([Turn(text=' '.join(f'word{i}' for i in range(2000))), "
+        "Turn(text='second answer')]), event_delay=0.01)\n"
+        "nb.use_chat(claudekit.Chat(offline=slow), 'slow')"
+    )
+    run = kernel.execute("%%claude --chat slow\nwrite a lot\n", interrupt_after=1.0, timeout=30)
+    assert run.seconds < 10  # stopped, not finished (the full stream takes far longer)
+    assert run.status == "error"
+    (err,) = run.errors
+    assert "KeyboardInterrupt" in err["traceback"][0] and len(err["traceback"]) == 1
+    static = static_of(run)
+    assert "interrupted" in static["text/markdown"]
+    status, n_text, problems, statuses = value(  # type: ignore[misc]
+        kernel,
+        "s = nb.chats['slow']; (_claude.status, len(_claude.text), s.history.problems(), "
+        "[r.status for r in s.usage.records])",
+    )
+    assert status == "interrupted" and n_text > 0
+    assert problems == [] and statuses == ["interrupted"]
+    assert f"word{0}" in static["text/markdown"]
+    follow = kernel.execute("%%claude --chat slow\nnext\n")
+    assert follow.status == "ok", follow.errors
+    assert "second answer" in static_of(follow)["text/markdown"]
+
+
+def test_magic_called_from_code_falls_back_to_a_worker_thread(kernel: Kernel) -> None:
+    run = kernel.ok("x = 1\nget_ipython().run_cell_magic('claude', '-o fallback', 'from code')")
+    assert "from code" in static_of(run)["text/markdown"]  # displays still land in this cell
+    assert value(kernel, "fallback.status") == "ok"
+
+
+def test_load_ext_claudekit_entry_point(kernel: Kernel) -> None:
+    if not value(kernel, "hasattr(claudekit, 'load_ipython_extension')"):
+        pytest.skip("claudekit/__init__.py does not expose load_ipython_extension yet")
+    kernel.ok("%load_ext claudekit")
+    transformers = value(
+        kernel, "sum(getattr(t, 'claudekit', False) for t in get_ipython().input_transformers_cleanup)"
+    )
+    assert transformers == 1  # loading twice does not stack transformers
+
+
+APPROVAL_SETUP = """
+@claudekit.tool(approve=True)
+def remove(path: str) -> str:
+    "Delete a file."
+    return "removed " + path
+
+def approval_chat():
+    return claudekit.Chat(offline=OfflineBackend(responder=Script([
+        Turn(text="Deleting.", tool_calls=[ToolCall("remove", {"path": "/tmp/x"})]),
+        Turn(text="Finished."),
+    ])), tools=[remove], approval="widget")
+"""
+
+
+@pytest.mark.parametrize("button", ["Approve", "Deny"])
+def test_approval_click_reaches_the_running_cell(kernel: Kernel, button: str) -> None:
+    """The approval widget sits in the tool card; a frontend-style click decides while the cell runs."""
+    kernel.ok(APPROVAL_SETUP + "nb.use_chat(approval_chat(), 'appr')")
+    sent: list[str] = []
+
+    def frontend(msg: dict[str, object]) -> None:
+        if msg["msg_type"] != "comm_open":
+            return
+        content = msg["content"]
+        assert isinstance(content, dict)
+        state = content["data"]["state"]
+        if state.get("_view_count") == 0:  # the approval card asks to be told about views: show it
+            kernel.send_comm(content["comm_id"], {"method": "update", "state": {"_view_count": 1}})
+            sent.append("view")
+        if state.get("description") == button:
+            kernel.send_comm(content["comm_id"], {"method": "custom", "content": {"event": "click"}})
+            sent.append("click")
+
+    run = kernel.execute("%%claude --chat appr\ndelete /tmp/x\n", timeout=30, on_message=frontend)
+    assert run.status == "ok", run.errors
+    assert "click" in sent
+    assert run.seconds < 4  # decided by the click, not by the unattended fallback after its grace period
+    md = static_of(run)["text/markdown"]
+    if button == "Approve":
+        assert "remove — done: removed /tmp/x" in md
+    else:
+        assert "remove — denied" in md
+    assert value(kernel, "[c.decision is not None for c in _claude.tool_calls]") == [True]

@@ -1,0 +1,67 @@
+"""A notebook with a %%claude cell, executed and saved: it shows the answer with no kernel and no widget
+state (nbconvert HTML), and strict nbval re-runs it against the saved outputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from tests.notebook.kernel import ROOT
+
+SETUP = """\
+import os
+os.environ.pop("CLAUDEKIT_RENDER", None)
+%load_ext claudekit.notebook
+import claudekit, claudekit.notebook as nb
+from claudekit.offline import OfflineBackend, Script, Turn
+_ = nb.use_chat(claudekit.Chat(offline=OfflineBackend(responder=Script(
+    [Turn(text="Sunny in **{city}**.\\n\\n| day | °C |\\n|---|---|\\n| Mon | 21 |",
+          thinking="Check the forecast.")]
+)), thinking=2048))
+city = "Paris"
+"""
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(SETUP),
+        nbformat.v4.new_code_cell("%%claude\nWeather in {city}?"),
+        nbformat.v4.new_code_cell("print(_claude.status)"),
+    ]
+    path = tmp_path / "weather.ipynb"
+    nbformat.write(nb, path)
+    done = run("jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+    saved = nbformat.read(path, 4)
+    outputs = saved.cells[1].outputs
+    assert [o.output_type for o in outputs] == ["display_data", "display_data"]
+    assert outputs[0].data == {"text/plain": ""}  # the live view, cleared when the reply finished
+    md = outputs[1].data["text/markdown"]
+    assert "Sunny in **{city}**." in md and "| Mon | 21 |" in md
+    assert "<details><summary>Thinking</summary>" in md and "Check the forecast." in md
+
+    html = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=tmp_path)
+    assert html.returncode == 0, html.stderr[-2000:]
+    page = (tmp_path / "weather.html").read_text()
+    assert "<strong>{city}</strong>" in page  # the Markdown was rendered
+    assert "<td>21</td>" in page
+    assert "<details>" in page
+
+    check = run("pytest", "-q", "-p", "no:cacheprovider", "--nbval", str(path), cwd=tmp_path)
+    assert check.returncode == 0, check.stdout[-3000:]
+    assert "3 passed" in check.stdout

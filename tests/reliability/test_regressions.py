@@ -1,0 +1,140 @@
+"""Regression tests for the defects the reliability runs found (each failed before its fix)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import anthropic
+import httpx2
+import pytest
+
+import claudekit as ck
+from tests import sse
+
+
+class _Broken(httpx2.AsyncByteStream):
+    """A body that delivers ``data`` and then fails with ``exc`` (what a dropped or stalled socket does)."""
+
+    def __init__(self, data: bytes, exc: Exception) -> None:
+        self.data = data
+        self.exc = exc
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data
+        raise self.exc
+
+
+def _client(data: bytes, exc: Exception) -> anthropic.AsyncAnthropic:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=_Broken(data, exc), request=request
+        )
+
+    return anthropic.AsyncAnthropic(
+        api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    )
+
+
+PARTIAL = sse.body(
+    sse.message_start(),
+    [
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Half an ans"}},
+    ],
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls"),
+    [
+        (httpx2.RemoteProtocolError("peer closed connection without sending complete message body"), ck.NetworkError),
+        (httpx2.ReadError("connection reset by peer"), ck.NetworkError),
+        (httpx2.ReadTimeout("The read operation timed out"), ck.TimeoutError),
+    ],
+)
+async def test_a_connection_lost_mid_stream_is_a_network_error_not_a_malformed_stream(
+    exc: Exception, cls: type[ck.ClaudekitError]
+) -> None:
+    # Before the fix: MalformedStreamError ("malformed response stream: …", or an empty detail for
+    # a read timeout), which tells the user the service sent garbage when the network dropped.
+    chat = ck.Chat(client=_client(PARTIAL, exc), render=False)
+    with pytest.raises(ck.ClaudekitError) as info:
+        await chat("hi")
+    assert type(info.value) is cls
+    assert "\n" not in str(info.value) and str(info.value).split(" — ")[0].strip(": ")
+    assert info.value.reply is not None and info.value.reply.text == "Half an ans"
+    assert chat.usage.records[-1].status == cls.__name__
+    assert chat.history.problems() == []
+
+
+async def test_a_failed_stream_logs_unknown_output_tokens_not_the_message_start_placeholder() -> None:
+    # message_start carries output_tokens=1 as a placeholder; before the fix a cut or interrupted call
+    # was logged (and priced) with output_tokens=1.
+    chat = ck.Chat(client=_client(PARTIAL, httpx2.ReadError("reset")), render=False)
+    with pytest.raises(ck.NetworkError) as info:
+        await chat("hi")
+    rec = chat.usage.records[-1]
+    assert rec.input_tokens == 10  # what message_start reported is real
+    assert rec.output_tokens is None and rec.cost_usd is None
+    assert info.value.reply is not None and info.value.reply.usage.output_tokens is None
+
+
+async def test_a_connection_dropped_after_message_stop_keeps_the_complete_answer() -> None:
+    # Before the fix: NetworkError, the tool call dropped from the history, although every event
+    # up to message_stop had arrived (only the end of the HTTP body was lost).
+    full = sse.body(
+        sse.message_start(), sse.text_block(0, ["All ", "of it."]), sse.message_end(output_tokens=7)
+    )
+    chat = ck.Chat(client=_client(full, httpx2.RemoteProtocolError("incomplete chunked read")), render=False)
+    reply = await chat("hi")
+    assert reply.text == "All of it." and reply.status == "ok" and reply.stop_reason == "end_turn"
+    assert chat.usage.records[-1].status == "ok" and chat.usage.records[-1].output_tokens == 7
+    assert chat.history[-1] == {"role": "assistant", "content": [{"type": "text", "text": "All of it."}]}
+
+
+async def test_a_block_type_this_version_does_not_know_is_not_sent_back() -> None:
+    # Before the fix the block went into the history and every later request was rejected (400).
+    mystery = [
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "mystery_block", "data": "x"}},
+        {"type": "content_block_stop", "index": 0},
+    ]
+    first = sse.body(sse.message_start(), mystery, sse.text_block(1, ["Answer."]), sse.message_end())
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        body = first if len(seen) == 1 else sse.text_reply("Second.")
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    client = anthropic.AsyncAnthropic(
+        api_key="sk-test", http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    )
+    chat = ck.Chat(client=client, render=False)
+    reply = await chat("hi")
+    assert [b.type for b in reply.message.content] == ["mystery_block", "text"]  # still on the reply
+    await chat("again")
+    sent = json.loads(seen[1].content)["messages"]
+    assert sent[1] == {"role": "assistant", "content": [{"type": "text", "text": "Answer."}]}
+    assert chat.history.problems() == []
+
+
+async def test_a_thinking_block_without_a_signature_is_a_malformed_stream() -> None:
+    # Found by the fuzzer (a dropped signature_delta). Before the fix the reply succeeded and the
+    # unsigned thinking block went into the history, so the API would reject every later request.
+    unsigned = [
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+        },
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Hmm."}},
+        {"type": "content_block_stop", "index": 0},
+    ]
+    body = sse.body(sse.message_start(), unsigned, sse.text_block(1, ["Answer."]), sse.message_end())
+    chat = ck.Chat(client=_client(body, httpx2.ReadError("unused")), render=False)
+    with pytest.raises(ck.MalformedStreamError, match="signature") as info:
+        await chat("hi")
+    assert info.value.reply is not None and info.value.reply.thinking == "Hmm."
+    assert chat.history.problems() == []
+    assert len(chat.history) == 0  # nothing replayable arrived: the prompt is taken back
