@@ -86,9 +86,7 @@ def main() -> None:
                 f"{len(run.of_type('comm_open')):>9}"
             )
         print()
-        print(
-            f"overhead of the live view: kernel-side time of `await chat.stream(...)`, median of {REPEAT},"
-        )
+        print(f"overhead of the live view: kernel-side time of `await chat.stream(...)`, median of {REPEAT},")
         print("stream delivered as fast as the SDK parses it (no network)")
         print(f"{'deltas':>7} | {'no view s':>9} | {'view s':>7} | {'ratio':>6} | {'extra ms':>8}")
         print("-" * 52)

@@ -7,6 +7,17 @@ analytics, and an offline backend so that everything runs without an API key.
 from __future__ import annotations
 
 from . import usage
+from ._approval import (
+    ApprovalPolicy,
+    Decision,
+    PendingCall,
+    ScriptedApproval,
+    WidgetApproval,
+    approve,
+    deny,
+    get_default_approval,
+    set_default_approval,
+)
 from ._chat import Chat, ReplyStream
 from ._content import Image
 from ._errors import (
@@ -48,13 +59,14 @@ from ._events import (
 from ._history import History
 from ._reply import Reply, Step, ToolCall
 from ._settings import DEFAULT_MODEL, Settings
-from ._tools import Tool, tool
+from ._tools import Tool, ToolError, tool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL",
     "APIError",
+    "ApprovalPolicy",
     "ApprovalRequest",
     "AuthenticationError",
     "BadRequestError",
@@ -63,6 +75,7 @@ __all__ = [
     "Citation",
     "ClaudekitError",
     "ConfigError",
+    "Decision",
     "Event",
     "History",
     "Image",
@@ -73,10 +86,12 @@ __all__ = [
     "MissingAPIKeyError",
     "NetworkError",
     "OverloadedError",
+    "PendingCall",
     "RateLimitError",
     "RedactedThinking",
     "Reply",
     "ReplyStream",
+    "ScriptedApproval",
     "ServerError",
     "ServerToolBlock",
     "Settings",
@@ -91,10 +106,16 @@ __all__ = [
     "ToolCallDelta",
     "ToolCallReady",
     "ToolCallStart",
+    "ToolError",
     "ToolResult",
     "UnknownEvent",
     "Usage",
     "UsageUpdate",
+    "WidgetApproval",
+    "approve",
+    "deny",
+    "get_default_approval",
+    "set_default_approval",
     "tool",
     "usage",
 ]

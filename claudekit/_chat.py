@@ -296,7 +296,7 @@ class Chat:
                     {
                         "type": "tool_result",
                         "tool_use_id": c.id,
-                        "content": "Interrupted before it ran.",
+                        "content": "Interrupted by the user before this tool call finished; no result.",
                         "is_error": True,
                     }
                     for c in calls
