@@ -6,7 +6,8 @@ analytics, and an offline backend so that everything runs without an API key.
 
 from __future__ import annotations
 
-from . import usage
+# Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
+from . import notebook, usage
 from ._approval import (
     ApprovalPolicy,
     Decision,
@@ -60,6 +61,8 @@ from ._history import History
 from ._reply import Reply, Step, ToolCall
 from ._settings import DEFAULT_MODEL, Settings
 from ._tools import Tool, ToolError, tool
+from .notebook import configure as configure_rendering
+from .notebook import load_ipython_extension, unload_ipython_extension
 
 __version__ = "0.1.0"
 
@@ -113,9 +116,13 @@ __all__ = [
     "UsageUpdate",
     "WidgetApproval",
     "approve",
+    "configure_rendering",
     "deny",
     "get_default_approval",
+    "load_ipython_extension",
+    "notebook",
     "set_default_approval",
     "tool",
+    "unload_ipython_extension",
     "usage",
 ]

@@ -131,6 +131,16 @@ class Chat:
     def model(self, value: str) -> None:
         self.settings = self.settings.replace(model=value)
 
+    @property
+    def tools(self) -> list[Any]:
+        """The chat's tools (:class:`claudekit.Tool` objects). Assign a list to change them."""
+        return list(self.toolset.tools.values())
+
+    @tools.setter
+    def tools(self, tools: list[Any]) -> None:
+        self.settings.validate(ToolSet(tools).names)  # check before changing anything
+        self.toolset.replace_tools(tools)
+
     def stream(
         self, prompt: Prompt | None = None, *, render: bool | None = None, **overrides: Any
     ) -> ReplyStream:
@@ -407,7 +417,7 @@ class ReplyStream:
 
     async def _run(self) -> AsyncIterator[Event]:
         factory = _render.get_renderer_factory() if self._render is not False else None
-        renderer = factory() if factory is not None else None
+        renderer = factory(self._render) if factory is not None else None
         self._renderer = renderer
         error: BaseException | None = None
         if renderer is not None:

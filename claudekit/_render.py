@@ -24,7 +24,8 @@ class Renderer(Protocol):
     def finish(self, reply: Reply, error: BaseException | None) -> None: ...
 
 
-RendererFactory = Callable[[], "Renderer | None"]
+# Called once per reply with the explicit render setting (None = follow the configuration).
+RendererFactory = Callable[[Any], "Renderer | None"]
 _factory: RendererFactory | None = None
 
 

@@ -467,6 +467,13 @@ class ToolSet:
         self.always_allowed: set[str] = set()
         self.required: set[str] = set()
 
+    def replace_tools(self, tools: list[Any]) -> None:
+        """Swap the tools, keeping the approval policy and the per-chat allow/require choices."""
+        fresh = ToolSet(tools, self.approval, max_output=self.max_output)
+        self.tools = fresh.tools
+        self.always_allowed &= set(self.tools)
+        self.required &= set(self.tools)
+
     def params(self) -> list[dict[str, Any]]:
         return [t.to_param() for t in self.tools.values()]
 

@@ -71,9 +71,15 @@ def render_mode() -> str:
     return "widget" if in_widget_kernel() else "text"
 
 
-def make_renderer() -> Any:
-    """The renderer factory registered with the core: a new renderer per reply, or None."""
+def make_renderer(render: bool | None = None) -> Any:
+    """The renderer factory registered with the core: a new renderer per reply, or None.
+
+    ``render=True`` (from ``Chat(render=True)`` or ``stream(render=True)``) renders even where the
+    configuration or ``CLAUDEKIT_RENDER`` turned rendering off.
+    """
     mode = render_mode()
+    if mode == "off" and render:
+        mode = "widget" if in_widget_kernel() else "text"
     if mode == "off":
         return None
     if mode == "widget":

@@ -151,8 +151,7 @@ def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> No
     missing = [n for n in names if n not in namespace]
     if missing:
         raise UsageError(f"--tools: {', '.join(repr(n) for n in missing)} not defined in the notebook")
-    toolset = type(chat.toolset)([namespace[n] for n in names], approval=chat.toolset.approval)
-    chat.toolset = toolset
+    chat.tools = [namespace[n] for n in names]
 
 
 def _parse(line: str) -> Any:

@@ -293,3 +293,36 @@ async def test_injected_client_is_never_closed_but_owned_ones_are() -> None:
     offline = ck.Chat(backend="offline", render=False)
     await offline.aclose()
     assert offline.client.is_closed()
+
+
+async def test_tools_can_be_replaced_keeping_per_chat_choices() -> None:
+    def a(x: int) -> int:
+        """A."""
+        return x
+
+    def b(y: str) -> str:
+        """B."""
+        return y
+
+    seen: list[httpx2.Request] = []
+    chat = ck.Chat(client=sdk_client(sse_transport(sse.text_reply(), seen=seen)), render=False, tools=[a])
+    chat.toolset.allow("a")
+    chat.tools = [a, b]
+    assert [t.name for t in chat.tools] == ["a", "b"]
+    assert chat.toolset.always_allowed == {"a"}
+    await chat("hi")
+    assert [t["name"] for t in sent(seen)[0]["tools"]] == ["a", "b"]
+    forced = ck.Chat(client=sdk_client(sse_transport(b"")), tools=[a], tool_choice="a")
+    with pytest.raises(ck.ConfigError, match="not one of this chat's tools"):
+        forced.tools = [b]
+    assert [t.name for t in forced.tools] == ["a"]  # unchanged after the refusal
+
+
+def test_render_true_overrides_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claudekit import _render
+
+    monkeypatch.setenv("CLAUDEKIT_RENDER", "0")
+    factory = _render.get_renderer_factory()
+    assert factory is not None
+    assert factory(None) is None
+    assert factory(True) is not None  # outside a kernel: the plain-text renderer
