@@ -143,6 +143,11 @@ class PendingCall:
         self._seen: asyncio.Future[None] = loop.create_future()
         self._listeners: list[Callable[[PendingCall], None]] = []
 
+    @property
+    def input(self) -> dict[str, Any]:
+        """The arguments the model asked for (same as :attr:`arguments`, named like ``ToolCall.input``)."""
+        return self.arguments
+
     # what a view needs
     @property
     def description(self) -> str:

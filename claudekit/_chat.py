@@ -228,11 +228,20 @@ class Chat:
         elif not self.history.messages:
             raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
         for step_index in range(self.max_steps):
-            body = self._request(settings)
+            started_at = datetime.now(timezone.utc)
+            try:
+                body = self._request(settings)
+                client_reason = self._tracker.observe(body, started_at) if self._tracker else None
+            except Exception as exc:
+                # Nothing was sent: take the prompt back so that the history stays as it was.
+                if step_index == 0:
+                    self.history.restore(mark)
+                if isinstance(exc, ClaudekitError):
+                    raise
+                why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+                raise ConfigError(f"could not build the request ({why})") from exc
             acc = Accumulator(step_index)
             started = time.perf_counter()
-            started_at = datetime.now(timezone.utc)
-            client_reason = self._tracker.observe(body, started_at) if self._tracker else None
             raw: Any = None
             request_id: str | None = None
             try:
@@ -480,10 +489,26 @@ def _apply_result(reply: Reply, result: ToolResult) -> None:
 
 
 def _result_block(result: ToolResult) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.id, "content": result.content}
+    content = _valid_unicode(result.content)
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.id, "content": content}
     if result.is_error:
         block["is_error"] = True
     return block
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Tool output with lone surrogates (e.g. undecodable file names) made sendable: U+FFFD instead."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
 
 
 def _parse_output(fmt: Any, text: str) -> Any:

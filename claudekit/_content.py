@@ -12,7 +12,7 @@ from typing import Any, Union
 
 from ._errors import ConfigError
 
-__all__ = ["Image", "Prompt", "to_blocks"]
+__all__ = ["Image", "Prompt", "check_unicode", "to_blocks"]
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -109,6 +109,7 @@ def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
         elif isinstance(item, bytes):
             blocks.append(Image.from_bytes(item).to_block())
         elif isinstance(item, dict) and isinstance(item.get("type"), str):
+            check_unicode(item, "the prompt")
             blocks.append(dict(item))
         else:
             raise ConfigError(
@@ -128,3 +129,26 @@ def _check_text(text: str) -> None:
             f"the prompt has text that is not valid Unicode (at position {exc.start})",
             hint="decode bytes with the right encoding, e.g. data.decode('latin-1')",
         ) from exc
+
+
+def check_unicode(value: Any, where: str) -> None:
+    """Raise ConfigError if any text in ``value`` (str, or dicts/lists of them) cannot be sent as UTF-8.
+
+    Lone surrogates (what ``surrogateescape`` decoding leaves in a str) would otherwise fail deep in
+    the HTTP layer, after the prompt had been added to the conversation.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"{where} has text that is not valid Unicode (a lone surrogate at position {exc.start})",
+                hint="decode bytes with the right encoding, e.g. data.decode('utf-8', errors='replace')",
+            ) from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            check_unicode(k, where)
+            check_unicode(v, where)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            check_unicode(v, where)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ._content import check_unicode
 from ._errors import ConfigError
 
 __all__ = ["History", "block_to_param"]
@@ -188,6 +189,15 @@ class History:
     def from_dict(cls, data: Any) -> History:
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             raise ConfigError("not a saved claudekit conversation", hint="load a file written by Chat.save()")
+        system = data.get("system")
+        if system is not None and not (
+            isinstance(system, str) or (isinstance(system, list) and all(isinstance(b, dict) for b in system))
+        ):
+            raise ConfigError(
+                f"the saved conversation is corrupted (its system prompt is a {type(system).__name__})",
+                hint="re-save it from a working chat",
+            )
+        check_unicode(data, "the saved conversation")
         try:
             hist = cls(data["messages"], system=data.get("system"))
         except (KeyError, TypeError, AttributeError) as exc:

@@ -10,6 +10,7 @@ import copy
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from ._content import check_unicode
 from ._errors import ConfigError
 
 __all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
@@ -123,6 +124,18 @@ class Settings:
             raise ConfigError(f"top_k must be a positive integer, got {self.top_k}")
         if self.max_retries < 0:
             raise ConfigError("max_retries cannot be negative")
+        sys_ = self.system
+        if sys_ is not None and not isinstance(sys_, str) and not (
+            isinstance(sys_, list) and all(isinstance(b, dict) for b in sys_)
+        ):
+            raise ConfigError(
+                f"system must be text or a list of content-block dicts, got {type(sys_).__name__}",
+                hint="e.g. Chat(system='Be brief.')",
+            )
+        check_unicode(sys_, "the system prompt")
+        check_unicode(self.metadata, "metadata")
+        check_unicode(self.stop_sequences, "stop_sequences")
+        check_unicode(self.extra_body, "extra_body")
 
 
 def _cache_control(ttl: str) -> dict[str, Any]:

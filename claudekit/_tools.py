@@ -572,7 +572,15 @@ class ToolSet:
                 try:
                     decision = await policy.decide(pc)
                 except Exception as exc:
-                    log.exception("approval policy %r failed", policy)
+                    # One line for the user; the traceback only at debug level. Failing closed: deny.
+                    log.warning(
+                        "claudekit: approval policy %r failed (%s: %s); the call to %s was denied",
+                        policy,
+                        type(exc).__name__,
+                        exc,
+                        call.name,
+                    )
+                    log.debug("approval policy traceback", exc_info=True)
                     decision = Decision(False, reason=f"the approval policy failed ({exc})", by="error")
                 if not pc.decide(decision):
                     decision = pc.decision

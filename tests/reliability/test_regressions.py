@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anthropic
 import httpx2
@@ -138,3 +139,27 @@ async def test_a_thinking_block_without_a_signature_is_a_malformed_stream() -> N
     assert info.value.reply is not None and info.value.reply.thinking == "Hmm."
     assert chat.history.problems() == []
     assert len(chat.history) == 0  # nothing replayable arrived: the prompt is taken back
+
+
+@pytest.mark.parametrize("system", [1, "\ud800", [{"type": "text", "text": "ok"}, 5]])
+def test_a_saved_chat_with_a_broken_system_prompt_is_refused_at_load(system: object, tmp_path: Path) -> None:
+    # Found by the corrupted-file fuzzer. Before the fix the file loaded, and the next prompt raised a
+    # bare TypeError / UnicodeEncodeError and stayed in the history unanswered.
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps({"version": 1, "system": system, "messages": [{"role": "user", "content": "hi"}]}))
+    chat = ck.Chat(client=_client(b"", httpx2.ReadError("unused")), render=False)
+    with pytest.raises(ck.ConfigError, match="saved conversation") as info:
+        chat.load(path)
+    assert "\n" not in str(info.value)
+    assert len(chat.history) == 0 and chat.settings.system is None
+
+
+async def test_a_request_that_cannot_be_built_leaves_no_unanswered_prompt_behind() -> None:
+    # Before the fix an exception while building the request (here: a system prompt of the wrong
+    # type set after construction) escaped raw and left the prompt in the history.
+    chat = ck.Chat(client=_client(b"", httpx2.ReadError("unused")), render=False)
+    chat.settings.system = 42  # type: ignore[assignment]
+    with pytest.raises(ck.ConfigError) as info:
+        await chat("hi")
+    assert "\n" not in str(info.value)
+    assert len(chat.history) == 0
