@@ -309,7 +309,8 @@ class Chat:
                         _apply_result(reply, tev)
                         results.append(_result_block(tev))
                     yield tev
-            except BaseException:
+            except BaseException as exc:
+                # Every tool_use must get a result, or no later request would be valid.
                 done = {r["tool_use_id"] for r in results}
                 results += [
                     {
@@ -322,7 +323,7 @@ class Chat:
                     if c.id not in done
                 ]
                 self.history.add_tool_results(results)
-                reply.interrupted = True
+                reply.interrupted = isinstance(exc, _INTERRUPTS)
                 raise
             self.history.add_tool_results(results)
         reply.max_steps_reached = True

@@ -167,6 +167,9 @@ class OfflineBackend:
                 parsed = json.loads(body or b"null")
             except ValueError as exc:
                 raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
+            if _has_lone_surrogate(parsed):
+                # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
+                raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (a lone surrogate)")
             if path.endswith("count_tokens"):
                 return self._count_tokens(parsed, req_id)
             return self._messages(parsed, headers, msg_id, req_id, fault)
@@ -404,6 +407,20 @@ class OfflineBackend:
         if prev.params_hash != _params_hash(body):
             return {"cache_miss_reason": {"type": "unavailable"}}
         return {"cache_miss_reason": None}
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _params_hash(body: Mapping[str, Any]) -> str:

@@ -111,6 +111,8 @@ _DATED = re.compile(r"^(?P<base>.+)-\d{8}$")
 
 def is_known_model(model: str) -> bool:
     """Models in the installed SDK's ``Model`` literal, plus dated ``-YYYYMMDD`` aliases of them."""
+    if not isinstance(model, str):
+        return False
     if model in KNOWN_MODELS:
         return True
     m = _DATED.match(model)
@@ -188,7 +190,7 @@ def _check_schema(schema: Any, path: str) -> None:
     t = schema.get("type")
     types = t if isinstance(t, list) else [t] if t is not None else []
     for one in types:
-        if one not in _JSON_TYPES:
+        if not isinstance(one, str) or one not in _JSON_TYPES:
             raise _bad(
                 f"{path}: JSON schema is invalid. It must match JSON Schema draft 2020-12 ({one!r} is "
                 "not a type)"
@@ -217,7 +219,7 @@ def _check_image(block: Mapping[str, Any], path: str) -> None:
     if source.get("type") != "base64":
         return
     media = source.get("media_type")
-    if media not in _IMAGE_MAGIC:
+    if not isinstance(media, str) or media not in _IMAGE_MAGIC:
         raise _bad(
             f"{path}.source.base64.media_type: Input should be 'image/jpeg', 'image/png', 'image/gif' "
             "or 'image/webp'"
@@ -507,7 +509,7 @@ def _check_messages(
             if not isinstance(blk, Mapping):
                 raise _bad(f"{path}: Input should be a valid dictionary")
             kind = blk.get("type")
-            if kind not in allowed:
+            if not isinstance(kind, str) or kind not in allowed:
                 raise _bad(
                     f"{path}.type: Input tag '{kind}' found using 'type' is not allowed in a {role} message"
                 )

@@ -163,3 +163,64 @@ async def test_a_request_that_cannot_be_built_leaves_no_unanswered_prompt_behind
         await chat("hi")
     assert "\n" not in str(info.value)
     assert len(chat.history) == 0
+
+
+_TOOL_TURN = [
+    {"role": "user", "content": "weather?"},
+    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "w", "input": {}}]},
+    {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "rain"}]},
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ((1, "content", 0, "id"), None),  # tool_use without an id
+        ((1, "content", 0, "id"), {"a": 1}),  # an id that is not text
+        ((1, "content", 0, "input"), [1]),  # arguments that are not an object
+        ((1, "content", 0, "type"), None),  # a block without a type
+        ((1, "content", 0, "type"), "mystery_block"),  # a type the API does not take back
+        ((2, "content", 0, "tool_use_id"), ["toolu_1"]),
+        ((0, "content"), [{"type": "text", "text": 5}]),
+    ],
+)
+def test_a_saved_chat_the_api_would_reject_is_refused_at_load(
+    path: tuple[object, ...], value: object, tmp_path: Path
+) -> None:
+    # Found by the corrupted-file fuzzer: these loaded (or raised a bare KeyError/TypeError from
+    # History.problems()), and then every request was rejected by the API.
+    messages = json.loads(json.dumps(_TOOL_TURN))
+    node: object = messages
+    for key in path[:-1]:
+        node = node[key]  # type: ignore[index]
+    if value is None:
+        del node[path[-1]]  # type: ignore[attr-defined]
+    else:
+        node[path[-1]] = value  # type: ignore[index]
+    file = tmp_path / "chat.json"
+    file.write_text(json.dumps({"version": 1, "system": None, "messages": messages}))
+    with pytest.raises(ck.ConfigError) as info:
+        ck.History.load(file)
+    assert "\n" not in str(info.value)
+    assert ck.History.from_dict({"messages": _TOOL_TURN}).problems() == []  # the intact one loads
+
+
+def test_the_offline_backend_answers_400_to_malformed_requests_instead_of_crashing() -> None:
+    # Found by fuzzing requests: these raised TypeError / UnicodeEncodeError inside the backend,
+    # which a client sees as a dropped connection (NetworkError), not as the 400 the API gives.
+    from claudekit.offline import OfflineBackend
+
+    base = {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]}
+    bad = [
+        {**base, "messages": [{"role": "user", "content": [{"type": ["text"], "text": "hi"}]}]},
+        {**base, "messages": [{"role": "user", "content": "\ud800"}]},
+        {**base, "model": {"name": "x"}},
+        {**base, "tools": [{"name": "t", "input_schema": {"type": {"object": 1}}}]},
+        {**base, "messages": [{"role": "user", "content": [
+            {"type": "image", "source": {"type": "base64", "media_type": ["image/png"], "data": "AA=="}}]}]},
+    ]
+    backend = OfflineBackend()
+    for body in bad:
+        reply = backend.handle("POST", "/v1/messages", {"x-api-key": "k"}, json.dumps(body).encode())
+        assert 400 <= reply.status < 500, (body, reply.status)
+        assert json.loads(reply.body)["error"]["type"] in ("invalid_request_error", "not_found_error")
