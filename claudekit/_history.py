@@ -159,6 +159,11 @@ class History:
                 out.append(f"messages {i - 1} and {i} have the same role")
             if not m["content"]:
                 out.append(f"message {i} is empty")
+            malformed = [(j, _block_problem(b, m["role"])) for j, b in enumerate(m["content"])]
+            out += [f"block {j} of message {i} {why}" for j, why in malformed if why]
+            if any(why for _, why in malformed) or (i and any(_block_problem(b, "assistant")
+                                                         for b in self.messages[i - 1]["content"])):
+                continue  # the pairing checks below need well-formed blocks
             prev_ids = set()
             if i and self.messages[i - 1]["role"] == "assistant":
                 prev_ids = {b["id"] for b in self.messages[i - 1]["content"] if b.get("type") == "tool_use"}
@@ -231,6 +236,28 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
         return cls.from_json(Path(path).read_bytes())
+
+
+def _block_problem(b: Any, role: str) -> str | None:
+    """Why the API would reject this content block's shape (None when it would not)."""
+    if not isinstance(b, dict):
+        return "is not a content block"
+    t = b.get("type")
+    if not isinstance(t, str) or not t:
+        return "has no type"
+    if role == "assistant" and not replayable(t):
+        return f"has type {t!r}, which cannot be sent back to the API"
+    if t == "text" and not isinstance(b.get("text"), str):
+        return "is a text block without text"
+    if t == "thinking" and not (isinstance(b.get("thinking"), str) and isinstance(b.get("signature"), str)):
+        return "is a thinking block without its text or signature"
+    if t in _TOOL_USE_TYPES and not (
+        isinstance(b.get("id"), str) and isinstance(b.get("name"), str) and isinstance(b.get("input"), dict)
+    ):
+        return f"is a {t} block without an id, a name and an object input"
+    if t == "tool_result" and not isinstance(b.get("tool_use_id"), str):
+        return "is a tool_result without a tool_use_id"
+    return None
 
 
 def _leading_results(blocks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

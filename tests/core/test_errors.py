@@ -243,3 +243,37 @@ async def test_incomplete_thinking_is_dropped_on_interrupt() -> None:
         await chat("hi")
     assert info.value.reply.thinking == "half a thought"  # kept on the reply for the user to see
     assert len(chat.history) == 0  # but not sent back unsigned: the turn is undone
+
+
+async def test_unknown_block_and_delta_types_pass_through_as_generic_events() -> None:
+    events = [
+        sse.message_start(),
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "hologram", "frames": 3}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "hologram_delta", "frame": "abc"}},
+        {"type": "content_block_stop", "index": 0},
+        *sse.text_block(1, ["still ", "fine"]),
+        *sse.message_end(),
+    ]
+    chat = ck.Chat(client=sdk_client(sse_transport(sse.body(events))), render=False)
+    got = [ev async for ev in chat.stream("hi")]
+    unknown = [e for e in got if isinstance(e, ck.UnknownEvent)]
+    assert [u.type for u in unknown] == ["hologram_delta", "hologram"]
+    assert chat.last_reply is not None and chat.last_reply.text == "still fine"
+    assert chat.last_reply.message.content[0].type == "hologram"  # on the reply, verbatim
+    assert chat.last_reply.message.content[0].frames == 3
+    # but not replayed: the API would reject a block type it does not accept as input
+    assert chat.history[-1]["content"] == [{"type": "text", "text": "still fine"}]
+
+
+async def test_partial_usage_after_an_error_is_missing_not_stale() -> None:
+    full = sse.body(
+        sse.message_start(input_tokens=42, output_tokens=1), sse.text_block(0, ["a", "b"]), sse.message_end()
+    )
+    cut = full[: full.index(b"event: message_delta")]
+    chat = ck.Chat(client=sdk_client(sse_transport(cut)), render=False)
+    with pytest.raises(ck.IncompleteStreamError):
+        await chat("hi")
+    record = chat.usage.records[-1]
+    assert record.input_tokens == 42  # what message_start reported is real
+    assert record.output_tokens is None  # its output count is a placeholder: unknown, not 1
+    assert record.status == "IncompleteStreamError"
