@@ -103,6 +103,9 @@ class History:
 
     def add_assistant(self, blocks: Iterable[Any]) -> None:
         params = [block_to_param(b) for b in blocks]
+        for p in params:
+            if p.get("type") in _TOOL_USE_TYPES and not isinstance(p.get("input"), dict):
+                p["input"] = {}  # malformed arguments (the call carries the error); the API needs an object
         self._append("assistant", [p for p in params if replayable(p.get("type"))])
 
     def add_tool_results(self, results: list[dict[str, Any]]) -> None:
@@ -161,8 +164,10 @@ class History:
                 out.append(f"message {i} is empty")
             malformed = [(j, _block_problem(b, m["role"])) for j, b in enumerate(m["content"])]
             out += [f"block {j} of message {i} {why}" for j, why in malformed if why]
-            if any(why for _, why in malformed) or (i and any(_block_problem(b, "assistant")
-                                                         for b in self.messages[i - 1]["content"])):
+            prev = self.messages[i - 1] if i else None
+            if any(why for _, why in malformed) or (
+                prev is not None and any(_block_problem(b, prev["role"]) for b in prev["content"])
+            ):
                 continue  # the pairing checks below need well-formed blocks
             prev_ids = set()
             if i and self.messages[i - 1]["role"] == "assistant":
@@ -171,7 +176,9 @@ class History:
                 ids = [b["id"] for b in m["content"] if b.get("type") == "tool_use"]
                 if ids and i + 1 < len(self.messages):
                     answered = {
-                        b.get("tool_use_id") for b in _leading_results(self.messages[i + 1]["content"])
+                        b.get("tool_use_id")
+                        for b in _leading_results(self.messages[i + 1]["content"])
+                        if isinstance(b.get("tool_use_id"), str)
                     }
                     missing = [x for x in ids if x not in answered]
                     if missing:

@@ -78,7 +78,7 @@ class Accumulator:
         self.usage = Usage()
         self.usage_reported = False
         self.final_usage_missing = False
-        self.final_usage = False  # message_delta reported usage (message_start's output count is a placeholder)
+        self.final_usage = False  # message_delta reported usage (message_start's output is a placeholder)
         self.stopped = False
         self.warnings: list[str] = []
         self.first_token_at: float | None = None
@@ -236,7 +236,7 @@ class Accumulator:
             raise MalformedStreamError(f"content_block_stop for block {index}, which is not open")
         out = self._flush(index, snap)
         self.blocks[index].done = self.blocks[index].flushed = True
-        if self.blocks[index].kind == "thinking" and not snap.content[index].signature:
+        if self.blocks[index].kind == "thinking" and not getattr(snap.content[index], "signature", None):
             # The service always signs thinking; an unsigned block can never be sent back.
             raise MalformedStreamError(f"thinking block {index} ended without a signature")
         return out

@@ -169,7 +169,7 @@ class OfflineBackend:
                 raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
             if _has_lone_surrogate(parsed):
                 # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
-                raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (a lone surrogate)")
+                raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
             if path.endswith("count_tokens"):
                 return self._count_tokens(parsed, req_id)
             return self._messages(parsed, headers, msg_id, req_id, fault)

@@ -123,7 +123,9 @@ def _apply(seen: Seen, ev: Mapping[str, Any]) -> None:
 def is_partial_of(part: Any, full: Any) -> bool:
     """True when ``part`` could come from a prefix of ``full``'s JSON (keys a subset, strings prefixes)."""
     if isinstance(full, dict):
-        return isinstance(part, dict) and all(k in full and is_partial_of(v, full[k]) for k, v in part.items())
+        return isinstance(part, dict) and all(
+            k in full and is_partial_of(v, full[k]) for k, v in part.items()
+        )
     if isinstance(full, list):
         return isinstance(part, list) and len(part) <= len(full) and all(map(is_partial_of, part, full))
     if isinstance(full, str):

@@ -1,4 +1,4 @@
-"""Reliability tests: run sizes, the ``reliability_full`` marker, and the end-of-session report.
+"""Reliability tests: run sizes and the end-of-session report.
 
 Default run: reduced sizes (well under a minute). Full run (documented in docs/reliability.md)::
 
@@ -12,25 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
+
 import pytest
 
 from ._support import FULL, REPORT, note
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "reliability_full: only the full reliability run (CLAUDEKIT_RELIABILITY=full) runs it"
-    )
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if FULL:
-        return
-    skip = pytest.mark.skip(reason="full reliability run only: set CLAUDEKIT_RELIABILITY=full")
-    for item in items:
-        if "reliability_full" in item.keywords:
-            item.add_marker(skip)
-
 
 _started: list[float] = []
 

@@ -104,7 +104,9 @@ def _request_body(shape: str) -> dict[str, Any]:
 def _reference(shape: str) -> bytes:
     """The unfaulted body for a shape, straight from an in-process backend (for choosing cut offsets)."""
     backend = OfflineBackend(lambda _req: SHAPES[shape], signing_key=b"ref")
-    reply = backend.handle("POST", "/v1/messages", {"x-api-key": "k"}, json.dumps(_request_body(shape)).encode())
+    reply = backend.handle(
+        "POST", "/v1/messages", {"x-api-key": "k"}, json.dumps(_request_body(shape)).encode()
+    )
     return reply.body
 
 
@@ -146,7 +148,11 @@ def _cases() -> list[Case]:
         for i, at in enumerate(ev_points):
             etype = ("overloaded_error", "api_error", "rate_limit_error")[i % 3]
             out.append(
-                Case(f"{shape}-error_event{at}-{etype}", shape, Fault.error_event(after_events=at, error_type=etype))
+                Case(
+                    f"{shape}-error_event{at}-{etype}",
+                    shape,
+                    Fault.error_event(after_events=at, error_type=etype),
+                )
             )
         mal_points = [2, 4, n_events // 2, n_events - 2] if FULL else [2, n_events // 2]
         for at in mal_points:
@@ -278,7 +284,11 @@ async def test_fault(case_id: str, server: tuple[RecordingBackend, OfflineServer
         # 2. What arrived is on the reply.
         first = reply.steps[0].message if reply.steps else None
         got_text = "".join(b.text for b in first.content if b.type == "text") if first else ""
-        got_thinking = "\n\n".join(b.thinking for b in first.content if b.type == "thinking" and b.thinking) if first else ""
+        got_thinking = (
+            "\n\n".join(b.thinking for b in first.content if b.type == "thinking" and b.thinking)
+            if first
+            else ""
+        )
         assert got_text == seen.text
         assert got_thinking == seen.thinking
         if error is not None:

@@ -33,7 +33,11 @@ FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=EXAMPLES <= 1000,  # the default run is reproducible; the long run explores
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
     database=None,
 )
 
@@ -89,7 +93,9 @@ def _block(draw: Any, index: int) -> list[dict[str, Any]]:
     elif kind == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [{"type": "thinking_delta", "thinking": c} for c in draw(_chunks)]
-        deltas.append({"type": "signature_delta", "signature": "sig" + draw(st.text("abcdef0123", min_size=4))})
+        deltas.append(
+            {"type": "signature_delta", "signature": "sig" + draw(st.text("abcdef0123", min_size=4))}
+        )
     elif kind == "redacted":
         start = {"type": "redacted_thinking", "data": "enc" + draw(st.text("ABCxyz=+/", max_size=20))}
     elif kind == "tool_use":
@@ -162,7 +168,9 @@ def valid_stream(draw: Any) -> list[dict[str, Any]]:
             u["server_tool_use"] = {"web_search_requests": draw(st.integers(0, 5))}
         stop = draw(st.sampled_from(["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]))
         seq = "###" if stop == "stop_sequence" else None
-        events.append({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": seq}, "usage": u})
+        events.append(
+            {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": seq}, "usage": u}
+        )
     events.append({"type": "message_stop"})
     # Pings anywhere after message_start.
     for _ in range(draw(st.integers(0, 3))):
@@ -252,7 +260,9 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 @pytest.fixture(scope="module")
 def client(loop: asyncio.AbstractEventLoop) -> Iterator[anthropic.AsyncAnthropic]:
     c = anthropic.AsyncAnthropic(
-        api_key="sk-fuzz", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_handler))
+        api_key="sk-fuzz",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(_handler)),
     )
     yield c
     loop.run_until_complete(c.close())
@@ -264,7 +274,7 @@ async def _claudekit(client: anthropic.AsyncAnthropic) -> tuple[ck.Chat, ck.Repl
     err: BaseException | None = None
     try:
         await rs
-    except BaseException as exc:  # noqa: BLE001 - the property is about what escapes
+    except BaseException as exc:
         err = exc
     return chat, rs.reply, err
 

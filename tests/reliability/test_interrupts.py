@@ -151,7 +151,8 @@ def client_sockets(port: int) -> int:
     n = 0
     for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
         try:
-            lines = open(table).read().splitlines()[1:]
+            with open(table) as fh:
+                lines = fh.read().splitlines()[1:]
         except OSError:
             continue
         for line in lines:
@@ -208,7 +209,7 @@ async def test_interrupt(seed: int, server: OfflineServer) -> None:
         elif phase == "after_denial":
             waiter = run.denial_made.wait()
         else:
-            waiter = asyncio.sleep(rng.uniform(0.0, 0.15))
+            waiter = asyncio.sleep(rng.uniform(0.0, 0.05))
         w = asyncio.ensure_future(waiter)
         await asyncio.wait([w, task], return_when=asyncio.FIRST_COMPLETED, timeout=15)
         if not w.done():
@@ -246,7 +247,9 @@ async def test_interrupt(seed: int, server: OfflineServer) -> None:
         count("interrupt tools", "denied", len(run.denied))
         assert not late and not denied_ran
         if phase in ("approval", "after_denial"):
-            assert not any(c != "Rome" for c, _ in run.starts), "an approval-gated tool ran without a decision"
+            assert not any(c != "Rome" for c, _ in run.starts), (
+                "an approval-gated tool ran without a decision"
+            )
 
         # No HTTP connection left busy; the reply knows it was interrupted; the history is valid.
         busy = busy_connections(client)
@@ -254,10 +257,16 @@ async def test_interrupt(seed: int, server: OfflineServer) -> None:
         assert busy == 0
         if outcome == "cancelled":
             assert rs.reply.interrupted and rs.reply.status == "interrupted"
-            streaming = phase in ("thinking", "text", "tool_args")
-            if streaming:
-                rec = chat.usage.records[-1]
-                assert rec.status == "interrupted" and rec.output_tokens is None
+            # Where the cancel landed (a slow machine can move on from the phase that triggered it):
+            # a call cut off mid-stream is logged as interrupted, with its output count unknown.
+            last = rs.reply.steps[-1]
+            rec = chat.usage.records[-1]
+            assert rec.status == last.status
+            if last.status == "interrupted":
+                assert rec.output_tokens is None
+                count("interrupt outcomes", "landed mid-stream")
+            elif phase in ("thinking", "text", "tool_args"):
+                count("interrupt outcomes", f"{phase}: landed after the stream")
         problems = chat.history.problems()
         count("interrupt histories", "invalid" if problems else "valid")
         assert problems == []

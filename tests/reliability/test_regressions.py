@@ -33,7 +33,9 @@ def _client(data: bytes, exc: Exception) -> anthropic.AsyncAnthropic:
         )
 
     return anthropic.AsyncAnthropic(
-        api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+        api_key="sk-test",
+        max_retries=0,
+        http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler)),
     )
 
 
@@ -49,7 +51,10 @@ PARTIAL = sse.body(
 @pytest.mark.parametrize(
     ("exc", "cls"),
     [
-        (httpx2.RemoteProtocolError("peer closed connection without sending complete message body"), ck.NetworkError),
+        (
+            httpx2.RemoteProtocolError("peer closed connection without sending complete message body"),
+            ck.NetworkError,
+        ),
         (httpx2.ReadError("connection reset by peer"), ck.NetworkError),
         (httpx2.ReadTimeout("The read operation timed out"), ck.TimeoutError),
     ],
@@ -146,7 +151,9 @@ def test_a_saved_chat_with_a_broken_system_prompt_is_refused_at_load(system: obj
     # Found by the corrupted-file fuzzer. Before the fix the file loaded, and the next prompt raised a
     # bare TypeError / UnicodeEncodeError and stayed in the history unanswered.
     path = tmp_path / "chat.json"
-    path.write_text(json.dumps({"version": 1, "system": system, "messages": [{"role": "user", "content": "hi"}]}))
+    path.write_text(
+        json.dumps({"version": 1, "system": system, "messages": [{"role": "user", "content": "hi"}]})
+    )
     chat = ck.Chat(client=_client(b"", httpx2.ReadError("unused")), render=False)
     with pytest.raises(ck.ConfigError, match="saved conversation") as info:
         chat.load(path)
@@ -216,11 +223,50 @@ def test_the_offline_backend_answers_400_to_malformed_requests_instead_of_crashi
         {**base, "messages": [{"role": "user", "content": "\ud800"}]},
         {**base, "model": {"name": "x"}},
         {**base, "tools": [{"name": "t", "input_schema": {"type": {"object": 1}}}]},
-        {**base, "messages": [{"role": "user", "content": [
-            {"type": "image", "source": {"type": "base64", "media_type": ["image/png"], "data": "AA=="}}]}]},
+        {
+            **base,
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "image",
+                            "source": {"type": "base64", "media_type": ["image/png"], "data": "AA=="},
+                        }
+                    ],
+                }
+            ],
+        },
     ]
     backend = OfflineBackend()
     for body in bad:
         reply = backend.handle("POST", "/v1/messages", {"x-api-key": "k"}, json.dumps(body).encode())
         assert 400 <= reply.status < 500, (body, reply.status)
         assert json.loads(reply.body)["error"]["type"] in ("invalid_request_error", "not_found_error")
+
+
+async def test_tool_arguments_that_are_not_an_object_do_not_make_the_history_unsendable() -> None:
+    # Found by the long fuzz run (a dropped first input_json_delta): the tool_use went into the history
+    # with a string as its input, which the API rejects on every later request.
+    body = sse.body(
+        sse.message_start(),
+        sse.tool_block(0, "toolu_1", "lookup", ['"query": ', '""}']),
+        sse.message_end("tool_use"),
+    )
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        data = body if len(seen) == 1 else sse.text_reply("ok")
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=data)
+
+    client = anthropic.AsyncAnthropic(
+        api_key="sk-test", http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    )
+    chat = ck.Chat(client=client, render=False)
+    reply = await chat("hi")
+    assert reply.tool_calls[0].error  # the call says why it cannot run
+    assert chat.history.problems() == []
+    await chat("next")
+    sent = json.loads(seen[1].content)["messages"][1]["content"][0]
+    assert sent["type"] == "tool_use" and sent["input"] == {}

@@ -194,13 +194,14 @@ async def test_the_key_never_leaks(
 
 
 def test_the_key_never_reaches_a_notebook(server: OfflineServer) -> None:
-    from tests.notebook.kernel import Kernel
-
     import claudekit.notebook as nb
+    from tests.notebook.kernel import Kernel
 
     assert hasattr(nb, "load_ipython_extension")
     scan = Scanner()
-    kernel = Kernel(env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url, "CLAUDEKIT_RENDER": "text"})
+    kernel = Kernel(
+        env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url, "CLAUDEKIT_RENDER": "text"}
+    )
     try:
         runs = []
         load = kernel.execute("%load_ext claudekit")
@@ -220,7 +221,9 @@ def test_the_key_never_reaches_a_notebook(server: OfflineServer) -> None:
         assert not config.errors and "model:" in config.stdout, config.messages
         assert "backend anthropic" in config.stdout  # the key was picked up from the environment
         assert "Hello from the loopback server." in runs[1].stdout
-        assert "invalid x-api-key" in runs[4].stdout + runs[4].stderr + json.dumps([m["content"] for m in runs[4].messages])
+        assert "invalid x-api-key" in runs[4].stdout + runs[4].stderr + json.dumps(
+            [m["content"] for m in runs[4].messages]
+        )
         for run in runs:
             # Streamed text arrives in pieces: scan the joined streams as well as each message.
             scan("kernel stdout", run.stdout)
