@@ -64,14 +64,18 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     t = time.perf_counter()
     records = make_records(n)
-    print(f"records: {n:,} (constructed and validated in {time.perf_counter() - t:.2f} s, "
-          f"{(time.perf_counter() - t) / n * 1e6:.1f} µs/record)")
+    print(
+        f"records: {n:,} (constructed and validated in {time.perf_counter() - t:.2f} s, "
+        f"{(time.perf_counter() - t) / n * 1e6:.1f} µs/record)"
+    )
 
     # append: per-record time at 1k vs n records shows O(1)
     _, t_small = bench_append(records[:1000])
     log, t_big = bench_append(records)
-    print(f"append, in memory:    {t_small / 1000 * 1e6:6.2f} µs/record at 1k   "
-          f"{t_big / n * 1e6:6.2f} µs/record at {n:,}  (ratio {t_big / n / (t_small / 1000):.2f})")
+    print(
+        f"append, in memory:    {t_small / 1000 * 1e6:6.2f} µs/record at 1k   "
+        f"{t_big / n * 1e6:6.2f} µs/record at {n:,}  (ratio {t_big / n / (t_small / 1000):.2f})"
+    )
     parent = UsageLog()
     child = UsageLog(parent=parent)
     t = time.perf_counter()

@@ -7,9 +7,9 @@ repr, a log line or a saved notebook.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import anthropic

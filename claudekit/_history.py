@@ -54,7 +54,11 @@ def replayable(block_type: str | None) -> bool:
 
 def block_to_param(block: Any) -> dict[str, Any]:
     """A response content block as the param to send it back: exactly the fields the service sent."""
-    data: dict[str, Any] = block.to_dict(mode="json") if hasattr(block, "to_dict") else dict(block)
+    # warnings=False: a malformed stream can leave a field of the wrong type; that is reported as a
+    # ClaudekitError elsewhere, not as a pydantic serializer warning in the user's cell.
+    data: dict[str, Any] = (
+        block.to_dict(mode="json", warnings=False) if hasattr(block, "to_dict") else dict(block)
+    )
     data.pop("parsed_output", None)
     if data.get("type") == "text" and data.get("citations") is None:
         data.pop("citations", None)

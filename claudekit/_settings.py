@@ -125,8 +125,10 @@ class Settings:
         if self.max_retries < 0:
             raise ConfigError("max_retries cannot be negative")
         sys_ = self.system
-        if sys_ is not None and not isinstance(sys_, str) and not (
-            isinstance(sys_, list) and all(isinstance(b, dict) for b in sys_)
+        if (
+            sys_ is not None
+            and not isinstance(sys_, str)
+            and not (isinstance(sys_, list) and all(isinstance(b, dict) for b in sys_))
         ):
             raise ConfigError(
                 f"system must be text or a list of content-block dicts, got {type(sys_).__name__}",

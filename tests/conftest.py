@@ -11,8 +11,6 @@ import anthropic
 import httpx2
 import pytest
 
-os.environ.setdefault("CLAUDEKIT_RENDER", "0")
-
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 if not SHARED.exists():  # CI clones next to shared/; allow an override too
     SHARED = Path(os.environ.get("CLAUDEKIT_SHARED", "/work/shared"))
@@ -48,6 +46,12 @@ def sdk_client(transport: httpx2.AsyncBaseTransport, **kw: Any) -> anthropic.Asy
         http_client=httpx2.AsyncClient(transport=transport),
         **kw,
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests see plain events; set per test so nbval's kernels (which inherit our env) still render."""
+    monkeypatch.setenv("CLAUDEKIT_RENDER", "0")
 
 
 @pytest.fixture

@@ -33,15 +33,21 @@ def _pretty(arguments: Any) -> str:
 class _Card:
     """The widgets of one pending call and the logic between them."""
 
-    def __init__(self, pending: PendingCall, *, group_controls: bool) -> None:
+    def __init__(self, pending: PendingCall, *, group_controls: bool, in_card: bool = False) -> None:
         self.pending = pending
+        # Inside a tool card the name and arguments are already shown just above: do not repeat them.
+        self.in_card = in_card
         self.original = _pretty(pending.arguments)
         desc = pending.description.strip().splitlines()[0] if pending.description.strip() else ""
         title = f"<b>Claude wants to run <code>{html.escape(pending.name)}</code></b>"
-        if desc:
+        if in_card:
+            title = "<b>Run it with these arguments?</b>"
+        elif desc:
             title += f" <span style='opacity:0.7'>— {html.escape(desc)}</span>"
         self.title = widgets.HTML(title)
         self.args_view = widgets.HTML(self._args_html(self.original))
+        if in_card:
+            self.args_view.layout.display = "none"
         self.editor = widgets.Textarea(
             value=self.original,
             description="Arguments",
@@ -52,26 +58,30 @@ class _Card:
         self.reason = widgets.Text(
             placeholder="reason for denying (optional, told to Claude)",
             description="Reason",
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="440px", max_width="100%"),
         )
         self.approve_btn = widgets.Button(
+            layout=widgets.Layout(width="auto"),  # labels never truncated
             description="Approve",
             button_style="success",
             icon="check",
             tooltip=f"Run {pending.name} with these arguments",
         )
         self.deny_btn = widgets.Button(
+            layout=widgets.Layout(width="auto"),  # labels never truncated
             description="Deny",
             button_style="danger",
             icon="times",
             tooltip="Do not run it; Claude is told you denied it (with the reason, if you give one)",
         )
         self.edit_btn = widgets.Button(
+            layout=widgets.Layout(width="auto"),  # labels never truncated
             description="Edit",
             icon="pencil",
             tooltip="Edit the arguments (JSON) before approving",
         )
         self.always_btn = widgets.Button(
+            layout=widgets.Layout(width="auto"),  # labels never truncated
             description="Always allow this tool",
             icon="check-circle",
             tooltip=f"Approve, and run {pending.name} without asking for the rest of this chat",
@@ -118,7 +128,8 @@ class _Card:
     def _toggle_edit(self) -> None:
         editing = self.editor.layout.display == "none"
         self.editor.layout.display = "" if editing else "none"
-        self.args_view.layout.display = "none" if editing else ""
+        show_args = not editing and (not self.in_card or self.editor.value != self.original)
+        self.args_view.layout.display = "" if show_args else "none"
         self.edit_btn.description = "Done editing" if editing else "Edit"
 
     def _parse(self) -> tuple[dict[str, Any] | None, str | None]:
@@ -175,12 +186,14 @@ class _Card:
 def _group_row(group: Sequence[PendingCall], reason: widgets.Text) -> widgets.HBox:
     n = len(group)
     approve_all = widgets.Button(
+        layout=widgets.Layout(width="auto"),  # labels never truncated
         description=f"Approve all ({n})",
         button_style="success",
         icon="check-double",
         tooltip=f"Approve all {n} tool calls of this step as they are",
     )
     deny_all = widgets.Button(
+        layout=widgets.Layout(width="auto"),  # labels never truncated
         description=f"Deny all ({n})",
         button_style="danger",
         icon="ban",
@@ -208,9 +221,14 @@ def _group_row(group: Sequence[PendingCall], reason: widgets.Text) -> widgets.HB
     return widgets.HBox([approve_all, deny_all])
 
 
-def approval_widget(pending: PendingCall, *, group_controls: bool = True) -> widgets.Widget:
-    """The approval card of one call; with ``group_controls`` it has "Approve all"/"Deny all" for its step."""
-    return _Card(pending, group_controls=group_controls).root
+def approval_widget(
+    pending: PendingCall, *, group_controls: bool = True, in_card: bool = False
+) -> widgets.Widget:
+    """The approval card of one call; with ``group_controls`` it has "Approve all"/"Deny all" for its step.
+
+    ``in_card``: the widget goes inside a tool card that already shows the name and arguments.
+    """
+    return _Card(pending, group_controls=group_controls, in_card=in_card).root
 
 
 def approval_group_widget(pendings: Sequence[PendingCall]) -> widgets.Widget:
@@ -222,7 +240,7 @@ def approval_group_widget(pendings: Sequence[PendingCall]) -> widgets.Widget:
         reason = widgets.Text(
             placeholder="reason for denying all (optional)",
             description="Reason",
-            layout=widgets.Layout(width="60%"),
+            layout=widgets.Layout(width="440px", max_width="100%"),
         )
         row = _group_row(pendings, reason)
         children = [widgets.HTML(f"<b>Claude wants to run {len(pendings)} tools</b>"), *children, row, reason]

@@ -281,10 +281,8 @@ class WidgetRenderer:
                 cw = self._cards[card_id] = CardWidget(self._w, card)
                 tools = self._ensure_tools()
                 tools.children = (*tools.children, cw.box)
-            try:  # "Approve all" / "Deny all" once per step, on the first card
-                widget = approval_widget(item, group_controls=(i == 0))
-            except TypeError:
-                widget = approval_widget(item)
+            # "Approve all" / "Deny all" once per step, on the first card.
+            widget = approval_widget(item, group_controls=(i == 0), in_card=True)
             cw.set_approval(widget)
 
     # -- refreshing ----------------------------------------------------------------------------

@@ -118,16 +118,35 @@ def log_html(log: UsageLog, max_rows: int = 10) -> str:
         border=0,
     )
     recent = log.df.tail(max_rows)[
-        ["timestamp", "chat_id", "turn", "step", "model", "status", "input_tokens",
-         "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens", "cost_usd", "miss_reason"]
+        [
+            "timestamp",
+            "chat_id",
+            "turn",
+            "step",
+            "model",
+            "status",
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "miss_reason",
+        ]
     ]
-    recent = recent.rename(columns={
-        "cache_creation_input_tokens": "cache_write", "cache_read_input_tokens": "cache_read",
-        "input_tokens": "input", "output_tokens": "output",
-    })
+    recent = recent.rename(
+        columns={
+            "cache_creation_input_tokens": "cache_write",
+            "cache_read_input_tokens": "cache_read",
+            "input_tokens": "input",
+            "output_tokens": "output",
+        }
+    )
     recent_html = recent.to_html(
-        na_rep="–", index=False, float_format=lambda x: f"{x:,.4f}",
-        classes="claudekit-usage-recent", border=0,
+        na_rep="–",
+        index=False,
+        float_format=lambda x: f"{x:,.4f}",
+        classes="claudekit-usage-recent",
+        border=0,
     )
     return (
         f'<div class="claudekit-usage-log" style="font-size:0.85em">'

@@ -211,7 +211,8 @@ class UsageLog:
     def unpriced_calls(self) -> int:
         """Calls that reported usage but whose model has no known price."""
         return sum(
-            1 for r in self._records
+            1
+            for r in self._records
             if r.cost_usd is None and r.input_tokens is not None and r.output_tokens is not None
         )
 
@@ -272,17 +273,34 @@ class UsageLog:
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
     """Per-model summary of a usage DataFrame (as produced by :attr:`UsageLog.df`)."""
     columns = [
-        "calls", "errors", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-        "output_tokens", "thinking_tokens", "hit_rate", "cost_usd", "cost_no_cache_usd", "savings_usd",
-        "mean_latency_s", "median_ttft_s",
+        "calls",
+        "errors",
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "thinking_tokens",
+        "hit_rate",
+        "cost_usd",
+        "cost_no_cache_usd",
+        "savings_usd",
+        "mean_latency_s",
+        "median_ttft_s",
     ]
     if df.empty:
         empty: pd.DataFrame = pd.DataFrame(columns=pd.Index(columns))
         empty.index.name = "model"
         return empty
     g = df.groupby("model", observed=True, sort=True)
-    sums = g[["input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens",
-              "thinking_tokens"]].sum(min_count=1)
+    sums = g[
+        [
+            "input_tokens",
+            "cache_creation_input_tokens",
+            "cache_read_input_tokens",
+            "output_tokens",
+            "thinking_tokens",
+        ]
+    ].sum(min_count=1)
     out = pd.DataFrame(index=sums.index)
     out["calls"] = g.size().astype("Int64")
     out["errors"] = g["status"].apply(lambda s: int((s.astype("string") != "ok").sum())).astype("Int64")

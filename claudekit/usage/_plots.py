@@ -31,6 +31,7 @@ class Figure(_MplFigure):
         self.savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
+
 __all__ = ["plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame"]
 
 _FIGSIZE = (9.0, 4.5)
@@ -157,15 +158,26 @@ def plot_cache_hit_rate(
         for chat in chats:
             sel = (chat_arr == chat) & ~np.isnan(rate)
             ax.plot(
-                x[sel], rate[sel], marker="o", markersize=4 if n > 60 else 6,
-                linestyle="-" if not multi else ":", linewidth=0.8, color=colours[chat],
+                x[sel],
+                rate[sel],
+                marker="o",
+                markersize=4 if n > 60 else 6,
+                linestyle="-" if not multi else ":",
+                linewidth=0.8,
+                color=colours[chat],
                 label=f"chat {chat}" if multi else "per call",
             )
         miss_idx = np.flatnonzero(misses)
         if miss_idx.size:
             y_miss = np.nan_to_num(rate[miss_idx], nan=0.0)
             ax.scatter(
-                x[miss_idx], y_miss, marker="x", s=60, color=_MISS, zorder=5, linewidths=2,
+                x[miss_idx],
+                y_miss,
+                marker="x",
+                s=60,
+                color=_MISS,
+                zorder=5,
+                linewidths=2,
                 label=f"cache miss ({miss_idx.size}"
                 + (f", {max_labels} labelled)" if miss_idx.size > max_labels else ")"),
             )
@@ -173,9 +185,13 @@ def plot_cache_hit_rate(
             for k, i in enumerate(miss_idx[:max_labels]):
                 dy = 28 + 14 * (k % 3)
                 ax.annotate(
-                    _shorten(str(labels[i])), xy=(x[i], y_miss[k]), xytext=(4, dy),
+                    _shorten(str(labels[i])),
+                    xy=(x[i], y_miss[k]),
+                    xytext=(4, dy),
                     textcoords="offset points",
-                    fontsize=7.5, color=_MISS, rotation=0,
+                    fontsize=7.5,
+                    color=_MISS,
+                    rotation=0,
                     arrowprops={"arrowstyle": "-", "color": _MISS, "lw": 0.6},
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": _MISS, "lw": 0.5, "alpha": 0.85},
                 )
@@ -193,7 +209,11 @@ def plot_cache_hit_rate(
             with np.errstate(invalid="ignore", divide="ignore"):
                 rate_b = np.where(p > 0, r / p * 100.0, np.nan)
             ax.plot(
-                centres, rate_b, marker=".", linewidth=1, color=colours[chat],
+                centres,
+                rate_b,
+                marker=".",
+                linewidth=1,
+                color=colours[chat],
                 label=(f"chat {chat}, per bin" if multi else "per bin (over sums)"),
             )
         step = max(1, n // 2000)
@@ -202,13 +222,26 @@ def plot_cache_hit_rate(
         miss_idx = np.flatnonzero(misses)
         if miss_idx.size:
             miss_bins = np.unique(b[miss_idx])
-            ax.plot(centres[miss_bins], np.full(miss_bins.size, -3.0), linestyle="none", marker="|",
-                    markersize=10, color=_MISS, label=f"bins with misses ({miss_idx.size:,} misses)")
+            ax.plot(
+                centres[miss_bins],
+                np.full(miss_bins.size, -3.0),
+                linestyle="none",
+                marker="|",
+                markersize=10,
+                color=_MISS,
+                label=f"bins with misses ({miss_idx.size:,} misses)",
+            )
             counts = Counter(str(v) for v in df["miss_label"].to_numpy()[miss_idx])
             lines = [f"{_shorten(reason, 48)} ×{c:,}" for reason, c in counts.most_common(4)]
             ax.text(
-                0.99, 0.03, "Top miss reasons:\n" + "\n".join(lines), transform=ax.transAxes, ha="right",
-                va="bottom", fontsize=7.5, color=_MISS,
+                0.99,
+                0.03,
+                "Top miss reasons:\n" + "\n".join(lines),
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=7.5,
+                color=_MISS,
                 bbox={"boxstyle": "round", "fc": "white", "ec": _MISS, "alpha": 0.85},
             )
     ax.set_ylim(-6, 112)
@@ -224,12 +257,25 @@ def plot_cache_hit_rate(
     return fig
 
 
-def _stack(ax: Axes, x: np.ndarray, read: np.ndarray, write: np.ndarray, uncached: np.ndarray,
-           width: float, legend: bool) -> None:
+def _stack(
+    ax: Axes,
+    x: np.ndarray,
+    read: np.ndarray,
+    write: np.ndarray,
+    uncached: np.ndarray,
+    width: float,
+    legend: bool,
+) -> None:
     ax.bar(x, read, width=width, color=_READ, label="cache read" if legend else None)
     ax.bar(x, write, width=width, bottom=read, color=_WRITE, label="cache write" if legend else None)
-    ax.bar(x, uncached, width=width, bottom=read + write, color=_UNCACHED,
-           label="uncached input" if legend else None)
+    ax.bar(
+        x,
+        uncached,
+        width=width,
+        bottom=read + write,
+        color=_UNCACHED,
+        label="uncached input" if legend else None,
+    )
 
 
 def _tokens_formatter() -> FuncFormatter:
@@ -262,8 +308,9 @@ def plot_input_tokens(
         return _empty_figure(title, xlabel, ylabel)
     chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
     facets = chats if 1 < len(chats) <= max_facets else [None]
-    fig = Figure(figsize=(_FIGSIZE[0], 1.0 + 2.4 * len(facets)) if len(facets) > 1 else _FIGSIZE,
-                 layout="constrained")
+    fig = Figure(
+        figsize=(_FIGSIZE[0], 1.0 + 2.4 * len(facets)) if len(facets) > 1 else _FIGSIZE, layout="constrained"
+    )
     axes = fig.subplots(len(facets), 1, squeeze=False, sharex=False)[:, 0]
     chat_arr = df["chat_id"].astype("object").to_numpy()
     binned_any = False
@@ -289,11 +336,15 @@ def plot_input_tokens(
             ends = np.array([x[b == i].max() for i in range(nb)], dtype="float64")
             centres = (starts + ends) / 2
             width = float(np.min(ends - starts + 1)) * 0.9
-            _stack(ax, centres,
-                   np.bincount(b, weights=read, minlength=nb),
-                   np.bincount(b, weights=write, minlength=nb),
-                   np.bincount(b, weights=unc, minlength=nb),
-                   width, legend=(k == 0))
+            _stack(
+                ax,
+                centres,
+                np.bincount(b, weights=read, minlength=nb),
+                np.bincount(b, weights=write, minlength=nb),
+                np.bincount(b, weights=unc, minlength=nb),
+                width,
+                legend=(k == 0),
+            )
             ax.set_ylabel(f"Input tokens per bin (~{m // nb} calls)")
         ax.yaxis.set_major_formatter(_tokens_formatter())
         ax.set_xlabel(xlabel)
@@ -301,8 +352,11 @@ def plot_input_tokens(
         if chat is not None:
             ax.set_title(f"chat {chat}", fontsize=10)
         else:
-            ax.set_title(title + (f" ({len(df):,} calls, binned)" if binned_any else "")
-                         + (f", {len(chats)} chats" if len(chats) > 1 else ""))
+            ax.set_title(
+                title
+                + (f" ({len(df):,} calls, binned)" if binned_any else "")
+                + (f", {len(chats)} chats" if len(chats) > 1 else "")
+            )
     if len(facets) > 1:
         fig.suptitle(title + (" (binned)" if binned_any else ""))
     axes[0].legend(loc="best", fontsize=8, framealpha=0.85)
@@ -337,8 +391,16 @@ def plot_cost(
     ax.plot(xs, nc, color="grey", linestyle="--", linewidth=1.8, label="without caching")
     ax.plot(xs, cc, color="black", linewidth=2, label="actual (with caching)")
     ax.fill_between(xs, cc, nc, where=nc >= cc, color=_READ, alpha=0.2, interpolate=True, label="saved")
-    ax.fill_between(xs, cc, nc, where=nc < cc, color=_MISS, alpha=0.2, interpolate=True,
-                    label="cache writes not yet repaid")
+    ax.fill_between(
+        xs,
+        cc,
+        nc,
+        where=nc < cc,
+        color=_MISS,
+        alpha=0.2,
+        interpolate=True,
+        label="cache writes not yet repaid",
+    )
     chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
     if 1 < len(chats) <= max_chats:
         colours = _chat_colours(chats)
@@ -356,7 +418,11 @@ def plot_cost(
     ax.annotate(
         f"{verb} {_usd(abs(saved))} ({abs(pct):.0f}%)\n"
         f"actual {_usd(cum_cost[-1])} · no cache {_usd(cum_nc[-1])}",
-        xy=(x[-1], cum_cost[-1]), xytext=(-10, 12), textcoords="offset points", ha="right", fontsize=8,
+        xy=(x[-1], cum_cost[-1]),
+        xytext=(-10, 12),
+        textcoords="offset points",
+        ha="right",
+        fontsize=8,
         bbox={"boxstyle": "round", "fc": "white", "ec": "grey", "alpha": 0.9},
     )
     if unpriced:

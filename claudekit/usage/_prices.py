@@ -99,8 +99,13 @@ class ModelPrice:
             threshold = int(lp["threshold_tokens"])
             long_rates = _rates_from_mapping(lp)
         return cls(
-            base.input, base.output, base.cache_write_5m, base.cache_write_1h, base.cache_read,
-            threshold, long_rates,
+            base.input,
+            base.output,
+            base.cache_write_5m,
+            base.cache_write_1h,
+            base.cache_read,
+            threshold,
+            long_rates,
         )
 
 
@@ -171,8 +176,12 @@ class Prices:
         aliases = {str(k): str(v) for k, v in dict(data.get("aliases", {}) or {}).items()}
         sources = tuple(str(s) for s in data.get("sources", ()) or ())
         retrieved = data.get("retrieved")
-        return cls(models=models, aliases=aliases, sources=sources,
-                   retrieved=str(retrieved) if retrieved is not None else None)
+        return cls(
+            models=models,
+            aliases=aliases,
+            sources=sources,
+            retrieved=str(retrieved) if retrieved is not None else None,
+        )
 
 
 def load_prices(path: str | Path | None = None) -> Prices:
@@ -212,9 +221,12 @@ def set_prices(
     """
     global _current
     new = (
-        load_prices() if prices is None
-        else prices if isinstance(prices, Prices)
-        else Prices.from_dict(prices) if replace_all
+        load_prices()
+        if prices is None
+        else prices
+        if isinstance(prices, Prices)
+        else Prices.from_dict(prices)
+        if replace_all
         else get_prices().merged(prices)
     )
     with _lock:

@@ -98,9 +98,7 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(timezone.utc)
 
 
-def _tier_prompt(
-    input_tokens: int | None, cache_creation: int | None, cache_read: int | None
-) -> int:
+def _tier_prompt(input_tokens: int | None, cache_creation: int | None, cache_read: int | None) -> int:
     return (input_tokens or 0) + (cache_creation or 0) + (cache_read or 0)
 
 

@@ -474,8 +474,9 @@ def test_approve_in_browser(session: Session, lab: Lab) -> None:
     card = view.locator(".claudekit-tool-card")
     expect(card).to_have_count(1)
     expect(card).to_contain_text("delete_file")
-    expect(card).to_contain_text("Claude wants to run delete_file")
-    expect(card).to_contain_text('"path": "notes.txt"')
+    expect(card).to_contain_text("Run it with these arguments?")
+    # The arguments are shown once, in the card, not again in the approval part.
+    expect(card.locator("pre:visible", has_text='"path": "notes.txt"')).to_have_count(1)
     for label in ("Approve", "Deny", "Edit", "Always allow this tool"):
         expect(card.locator(".widget-button", has_text=re.compile(rf"^{label}$"))).to_be_enabled()
     session.no_widget_errors(1)

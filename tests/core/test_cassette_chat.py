@@ -1,4 +1,4 @@
-"""Chat(cassette=...): record real HTTP exchanges (key never written), replay them with no key and no server."""
+"""Chat(cassette=...): record real HTTP exchanges (key never written), replay with no key, no server."""
 
 from __future__ import annotations
 
@@ -17,11 +17,20 @@ def weather(city: str) -> str:
     return f"rainy in {city}"
 
 
-async def test_record_over_loopback_then_replay_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_record_over_loopback_then_replay_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "session.jsonl"
     prompts = ["use weather for city Lyon", "thanks, and one more question"]
     with OfflineBackend().serve() as server:
-        rec = ck.Chat(cassette=path, api_key=SECRET, base_url=server.base_url, tools=[weather], thinking=1024, render=False)
+        rec = ck.Chat(
+            cassette=path,
+            api_key=SECRET,
+            base_url=server.base_url,
+            tools=[weather],
+            thinking=1024,
+            render=False,
+        )
         recorded = [await rec(p) for p in prompts]
     assert recorded[0].tool_calls[0].result == "rainy in Lyon"
     text = path.read_text()

@@ -119,7 +119,8 @@ async def test_save_and_load_a_chat(tmp_path: Path) -> None:
         (b'{"messages": "nope"}', "not a saved claudekit conversation"),
         (b'{"messages": [{"content": "hi"}]}', "corrupted"),
         (
-            b'{"messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "x", "content": "r"}]}]}',
+            b'{"messages": [{"role": "user", "content": '
+            b'[{"type": "tool_result", "tool_use_id": "x", "content": "r"}]}]}',
             "invalid",
         ),
         (b"\xff\xfe\x00garbage", "not valid JSON"),

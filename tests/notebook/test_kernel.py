@@ -17,7 +17,6 @@ import os, sys
 import claudekit, claudekit.notebook as nb
 from claudekit.offline import OfflineBackend, Script, Turn, ToolCall
 from tests.notebook.helpers import delta_chat, weather
-os.environ.pop("CLAUDEKIT_RENDER", None)  # tests/conftest.py (imported by the helpers) turns rendering off
 
 os.environ["ANTHROPIC_API_KEY"] = "sk-ant-secret-never-print"   # must never be shown by %claude config
 chat = nb.use_chat(claudekit.Chat(offline=OfflineBackend()))     # the default responder echoes the prompt

@@ -189,9 +189,10 @@ def test_approval_widget_goes_into_the_tool_card(monkeypatch: pytest.MonkeyPatch
 
     made: list[Any] = []
 
-    def approval_widget(pending: Any, group_controls: bool = True) -> Any:
+    def approval_widget(pending: Any, group_controls: bool = True, in_card: bool = False) -> Any:
         w = ipywidgets.Button(description=f"approve {pending.name}")
         made.append(w)
+        assert in_card, "inside a card the approval part must not repeat the name and arguments"
         return w
 
     fake = types.ModuleType("claudekit.notebook._approval")

@@ -103,6 +103,23 @@ async def test_edit_validates_before_approve() -> None:
     assert p.decision is not None and p.decision.arguments == {"path": "safe.txt", "mode": 1}
 
 
+def _visible_html(root: widgets.Widget) -> str:
+    return " ".join(w.value for w in _all(root) if isinstance(w, widgets.HTML) and w.layout.display != "none")
+
+
+async def test_in_a_tool_card_the_arguments_are_not_repeated_until_edited() -> None:
+    (p,) = pending(asyncio.get_running_loop())
+    card = approval_widget(p, in_card=True)
+    assert "f0.txt" not in _visible_html(card) and "write_file" not in _visible_html(card)
+    assert "f0.txt" in _visible_html(approval_widget(p))  # a standalone card shows them
+    edit = find(card, widgets.Button, description="Edit")
+    edit.click()
+    find(card, widgets.Textarea).value = json.dumps({"path": "other.txt"})
+    find(card, widgets.Button, description="Done editing").click()
+    # Edited arguments differ from what the tool card shows: now they are shown here.
+    assert "other.txt" in _visible_html(card)
+
+
 async def test_always_allow() -> None:
     (p,) = pending(asyncio.get_running_loop())
     card = approval_widget(p)

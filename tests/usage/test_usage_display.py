@@ -16,8 +16,15 @@ def rec(**kw: object) -> UsageRecord:
 
 
 def test_footer_text_has_tokens_cache_cost_latency() -> None:
-    r = rec(input_tokens=1000, cache_read_input_tokens=9000, cache_creation_input_tokens=0, output_tokens=420,
-            latency_s=2.44, ttft_s=0.61, thinking_tokens=100)
+    r = rec(
+        input_tokens=1000,
+        cache_read_input_tokens=9000,
+        cache_creation_input_tokens=0,
+        output_tokens=420,
+        latency_s=2.44,
+        ttft_s=0.61,
+        thinking_tokens=100,
+    )
     text = footer_text(r)
     assert "10k in" in text
     assert "420 out (100 thinking)" in text
@@ -38,16 +45,27 @@ def test_footer_text_missing_usage_and_status() -> None:
 
 
 def test_footer_shows_cache_write_and_miss_reason() -> None:
-    r = rec(input_tokens=10, output_tokens=1, cache_creation_input_tokens=5000, cache_read_input_tokens=0,
-            cache_miss_reason="tools_changed")
+    r = rec(
+        input_tokens=10,
+        output_tokens=1,
+        cache_creation_input_tokens=5000,
+        cache_read_input_tokens=0,
+        cache_miss_reason="tools_changed",
+    )
     text = footer_text(r)
     assert "cache 0%, +5.0k written" in text
     assert text.endswith("cache miss: tools changed")
 
 
 def test_footer_html_escapes_and_colours_errors() -> None:
-    r = rec(input_tokens=10, output_tokens=1, client_miss_reason="<script>alert(1)</script>",
-            request_id="req_<1>", status="overloaded_error", timestamp=T0 + timedelta(seconds=1))
+    r = rec(
+        input_tokens=10,
+        output_tokens=1,
+        client_miss_reason="<script>alert(1)</script>",
+        request_id="req_<1>",
+        status="overloaded_error",
+        timestamp=T0 + timedelta(seconds=1),
+    )
     html = footer_html(r)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "req_&lt;1&gt;" in html

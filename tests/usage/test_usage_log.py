@@ -18,8 +18,9 @@ M = 1_000_000
 
 
 def rec(i: int = 0, chat: str = "a", model: str = "claude-sonnet-4-6", **tokens: object) -> UsageRecord:
-    return UsageRecord(timestamp=T0 + timedelta(seconds=i), chat_id=chat, turn=i, step=0, model=model,
-                       **tokens).priced()  # type: ignore[arg-type]
+    return UsageRecord(
+        timestamp=T0 + timedelta(seconds=i), chat_id=chat, turn=i, step=0, model=model, **tokens
+    ).priced()  # type: ignore[arg-type]
 
 
 def test_append_len_iter_records_and_parent_forwarding() -> None:
@@ -47,16 +48,33 @@ def test_session_log_is_process_wide() -> None:
 
 def test_df_dtypes() -> None:
     log = UsageLog()
-    log.append(rec(0, input_tokens=10, output_tokens=5, cache_read_input_tokens=0, latency_s=1.0,
-                   cache_miss_reason="system_changed"))
+    log.append(
+        rec(
+            0,
+            input_tokens=10,
+            output_tokens=5,
+            cache_read_input_tokens=0,
+            latency_s=1.0,
+            cache_miss_reason="system_changed",
+        )
+    )
     log.append(rec(1, status="interrupted"))
     df = log.df
     assert list(df.columns) == list(COLUMNS)
     assert isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype)
     assert str(df["timestamp"].dt.tz) == "UTC"
     assert df["timestamp"].iloc[1] - df["timestamp"].iloc[0] == pd.Timedelta(seconds=1)
-    for col in ("turn", "step", "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens",
-                "output_tokens", "thinking_tokens", "server_tool_uses", "prompt_tokens"):
+    for col in (
+        "turn",
+        "step",
+        "input_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
+        "output_tokens",
+        "thinking_tokens",
+        "server_tool_uses",
+        "prompt_tokens",
+    ):
         assert df[col].dtype == "Int64", col
     for col in ("chat_id", "model", "status", "stop_reason", "cache_miss_reason"):
         assert isinstance(df[col].dtype, pd.CategoricalDtype), col
@@ -89,10 +107,18 @@ def test_empty_log() -> None:
 
 def test_session_hit_rate_is_over_sums_not_mean_of_rates() -> None:
     log = UsageLog()
-    log.append(rec(0, input_tokens=500, cache_creation_input_tokens=500, cache_read_input_tokens=0,
-                   output_tokens=0))
-    log.append(rec(1, input_tokens=100, cache_creation_input_tokens=900, cache_read_input_tokens=9000,
-                   output_tokens=0))
+    log.append(
+        rec(0, input_tokens=500, cache_creation_input_tokens=500, cache_read_input_tokens=0, output_tokens=0)
+    )
+    log.append(
+        rec(
+            1,
+            input_tokens=100,
+            cache_creation_input_tokens=900,
+            cache_read_input_tokens=9000,
+            output_tokens=0,
+        )
+    )
     per_call = [r.hit_rate for r in log]
     assert per_call == [0.0, pytest.approx(0.9)]
     # over sums: 9000 / (600 + 1400 + 9000)
@@ -103,10 +129,10 @@ def test_session_hit_rate_is_over_sums_not_mean_of_rates() -> None:
 
 def test_total_cost_and_summary_per_model() -> None:
     log = UsageLog()
-    log.append(rec(0, input_tokens=1000, output_tokens=1000))                      # sonnet: 3 + 15
+    log.append(rec(0, input_tokens=1000, output_tokens=1000))  # sonnet: 3 + 15
     log.append(rec(1, input_tokens=0, output_tokens=0, cache_read_input_tokens=M))  # sonnet: 0.3
-    log.append(rec(2, model="claude-opus-4-8", input_tokens=M, output_tokens=0))   # opus: 5
-    log.append(rec(3, model="claude-opus-4-8", status="rate_limit_error"))         # no usage
+    log.append(rec(2, model="claude-opus-4-8", input_tokens=M, output_tokens=0))  # opus: 5
+    log.append(rec(3, model="claude-opus-4-8", status="rate_limit_error"))  # no usage
     assert log.total_cost == pytest.approx(0.018 + 0.3 + 5.0)
     s = log.summary()
     assert list(s.index) == ["claude-opus-4-8", "claude-sonnet-4-6"]
@@ -136,11 +162,28 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "usage.jsonl"
     log = UsageLog(path)
     split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 7}
-    msg = make_message(usage={"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 100,
-                              "cache_creation": split, "cache_creation_input_tokens": 7})
-    r1 = UsageRecord.from_message(msg, chat_id="c", turn=1, step=0, model="claude-sonnet-4-6",
-                                  request_id="req_1", status="ok", latency_s=1.25, ttft_s=None,
-                                  started_at=T0, client_miss_reason="tools changed (added: x)")
+    msg = make_message(
+        usage={
+            "input_tokens": 10,
+            "output_tokens": 5,
+            "cache_read_input_tokens": 100,
+            "cache_creation": split,
+            "cache_creation_input_tokens": 7,
+        }
+    )
+    r1 = UsageRecord.from_message(
+        msg,
+        chat_id="c",
+        turn=1,
+        step=0,
+        model="claude-sonnet-4-6",
+        request_id="req_1",
+        status="ok",
+        latency_s=1.25,
+        ttft_s=None,
+        started_at=T0,
+        client_miss_reason="tools changed (added: x)",
+    )
     log.append(r1)
     log.append(rec(5, status="interrupted"))
     assert len(path.read_text().splitlines()) == 2
@@ -205,8 +248,15 @@ def test_repr_and_html() -> None:
 def test_dataframe_of_many_records_keeps_every_row_and_dtype() -> None:
     # The 100k timing target lives in benchmarks/bench_usage.py; here only correctness at size.
     log = UsageLog()
-    r = rec(0, input_tokens=100, output_tokens=50, cache_read_input_tokens=1000,
-            cache_creation_input_tokens=10, latency_s=1.0, request_id="req_x")
+    r = rec(
+        0,
+        input_tokens=100,
+        output_tokens=50,
+        cache_read_input_tokens=1000,
+        cache_creation_input_tokens=10,
+        latency_s=1.0,
+        request_id="req_x",
+    )
     for _ in range(20_000):
         log.append(r)
     df = log.df

@@ -27,22 +27,39 @@ PLOTS = (plot_cache_hit_rate, plot_input_tokens, plot_cost)
 
 
 def rec(
-    i: int, chat: str = "a", *, read: int = 0, write: int = 0, inp: int = 100, out: int = 50,
-    reason: str | None = None, client: str | None = None, model: str = "claude-sonnet-4-6",
+    i: int,
+    chat: str = "a",
+    *,
+    read: int = 0,
+    write: int = 0,
+    inp: int = 100,
+    out: int = 50,
+    reason: str | None = None,
+    client: str | None = None,
+    model: str = "claude-sonnet-4-6",
 ) -> UsageRecord:
-    return UsageRecord(timestamp=T0 + timedelta(seconds=i), chat_id=chat, turn=i, step=0, model=model,
-                       input_tokens=inp, output_tokens=out, cache_read_input_tokens=read,
-                       cache_creation_input_tokens=write, cache_miss_reason=reason,
-                       client_miss_reason=client).priced()
+    return UsageRecord(
+        timestamp=T0 + timedelta(seconds=i),
+        chat_id=chat,
+        turn=i,
+        step=0,
+        model=model,
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_input_tokens=read,
+        cache_creation_input_tokens=write,
+        cache_miss_reason=reason,
+        client_miss_reason=client,
+    ).priced()
 
 
 def small_session() -> UsageLog:
     """6 calls, 2 chats, 2 misses with known reasons (hand-made numbers)."""
     log = UsageLog()
-    log.append(rec(0, "a", write=1000))                                    # a: first call, writes
-    log.append(rec(1, "b", write=2000))                                    # b: first call, writes
+    log.append(rec(0, "a", write=1000))  # a: first call, writes
+    log.append(rec(1, "b", write=2000))  # b: first call, writes
     log.append(rec(2, "a", read=1000, write=100))
-    log.append(rec(3, "b", read=0, write=2100, reason="system_changed"))   # miss (server)
+    log.append(rec(3, "b", read=0, write=2100, reason="system_changed"))  # miss (server)
     log.append(rec(4, "a", read=0, write=1200, client="TTL likely expired (idle 6 min > 5m TTL)"))  # miss
     log.append(rec(5, "b", read=2100, write=50))
     return log
@@ -52,8 +69,15 @@ def big_session(n: int = 10_000, chats: int = 1) -> UsageLog:
     log = UsageLog()
     for i in range(n):
         miss = i % 500 == 250
-        log.append(rec(i, f"c{i % chats}", read=0 if miss else 5000, write=5000 if miss else 100,
-                       reason="tools_changed" if miss else None))
+        log.append(
+            rec(
+                i,
+                f"c{i % chats}",
+                read=0 if miss else 5000,
+                write=5000 if miss else 100,
+                reason="tools_changed" if miss else None,
+            )
+        )
     return log
 
 

@@ -35,7 +35,11 @@ def test_shipped_table_has_sources_date_and_known_rows() -> None:
     sonnet = prices.lookup("claude-sonnet-4-6")
     assert sonnet is not None
     assert (sonnet.input, sonnet.output, sonnet.cache_write_5m, sonnet.cache_write_1h, sonnet.cache_read) == (
-        3.0, 15.0, 3.75, 6.0, 0.3,
+        3.0,
+        15.0,
+        3.75,
+        6.0,
+        0.3,
     )
     opus = prices.lookup("claude-opus-4-8")
     assert opus is not None and (opus.input, opus.output) == (5.0, 25.0)
@@ -65,11 +69,15 @@ def test_plain_input_output() -> None:
 
 
 def test_cache_write_is_counted_once_with_split() -> None:
-    u = Usage.model_validate({
-        "input_tokens": 1000, "output_tokens": 500,
-        "cache_creation_input_tokens": 2000, "cache_read_input_tokens": 10000,
-        "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 0},
-    })
+    u = Usage.model_validate(
+        {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "cache_creation_input_tokens": 2000,
+            "cache_read_input_tokens": 10000,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 0},
+        }
+    )
     cost = cost_of(u, "claude-sonnet-4-6")
     expected = (1000 * 3 + 2000 * 3.75 + 10000 * 0.3 + 500 * 15) / M
     double_counted = expected + 2000 * 3.75 / M
@@ -79,9 +87,14 @@ def test_cache_write_is_counted_once_with_split() -> None:
 
 
 def test_cache_write_5m_and_1h_split() -> None:
-    r = rec(input_tokens=100, output_tokens=10, cache_creation_input_tokens=3000,
-            cache_creation_5m_input_tokens=1000, cache_creation_1h_input_tokens=2000,
-            cache_read_input_tokens=0)
+    r = rec(
+        input_tokens=100,
+        output_tokens=10,
+        cache_creation_input_tokens=3000,
+        cache_creation_5m_input_tokens=1000,
+        cache_creation_1h_input_tokens=2000,
+        cache_read_input_tokens=0,
+    )
     expected = (100 * 3 + 1000 * 3.75 + 2000 * 6 + 10 * 15) / M
     assert r.cost_usd == pytest.approx(expected)
     # without caching all 3100 prompt tokens at $3
@@ -95,9 +108,14 @@ def test_cache_write_without_split_is_charged_at_5m_rate() -> None:
 
 def test_split_larger_than_total_never_charges_more_than_total() -> None:
     # inconsistent backend: the total (1000) is authoritative, the 1h part is capped at it
-    cost, _ = costs_for(get_prices().lookup("claude-opus-4-8"), input_tokens=0, output_tokens=0,
-                        cache_creation_input_tokens=1000, cache_creation_5m_input_tokens=800,
-                        cache_creation_1h_input_tokens=700)
+    cost, _ = costs_for(
+        get_prices().lookup("claude-opus-4-8"),
+        input_tokens=0,
+        output_tokens=0,
+        cache_creation_input_tokens=1000,
+        cache_creation_5m_input_tokens=800,
+        cache_creation_1h_input_tokens=700,
+    )
     assert cost == pytest.approx((300 * 6.25 + 700 * 10) / M)
 
 
@@ -179,8 +197,9 @@ def test_load_prices_from_user_file(tmp_path: Path) -> None:
     f = tmp_path / "p.json"
     f.write_text(json.dumps({"models": {"m": {"input": 1, "output": 2}}, "aliases": {"m-latest": "m"}}))
     prices = load_prices(f)
-    r = UsageRecord(timestamp=T0, chat_id="c", turn=0, step=0, model="m-latest",
-                    input_tokens=M, output_tokens=M).priced(prices)
+    r = UsageRecord(
+        timestamp=T0, chat_id="c", turn=0, step=0, model="m-latest", input_tokens=M, output_tokens=M
+    ).priced(prices)
     assert r.cost_usd == pytest.approx(3.0)
 
 

@@ -28,17 +28,28 @@ FULL_USAGE = {
 
 
 def build(message: object = None, **kw: object) -> UsageRecord:
-    args: dict[str, object] = dict(chat_id="chat-1", turn=3, step=1, model="claude-sonnet-4-6",
-                                   request_id="req_abc", status="ok", latency_s=2.5, ttft_s=0.4,
-                                   started_at=T0)
+    args: dict[str, object] = dict(
+        chat_id="chat-1",
+        turn=3,
+        step=1,
+        model="claude-sonnet-4-6",
+        request_id="req_abc",
+        status="ok",
+        latency_s=2.5,
+        ttft_s=0.4,
+        started_at=T0,
+    )
     args.update(kw)
     return UsageRecord.from_message(message, **args)  # type: ignore[arg-type]
 
 
 def test_from_message_reads_every_usage_field() -> None:
-    msg = make_message(usage=FULL_USAGE, stop_reason="tool_use", msg_id="msg_42",
-                       diagnostics={"cache_miss_reason": {"type": "system_changed",
-                                                          "cache_missed_input_tokens": 9000}})
+    msg = make_message(
+        usage=FULL_USAGE,
+        stop_reason="tool_use",
+        msg_id="msg_42",
+        diagnostics={"cache_miss_reason": {"type": "system_changed", "cache_missed_input_tokens": 9000}},
+    )
     r = build(msg)
     assert (r.chat_id, r.turn, r.step, r.request_id, r.message_id) == ("chat-1", 3, 1, "req_abc", "msg_42")
     assert r.stop_reason == "tool_use" and r.status == "ok"
@@ -86,8 +97,14 @@ def test_error_before_any_response_is_all_missing_and_silent() -> None:
         warnings.simplefilter("error")  # no price warning for a call without usage
         r = build(None, model="claude-fable-5-2", status="overloaded_error", request_id=None, ttft_s=None)
     assert r.status == "overloaded_error"
-    for name in ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens",
-                 "thinking_tokens", "server_tool_uses"):
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+        "thinking_tokens",
+        "server_tool_uses",
+    ):
         assert getattr(r, name) is None, name
     assert r.cost_usd is None and r.hit_rate is None and r.message_id is None
 
@@ -111,16 +128,24 @@ def test_message_delta_usage_object_accepted() -> None:
 
 
 def test_model_from_message_wins_for_pricing() -> None:
-    r = build(make_message(model="claude-opus-4-8", usage={"input_tokens": 1000, "output_tokens": 0}),
-              model="claude-sonnet-4-6")
+    r = build(
+        make_message(model="claude-opus-4-8", usage={"input_tokens": 1000, "output_tokens": 0}),
+        model="claude-sonnet-4-6",
+    )
     assert r.model == "claude-opus-4-8"
     assert r.cost_usd == pytest.approx(1000 * 5 / 1e6)
 
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("input_tokens", -1), ("output_tokens", MAX_TOKENS + 1), ("cache_read_input_tokens", 10**12),
-     ("cache_creation_input_tokens", 1.5), ("input_tokens", True), ("output_tokens", "12")],
+    [
+        ("input_tokens", -1),
+        ("output_tokens", MAX_TOKENS + 1),
+        ("cache_read_input_tokens", 10**12),
+        ("cache_creation_input_tokens", 1.5),
+        ("input_tokens", True),
+        ("output_tokens", "12"),
+    ],
 )
 def test_corrupt_numbers_raise_value_error(field: str, value: object) -> None:
     usage: dict[str, object] = {"input_tokens": 1, "output_tokens": 1, field: value}
@@ -132,8 +157,14 @@ def test_negative_latency_and_server_tool_counts_raise() -> None:
     with pytest.raises(ValueError, match="latency_s"):
         build(make_message(), latency_s=-0.1)
     with pytest.raises(ValueError, match="web_search_requests"):
-        build(None, usage={"input_tokens": 1, "output_tokens": 1,
-                           "server_tool_use": {"web_search_requests": -2, "web_fetch_requests": 0}})
+        build(
+            None,
+            usage={
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "server_tool_use": {"web_search_requests": -2, "web_fetch_requests": 0},
+            },
+        )
 
 
 def test_timestamps_normalised_to_utc() -> None:

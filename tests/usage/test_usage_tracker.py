@@ -40,8 +40,8 @@ def tracker_after(first: dict[str, Any]) -> PrefixTracker:
 
 def test_growing_conversation_and_retries_expect_no_miss() -> None:
     t = tracker_after(body(1))
-    assert t.observe(body(1), T0 + timedelta(seconds=5)) is None          # retry of the same request
-    assert t.observe(body(3), T0 + timedelta(seconds=20)) is None         # appended turn
+    assert t.observe(body(1), T0 + timedelta(seconds=5)) is None  # retry of the same request
+    assert t.observe(body(3), T0 + timedelta(seconds=20)) is None  # appended turn
     assert t.observe(body(5), T0 + timedelta(seconds=40)) is None
     assert t.calls == 4
 
@@ -58,8 +58,11 @@ def test_cache_control_markers_are_ignored() -> None:
 
 def test_string_and_block_content_are_equivalent() -> None:
     t = tracker_after(body(0, system="You are terse.", messages=[{"role": "user", "content": "hi"}]))
-    same = body(0, system=[{"type": "text", "text": "You are terse."}],
-                messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+    same = body(
+        0,
+        system=[{"type": "text", "text": "You are terse."}],
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    )
     assert t.observe(same, T0 + timedelta(seconds=1)) is None
 
 
@@ -107,8 +110,10 @@ def test_several_changes_joined_in_prefix_order() -> None:
 def test_thinking_and_tool_choice_changes() -> None:
     t = tracker_after(body(1))
     assert t.observe(body(3, thinking={"type": "adaptive"}), T0) == "thinking changed"
-    assert t.observe(body(5, thinking={"type": "adaptive"}, tool_choice={"type": "any"}), T0) == \
-        "tool_choice changed"
+    assert (
+        t.observe(body(5, thinking={"type": "adaptive"}, tool_choice={"type": "any"}), T0)
+        == "tool_choice changed"
+    )
 
 
 def test_ttl_expiry_5m_and_1h() -> None:
@@ -118,8 +123,10 @@ def test_ttl_expiry_5m_and_1h() -> None:
     assert reason == "TTL likely expired (idle 6 min > 5m TTL)"
     hour = body(1, cache_control={"type": "ephemeral", "ttl": "1h"})
     t1 = tracker_after(hour)
-    assert t1.observe(body(3, cache_control={"type": "ephemeral", "ttl": "1h"}),
-                      T0 + timedelta(minutes=30)) is None
+    assert (
+        t1.observe(body(3, cache_control={"type": "ephemeral", "ttl": "1h"}), T0 + timedelta(minutes=30))
+        is None
+    )
     late = t1.observe(body(5), T0 + timedelta(minutes=30 + 61))
     assert late == "TTL likely expired (idle 61 min > 1h TTL)"
 
