@@ -263,7 +263,10 @@ async def test_interrupt(seed: int, server: OfflineServer) -> None:
             rec = chat.usage.records[-1]
             assert rec.status == last.status
             if last.status == "interrupted":
-                assert rec.output_tokens is None
+                # Output tokens are known only once message_delta arrived (it also sets the stop
+                # reason); a cancel between message_delta and message_stop keeps that final count.
+                delta_seen = last.message is not None and last.message.stop_reason is not None
+                assert rec.output_tokens is None or delta_seen, rec
                 count("interrupt outcomes", "landed mid-stream")
             elif phase in ("thinking", "text", "tool_args"):
                 count("interrupt outcomes", f"{phase}: landed after the stream")

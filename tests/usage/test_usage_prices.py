@@ -52,8 +52,11 @@ def test_models_without_published_price_are_left_out() -> None:
 
 
 def test_shipped_cache_prices_follow_multipliers_where_the_page_does() -> None:
-    # 5m write = 1.25x input and 1h write = 2x input hold for every shipped model
+    # 5m write = 1.25x input, 1h write = 2x input and read <= 0.1x hold for every shipped model but
+    # one: the page lists Haiku 3's 5m write at $0.30 (1.2x of $0.25) and its read at $0.03 (0.12x).
     data = json.loads(Path(__file__).parents[2].joinpath("claudekit/usage/prices.json").read_text())
+    haiku3 = data["models"].pop("claude-3-haiku")
+    assert (haiku3["cache_write_5m"], haiku3["cache_write_1h"], haiku3["cache_read"]) == (0.3, 0.5, 0.03)
     for name, p in data["models"].items():
         assert p["cache_write_5m"] == pytest.approx(1.25 * p["input"]), name
         assert p["cache_write_1h"] == pytest.approx(2.0 * p["input"]), name
@@ -163,6 +166,12 @@ def test_aliases_date_suffix_and_context_suffix() -> None:
     dated = rec("claude-sonnet-4-5-20990101", input_tokens=1000, output_tokens=0)
     assert dated.cost_usd == pytest.approx(0.003)
     assert rec("claude-sonnet-5-5[1m]", input_tokens=1000, output_tokens=0).cost_usd == pytest.approx(0.002)
+    # Older ids, as recorded sessions carry them: dated, "-latest" and "-0" aliases.
+    assert rec("claude-sonnet-4-20250514", input_tokens=1000, output_tokens=100).cost_usd == pytest.approx(
+        (1000 * 3 + 100 * 15) / M
+    )
+    assert rec("claude-3-opus-latest", input_tokens=0, output_tokens=1000).cost_usd == pytest.approx(0.075)
+    assert rec("claude-opus-4-0", input_tokens=1000, output_tokens=0).cost_usd == pytest.approx(0.015)
 
 
 def test_set_prices_override_and_reset() -> None:
