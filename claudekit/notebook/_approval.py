@@ -24,6 +24,7 @@ from .._approval import PendingCall
 __all__ = ["approval_group_widget", "approval_widget"]
 
 _STYLE = "font-family: var(--jp-code-font-family, monospace); font-size: 12px; white-space: pre-wrap"
+_ERROR_STYLE = f"{_STYLE}; color: var(--jp-error-color1, #c62828)"
 
 
 def _pretty(arguments: Any) -> str:
@@ -63,7 +64,7 @@ class _Card:
         self.approve_btn = widgets.Button(
             layout=widgets.Layout(width="auto"),  # labels never truncated
             description="Approve",
-            button_style="success",
+            button_style="primary",
             icon="check",
             tooltip=f"Run {pending.name} with these arguments",
         )
@@ -153,7 +154,7 @@ class _Card:
             return
         _, problem = self._parse()
         self.error.value = (
-            "" if problem is None else f"<pre style='{_STYLE}; color: #c62828'>{html.escape(problem)}</pre>"
+            "" if problem is None else f"<pre style='{_ERROR_STYLE}'>{html.escape(problem)}</pre>"
         )
         self.approve_btn.disabled = self.always_btn.disabled = problem is not None
         if problem is None:
@@ -162,7 +163,7 @@ class _Card:
     def _approve(self, *, always: bool) -> None:
         arguments, problem = self._parse()
         if problem is not None:  # the button is disabled then, but a click may race the update
-            self.error.value = f"<pre style='{_STYLE}; color: #c62828'>{html.escape(problem)}</pre>"
+            self.error.value = f"<pre style='{_ERROR_STYLE}'>{html.escape(problem)}</pre>"
             return
         self.pending.approve(arguments, always=always)
 
@@ -177,9 +178,12 @@ class _Card:
         self.reason.disabled = True
         if decision is None:
             return
-        mark, color = ("✔", "#2e7d32") if decision.approved else ("✖", "#c62828")
+        mark, color = ("✔", "success") if decision.approved else ("✖", "error")
+        # Only the mark is coloured: green or red text is under 4.5:1 contrast in one theme or the other.
+        what = html.escape(decision.describe().capitalize())
         self.status.value = (
-            f"<span style='color:{color}'>{mark} {html.escape(decision.describe().capitalize())}</span>"
+            f"<span style='color: var(--jp-{color}-color1)'>{mark}</span> "
+            f"<span style='color: var(--jp-ui-font-color1)'>{what}</span>"
         )
 
 
@@ -188,7 +192,7 @@ def _group_row(group: Sequence[PendingCall], reason: widgets.Text) -> widgets.HB
     approve_all = widgets.Button(
         layout=widgets.Layout(width="auto"),  # labels never truncated
         description=f"Approve all ({n})",
-        button_style="success",
+        button_style="primary",
         icon="check-double",
         tooltip=f"Approve all {n} tool calls of this step as they are",
     )

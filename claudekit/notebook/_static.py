@@ -5,7 +5,7 @@ mimebundle: the reasoning collapsed in ``<details>``, one collapsed summary per 
 Markdown (code, tables and math render as Jupyter renders Markdown; nbconvert and GitHub render it too),
 and a one-line usage footer. It is deterministic for a given reply: no ids, no timestamps, no latency.
 The footer's token counts and cost vary between real API runs; for strict nbval comparisons sanitize it
-with the regex ``<sub>claudekit · [^<]*</sub>``.
+with the regex ``<sub[^>]*>claudekit · [^<]*</sub>``.
 """
 
 from __future__ import annotations
@@ -23,13 +23,18 @@ if TYPE_CHECKING:
 
 __all__ = ["FOOTER_SANITIZE_REGEX", "footer_line", "reply_record", "static_bundle", "static_markdown"]
 
-FOOTER_SANITIZE_REGEX = r"<sub>claudekit · [^<]*</sub>"
+FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
+# claudekit's own text (reasoning, tool results, the footer) is literal: "$0.01 (saved $0.02)" must not be
+# typeset as math. The entity keeps Markdown renderers from pairing dollars; the class keeps MathJax out
+# of the rendered element. The answer itself is the model's Markdown and renders as Jupyter renders it.
+_NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
+
 _INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 _ARGS_LIMIT = 4000
 
 
 def _esc(text: str) -> str:
-    return escape(text, quote=False)
+    return escape(text, quote=False).replace("$", "&#36;")
 
 
 def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
@@ -217,9 +222,8 @@ def static_markdown(reply: Reply, error: BaseException | None = None, *, footer:
             if thinking
             else ""
         )
-        parts.append(
-            f"<details><summary>{label}</summary>\n\n{body or '*(' + ', '.join(notes) + ')*'}\n\n</details>"
-        )
+        body = body or "*(" + ", ".join(notes) + ")*"
+        parts.append(f"<details {_NO_MATH}><summary>{label}</summary>\n\n{body}\n\n</details>")
     for name, status, args, result in _tool_lines(reply):
         summary = f"🔧 {_esc(name)} — {status}"
         if result:
@@ -227,7 +231,7 @@ def static_markdown(reply: Reply, error: BaseException | None = None, *, footer:
         body = f"```json\n{args}\n```"
         if result:
             body += f"\n\n**Result:** {_esc(result)}"
-        parts.append(f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>")
+        parts.append(f"<details {_NO_MATH}><summary>{summary}</summary>\n\n{body}\n\n</details>")
     if interrupted:
         parts.append("> ⏹ **interrupted** — the partial answer is kept")
     err = _error_text(reply, error)
@@ -242,7 +246,7 @@ def static_markdown(reply: Reply, error: BaseException | None = None, *, footer:
     if cites:
         parts.append("**Sources:**\n" + "\n".join(f"{i}. {_esc(c)}" for i, c in enumerate(cites, 1)))
     if footer and reply.steps:
-        parts.append(f"<sub>claudekit · {_esc(footer_line(reply, timings=False))}</sub>")
+        parts.append(f"<sub {_NO_MATH}>claudekit · {_esc(footer_line(reply, timings=False))}</sub>")
     return "\n\n".join(parts) + "\n"
 
 

@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 __all__ = ["CardWidget", "WidgetRenderer"]
 
 _FONT = "font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);"
+_NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'  # costs and tool output are text, not $…$ math
+# ipywidgets draws the Accordion title in --jp-ui-font-color2 on --jp-layout-color2: 4.2-4.4:1 contrast,
+# under WCAG AA. Scoped to claudekit's own view; it travels inside the header, which every refresh sends.
+_HEADER_STYLE = (
+    "<style>.claudekit-view .jupyter-widget-Collapse-header, .claudekit-view .p-Collapse-header"
+    " { color: var(--jp-ui-font-color1); }</style>"
+)
 _STATUS_COLOURS = {
     "waiting": "var(--jp-ui-font-color2)",
     "thinking": "var(--jp-brand-color1)",
@@ -124,7 +131,7 @@ class CardWidget:
             result = ""
         _set(
             self.result,
-            f'<div style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
+            f'<div {_NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
             if result
             else "",
         )
@@ -312,12 +319,16 @@ class WidgetRenderer:
         model = escape(st.model) if st.model else ""
         header = (
             f'<div style="{_FONT} color: var(--jp-ui-font-color2);">'
-            f'<b style="color: {colour};">● {escape(st.status)}</b>'
+            # The dot carries the status colour; the word stays in the text colour, since theme accent
+            # colours (warn, success) fall below 4.5:1 contrast as text (tests/browser measure it).
+            f'<b style="color: {colour};">●</b> <b style="color: var(--jp-ui-font-color1);">'
+            f"{escape(st.status)}</b>"
             f"{' · ' + model if model else ''} · {self._elapsed()}</div>"
         )
         if st.error:
-            header += f'<div style="{_FONT} color: var(--jp-error-color1);">{escape(st.error)}</div>'
-        _set(self.header, header)
+            error_style = f"{_FONT} color: var(--jp-error-color1);"
+            header += f'<div {_NO_MATH} style="{error_style}">{escape(st.error)}</div>'
+        _set(self.header, header + _HEADER_STYLE)
         if self._changed("thinking") and st.has_thinking:
             self._ensure_thinking()
             label = st.thinking_label()
@@ -357,7 +368,7 @@ class WidgetRenderer:
                 )
             _set(
                 self._ensure_extras(),
-                f'<div style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
+                f'<div {_NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
                 if rows
                 else "",
             )
@@ -365,8 +376,8 @@ class WidgetRenderer:
             line = footer_line(reply) if reply is not None else _usage_line(st.model, st.total_usage())
             _set(
                 self.footer,
-                '<div style="font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size0); '
-                'color: var(--jp-ui-font-color2);">'
+                f'<div {_NO_MATH} style="font-family: var(--jp-ui-font-family); '
+                'font-size: var(--jp-ui-font-size0); color: var(--jp-ui-font-color2);">'
                 f"{escape(line)}</div>"
                 if line
                 else "",

@@ -69,6 +69,10 @@ def _parts(record: UsageRecord) -> list[str]:
     return parts
 
 
+# Costs are text: JupyterLab typesets "$0.01 … $0.02" in HTML outputs as inline math without this.
+_NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
 def footer_text(record: UsageRecord) -> str:
     """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``."""
     text = " · ".join(_parts(record))
@@ -84,10 +88,12 @@ def footer_html(record: UsageRecord) -> str:
     body = escape(" · ".join(_parts(record)))
     reason = record.miss_reason
     if reason:
-        body += f' · <span style="color:#b45309">cache miss: {escape(reason)}</span>'
-    colour = "#6b7280" if record.status == "ok" else "#b91c1c"
+        body += f" · <b>cache miss:</b> {escape(reason)}"
+    # JupyterLab's theme colour where there is one (dark themes), a grey readable on white elsewhere.
+    ok = record.status == "ok"
+    colour = "var(--jp-ui-font-color2, #4b5563)" if ok else "var(--jp-error-color1, #b91c1c)"
     return (
-        f'<div class="claudekit-usage-footer" title="{escape(title)}" '
+        f'<div class="claudekit-usage-footer {_NO_MATH}" title="{escape(title)}" '
         f'style="font-size:0.8em;color:{colour};font-family:system-ui,sans-serif;margin-top:2px">'
         f"{body}</div>"
     )
@@ -149,7 +155,7 @@ def log_html(log: UsageLog, max_rows: int = 10) -> str:
         border=0,
     )
     return (
-        f'<div class="claudekit-usage-log" style="font-size:0.85em">'
+        f'<div class="claudekit-usage-log {_NO_MATH}" style="font-size:0.85em">'
         f"<div>{head}</div>{summary_html}"
         f"<details><summary>last {min(max_rows, n)} calls</summary>{recent_html}</details></div>"
     )

@@ -138,6 +138,7 @@ class Lab:
     root: Path
     log: Path
     proc: subprocess.Popen[bytes]
+    settings: Path
     started_s: float = 0.0
 
     def log_tail(self, lines: int = 60) -> str:
@@ -164,6 +165,67 @@ def _write_settings(settings_dir: Path) -> None:
         p = settings_dir / rel
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(value))
+
+
+THEME_SETTINGS = "@jupyterlab/apputils-extension/themes.jupyterlab-settings"
+
+
+@contextlib.contextmanager
+def lab_theme(lab: Lab, theme: str) -> Iterator[None]:
+    """Pages opened inside use ``theme`` (the server reads user settings per request)."""
+    path = lab.settings / THEME_SETTINGS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"theme": theme}))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+# WCAG 2 contrast of every visible text node under a root, against its composited background.
+# Colours with alpha (JupyterLab's font colours are rgba) are blended over what is beneath them.
+CONTRAST_JS = """(root) => {
+  const parse = (s) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(s || "");
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (fg, bg) => [0, 1, 2].map((i) => fg[i] * fg[3] + bg[i] * (1 - fg[3])).concat([1]);
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const out = [];
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const text = n.textContent.trim();
+    const el = n.parentElement;
+    if (!text || !el) continue;
+    // WCAG exempts inactive controls (a decided approval card greys its buttons out).
+    if (el.closest("button:disabled, .mod-disabled")) continue;
+    const box = el.getBoundingClientRect();
+    const cs = getComputedStyle(el);
+    if (!box.width || !box.height || cs.visibility === "hidden") continue;
+    const bg = background(el);
+    const fg = over(parse(cs.color), bg);
+    const a = lum(fg), b = lum(bg);
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push({text: text.slice(0, 50), ratio: Math.round(ratio * 100) / 100, color: cs.color,
+              background: "rgb(" + bg.slice(0, 3).map(Math.round).join(", ") + ")"});
+  }
+  return out;
+}"""
 
 
 def _server_env(home: Path) -> dict[str, str]:
@@ -238,7 +300,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         proc = subprocess.Popen(
             cmd, env=_server_env(base), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-    server = Lab(f"http://127.0.0.1:{port}", token, root, log, proc)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, log, proc, settings)
     try:
         status = f"{server.url}/api/status?token={token}"
         while True:
@@ -544,3 +606,97 @@ def test_deny_in_browser(session: Session, lab: Lab) -> None:
     expect(check).to_contain_text("ran: [] denied")
     text = session.text(2)
     assert "keep my notes" in text, f"the reason did not reach the model:\n{text}"
+
+
+MIN_CONTRAST = 4.5  # WCAG 2 AA for normal-size text; every claudekit text is normal size or smaller
+MIN_GRAPHIC = 3.0  # WCAG 2 AA for non-text marks (the status dot, ✔ and ✖): 1.4.11
+
+
+def _too_faint(m: dict[str, Any]) -> bool:
+    return bool(m["ratio"] < (MIN_CONTRAST if re.search(r"\w", m["text"]) else MIN_GRAPHIC))
+
+
+THEME_TOOLS = """
+@ck.tool
+def broken_gauge() -> str:
+    \"\"\"Read the broken gauge.\"\"\"
+    raise RuntimeError("the gauge is broken")
+
+chat = ck.Chat(tools=[read_clock, delete_file, broken_gauge], thinking=1024)
+reply = await chat("Use delete_file for path notes.txt, and broken_gauge")"""
+THEME_ERROR = """\
+try:
+    await ck.Chat(model="claude-no-such-model")("hello")
+except ck.ClaudekitError as e:
+    print(type(e).__name__)"""
+# Two cached turns: the second footer reads "$… (saved $…)", two dollar signs that MathJax must not take
+# for inline math; the tool result has dollars too.
+THEME_STATIC = f"""\
+ck.configure_rendering(static=True)
+quick = ck.Chat(thinking=1024, system="Notes on the sales data, $5 and $7 a unit. " * 200)
+await quick("{QUICKSTART_PROMPT}")
+await quick("And the prices, $5 and $7?")"""
+
+
+@pytest.mark.parametrize("theme", ["JupyterLab Light", "JupyterLab Dark"])
+def test_readable_in_light_and_dark_themes(session: Session, lab: Lab, theme: str) -> None:
+    """Every text claudekit draws has WCAG AA contrast (4.5:1; marks 3:1) in both stock themes.
+
+    Measured on the live view (awaiting approval, then finished with a tool error and a denial-free
+    approval), an API error, the static rendering and the usage table.
+    """
+    slug = theme.split()[-1].lower()
+    name = f"theme-{slug}.ipynb"
+    write_notebook(
+        lab.root / name,
+        [
+            TOOLS_CELL.format(configure="ck.configure_rendering(static=False)") + THEME_TOOLS,
+            THEME_ERROR,
+            THEME_STATIC,
+            "chat.usage",
+        ],
+    )
+    with lab_theme(lab, theme):
+        session.open(name)
+    shown = session.page.evaluate("document.body.dataset.jpThemeName")
+    assert shown == theme, f"JupyterLab shows theme {shown!r}, not {theme!r}"
+    bad: dict[str, list[dict[str, Any]]] = {}
+
+    def measure(what: str, root: Locator) -> None:
+        measured = session.page.evaluate(CONTRAST_JS, root.element_handle())
+        assert len(measured) >= 3, f"{what}: too little text measured: {measured}"
+        print(f"\n{theme}, {what}: {len(measured)} texts, lowest {min(m['ratio'] for m in measured):.2f}:1")
+        bad[what] = [m for m in measured if _too_faint(m)]
+
+    session.run(0)
+    view = session.output(0).locator(".claudekit-view")
+    approve = view.locator(".widget-button", has_text=re.compile(r"^Approve$"))
+    expect(approve).to_be_visible(timeout=CELL_S * 1000)
+    measure("live view awaiting approval", view)
+    approve.click()
+    session.wait_done(0)
+    expect(view).to_contain_text("Approved by you")
+    expect(view.locator(".claudekit-tool-card", has_text="broken_gauge")).to_contain_text("error")
+    measure("finished live view with a tool error", view)
+    session.run_and_wait(1)
+    expect(session.output(1)).to_contain_text("Error")
+    measure("API error", session.output(1).locator(".claudekit-view"))
+    session.run_and_wait(2)
+    expect(session.output(2).locator("details summary", has_text="Thinking")).to_have_count(2)
+    measure("static rendering", session.output(2))
+    expect(session.output(2)).to_contain_text("(saved $")
+    session.run_and_wait(3)
+    measure("usage log", session.output(3).locator(".claudekit-usage-log"))
+    expect(session.output(3)).to_contain_text("(without caching $")
+    # Costs, reasoning and tool results are text, not math: JupyterLab typesets $…$ pairs in HTML and
+    # Markdown outputs unless claudekit keeps MathJax out. (The answer is the model's Markdown: there
+    # "$5 and $7" renders as a Markdown cell would.)
+    for i in (0, 1, 3):
+        expect(session.output(i).locator("mjx-container")).to_have_count(0)
+    static = session.output(2)
+    expect(static.locator("details mjx-container, sub mjx-container")).to_have_count(0)
+    static.locator("details summary", has_text="Thinking").last.click()
+    expect(static.locator("details[open]")).to_contain_text("And the prices, $5 and $7?")
+    session.shot(session.panel, f"theme-{slug}.png")
+    failures = {k: v for k, v in bad.items() if v}
+    assert not failures, f"text under {MIN_CONTRAST}:1 contrast in {theme}: " + json.dumps(failures, indent=1)

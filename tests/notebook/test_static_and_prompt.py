@@ -24,7 +24,7 @@ async def test_static_bundle_has_answer_collapsed_tools_and_no_timings() -> None
     md = bundle["text/markdown"]
     assert set(bundle) == {"text/markdown", "text/plain"}
     assert reply.text in md
-    assert "<details><summary>🔧 weather — done: sunny in Paris</summary>" in md
+    assert "<summary>🔧 weather — done: sunny in Paris</summary>" in md
     assert '"city": "Paris"' in md
     assert " s (first token" not in md and not re.search(r"\d+\.\d s\b", md)
     for call in reply.tool_calls:
@@ -46,7 +46,7 @@ async def test_static_bundle_is_deterministic_across_identical_runs() -> None:
 async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
     reply = await offline_chat([Turn(text="42", thinking="step one\nstep two")], thinking=2048)("q")
     md = static_bundle(reply)["text/markdown"]
-    assert md.startswith("<details><summary>Thinking</summary>")
+    assert md.startswith('<details class="tex2jax_ignore mathjax_ignore"><summary>Thinking</summary>')
     assert "> step one\n> step two" in md
     red = await recorded_chat("pydantic-ai__redacted_thinking.sse")("q")
     red_md = static_bundle(red)["text/markdown"]
@@ -54,12 +54,26 @@ async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
     assert red.text in red_md
 
 
+async def test_dollars_in_claudekit_text_are_not_math_but_the_answer_is_left_alone() -> None:
+    # JupyterLab and GitHub typeset $…$ pairs in Markdown: reasoning, tool results and the footer's costs
+    # are literal text (entity-encoded, inside elements MathJax ignores); the answer is the model's Markdown.
+    turns = [Turn(text="Costs $x$ per unit.", thinking="Between $5 and $7.")]
+    reply = await offline_chat(turns, thinking=2048, model="claude-sonnet-4-6")("price?")
+    md = static_bundle(reply)["text/markdown"]
+    assert "Costs $x$ per unit." in md
+    assert "> Between &#36;5 and &#36;7." in md
+    footer = re.findall(FOOTER_SANITIZE_REGEX, md)
+    assert len(footer) == 1 and "&#36;" in footer[0] and "mathjax_ignore" in footer[0]
+    assert md.count("$") == 2, md  # only the answer's own dollars remain
+    assert "$" in static_bundle(reply)["text/plain"]  # plain text is not Markdown: unchanged
+
+
 async def test_citations_and_server_tools_are_summarised() -> None:
     reply = await recorded_chat("pydantic-ai__thinking_web_search_citations.sse")("q")
     md = static_bundle(reply)["text/markdown"]
     assert "**Sources:**" in md
     assert "web_search — done:" in md
-    assert md.count("<details>") == 1 + sum(1 for c in reply.tool_calls)
+    assert md.count("<details ") == 1 + sum(1 for c in reply.tool_calls)
 
 
 async def test_interrupted_and_failed_replies_say_so() -> None:
