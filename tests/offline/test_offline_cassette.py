@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,28 @@ from claudekit.offline import Cassette, CassetteMiss, OfflineBackend, RecordingT
 SECRET = "sk-ant-api03-THISISNOTAREALKEY_abcdefghijklmnop"
 
 
-def client_on(transport: httpx2.AsyncBaseTransport, base_url: str) -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(
-        api_key=SECRET, base_url=base_url, max_retries=0, http_client=httpx2.AsyncClient(transport=transport)
+_open: list[anthropic.AsyncAnthropic] = []
+
+
+def client_on(
+    transport: httpx2.AsyncBaseTransport, base_url: str, *, api_key: str = SECRET, max_retries: int = 0
+) -> anthropic.AsyncAnthropic:
+    client = anthropic.AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=max_retries,
+        http_client=httpx2.AsyncClient(transport=transport),
     )
+    _open.append(client)
+    return client
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Each client's pooled loopback connection is closed by the test that opened it (no unclosed sockets)."""
+    yield
+    while _open:
+        await _open.pop().close()
 
 
 async def session(client: anthropic.AsyncAnthropic) -> list[Any]:
@@ -101,20 +120,11 @@ async def test_replays_recorded_retry_sequence(tmp_path: Path) -> None:
     backend = OfflineBackend(responder=Script([Fault.status(429, retry_after=0), Turn(text="ok now")]))
     with backend.serve() as server:
         rec = RecordingTransport(path, inner=httpx2.AsyncHTTPTransport())
-        client = anthropic.AsyncAnthropic(
-            api_key="k",
-            base_url=server.base_url,
-            max_retries=1,
-            http_client=httpx2.AsyncClient(transport=rec),
-        )
+        client = client_on(rec, server.base_url, api_key="k", max_retries=1)
         msg = await client.messages.create(model=MODEL, max_tokens=10, messages=[user("q")])
     statuses = [e["response"]["status"] for e in Cassette(path).entries]
     assert statuses == [429, 200]
-    replay = anthropic.AsyncAnthropic(
-        api_key="k",
-        base_url="http://127.0.0.1:9",
-        max_retries=1,
-        http_client=httpx2.AsyncClient(transport=RecordingTransport(path, mode="none")),
-    )
+    nowhere = "http://127.0.0.1:9"  # replay only: nothing listens there
+    replay = client_on(RecordingTransport(path, mode="none"), nowhere, api_key="k", max_retries=1)
     again = await replay.messages.create(model=MODEL, max_tokens=10, messages=[user("q")])
     assert again.content[0].text == msg.content[0].text == "ok now"
