@@ -199,10 +199,10 @@ async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
 
 async def _ask(ip: Any, args: Any, template: str) -> None:
     ns = ip.user_ns
-    chat = get_chat(args.chat or "default", namespace=ns, new=args.new)
-    if args.tools is not None:
-        _set_tools(chat, args.tools, ns)
     try:
+        chat = get_chat(args.chat or "default", namespace=ns, new=args.new)
+        if args.tools is not None:
+            _set_tools(chat, args.tools, ns)
         prompt = template if args.raw else format_prompt(template, ns)
         if not prompt.strip():
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")

@@ -7,9 +7,10 @@ approval widget, a result preview); server-tool blocks and citations; the answer
 tables and math render exactly as Jupyter renders Markdown); a usage footer.
 
 Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status change
-show at once, everything else is coalesced to at most ``rate`` refreshes per second, and ``finish``
-flushes the final state. Only sections whose version changed are pushed, and the header's elapsed time
-has a resolution of one second, so a refresh costs one or two comm messages.
+show at once, everything else is coalesced to at most ``rate`` refreshes per second, a held change is
+shown by a timer on the event loop when the interval ends (even if no further event comes), and
+``finish`` flushes the final state. Only sections whose version changed are pushed, and the header's
+elapsed time has a resolution of one second, so a refresh costs one or two comm messages.
 
 When the reply ends, the live view is replaced by an empty ``text/plain`` (``update_display_data``) and
 its widgets are closed, and a static ``text/markdown`` rendering is displayed as a new output: a saved
@@ -20,6 +21,7 @@ Styling uses JupyterLab's CSS variables only, so it reads well in light and dark
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -164,6 +166,8 @@ class WidgetRenderer:
         self._shown_status = ""
         self._cards: dict[str, CardWidget] = {}
         self._broken = False
+        self._held = False  # a change arrived inside the throttle interval and is not shown yet
+        self._timer: asyncio.TimerHandle | None = None
         self.refreshes = 0
         self.root: Any = None
 
@@ -182,9 +186,14 @@ class WidgetRenderer:
             self._guard(self.flush)
         elif self.state.status != self._shown_status or self.throttle.ready():
             self._guard(self.flush)
+        else:
+            self._hold()
 
     def finish(self, reply: Reply, error: BaseException | None) -> None:
         self.state.finish(reply, error)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self._broken:
             return
         if self.static:
@@ -192,6 +201,25 @@ class WidgetRenderer:
             self._guard(self._freeze, reply, error)
         else:
             self._guard(self.flush, reply)
+
+    def _hold(self) -> None:
+        """Show a held change when the interval ends: a pause in the stream must not hide it."""
+        self._held = True
+        if self._timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # driven without a loop: the next event or finish shows it
+            return
+        last = self.throttle.last
+        waited = 0.0 if last is None else self.clock() - last
+        delay = min(max(self.throttle.interval - waited, 0.0), self.throttle.interval)
+        self._timer = loop.call_later(delay, self._trailing)
+
+    def _trailing(self) -> None:
+        self._timer = None
+        if self._held and not self._broken and not self.state.final:
+            self._guard(self.flush)
 
     # -- building ------------------------------------------------------------------------------
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -311,6 +339,7 @@ class WidgetRenderer:
         if self.root is None and not hasattr(self, "header"):
             return
         self.throttle.mark()
+        self._held = False
         self.refreshes += 1
         st = self.state
         self._shown_status = st.status

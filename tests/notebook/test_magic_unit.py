@@ -103,3 +103,12 @@ async def test_run_sync_inside_a_running_loop_uses_a_worker_thread() -> None:
 def test_use_chat_rejects_non_chats() -> None:
     with pytest.raises(TypeError):
         _magic.use_chat("not a chat")  # type: ignore[arg-type]
+
+
+async def test_a_bad_tools_option_is_one_line_not_a_traceback() -> None:
+    # `--tools x` with x = 5 in the namespace: the ConfigError becomes the magic's one-line cell error.
+    shell = type("Shell", (), {"user_ns": {"x": 5}})()
+    with pytest.raises(ClaudeCellError) as exc:
+        await _magic._ask(shell, _magic._parse("--tools x --new --chat bad-tools"), "hi")
+    (line,) = exc.value._render_traceback_()
+    assert "ConfigError" in line and "cannot use 5 as a tool" in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import types
 from typing import Any
@@ -95,7 +96,8 @@ def test_instant_stream_is_coalesced_and_final_state_flushed() -> None:
 
 async def test_with_static_output_the_final_state_goes_to_the_static_bundle() -> None:
     disp = FakeDisplay()
-    r = WidgetRenderer(15, clock=Clock(), display=disp)
+    # rate 0.2: the trailing-edge timer (5 s) cannot fire during this instant stream.
+    r = WidgetRenderer(0.2, clock=Clock(), display=disp)
     stream = delta_chat(3000, render=False).stream("go")
     r.start({"model": "claude-test"})
     async for ev in stream:
@@ -120,6 +122,24 @@ def test_slow_stream_refreshes_at_most_rate_per_second() -> None:
     assert answer_markdown(r) != r.state.text
     r.finish(ck.Reply("m"), None)
     assert answer_markdown(r) == r.state.text
+
+
+async def test_a_held_change_is_shown_when_the_interval_ends_without_another_event() -> None:
+    r = WidgetRenderer(20, display=FakeDisplay(), static=False)  # real clock, real event loop
+    r.start({"model": "m"})
+    r.event(ck.MessageStart(0, "m", "m", ck.Usage(1, 1)))
+    r.event(ck.TextDelta(0, "Hello"))  # a status change: shown at once
+    assert answer_markdown(r) == "Hello"
+    r.event(ck.TextDelta(0, " world"))  # inside the 50 ms interval: held
+    assert answer_markdown(r) == "Hello"
+    refreshes = r.refreshes
+    await asyncio.sleep(0.3)  # no further event: the stream paused (a slow tool, a long think)
+    assert answer_markdown(r) == "Hello world"
+    assert r.refreshes == refreshes + 1  # one trailing refresh, not one per tick
+    r.event(ck.TextDelta(0, "!"))
+    r.finish(ck.Reply("m"), None)
+    await asyncio.sleep(0.1)  # finish cancelled the pending timer: no refresh after it
+    assert answer_markdown(r) == "Hello world!" and r._timer is None
 
 
 def test_tool_arguments_are_shown_at_refresh_only() -> None:
