@@ -20,7 +20,7 @@ import anthropic
 from . import _render
 from ._client import ClientHandle, resolve_client
 from ._content import Prompt, to_blocks
-from ._errors import ClaudekitError, ConfigError, IncompleteStreamError, from_sdk_error
+from ._errors import ClaudekitError, ConfigError, IncompleteStreamError, OutputFormatError, from_sdk_error
 from ._events import (
     Event,
     ToolCallReady,
@@ -29,7 +29,7 @@ from ._events import (
 )
 from ._history import History, replayable
 from ._reply import Reply, Step, ToolCall
-from ._settings import Settings, build_request, output_schema
+from ._settings import Settings, build_request
 from ._stream import Accumulator, iterate
 from ._tools import ToolSet
 
@@ -295,7 +295,13 @@ class Chat:
             self.history.add_assistant(message.content)
             self._last_message_id = message.id
             if settings.output_format is not None and message.stop_reason == "end_turn":
-                reply.parsed = _parse_output(settings.output_format, reply.text)
+                try:
+                    reply.parsed = _parse_output(settings.output_format, reply.text)
+                except OutputFormatError as err:
+                    # The step is complete and in the history: the next turn is valid as it is.
+                    err.reply = reply
+                    reply.error = err
+                    raise
             stop = message.stop_reason
             if stop == "pause_turn":
                 continue
@@ -513,15 +519,23 @@ def _valid_unicode(value: Any) -> Any:
 
 
 def _parse_output(fmt: Any, text: str) -> Any:
+    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
+    what = getattr(fmt, "__name__", "the output_format schema")
     try:
         data = json.loads(text)
-    except json.JSONDecodeError:
-        return None
+    except json.JSONDecodeError as exc:
+        raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
     if isinstance(fmt, dict):
-        output_schema(fmt)
         return data
     validate = getattr(fmt, "model_validate", None)
-    return validate(data) if validate else data
+    if validate is None:
+        return data
+    try:
+        return validate(data)
+    except ValueError as exc:  # pydantic's ValidationError
+        first = str(exc).splitlines()
+        detail = "; ".join(line.strip() for line in first[1:3]) or first[0]
+        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc
 
 
 def _make_usage_log(usage_log: Any) -> Any:

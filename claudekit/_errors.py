@@ -25,6 +25,7 @@ __all__ = [
     "MalformedStreamError",
     "MissingAPIKeyError",
     "NetworkError",
+    "OutputFormatError",
     "OverloadedError",
     "RateLimitError",
     "ServerError",
@@ -107,6 +108,10 @@ class NetworkError(ClaudekitError):
 
 class TimeoutError(NetworkError):
     hint = "no data arrived within the read timeout; raise Chat(timeout=...) or send again"
+
+
+class OutputFormatError(ClaudekitError):
+    hint = "the answer is on .reply.text and in the conversation; ask again or loosen output_format"
 
 
 class CassetteMissError(ClaudekitError):

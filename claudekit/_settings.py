@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, cast
+
+import anthropic
 
 from ._content import check_unicode
 from ._errors import ConfigError
@@ -122,6 +124,18 @@ class Settings:
             raise ConfigError(f"top_p must be between 0 and 1, got {self.top_p}")
         if self.top_k is not None and (not isinstance(self.top_k, int) or self.top_k < 1):
             raise ConfigError(f"top_k must be a positive integer, got {self.top_k}")
+        if t not in (None, False):
+            # The service refuses these with thinking on (extended-thinking docs, feature compatibility).
+            hint = "leave sampling at its defaults with thinking on, or turn thinking off"
+            bad = None
+            if self.temperature is not None and self.temperature != 1:
+                bad = f"temperature={self.temperature} cannot be combined with thinking"
+            elif self.top_k is not None:
+                bad = f"top_k={self.top_k} cannot be combined with thinking"
+            elif self.top_p is not None and self.top_p < 0.95:
+                bad = f"top_p={self.top_p} is below 0.95, the least allowed with thinking"
+            if bad:
+                raise ConfigError(bad, hint=hint)
         if self.max_retries < 0:
             raise ConfigError("max_retries cannot be negative")
         sys_ = self.system
@@ -154,6 +168,11 @@ def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:
             f"output_format must be a JSON schema dict or a pydantic model, got {fmt!r}",
             hint="e.g. output_format={'type': 'object', 'properties': {...}}",
         )
+    # The SDK's own transform (what messages.parse sends): every object closed, and keywords the
+    # service does not accept (minimum, maxLength…) moved into the description.
+    transform = getattr(anthropic, "transform_schema", None)
+    if transform is not None:
+        return cast("dict[str, Any]", transform(fmt))
     schema: dict[str, Any] = schema_fn()
     schema.setdefault("additionalProperties", False)
     return schema

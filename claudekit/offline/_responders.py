@@ -282,8 +282,48 @@ def _numbers(prompt: str) -> list[str]:
     return re.findall(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])", prompt)
 
 
-def value_for_schema(schema: Mapping[str, Any], prompt: str, name: str = "", *, index: int = 0) -> Any:
+_MAX_DEPTH = 6  # recursive models (a tree of nodes) stop nesting here: optional parts left out
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Follow local ``$ref``s (``#/$defs/X``, ``#/definitions/X``) and a lone ``allOf`` wrapper."""
+    for _ in range(32):
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], Mapping):
+            schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **all_of[0]}
+            continue
+        ref = schema.get("$ref")
+        if not (isinstance(ref, str) and ref.startswith("#/")):
+            return schema
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = (
+                target.get(part.replace("~1", "/").replace("~0", "~"))
+                if isinstance(target, Mapping)
+                else None
+            )
+        if not isinstance(target, Mapping):
+            return {}
+        schema = {**{k: v for k, v in schema.items() if k != "$ref"}, **target}
+    return schema
+
+
+def value_for_schema(
+    schema: Mapping[str, Any],
+    prompt: str,
+    name: str = "",
+    *,
+    index: int = 0,
+    root: Mapping[str, Any] | None = None,
+    depth: int = 0,
+) -> Any:
     """A value valid against ``schema``, drawn from ``prompt`` where the field name or type allows."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+
+    def sub(s: Mapping[str, Any], key: str, i: int) -> Any:
+        return value_for_schema(s, prompt, key, index=i, root=root, depth=depth + 1)
+
     if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
         low = prompt.lower()
         for option in schema["enum"]:
@@ -296,7 +336,9 @@ def value_for_schema(schema: Mapping[str, Any], prompt: str, name: str = "", *, 
     if isinstance(t, list):
         t = next((x for x in t if x != "null"), "null")
     if t is None and isinstance(schema.get("anyOf"), list) and schema["anyOf"]:
-        return value_for_schema(schema["anyOf"][0], prompt, name, index=index)
+        options = [o for o in schema["anyOf"] if isinstance(o, Mapping)]
+        chosen = next((o for o in options if o.get("type") != "null"), options[0] if options else {})
+        return sub(chosen, name, index)
     if t in ("integer", "number"):
         found = _field_values(name, prompt) if name else []
         nums = [v for v in found if re.fullmatch(r"-?\d+(?:\.\d+)?", v)] or _numbers(prompt)
@@ -314,18 +356,21 @@ def value_for_schema(schema: Mapping[str, Any], prompt: str, name: str = "", *, 
     if t == "array":
         items = schema.get("items")
         item_schema = items if isinstance(items, Mapping) else {"type": "string"}
-        count = max(1, int(schema.get("minItems", 1)))
-        return [value_for_schema(item_schema, prompt, name, index=index + i) for i in range(count)]
+        least = int(schema.get("minItems", 0))
+        count = least if depth >= _MAX_DEPTH else max(1, least)
+        return [sub(item_schema, name, index + i) for i in range(count)]
     if t == "object" or "properties" in schema:
         props = schema.get("properties") or {}
         required = set(schema.get("required") or [])
         obj: dict[str, Any] = {}
-        for key, sub in props.items():
-            if not isinstance(sub, Mapping):
+        for key, prop in props.items():
+            if not isinstance(prop, Mapping):
                 continue
-            mentioned = bool(_field_values(key, prompt)) or _enum_mentioned(sub, prompt)
+            mentioned = depth < _MAX_DEPTH and (
+                bool(_field_values(key, prompt)) or _enum_mentioned(_resolve(prop, root), prompt)
+            )
             if key in required or mentioned:
-                obj[key] = value_for_schema(sub, prompt, key, index=index)
+                obj[key] = sub(prop, key, index)
         return obj
     return _string_value(name, prompt, index)
 

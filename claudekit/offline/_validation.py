@@ -64,6 +64,11 @@ RULES: tuple[Rule, ...] = (
         "thinking.type enabled|adaptive|disabled|between_tools, display summarized|omitted",
     ),
     Rule("thinking_forced_tool", THINKING, "thinking cannot be combined with tool_choice any/tool"),
+    Rule(
+        "thinking_sampling",
+        THINKING,
+        "with thinking on: temperature only 1, no top_k, top_p only in [0.95, 1]",
+    ),
     Rule("thinking_signature", PRESERVED_THINKING, "thinking blocks need their unaltered signature"),
     Rule(
         "thinking_first_in_tool_turn",
@@ -443,6 +448,17 @@ def _check_thinking(body: Mapping[str, Any], tool_names: list[str]) -> None:
     tc = body.get("tool_choice")
     if thinking_on(body) and isinstance(tc, Mapping) and tc.get("type") in ("any", "tool"):
         raise _bad("Thinking may not be enabled when tool_choice forces tool use.")
+    if thinking_on(body):
+        # "Thinking isn't compatible with temperature or top_k modifications"; top_p may stay in [0.95, 1].
+        see = f"Please consult our documentation at {THINKING}#feature-compatibility"
+        temp = body.get("temperature")
+        if temp is not None and temp != 1:
+            raise _bad(f"`temperature` may only be set to 1 when thinking is enabled. {see}")
+        if body.get("top_k") is not None:
+            raise _bad(f"`top_k` is not supported when thinking is enabled. {see}")
+        top_p = body.get("top_p")
+        if top_p is not None and isinstance(top_p, (int, float)) and top_p < 0.95:
+            raise _bad(f"`top_p` must be between 0.95 and 1 when thinking is enabled. {see}")
 
 
 _USER_TYPES = frozenset({"text", "image", "document", "tool_result", "search_result", "container_upload"})

@@ -6,7 +6,9 @@ import base64
 import json
 from typing import Any
 
+import anthropic
 import httpx2
+import pydantic
 import pytest
 
 import claudekit as ck
@@ -105,6 +107,52 @@ async def test_effort_and_output_format_go_to_output_config() -> None:
         "format": {"type": "json_schema", "schema": schema},
     }
     assert reply.parsed == {"n": 3}
+
+
+class _Item(pydantic.BaseModel):
+    name: str
+    qty: int = pydantic.Field(ge=1)
+
+
+class _Order(pydantic.BaseModel):
+    items: list[_Item]
+
+
+async def test_pydantic_output_format_is_sent_as_the_sdk_transforms_it() -> None:
+    # The service rejects `minimum` and needs every object closed; the SDK's transform_schema (what its
+    # messages.parse sends) handles both, nested models included.
+    answer = '{"items": [{"name": "apple", "qty": 2}]}'
+    body = sse.body(sse.message_start(), sse.text_block(0, [answer]), sse.message_end())
+    seen: list[httpx2.Request] = []
+    chat = ck.Chat(client=sdk_client(sse_transport(body, seen=seen)), render=False, output_format=_Order)
+    reply = await chat("order")
+    schema = sent(seen)[0]["output_config"]["format"]["schema"]
+    assert schema == anthropic.transform_schema(_Order)
+    item = schema["$defs"]["_Item"]
+    assert schema["additionalProperties"] is False and item["additionalProperties"] is False
+    qty = item["properties"]["qty"]
+    assert "minimum" not in qty and "{minimum: 1}" in qty["description"]
+    assert reply.parsed == _Order(items=[_Item(name="apple", qty=2)])
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [('{"items": [{"name": "apple", "qty": 0}]}', "does not match _Order"), ("Sorry, no.", "is not JSON")],
+)
+async def test_an_answer_that_misses_the_output_format_is_a_claudekit_error_with_the_reply(
+    answer: str, why: str
+) -> None:
+    body = sse.body(sse.message_start(), sse.text_block(0, [answer]), sse.message_end())
+    seen: list[httpx2.Request] = []
+    chat = ck.Chat(client=sdk_client(sse_transport(body, seen=seen)), render=False, output_format=_Order)
+    with pytest.raises(ck.OutputFormatError) as exc:
+        await chat("order")
+    err = exc.value
+    assert why in str(err) and "\n" not in str(err)
+    assert err.reply is not None and err.reply.text == answer and err.reply.parsed is None
+    # The answer is in the conversation, so the next turn is a valid request.
+    assert [m["role"] for m in chat.history.to_params()] == ["user", "assistant"]
+    assert len(chat.usage) == 1
 
 
 TOOLS = [
@@ -265,6 +313,9 @@ async def test_parallel_tool_calls_stay_in_one_turn_and_results_follow_in_call_o
         ({"effort": "extreme"}, "effort must be one of"),
         ({"cache": "10m"}, "cache must be"),
         ({"temperature": 3.0}, "temperature must be between"),
+        ({"thinking": "adaptive", "temperature": 0.2}, "cannot be combined with thinking"),
+        ({"thinking": 2048, "max_tokens": 4096, "top_k": 5}, "cannot be combined with thinking"),
+        ({"thinking": "adaptive", "top_p": 0.5}, "least allowed with thinking"),
     ],
 )
 async def test_invalid_settings_fail_before_any_request(kw: dict[str, Any], match: str) -> None:
@@ -326,3 +377,10 @@ def test_render_true_overrides_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert factory is not None
     assert factory(None) is None
     assert factory(True) is not None  # outside a kernel: the plain-text renderer
+
+
+async def test_thinking_allows_the_sampling_the_service_allows() -> None:
+    seen: list[httpx2.Request] = []
+    chat = ck.Chat(client=sdk_client(sse_transport(sse.text_reply(), seen=seen)), render=False)
+    await chat("hi", thinking="adaptive", temperature=1.0, top_p=0.95)
+    assert sent(seen)[0]["temperature"] == 1.0 and sent(seen)[0]["top_p"] == 0.95

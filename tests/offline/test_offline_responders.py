@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import anthropic
+import pydantic
 import pytest
 from offline_helpers import MODEL, TIME_TOOL, WEATHER_TOOL, user
 
@@ -150,6 +151,43 @@ async def test_structured_output_is_valid_json_for_schema() -> None:
     data = json.loads(msg.content[0].text)
     assert data["name"] == "Ada Lovelace" and data["age"] == 36 and isinstance(data["tags"], list)
     assert set(data) == {"name", "age", "tags"}
+
+
+class _Item(pydantic.BaseModel):
+    name: str
+    qty: int = pydantic.Field(ge=1)
+
+
+class _Order(pydantic.BaseModel):
+    items: list[_Item]
+    gift: _Item | None = None
+
+
+class _Node(pydantic.BaseModel):
+    label: str
+    children: list[_Node]
+
+
+class _Tree(pydantic.BaseModel):  # a tool's input_schema must be an object at the top
+    root: _Node
+
+
+@pytest.mark.parametrize("model", [_Order, _Tree])
+async def test_tool_arguments_and_structured_output_follow_refs(model: type[pydantic.BaseModel]) -> None:
+    # Nested pydantic models put objects behind $ref/$defs (and recursive ones refer to themselves):
+    # the responder must produce values the model accepts, not a string where an object belongs.
+    schema = model.model_json_schema()
+    assert "$defs" in schema or "$ref" in json.dumps(schema)
+    tool = {"name": "place_order", "description": "Place an order", "input_schema": schema}
+    msg = await create(OfflineBackend(), tools=[tool], messages=[user("please place_order for 2 apples")])
+    (call,) = [b for b in msg.content if b.type == "tool_use"]
+    model.model_validate(call.input)
+    out = await create(
+        OfflineBackend(),
+        output_config={"format": {"type": "json_schema", "schema": schema}},
+        messages=[user("an order of 2 apples")],
+    )
+    model.model_validate_json(out.content[0].text)
 
 
 async def test_thinking_display_omitted_streams_only_signature() -> None:

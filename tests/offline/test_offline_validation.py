@@ -116,6 +116,24 @@ CASES: list[tuple[str, Callable[[OfflineBackend], dict[str, Any]], int, str]] = 
         "tool_choice forces tool use",
     ),
     (
+        "thinking_sampling",
+        lambda b: base(temperature=0.5, thinking={"type": "adaptive"}),
+        400,
+        "`temperature` may only be set to 1 when thinking is enabled",
+    ),
+    (
+        "thinking_sampling",
+        lambda b: base(top_k=5, max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 1024}),
+        400,
+        "`top_k` is not supported when thinking is enabled",
+    ),
+    (
+        "thinking_sampling",
+        lambda b: base(top_p=0.9, thinking={"type": "adaptive"}),
+        400,
+        "`top_p` must be between 0.95 and 1",
+    ),
+    (
         "thinking_signature",
         lambda b: base(
             tools=[WEATHER_TOOL],
