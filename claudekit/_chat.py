@@ -17,7 +17,7 @@ from typing import Any
 
 import anthropic
 
-from . import _render
+from . import _attempts, _render
 from ._client import ClientHandle, resolve_client
 from ._content import Prompt, to_blocks
 from ._errors import ClaudekitError, ConfigError, IncompleteStreamError, OutputFormatError, from_sdk_error
@@ -94,6 +94,7 @@ class Chat:
             cassette=cassette,
             cassette_mode=cassette_mode,
         )
+        _attempts.install(self._handle.client)
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
@@ -244,8 +245,14 @@ class Chat:
             started = time.perf_counter()
             raw: Any = None
             request_id: str | None = None
+            attempts: list[_attempts.Attempt] = []
             try:
-                raw = await self.client.messages.create(**body, stream=True)
+                with _attempts.watching(attempts):
+                    raw = await self.client.messages.create(**body, stream=True)
+                self._log_retried(_attempts.retried(attempts, raw.response), reply, turn, step_index)
+                last = _attempts.final_attempt(attempts, raw.response)
+                if last is not None and last.started is not None:
+                    started, started_at = last.started, last.started_at
                 request_id = raw.response.headers.get("request-id")
                 async for ev in iterate(raw, acc, started, request_id):
                     if isinstance(ev, ToolCallReady):
@@ -260,6 +267,12 @@ class Chat:
             except BaseException as exc:
                 if raw is not None:
                     await _close_quietly(raw)
+                else:  # create() itself failed, after the SDK's retries
+                    final = getattr(exc, "response", None)
+                    self._log_retried(_attempts.retried(attempts, final), reply, turn, step_index)
+                    last = _attempts.final_attempt(attempts, final)
+                    if last is not None and last.started is not None:
+                        started, started_at = last.started, last.started_at
                 for ev in acc.finish_open_blocks():
                     if isinstance(ev, ToolCallReady):
                         why = "interrupted" if isinstance(exc, _INTERRUPTS) else "the stream failed"
@@ -371,6 +384,27 @@ class Chat:
             started_at=started_at,
             client_reason=client_reason,
         )
+
+    def _log_retried(self, retried: list[_attempts.Attempt], reply: Reply, turn: int, step: int) -> None:
+        """One record per attempt the SDK retried (no tokens: a refused call is not billed)."""
+        if self.usage is None:
+            return
+        from .usage import UsageRecord
+
+        for a in retried:
+            record = UsageRecord.from_message(
+                None,
+                chat_id=self.name,
+                turn=turn,
+                step=step,
+                model=reply.model,
+                request_id=a.request_id,
+                status=a.status,
+                latency_s=a.latency_s,
+                ttft_s=None,
+                started_at=a.started_at,
+            )
+            self.usage.append(record)
 
     def _keep_partial(self, acc: Accumulator, undo_mark: tuple[int, int] | None) -> None:
         """After an error or interrupt: keep what arrived in a form the API will accept next turn."""

@@ -317,9 +317,17 @@ async def test_fault(case_id: str, server: tuple[RecordingBackend, OfflineServer
         count("matrix tools", "incomplete calls run", sum(1 for c in calls if c.error and c.input in ran))
 
         # 4. Usage: the call is logged with the right status and no placeholder output count.
+        # Responses the SDK retried come first, one record each, with no tokens (they are not billed).
         records = [r for r in chat.usage.records if r.step == 0]
-        assert records, "the failed call must be in the usage log"
-        rec = records[0]
+        retried = [r for r in records if r.status.endswith(" (retried)")]
+        final = [r for r in records if not r.status.endswith(" (retried)")]
+        assert len(final) == 1, "the call must be in the usage log, once"
+        assert records[: len(retried)] == retried
+        assert all(r.input_tokens is None and r.cost_usd is None for r in retried)
+        if case.fault.kind == "status":  # every attempt got a response
+            assert len(retried) == _attempts[case.id] - 1
+        count("matrix usage", "retried responses logged", len(retried))
+        rec = final[0]
         assert rec.status == expected_status(want, status, seen)
         if error is not None:
             assert chat.usage.records[-1].status == rec.status
