@@ -3,9 +3,10 @@
 :func:`static_bundle` turns a :class:`~claudekit.Reply` into a ``{"text/markdown", "text/plain"}``
 mimebundle: the reasoning collapsed in ``<details>``, one collapsed summary per tool call, the answer as
 Markdown (code, tables and math render as Jupyter renders Markdown; nbconvert and GitHub render it too),
-and a one-line usage footer. It is deterministic for a given reply: no ids, no timestamps, no latency.
-The footer's token counts and cost vary between real API runs; for strict nbval comparisons sanitize it
-with the regex ``<sub[^>]*>claudekit · [^<]*</sub>``.
+and a one-line usage footer (tokens, cache, cost, latency). Apart from the footer's latency it is
+deterministic for a given reply: no ids, no timestamps (``timings=False`` drops the latency too). The
+footer's token counts and cost vary between real API runs; for strict nbval comparisons sanitize it
+with the regex ``<sub[^>]*>claudekit · [^<]*</sub>`` (or just its timings, as notebooks/ does).
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
         cache_read_input_tokens=usage.cache_read_input_tokens,
         thinking_tokens=usage.thinking_tokens,
     ).priced()
+
+
+def usage_record(usage: Usage, model: str) -> Any:
+    """A priced record for usage so far (None without the usage package or with bad counts)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an unknown price is reported once by the usage log
+            return _usage_record(usage, model, "ok")
+    except (ImportError, ValueError, TypeError):
+        return None
 
 
 def _status_of(reply: Reply) -> str:
@@ -209,8 +222,13 @@ def _error_text(reply: Reply, error: BaseException | None) -> str | None:
     return (str(err) or type(err).__name__) if err is not None else None
 
 
-def static_markdown(reply: Reply, error: BaseException | None = None, *, footer: bool = True) -> str:
-    """The reply as Markdown (with ``<details>`` for reasoning and tool calls); deterministic."""
+def static_markdown(
+    reply: Reply, error: BaseException | None = None, *, footer: bool = True, timings: bool = True
+) -> str:
+    """The reply as Markdown (with ``<details>`` for reasoning and tool calls).
+
+    Deterministic for a given reply except the footer's latency; ``timings=False`` leaves it out.
+    """
     parts: list[str] = []
     interrupted = reply.interrupted or isinstance(error, _INTERRUPTS)
     thinking = reply.thinking
@@ -246,7 +264,7 @@ def static_markdown(reply: Reply, error: BaseException | None = None, *, footer:
     if cites:
         parts.append("**Sources:**\n" + "\n".join(f"{i}. {_esc(c)}" for i, c in enumerate(cites, 1)))
     if footer and reply.steps:
-        parts.append(f"<sub {_NO_MATH}>claudekit · {_esc(footer_line(reply, timings=False))}</sub>")
+        parts.append(f"<sub {_NO_MATH}>claudekit · {_esc(footer_line(reply, timings=timings))}</sub>")
     return "\n\n".join(parts) + "\n"
 
 
@@ -269,9 +287,14 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
     return "\n".join(lines)
 
 
-def static_bundle(reply: Reply, error: BaseException | None = None) -> dict[str, str]:
+def static_bundle(
+    reply: Reply, error: BaseException | None = None, *, timings: bool = True
+) -> dict[str, str]:
     """``{"text/markdown": …, "text/plain": …}`` for ``IPython.display.display(bundle, raw=True)``."""
-    return {"text/markdown": static_markdown(reply, error), "text/plain": static_plain(reply, error)}
+    return {
+        "text/markdown": static_markdown(reply, error, timings=timings),
+        "text/plain": static_plain(reply, error),
+    }
 
 
 def _epoch() -> Any:

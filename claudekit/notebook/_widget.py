@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequest
 from ._state import ToolCard, ViewState
-from ._static import footer_line, static_bundle
+from ._static import footer_line, static_bundle, usage_record
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -77,8 +77,14 @@ _PRE = (
 
 
 def _usage_line(model: str, usage: Usage | None) -> str:
+    """The live footer: tokens, cache and cost so far (the header shows the elapsed time)."""
     if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
         return ""
+    record = usage_record(usage, model)
+    if record is not None:
+        from ..usage import footer_text
+
+        return footer_text(record)
     parts = []
     if usage.input_tokens is not None:
         parts.append(f"{usage.total_input_tokens:,} in")

@@ -142,6 +142,15 @@ async def test_a_held_change_is_shown_when_the_interval_ends_without_another_eve
     assert answer_markdown(r) == "Hello world!" and r._timer is None
 
 
+def test_live_footer_shows_tokens_and_cost_so_far() -> None:
+    r = WidgetRenderer(15, clock=Clock(), display=FakeDisplay(), static=False)
+    r.start({"model": "claude-sonnet-4-6"})
+    r.event(ck.MessageStart(0, "m", "claude-sonnet-4-6", ck.Usage(1000, 10)))
+    r.event(ck.TextDelta(0, "Hi"))  # a status change: refreshed at once
+    # $3 per million input tokens and $15 per million output: 0.003 + 0.00015
+    assert "1.0k in" in r.footer.value and "10 out" in r.footer.value and "$0.0032" in r.footer.value
+
+
 def test_tool_arguments_are_shown_at_refresh_only() -> None:
     clock = Clock()
     r = WidgetRenderer(10, clock=clock, display=FakeDisplay())

@@ -17,7 +17,7 @@ from tests.notebook.helpers import offline_chat, recorded_chat, tool_chat
 # -- static output -------------------------------------------------------------------------------------
 
 
-async def test_static_bundle_has_answer_collapsed_tools_and_no_timings() -> None:
+async def test_static_bundle_has_answer_collapsed_tools_and_timings_only_in_the_footer() -> None:
     chat = tool_chat()
     reply = await chat("weather?")
     bundle = static_bundle(reply)
@@ -26,21 +26,27 @@ async def test_static_bundle_has_answer_collapsed_tools_and_no_timings() -> None
     assert reply.text in md
     assert "<summary>🔧 weather — done: sunny in Paris</summary>" in md
     assert '"city": "Paris"' in md
-    assert " s (first token" not in md and not re.search(r"\d+\.\d s\b", md)
+    # The footer shows the latency; nothing else is timed, and timings=False leaves it out.
+    (footer,) = re.findall(FOOTER_SANITIZE_REGEX, md)
+    assert " s (first token " in footer
+    assert not re.search(r"\d+\.\d s\b", re.sub(FOOTER_SANITIZE_REGEX, "", md))
+    untimed = static_bundle(reply, timings=False)["text/markdown"]
+    assert " s (first token" not in untimed and not re.search(r"\d+\.\d s\b", untimed)
     for call in reply.tool_calls:
         assert call.id not in md  # no volatile ids
     assert reply.text in bundle["text/plain"]
     assert "[tool weather: done — sunny in Paris]" in bundle["text/plain"]
     # The footer is the only run-dependent part and the documented regex removes it entirely.
-    footer = re.findall(FOOTER_SANITIZE_REGEX, md)
-    assert len(footer) == 1 and "out" in footer[0]
+    assert "out" in footer
 
 
 async def test_static_bundle_is_deterministic_across_identical_runs() -> None:
     a = await tool_chat()("weather?")
     b = await tool_chat()("weather?")
-    assert a.latency_s != b.latency_s  # the runs differ in timing, and the static output does not show it
-    assert static_bundle(a) == static_bundle(b)
+    assert a.latency_s != b.latency_s  # the runs differ in timing; only the footer shows it
+    assert static_bundle(a, timings=False) == static_bundle(b, timings=False)
+    strip = [re.sub(FOOTER_SANITIZE_REGEX, "", static_bundle(r)["text/markdown"]) for r in (a, b)]
+    assert strip[0] == strip[1]
 
 
 async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
