@@ -309,7 +309,9 @@ class Chat:
             self._last_message_id = message.id
             if settings.output_format is not None and message.stop_reason == "end_turn":
                 try:
-                    reply.parsed = _parse_output(settings.output_format, reply.text)
+                    # The final message's text only: earlier steps of a tool loop may have said things.
+                    final_text = "".join(b.text for b in message.content if b.type == "text")
+                    reply.parsed = _parse_output(settings.output_format, final_text)
                 except OutputFormatError as err:
                     # The step is complete and in the history: the next turn is valid as it is.
                     err.reply = reply

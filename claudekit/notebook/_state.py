@@ -368,6 +368,8 @@ class ViewState:
             output_tokens=total("output_tokens"),
             cache_creation_input_tokens=total("cache_creation_input_tokens"),
             cache_read_input_tokens=total("cache_read_input_tokens"),
+            cache_creation_5m=total("cache_creation_5m"),
+            cache_creation_1h=total("cache_creation_1h"),
             thinking_tokens=total("thinking_tokens"),
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,25 @@ _ARGS_LIMIT = 4000
 
 
 def _esc(text: str) -> str:
-    return escape(text, quote=False).replace("$", "&#36;")
+    # No backtick survives, so no code span forms and every entity is decoded ("$" shown, not "&#36;").
+    return escape(text, quote=False).replace("$", "&#36;").replace("`", "&#96;")
+
+
+def _html_text(text: str) -> str:
+    """Literal multi-line text for an HTML block: no blank line (which would end the block and let
+    Markdown in), no leading spaces (an indented code block); line breaks and indentation kept."""
+    lines = []
+    for line in text.splitlines():
+        e = _esc(line)
+        body = e.lstrip(" ")
+        lines.append("&#160;" * (len(e) - len(body)) + body)
+    return "<br>\n".join(lines)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks inside ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
@@ -235,26 +254,25 @@ def static_markdown(
     notes = _thinking_notes(reply)
     if thinking or notes:
         label = "Thinking" + (f" ({', '.join(notes)})" if notes else "")
-        body = (
-            "\n".join("> " + line if line else ">" for line in _esc(thinking).splitlines())
-            if thinking
-            else ""
+        # Reasoning, results and errors are claudekit's text, not Markdown: HTML blocks, shown literally.
+        body = _html_text(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
+        parts.append(
+            f"<details {_NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
         )
-        body = body or "*(" + ", ".join(notes) + ")*"
-        parts.append(f"<details {_NO_MATH}><summary>{label}</summary>\n\n{body}\n\n</details>")
     for name, status, args, result in _tool_lines(reply):
         summary = f"🔧 {_esc(name)} — {status}"
         if result:
             summary += f": {_esc(preview(result, 100))}"
-        body = f"```json\n{args}\n```"
+        fence = _fence(args)
+        body = f"{fence}json\n{args}\n{fence}"
         if result:
-            body += f"\n\n**Result:** {_esc(result)}"
+            body += f"\n\n<div><b>Result:</b> {_html_text(result)}</div>"
         parts.append(f"<details {_NO_MATH}><summary>{summary}</summary>\n\n{body}\n\n</details>")
     if interrupted:
         parts.append("> ⏹ **interrupted** — the partial answer is kept")
     err = _error_text(reply, error)
     if err is not None and not interrupted:
-        parts.append(f"> ⚠ **error:** {_esc(err)}")
+        parts.append(f"<blockquote {_NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
     text = reply.text
     if text:
         parts.append(text)
@@ -262,7 +280,8 @@ def static_markdown(
         parts.append(f"*(no text; stop reason: {reply.stop_reason})*")
     cites = _citations(reply)
     if cites:
-        parts.append("**Sources:**\n" + "\n".join(f"{i}. {_esc(c)}" for i, c in enumerate(cites, 1)))
+        items = "".join(f"<li>{_html_text(c)}</li>" for c in cites)
+        parts.append(f"<div {_NO_MATH}><b>Sources:</b><ol>{items}</ol></div>")
     if footer and reply.steps:
         parts.append(f"<sub {_NO_MATH}>claudekit · {_esc(footer_line(reply, timings=timings))}</sub>")
     return "\n\n".join(parts) + "\n"

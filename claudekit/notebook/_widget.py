@@ -76,14 +76,29 @@ _PRE = (
 )
 
 
-def _usage_line(model: str, usage: Usage | None) -> str:
-    """The live footer: tokens, cache and cost so far (the header shows the elapsed time)."""
+def _usage_line(model: str, usage: Usage | None, steps: list[Usage] | None = None) -> str:
+    """The live footer: tokens, cache and cost so far (the header shows the elapsed time).
+
+    ``steps`` are the calls' own usages: each is priced on its own (long-context tiers and cache-write
+    TTLs are per request), then the costs are added.
+    """
     if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
         return ""
     record = usage_record(usage, model)
     if record is not None:
+        import dataclasses
+
         from ..usage import footer_text
 
+        if steps and len(steps) > 1:
+            priced = [usage_record(u, model) for u in steps]
+            costs = [r.cost_usd if r is not None else None for r in priced]
+            plain = [r.cost_no_cache_usd if r is not None else None for r in priced]
+            record = dataclasses.replace(
+                record,
+                cost_usd=sum(c for c in costs if c is not None) if None not in costs else None,
+                cost_no_cache_usd=sum(c for c in plain if c is not None) if None not in plain else None,
+            )
         return footer_text(record)
     parts = []
     if usage.input_tokens is not None:
@@ -408,7 +423,11 @@ class WidgetRenderer:
                 else "",
             )
         if self._changed("footer") or reply is not None:
-            line = footer_line(reply) if reply is not None else _usage_line(st.model, st.total_usage())
+            line = (
+                footer_line(reply)
+                if reply is not None
+                else _usage_line(st.model, st.total_usage(), list(st.step_usage.values()))
+            )
             _set(
                 self.footer,
                 f'<div {_NO_MATH} style="font-family: var(--jp-ui-font-family); '

@@ -320,6 +320,8 @@ def value_for_schema(
     """A value valid against ``schema``, drawn from ``prompt`` where the field name or type allows."""
     root = schema if root is None else root
     schema = _resolve(schema, root)
+    if depth > 4 * _MAX_DEPTH:  # a schema no finite value satisfies (a required self-reference)
+        return None
 
     def sub(s: Mapping[str, Any], key: str, i: int) -> Any:
         return value_for_schema(s, prompt, key, index=i, root=root, depth=depth + 1)
@@ -337,6 +339,9 @@ def value_for_schema(
         t = next((x for x in t if x != "null"), "null")
     if t is None and isinstance(schema.get("anyOf"), list) and schema["anyOf"]:
         options = [o for o in schema["anyOf"] if isinstance(o, Mapping)]
+        null = next((o for o in options if o.get("type") == "null"), None)
+        if depth >= _MAX_DEPTH and null is not None:  # a nullable self-reference ends the recursion
+            return None
         chosen = next((o for o in options if o.get("type") != "null"), options[0] if options else {})
         return sub(chosen, name, index)
     if t in ("integer", "number"):
@@ -464,10 +469,13 @@ class DefaultResponder:
             verb = "failed with" if is_error else "returned"
             parts.append(f"{name} {verb} “{_quote(text)}”")
         summary = "; ".join(parts)
-        return Turn(
-            thinking=f"The tools answered: {summary}. Plan: report these results back to the user.",
-            text=f"(offline) Here is what the tools reported: {summary}.",
-        )
+        thinking = f"The tools answered: {summary}. Plan: report these results back to the user."
+        schema = request.output_schema
+        if schema is not None:
+            return Turn(
+                thinking=thinking, text=json.dumps(value_for_schema(schema, summary), ensure_ascii=False)
+            )
+        return Turn(thinking=thinking, text=f"(offline) Here is what the tools reported: {summary}.")
 
     def _choose_calls(self, request: OfflineRequest, prompt: str) -> list[ToolCall]:
         tools = [t for t in request.tools if t.get("type") in (None, "custom") and "input_schema" in t]

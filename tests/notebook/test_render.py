@@ -151,6 +151,19 @@ def test_live_footer_shows_tokens_and_cost_so_far() -> None:
     assert "1.0k in" in r.footer.value and "10 out" in r.footer.value and "$0.0032" in r.footer.value
 
 
+def test_live_footer_prices_each_call_on_its_own() -> None:
+    # Two calls of 60k input tokens on claude-haiku-5-5 ($0.10/M; $0.50/M above 100k tokens in one
+    # request): each call is under the long-prompt threshold, their sum is not.
+    r = WidgetRenderer(15, clock=Clock(), display=FakeDisplay(), static=False)
+    r.start({"model": "claude-haiku-5-5"})
+    r.event(ck.MessageStart(0, "m1", "claude-haiku-5-5", ck.Usage(60_000, 0)))
+    r.event(ck.TextDelta(0, "a"))
+    r.event(ck.MessageStart(1, "m2", "claude-haiku-5-5", ck.Usage(60_000, 0)))
+    r.event(ck.ToolCallStart(0, "t1", "f"))  # a status change: refreshed at once
+    expected = 2 * 60_000 * 0.10 / 1e6  # $0.012, not 120k at the long-prompt rate ($0.060)
+    assert "120k in" in r.footer.value and f"${expected:,.3f}" in r.footer.value, r.footer.value
+
+
 def test_tool_arguments_are_shown_at_refresh_only() -> None:
     clock = Clock()
     r = WidgetRenderer(10, clock=clock, display=FakeDisplay())

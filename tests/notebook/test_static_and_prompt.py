@@ -11,7 +11,7 @@ import pytest
 import claudekit as ck
 from claudekit.notebook import FOOTER_SANITIZE_REGEX, PromptFieldError, format_prompt, static_bundle
 from claudekit.notebook._static import footer_line
-from claudekit.offline import Fault, Turn
+from claudekit.offline import Fault, ToolCall, Turn
 from tests.notebook.helpers import offline_chat, recorded_chat, tool_chat
 
 # -- static output -------------------------------------------------------------------------------------
@@ -53,7 +53,7 @@ async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
     reply = await offline_chat([Turn(text="42", thinking="step one\nstep two")], thinking=2048)("q")
     md = static_bundle(reply)["text/markdown"]
     assert md.startswith('<details class="tex2jax_ignore mathjax_ignore"><summary>Thinking</summary>')
-    assert "> step one\n> step two" in md
+    assert "<blockquote>step one<br>\nstep two</blockquote>" in md
     red = await recorded_chat("pydantic-ai__redacted_thinking.sse")("q")
     red_md = static_bundle(red)["text/markdown"]
     assert "hidden reasoning" in red_md
@@ -67,17 +67,44 @@ async def test_dollars_in_claudekit_text_are_not_math_but_the_answer_is_left_alo
     reply = await offline_chat(turns, thinking=2048, model="claude-sonnet-4-6")("price?")
     md = static_bundle(reply)["text/markdown"]
     assert "Costs $x$ per unit." in md
-    assert "> Between &#36;5 and &#36;7." in md
+    assert "<blockquote>Between &#36;5 and &#36;7.</blockquote>" in md
     footer = re.findall(FOOTER_SANITIZE_REGEX, md)
     assert len(footer) == 1 and "&#36;" in footer[0] and "mathjax_ignore" in footer[0]
     assert md.count("$") == 2, md  # only the answer's own dollars remain
     assert "$" in static_bundle(reply)["text/plain"]  # plain text is not Markdown: unchanged
 
 
+async def test_claudekit_text_is_shown_literally_by_a_markdown_renderer() -> None:
+    # Reasoning and tool results are not Markdown: code spans, indentation, headings and blank lines in
+    # them must come out as written (rendered here by mistune, nbconvert's Markdown renderer).
+    import mistune
+
+    thinking = "Run `echo $HOME` first.\n    indented <b>x</b>\n\n# not a heading\n- not a list"
+    turns = [
+        Turn(text="Let me check.", thinking=thinking, tool_calls=[ToolCall("weather", {"city": "P```"})]),
+        Turn(text="Done."),
+    ]
+
+    @ck.tool
+    def weather(city: str) -> str:
+        """Weather for a city."""
+        return "`rm $X`\n\n# result"
+
+    reply = await offline_chat(turns, thinking=2048, tools=[weather])("q")
+    html = str(mistune.html(static_bundle(reply)["text/markdown"]))
+    assert "<code>" not in html and "<h1>" not in html and "<li>not a list" not in html
+    assert "&amp;" not in html  # no entity shown as text
+    assert "&#96;echo &#36;HOME&#96; first.<br>" in html
+    assert "&#160;&#160;&#160;&#160;indented &lt;b&gt;x&lt;/b&gt;<br>" in html
+    assert "<b>Result:</b> &#96;rm &#36;X&#96; # result</div>" in html  # the tool result, one line
+    # The arguments' fence is longer than their backticks: one code block, holding all of them.
+    assert html.count('<code class="language-json">') == 1 and "P```&quot;\n}\n</code>" in html
+
+
 async def test_citations_and_server_tools_are_summarised() -> None:
     reply = await recorded_chat("pydantic-ai__thinking_web_search_citations.sse")("q")
     md = static_bundle(reply)["text/markdown"]
-    assert "**Sources:**" in md
+    assert "<b>Sources:</b><ol><li>" in md
     assert "web_search — done:" in md
     assert md.count("<details ") == 1 + sum(1 for c in reply.tool_calls)
 
@@ -92,7 +119,7 @@ async def test_interrupted_and_failed_replies_say_so() -> None:
     err = info.value
     assert err.reply is not None
     md = static_bundle(err.reply, err)["text/markdown"]
-    assert "**error:**" in md and str(err).split(" — ")[0] in md
+    assert "⚠ <b>error:</b>" in md and str(err).split(" — ")[0] in md
 
 
 async def test_footer_line_sums_steps_and_can_leave_timings_out() -> None:

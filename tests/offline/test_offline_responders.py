@@ -172,7 +172,16 @@ class _Tree(pydantic.BaseModel):  # a tool's input_schema must be an object at t
     root: _Node
 
 
-@pytest.mark.parametrize("model", [_Order, _Tree])
+class _Linked(pydantic.BaseModel):  # a required but nullable self-reference
+    value: int
+    next: _Linked | None
+
+
+class _Chain(pydantic.BaseModel):
+    head: _Linked
+
+
+@pytest.mark.parametrize("model", [_Order, _Tree, _Chain])
 async def test_tool_arguments_and_structured_output_follow_refs(model: type[pydantic.BaseModel]) -> None:
     # Nested pydantic models put objects behind $ref/$defs (and recursive ones refer to themselves):
     # the responder must produce values the model accepts, not a string where an object belongs.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pydantic
 import pytest
 
 import claudekit as ck
@@ -108,3 +109,17 @@ async def test_the_loop_builds_conversations_the_backend_accepts(name: str) -> N
     assert follow.error is None and follow.text
     assert chat.history.problems() == []
     assert len(backend.requests) == len(reply.steps) + len(follow.steps)
+
+
+class _Answer(pydantic.BaseModel):
+    key: str
+    found: bool
+
+
+async def test_output_format_parses_the_final_answer_after_a_tool_loop() -> None:
+    # The tool step says something ("I'll use lookup…"); only the final message is the JSON answer.
+    chat = ck.Chat(offline=OfflineBackend(), tools=[lookup], output_format=_Answer, render=False)
+    reply = await chat("Use lookup for key alpha")
+    assert len(reply.steps) == 2 and reply.tool_calls[0].name == "lookup"
+    assert reply.steps[0].message is not None and reply.steps[0].message.content[0].type == "text"
+    assert isinstance(reply.parsed, _Answer) and reply.error is None
