@@ -239,8 +239,12 @@ class WidgetRenderer:
 
     def _trailing(self) -> None:
         self._timer = None
-        if self._held and not self._broken and not self.state.final:
-            self._guard(self.flush)
+        if not self._held or self._broken or self.state.final:
+            return
+        if not self.throttle.ready():  # a status change refreshed since this timer was set: wait again
+            self._hold()
+            return
+        self._guard(self.flush)
 
     # -- building ------------------------------------------------------------------------------
     def _guard(self, fn: Callable[..., Any], *args: Any) -> None:

@@ -142,6 +142,24 @@ async def test_a_held_change_is_shown_when_the_interval_ends_without_another_eve
     assert answer_markdown(r) == "Hello world!" and r._timer is None
 
 
+async def test_a_trailing_refresh_keeps_the_interval_after_a_refresh_in_between() -> None:
+    clock = Clock()  # the throttle's clock; the timer runs on the real event loop
+    r = WidgetRenderer(10, clock=clock, display=FakeDisplay(), static=False)
+    r.start({"model": "m"})
+    r.event(ck.MessageStart(0, "m", "m", ck.Usage(1, 1)))
+    r.event(ck.TextDelta(0, "a"))  # status change: shown
+    r.event(ck.TextDelta(0, "b"))  # held: a timer is set for the end of the interval (0.1 s)
+    clock.t += 0.05
+    r.flush()  # e.g. a status change refreshed in between; a new interval starts
+    r.event(ck.TextDelta(0, "c"))  # held again; the timer already set must not show it early
+    await asyncio.sleep(0.15)
+    assert answer_markdown(r) == "ab"
+    clock.t += 0.1
+    await asyncio.sleep(0.3)
+    assert answer_markdown(r) == "abc"
+    r.finish(ck.Reply("m"), None)
+
+
 def test_live_footer_shows_tokens_and_cost_so_far() -> None:
     r = WidgetRenderer(15, clock=Clock(), display=FakeDisplay(), static=False)
     r.start({"model": "claude-sonnet-4-6"})
