@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx2
 
-__all__ = ["Attempt", "install", "watching"]
+__all__ = ["Attempt", "install", "split", "watching"]
 
 _watching: ContextVar[list[Attempt] | None] = ContextVar("claudekit_attempts", default=None)
 _STARTED = "claudekit_started"
@@ -27,8 +27,8 @@ _STARTED = "claudekit_started"
 class Attempt:
     response: httpx2.Response
     started_at: datetime
-    started: float | None  # time.perf_counter() when the request went out
-    latency_s: float | None
+    started: float  # time.perf_counter() when the request went out
+    latency_s: float
     request_id: str | None
     error_type: str | None  # the API's error type ("rate_limit_error"), or None for a success
 
@@ -47,19 +47,21 @@ async def _on_response(response: httpx2.Response) -> None:
     attempts = _watching.get()
     if attempts is None:
         return
-    started = response.request.extensions.get(_STARTED)
     error_type: str | None = None
     if response.status_code >= 400:
         # Error bodies are small JSON; the SDK reads the same cached bytes afterwards.
         with contextlib.suppress(Exception):
             await response.aread()
             error_type = str(response.json()["error"]["type"])
+    now = time.perf_counter()
+    # Both hooks are installed together, so the request's start is there; the fallback is for safety.
+    started, started_at = response.request.extensions.get(_STARTED) or (now, datetime.now(timezone.utc))
     attempts.append(
         Attempt(
             response=response,
-            started_at=started[1] if started else datetime.now(timezone.utc),
-            started=started[0] if started else None,
-            latency_s=time.perf_counter() - started[0] if started else None,
+            started_at=started_at,
+            started=started,
+            latency_s=now - started,
             request_id=response.headers.get("request-id"),
             error_type=error_type,
         )
@@ -89,11 +91,9 @@ def watching(attempts: list[Attempt]) -> Iterator[list[Attempt]]:
         _watching.reset(token)
 
 
-def retried(attempts: list[Attempt], final: httpx2.Response | None) -> list[Attempt]:
-    """The attempts that came before ``final`` (the response claudekit went on with, if any)."""
-    return [a for a in attempts if a.response is not final]
-
-
-def final_attempt(attempts: list[Attempt], final: httpx2.Response | None) -> Attempt | None:
-    """The attempt that produced ``final``: its start is the call's start (latency excludes retries)."""
-    return next((a for a in attempts if a.response is final and a.started is not None), None)
+def split(attempts: list[Attempt], final: httpx2.Response | None) -> tuple[list[Attempt], Attempt | None]:
+    """The attempts the SDK retried, and the one that produced ``final`` (the response claudekit went
+    on with, if any: its start is the call's start, so latency excludes the retries)."""
+    return [a for a in attempts if a.response is not final], next(
+        (a for a in attempts if a.response is final), None
+    )

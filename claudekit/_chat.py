@@ -249,9 +249,7 @@ class Chat:
             try:
                 with _attempts.watching(attempts):
                     raw = await self.client.messages.create(**body, stream=True)
-                self._log_retried(_attempts.retried(attempts, raw.response), reply, turn, step_index)
-                last = _attempts.final_attempt(attempts, raw.response)
-                if last is not None and last.started is not None:
+                if last := self._log_retried(attempts, raw.response, reply, turn, step_index):
                     started, started_at = last.started, last.started_at
                 request_id = raw.response.headers.get("request-id")
                 async for ev in iterate(raw, acc, started, request_id):
@@ -269,9 +267,7 @@ class Chat:
                     await _close_quietly(raw)
                 else:  # create() itself failed, after the SDK's retries
                     final = getattr(exc, "response", None)
-                    self._log_retried(_attempts.retried(attempts, final), reply, turn, step_index)
-                    last = _attempts.final_attempt(attempts, final)
-                    if last is not None and last.started is not None:
+                    if last := self._log_retried(attempts, final, reply, turn, step_index):
                         started, started_at = last.started, last.started_at
                 for ev in acc.finish_open_blocks():
                     if isinstance(ev, ToolCallReady):
@@ -387,10 +383,14 @@ class Chat:
             client_reason=client_reason,
         )
 
-    def _log_retried(self, retried: list[_attempts.Attempt], reply: Reply, turn: int, step: int) -> None:
-        """One record per attempt the SDK retried (no tokens: a refused call is not billed)."""
+    def _log_retried(
+        self, attempts: list[_attempts.Attempt], final: Any, reply: Reply, turn: int, step: int
+    ) -> _attempts.Attempt | None:
+        """One record per attempt the SDK retried before ``final`` (no tokens: a refused call is not
+        billed); returns the attempt that produced ``final``, if any."""
+        retried, last = _attempts.split(attempts, final)
         if self.usage is None:
-            return
+            return last
         from .usage import UsageRecord
 
         for a in retried:
@@ -407,6 +407,7 @@ class Chat:
                 started_at=a.started_at,
             )
             self.usage.append(record)
+        return last
 
     def _keep_partial(self, acc: Accumulator, undo_mark: tuple[int, int] | None) -> None:
         """After an error or interrupt: keep what arrived in a form the API will accept next turn."""

@@ -29,7 +29,7 @@ FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # claudekit's own text (reasoning, tool results, the footer) is literal: "$0.01 (saved $0.02)" must not be
 # typeset as math. The entity keeps Markdown renderers from pairing dollars; the class keeps MathJax out
 # of the rendered element. The answer itself is the model's Markdown and renders as Jupyter renders it.
-_NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
+NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
 
 _INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 _ARGS_LIMIT = 4000
@@ -77,16 +77,56 @@ def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
     ).priced()
 
 
-def usage_record(usage: Usage, model: str) -> Any:
-    """A priced record for usage so far (None without the usage package or with bad counts)."""
+_COUNTS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "thinking_tokens",
+)
+
+
+def _records(calls: list[tuple[Usage, str, str, int]]) -> list[Any] | None:
+    """Priced records, one per call ``(usage, model, status, step)``; None without the usage package
+    or with counts it refuses."""
     import warnings
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an unknown price is reported once by the usage log
-            return _usage_record(usage, model, "ok")
+            return [_usage_record(*call) for call in calls]
     except (ImportError, ValueError, TypeError):
         return None
+
+
+def _combined(records: list[Any], **fields: Any) -> Any:
+    """One record for several calls: counts summed, and each call priced on its own (long-prompt tiers
+    and cache-write TTLs are per request) before the costs are added."""
+    import dataclasses
+
+    def total(name: str) -> Any:
+        vals = [getattr(r, name) for r in records if getattr(r, name) is not None]
+        return sum(vals) if vals else None
+
+    def cost(name: str) -> float | None:
+        vals = [getattr(r, name) for r in records]
+        return sum(v for v in vals if v is not None) if all(v is not None for v in vals) else None
+
+    return dataclasses.replace(
+        records[0],
+        cost_usd=cost("cost_usd"),
+        cost_no_cache_usd=cost("cost_no_cache_usd"),
+        **{name: total(name) for name in _COUNTS},
+        **fields,
+    )
+
+
+def usage_so_far(usages: list[Usage], model: str) -> Any:
+    """One priced record for the calls of a reply still streaming; None when it cannot be priced."""
+    records = _records([(u, model, "ok", i) for i, u in enumerate(usages)]) if usages else None
+    return _combined(records) if records else None
 
 
 def _status_of(reply: Reply) -> str:
@@ -103,55 +143,17 @@ def reply_record(reply: Reply, *, timings: bool = True) -> Any:
     ``timings=False`` leaves latency out (for deterministic static output). None when the usage
     package is unavailable or nothing was reported.
     """
-    import dataclasses
-    import warnings
-
-    try:
-        from ..usage import UsageRecord  # noqa: F401
-    except ImportError:
-        return None
     steps = [s for s in reply.steps if s.message is not None]
-    if not steps:
+    records = _records(
+        [(s.usage, s.message.model if s.message else reply.model, s.status, s.index) for s in steps]
+    )
+    if not records:
         return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # unknown prices were already reported by the usage log
-            records = [
-                _usage_record(s.usage, s.message.model if s.message else reply.model, s.status, s.index)
-                for s in steps
-            ]
-    except (ValueError, TypeError):
-        return None
-    first = records[0]
-
-    def total(name: str) -> Any:
-        vals = [getattr(r, name) for r in records if getattr(r, name) is not None]
-        return sum(vals) if vals else None
-
-    costs = [r.cost_usd for r in records]
-    no_cache = [r.cost_no_cache_usd for r in records]
-    fields = {
-        name: total(name)
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_creation_input_tokens",
-            "cache_creation_5m_input_tokens",
-            "cache_creation_1h_input_tokens",
-            "cache_read_input_tokens",
-            "thinking_tokens",
-        )
-    }
-    return dataclasses.replace(
-        first,
+    return _combined(
+        records,
         status=_status_of(reply),
-        cost_usd=sum(c for c in costs if c is not None) if all(c is not None for c in costs) else None,
-        cost_no_cache_usd=(
-            sum(c for c in no_cache if c is not None) if all(c is not None for c in no_cache) else None
-        ),
         latency_s=reply.latency_s if timings else None,
         ttft_s=reply.ttft_s if timings else None,
-        **fields,
     )
 
 
@@ -257,7 +259,7 @@ def static_markdown(
         # Reasoning, results and errors are claudekit's text, not Markdown: HTML blocks, shown literally.
         body = _html_text(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
         parts.append(
-            f"<details {_NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
+            f"<details {NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
         )
     for name, status, args, result in _tool_lines(reply):
         summary = f"🔧 {_esc(name)} — {status}"
@@ -267,12 +269,12 @@ def static_markdown(
         body = f"{fence}json\n{args}\n{fence}"
         if result:
             body += f"\n\n<div><b>Result:</b> {_html_text(result)}</div>"
-        parts.append(f"<details {_NO_MATH}><summary>{summary}</summary>\n\n{body}\n\n</details>")
+        parts.append(f"<details {NO_MATH}><summary>{summary}</summary>\n\n{body}\n\n</details>")
     if interrupted:
         parts.append("> ⏹ **interrupted** — the partial answer is kept")
     err = _error_text(reply, error)
     if err is not None and not interrupted:
-        parts.append(f"<blockquote {_NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
+        parts.append(f"<blockquote {NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
     text = reply.text
     if text:
         parts.append(text)
@@ -281,9 +283,9 @@ def static_markdown(
     cites = _citations(reply)
     if cites:
         items = "".join(f"<li>{_html_text(c)}</li>" for c in cites)
-        parts.append(f"<div {_NO_MATH}><b>Sources:</b><ol>{items}</ol></div>")
+        parts.append(f"<div {NO_MATH}><b>Sources:</b><ol>{items}</ol></div>")
     if footer and reply.steps:
-        parts.append(f"<sub {_NO_MATH}>claudekit · {_esc(footer_line(reply, timings=timings))}</sub>")
+        parts.append(f"<sub {NO_MATH}>claudekit · {_esc(footer_line(reply, timings=timings))}</sub>")
     return "\n\n".join(parts) + "\n"
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequest
 from ._state import ToolCard, ViewState
-from ._static import footer_line, static_bundle, usage_record
+from ._static import NO_MATH, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["CardWidget", "WidgetRenderer"]
 
 _FONT = "font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);"
-_NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'  # costs and tool output are text, not $…$ math
 # ipywidgets draws the Accordion title in --jp-ui-font-color2 on --jp-layout-color2: 4.2-4.4:1 contrast,
 # under WCAG AA. Scoped to claudekit's own view; it travels inside the header, which every refresh sends.
 _HEADER_STYLE = (
@@ -76,29 +75,14 @@ _PRE = (
 )
 
 
-def _usage_line(model: str, usage: Usage | None, steps: list[Usage] | None = None) -> str:
-    """The live footer: tokens, cache and cost so far (the header shows the elapsed time).
-
-    ``steps`` are the calls' own usages: each is priced on its own (long-context tiers and cache-write
-    TTLs are per request), then the costs are added.
-    """
+def _usage_line(model: str, usage: Usage | None, steps: list[Usage]) -> str:
+    """The live footer: tokens, cache and cost so far (the header shows the elapsed time)."""
     if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
         return ""
-    record = usage_record(usage, model)
+    record = usage_so_far(steps, model)
     if record is not None:
-        import dataclasses
-
         from ..usage import footer_text
 
-        if steps and len(steps) > 1:
-            priced = [usage_record(u, model) for u in steps]
-            costs = [r.cost_usd if r is not None else None for r in priced]
-            plain = [r.cost_no_cache_usd if r is not None else None for r in priced]
-            record = dataclasses.replace(
-                record,
-                cost_usd=sum(c for c in costs if c is not None) if None not in costs else None,
-                cost_no_cache_usd=sum(c for c in plain if c is not None) if None not in plain else None,
-            )
         return footer_text(record)
     parts = []
     if usage.input_tokens is not None:
@@ -154,7 +138,7 @@ class CardWidget:
             result = ""
         _set(
             self.result,
-            f'<div {_NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
+            f'<div {NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
             if result
             else "",
         )
@@ -381,7 +365,7 @@ class WidgetRenderer:
         )
         if st.error:
             error_style = f"{_FONT} color: var(--jp-error-color1);"
-            header += f'<div {_NO_MATH} style="{error_style}">{escape(st.error)}</div>'
+            header += f'<div {NO_MATH} style="{error_style}">{escape(st.error)}</div>'
         _set(self.header, header + _HEADER_STYLE)
         if self._changed("thinking") and st.has_thinking:
             self._ensure_thinking()
@@ -422,7 +406,7 @@ class WidgetRenderer:
                 )
             _set(
                 self._ensure_extras(),
-                f'<div {_NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
+                f'<div {NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
                 if rows
                 else "",
             )
@@ -434,7 +418,7 @@ class WidgetRenderer:
             )
             _set(
                 self.footer,
-                f'<div {_NO_MATH} style="font-family: var(--jp-ui-font-family); '
+                f'<div {NO_MATH} style="font-family: var(--jp-ui-font-family); '
                 'font-size: var(--jp-ui-font-size0); color: var(--jp-ui-font-color2);">'
                 f"{escape(line)}</div>"
                 if line

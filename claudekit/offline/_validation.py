@@ -445,10 +445,10 @@ def _check_thinking(body: Mapping[str, Any], tool_names: list[str]) -> None:
                 "documentation "
                 f"at {THINKING}#max-tokens-and-context-window-size"
             )
-    tc = body.get("tool_choice")
-    if thinking_on(body) and isinstance(tc, Mapping) and tc.get("type") in ("any", "tool"):
-        raise _bad("Thinking may not be enabled when tool_choice forces tool use.")
     if thinking_on(body):
+        tc = body.get("tool_choice")
+        if isinstance(tc, Mapping) and tc.get("type") in ("any", "tool"):
+            raise _bad("Thinking may not be enabled when tool_choice forces tool use.")
         # "Thinking isn't compatible with temperature or top_k modifications"; top_p may stay in [0.95, 1].
         see = f"Please consult our documentation at {THINKING}#feature-compatibility"
         temp = body.get("temperature")
