@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from . import _render
 from ._errors import ConfigError
 
 if TYPE_CHECKING:
@@ -245,18 +246,6 @@ class PendingCall:
         return f"PendingCall({self.name!r}, {self.arguments!r}, {state})"
 
 
-def _in_kernel() -> bool:
-    """True inside a Jupyter kernel (where a widget could reach a frontend); never imports IPython itself."""
-    import sys
-
-    if "IPython" not in sys.modules:
-        return False
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
 def _set_once(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -378,19 +367,11 @@ class WidgetApproval(ApprovalPolicy):
         return _Deny("the unattended default (deny)")
 
     async def prepare(self, pending: tuple[PendingCall, ...]) -> None:
-        """Show the calls no renderer claimed in a widget of our own, when a kernel could display one."""
-        unclaimed = [p for p in pending if not p.claimed]
-        if not unclaimed or not _in_kernel():
-            return
-        try:
-            from IPython.display import display
-
-            from .notebook._approval import approval_group_widget
-        except ImportError:  # no ipywidgets: nothing can be shown
-            return
-        claimed = tuple(p for p in unclaimed if p.claim())
-        if claimed:
-            display(approval_group_widget(claimed))  # type: ignore[no-untyped-call]
+        """Hand the calls no renderer claimed to the registered presenter (the notebook's card), if any."""
+        unclaimed = tuple(p for p in pending if not p.claimed)
+        presenter = _render.get_approval_presenter()
+        if unclaimed and presenter is not None:
+            presenter(unclaimed)
 
     async def decide(self, pending: PendingCall) -> Decision:
         """Wait for the person when a widget shows the call; else (or when no view appears) the fallback."""

@@ -10,10 +10,19 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from ._approval import PendingCall
     from ._events import Event
     from ._reply import Reply
 
-__all__ = ["Renderer", "RendererFactory", "get_renderer_factory", "set_renderer_factory"]
+__all__ = [
+    "ApprovalPresenter",
+    "Renderer",
+    "RendererFactory",
+    "get_approval_presenter",
+    "get_renderer_factory",
+    "set_approval_presenter",
+    "set_renderer_factory",
+]
 
 
 class Renderer(Protocol):
@@ -37,3 +46,19 @@ def set_renderer_factory(factory: RendererFactory | None) -> None:
 
 def get_renderer_factory() -> RendererFactory | None:
     return _factory
+
+
+# Shows tool calls that wait for a person's decision (the notebook's approval card) when no renderer of
+# the reply claimed them; it claims what it shows (PendingCall.claim) and leaves the rest to the policy.
+ApprovalPresenter = Callable[["tuple[PendingCall, ...]"], None]
+_presenter: ApprovalPresenter | None = None
+
+
+def set_approval_presenter(presenter: ApprovalPresenter | None) -> None:
+    """Install what shows unclaimed approval requests (the notebook layer registers its card)."""
+    global _presenter
+    _presenter = presenter
+
+
+def get_approval_presenter() -> ApprovalPresenter | None:
+    return _presenter

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _render
+from .._template import PromptFieldError, format_prompt, to_prompt_text
 from ._config import configure, in_widget_kernel, make_renderer, render_mode
-from ._prompt import PromptFieldError, format_prompt, to_prompt_text
 from ._state import STATUSES, ToolCard, ViewState
 from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
 from ._text import TextRenderer
@@ -48,6 +48,22 @@ __all__ = [
 ]
 
 _render.set_renderer_factory(make_renderer)
+
+
+def _present_approvals(pending: tuple[Any, ...]) -> None:
+    """Show approval requests no live view claimed as a card of their own (inside a kernel only)."""
+    if not in_widget_kernel():
+        return
+    from IPython.display import display
+
+    from ._approval import approval_group_widget
+
+    claimed = tuple(p for p in pending if p.claim())
+    if claimed:
+        display(approval_group_widget(claimed))  # type: ignore[no-untyped-call]
+
+
+_render.set_approval_presenter(_present_approvals)
 
 _LAZY = {
     "WidgetRenderer": "._widget",

@@ -40,8 +40,8 @@ from IPython.core.error import UsageError
 
 from .._chat import Chat
 from .._errors import ClaudekitError
+from .._template import format_prompt
 from ._config import render_mode
-from ._prompt import format_prompt
 
 if TYPE_CHECKING:
     from .._reply import Reply

@@ -1,4 +1,6 @@
-"""Filling ``{name}`` fields of a ``%%claude`` cell from the user namespace — without evaluating code.
+"""Filling ``{name}`` fields of a prompt template from a namespace — without evaluating code.
+
+Shared by the ``%%claude`` magic (the notebook namespace) and anything that fills templates per row.
 
 Rules (those of ``str.format``, restricted): ``{name}``, ``{obj.attr}``, ``{d[key]}`` / ``{xs[0]}``,
 conversions ``!r``/``!s``/``!a`` and format specs (``{x:.2f}``); ``{{`` and ``}}`` are literal braces.
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 from string import Formatter
 from typing import Any
 
-from .._errors import ConfigError
+from ._errors import ConfigError
 
 __all__ = ["PromptFieldError", "format_prompt", "to_prompt_text"]
 
