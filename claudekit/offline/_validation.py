@@ -128,6 +128,7 @@ _SEEN_BETAS = frozenset(
         "effort-2025-11-24",
         "tool-examples-2025-10-29",
         "mcp-client-2025-04-04",
+        "structured-outputs-2025-12-15",
     }
 )
 
@@ -450,19 +451,20 @@ def _check_messages(body: Mapping[str, Any], messages: list[dict[str, Any]], ctx
         blocks = _blocks(content)
         for j, blk in enumerate(blocks):
             final = "last" if final_assistant and j == len(blocks) - 1 else "yes" if final_assistant else ""
-            _check_block(blk, f"messages.{i}.content.{j}", final, ctx)
+            _check_block(blk, f"messages.{i}.content.{j}", final, ctx, msg["role"])
     _check_tool_pairing(messages)
     _check_thinking_turn(body, messages)
 
 
-def _check_block(blk: Mapping[str, Any], path: str, final: str, ctx: Context) -> None:
+def _check_block(blk: Mapping[str, Any], path: str, final: str, ctx: Context, role: str) -> None:
     """One content block; ``final`` is "yes" inside a final assistant turn, "last" for its last block."""
     kind = blk["type"]
     if kind == "text":
         text = blk["text"]
         if not text and not final:
             raise _bad("messages: text content blocks must be non-empty")
-        if text and not text.strip() and not final:
+        # User text only: recorded assistant turns with a " " text block are answered 200.
+        if text and not text.strip() and role == "user":
             raise _bad("messages: text content blocks must contain non-whitespace text")
         if final == "last" and text != text.rstrip():
             raise _bad("messages: final assistant content cannot end with trailing whitespace")
@@ -483,24 +485,21 @@ def _check_block(blk: Mapping[str, Any], path: str, final: str, ctx: Context) ->
 
 
 def _check_tool_pairing(messages: list[dict[str, Any]]) -> None:
-    seen_uses: set[str] = set()
     for i, msg in enumerate(messages):
         blocks = _blocks(msg["content"])
         if msg["role"] == "assistant":
-            _check_assistant_tools(i, blocks, messages, seen_uses)
+            _check_assistant_tools(i, blocks, messages)
         elif msg["role"] == "user":
             _check_user_results(i, blocks, messages)
 
 
-def _check_assistant_tools(
-    i: int, blocks: list[Any], messages: list[dict[str, Any]], seen_uses: set[str]
-) -> None:
+def _check_assistant_tools(i: int, blocks: list[Any], messages: list[dict[str, Any]]) -> None:
+    # Unique within a turn: recorded traffic reuses an id in a later turn and is answered 200.
     ids: list[str] = []
     for j, b in enumerate(blocks):
         if b.get("type") == "tool_use":
-            if b["id"] in seen_uses:
+            if b["id"] in ids:
                 raise _bad(f"messages.{i}.content.{j}: tool_use ids must be unique")
-            seen_uses.add(b["id"])
             ids.append(b["id"])
     if not ids:
         return

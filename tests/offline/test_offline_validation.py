@@ -186,14 +186,19 @@ CASES: list[tuple[str, Callable[[OfflineBackend], dict[str, Any]], int, str]] = 
         lambda b: base(
             tools=[WEATHER_TOOL],
             messages=[
-                *tool_turn("toolu_1"),
-                result_turn("toolu_1"),
-                *tool_turn("toolu_1")[1:],
+                user("weather?"),
+                {
+                    "role": "assistant",
+                    "content": [
+                        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+                        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+                    ],
+                },
                 result_turn("toolu_1"),
             ],
         ),
         400,
-        "messages.3.content.0: tool_use ids must be unique",
+        "messages.1.content.1: tool_use ids must be unique",
     ),
     (
         "thinking_budget",
