@@ -441,7 +441,9 @@ def _check_image(block: Mapping[str, Any], path: str) -> None:
 def _check_messages(body: Mapping[str, Any], messages: list[dict[str, Any]], ctx: Context) -> None:
     last = len(messages) - 1
     for i, msg in enumerate(messages):
-        content = msg["content"]
+        content = msg.get("content")
+        if content is None:
+            continue  # a beta system message may carry only output_config
         final_assistant = i == last and msg["role"] == "assistant"
         if content in ("", []) and not final_assistant:
             raise _bad(
@@ -486,7 +488,7 @@ def _check_block(blk: Mapping[str, Any], path: str, final: str, ctx: Context, ro
 
 def _check_tool_pairing(messages: list[dict[str, Any]]) -> None:
     for i, msg in enumerate(messages):
-        blocks = _blocks(msg["content"])
+        blocks = _blocks(msg.get("content"))
         if msg["role"] == "assistant":
             _check_assistant_tools(i, blocks, messages)
         elif msg["role"] == "user":
@@ -506,7 +508,8 @@ def _check_assistant_tools(i: int, blocks: list[Any], messages: list[dict[str, A
     nxt = messages[i + 1] if i + 1 < len(messages) else None
     answered: set[str] = set()
     if nxt is not None and nxt["role"] == "user":
-        answered = {b.get("tool_use_id") for b in _blocks(nxt["content"]) if b.get("type") == "tool_result"}
+        results = _blocks(nxt.get("content"))
+        answered = {b.get("tool_use_id") for b in results if b.get("type") == "tool_result"}
     last_use = max(j for j, b in enumerate(blocks) if b.get("type") == "tool_use")
     text_after = any(b.get("type") == "text" for b in blocks[last_use + 1 :])
     missing = [t for t in ids if t not in answered]
@@ -523,7 +526,7 @@ def _check_user_results(i: int, blocks: list[Any], messages: list[dict[str, Any]
     prev = messages[i - 1] if i > 0 else None
     prev_ids: set[str] = set()
     if prev is not None and prev["role"] == "assistant":
-        prev_ids = {b["id"] for b in _blocks(prev["content"]) if b.get("type") == "tool_use"}
+        prev_ids = {b["id"] for b in _blocks(prev.get("content")) if b.get("type") == "tool_use"}
     answered: set[str] = set()
     for j, blk in enumerate(blocks):
         if blk.get("type") != "tool_result":
@@ -552,7 +555,7 @@ def _check_thinking_turn(body: Mapping[str, Any], messages: list[dict[str, Any]]
     for i in range(len(messages) - 1, -1, -1):
         if messages[i]["role"] != "assistant":
             continue
-        blocks = _blocks(messages[i]["content"])
+        blocks = _blocks(messages[i].get("content"))
         if not any(b.get("type") == "tool_use" for b in blocks):
             return
         first = blocks[0].get("type") if blocks else None
@@ -582,7 +585,7 @@ def _cache_markers(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> l
     for blk in system if isinstance(system, list) else []:
         take(blk)
     for msg in messages:
-        for blk in _blocks(msg["content"]):
+        for blk in _blocks(msg.get("content")):
             take(blk)
             if blk.get("type") == "tool_result" and isinstance(blk.get("content"), list):
                 for sub in blk["content"]:
