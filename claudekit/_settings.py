@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 import anthropic
 
+from . import _models
 from ._content import check_unicode
 from ._errors import ConfigError
 from ._markers import place_markers
@@ -73,6 +74,7 @@ class Settings:
         tool_names = tool_names or []
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError("model must be a model name such as 'claude-sonnet-4-6'")
+        _models.check_name(self.model, ConfigError)  # near misses only: newer ids go to the service
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
         t = self.thinking
