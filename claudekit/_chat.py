@@ -462,6 +462,7 @@ class ReplyStream:
         self._renderer: _render.Renderer | None = None
         self._agen: AsyncIterator[Event] | None = None
         self._done = False
+        self._consumer = "events"  # "reply" when awaited: a renderer then shows what the user does not
 
     def _events(self) -> AsyncIterator[Event]:
         if self._agen is None:
@@ -474,7 +475,22 @@ class ReplyStream:
         self._renderer = renderer
         error: BaseException | None = None
         if renderer is not None:
-            renderer.start({"model": self.settings.model, "chat": self.chat.name})
+            task = asyncio.current_task()
+            loop = asyncio.get_running_loop()
+
+            def stop() -> None:
+                """Interrupt the reply from any thread (a Stop button), as a kernel interrupt does."""
+                if task is not None and not self._done:
+                    loop.call_soon_threadsafe(task.cancel)
+
+            renderer.start(
+                {
+                    "model": self.settings.model,
+                    "chat": self.chat.name,
+                    "stop": stop,
+                    "consumer": self._consumer,
+                }
+            )
         try:
             async for ev in self.chat._turn_events(self):
                 if renderer is not None:
@@ -493,6 +509,8 @@ class ReplyStream:
         return self._events()
 
     async def collect(self) -> Reply:
+        if self._agen is None:
+            self._consumer = "reply"
         async for _ in self._events():
             pass
         return self.reply
