@@ -175,10 +175,13 @@ def _shell(shell: Any = None) -> Any:
 def _display_static(reply: Reply, error: BaseException | None) -> None:
     from IPython import display as ipd
 
+    from ._config import _settings
+    from ._errors import hook_active
     from ._static import static_bundle
 
     show: Any = ipd.display
-    show(static_bundle(reply, error), raw=True)
+    # The cell's one-line error says what went wrong: the saved copy does not say it again.
+    show(static_bundle(reply, error, show_error=not hook_active(), math=_settings["math"]), raw=True)
 
 
 async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
@@ -528,7 +531,10 @@ def make_transformer(shell: Any) -> Any:
 
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext claudekit``: register the magics and the ``%%claude`` input transformer."""
+    from ._errors import install
+
     ip.register_magics(ClaudeMagics)
+    install(ip)
     cleanup = ip.input_transformers_cleanup
     if not any(getattr(t, "claudekit", False) for t in cleanup):
         cleanup.append(make_transformer(ip))
