@@ -171,7 +171,10 @@ def _footer_notes(record: Any, model: str, reply: Reply) -> str:
     """What a reader needs to make sense of the numbers: no price known, a prompt too short to cache."""
     notes = ""
     if record.cost_usd is None and record.input_tokens is not None:
-        notes += f" (no price known for {model}: claudekit.usage.set_prices)"
+        from ..usage import get_prices
+
+        if get_prices().lookup(model) is None:
+            notes += f" (no price known for {model}: claudekit.usage.set_prices)"
     short = (
         record.hit_rate == 0 and not record.cache_creation_input_tokens and (record.prompt_tokens or 0) < 4096
     )
@@ -366,6 +369,8 @@ def answer_markdown(text: str, *, math: bool = False) -> str:
             out.append(_inline(line, math))
         prev_blank = not line.strip()
     if fence is not None:
+        while out and not out[-1].strip():  # the code ends where the answer's text did
+            out.pop()
         out.append(fence)
     return "\n".join(out)
 

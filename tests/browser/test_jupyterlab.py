@@ -781,7 +781,7 @@ def test_order_and_unclosed_fence(session: Session, lab: Lab) -> None:
     # The fence cut off by the end of the answer is closed before the footer: the footer is rendered, not
     # shown as literal HTML inside the code block; the answer's dollars are not typeset.
     expect(saved.locator("sub", has_text="claudekit · ")).to_have_count(1)
-    expect(saved.locator("pre code.language-python")).to_have_text("print('cut <b>here</b>')\n\n")
+    expect(saved.locator("pre code.language-python")).to_have_text("print('cut <b>here</b>')\n")
     assert "<sub" not in session.text(2) and "tex2jax_ignore" not in session.text(2)
     expect(saved.locator("mjx-container")).to_have_count(0)
     expect(saved).to_contain_text("It costs $5 and $7.")
