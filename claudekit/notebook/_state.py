@@ -224,10 +224,9 @@ class ViewState:
         self._thinking_joined = ""
         self._thinking_blocks: set[tuple[int, int]] = set()
         self._last_thinking: tuple[int, int] | None = None
-        self._text: list[str] = []
-        self._text_joined = ""
-        self._text_step: int | None = None
         self.parts: list[TextPart | str] = []
+        self._last_text: TextPart | None = None
+        self.chars = 0  # characters of answer text so far
 
     # -- derived -------------------------------------------------------------------------------
     @property
@@ -241,10 +240,15 @@ class ViewState:
     @property
     def text(self) -> str:
         """The answer so far (text of separate API calls joined by a blank line, like ``Reply.text``)."""
-        if self._text:
-            self._text_joined += "".join(self._text)
-            self._text = []
-        return self._text_joined
+        out: list[str] = []
+        step: int | None = None
+        for part in self.parts:
+            if isinstance(part, TextPart) and part.text:
+                if step is not None and part.step != step:
+                    out.append("\n\n")
+                out.append(part.text)
+                step = part.step
+        return "".join(out)
 
     @property
     def final(self) -> bool:
@@ -279,15 +283,11 @@ class ViewState:
     def apply(self, ev: Event) -> None:
         """Update the state from one event (never raises on unexpected content)."""
         self.events += 1
-        if isinstance(ev, TextDelta):
-            if self._text_step != self.step:
-                if self._text_step is not None and (self._text or self._text_joined):
-                    self._text.append("\n\n")
-                self._text_step = self.step
-            self._text.append(ev.text)
-            last = self.parts[-1] if self.parts else None
-            if not isinstance(last, TextPart) or last.step != self.step:
-                last = TextPart(self.step)
+        if type(ev) is TextDelta:  # the hot path: most events of a reply
+            self.chars += len(ev.text)
+            last = self._last_text
+            if last is None or last.step != self.step or last is not self.parts[-1]:
+                last = self._last_text = TextPart(self.step)
                 self.parts.append(last)
             last.chunks.append(ev.text)
             self.versions["text"] += 1

@@ -14,8 +14,8 @@ status line (live only) and the footer. It is the layout of the saved Markdown c
 
 Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status
 change go out at once, the rest at most ``rate`` times a second (a timer shows a held change when the
-interval ends), and after ~100 KB of messages at most once a second unless the answer grew enough to
-pay for them (bytes ≤ 3 × answer + 150 KB). ``finish`` flushes the final state.
+interval ends); past ~75 KB of message envelopes a refresh waits until the answer has grown enough to
+pay for it, or 2 s (bytes ≤ 3 × answer + 150 KB). ``finish`` flushes the final state.
 
 When the reply ends and a page showed the view, the view's own output is replaced by the saved copy
 (``update_display_data``): one output per reply in the saved notebook. When no page showed it (nbconvert,
@@ -46,8 +46,10 @@ __all__ = ["WidgetRenderer"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _MESSAGE_BYTES = 700  # a comm message's envelope (header, parent header, ids), measured in a kernel
-_FREE_BYTES = 100_000
-_SLOW_INTERVAL = 1.0
+# Envelopes may cost up to this plus the answer's own bytes: with the front-end code (~62 KB, once per
+# reply) and the saved copy (~1x the answer) a reply stays within 3x the answer + 150 KB.
+_FREE_BYTES = 75_000
+_SLOW_INTERVAL = 2.0  # past that allowance, at least one refresh this often (the page ticks meanwhile)
 
 
 def _usage_line(model: str, usage: Usage | None, steps: list[Usage], streamed: int) -> str:
@@ -121,6 +123,7 @@ class WidgetRenderer:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: Callable[[], None] | None = None
+        self._building: asyncio.Handle | None = None
         self.refreshes = 0
         self.root: Any = None
         self.views = 0  # views of the live view the page reported now
@@ -130,10 +133,10 @@ class WidgetRenderer:
         self._sent_text: dict[int, int] = {}
         self._sent_cards: dict[str, tuple[int, str | None]] = {}
         self._sent_fragments: dict[str, int] = {}
-        self._sent: dict[str, Any] = {"extras": "", "error": "", "foot": ""}
+        self._sent: dict[str, Any] = {"extras": "", "error": "", "foot": "", "status": None}
         self._thinking_sent = 0
-        self._bytes = 0
-        self._content = 0
+        self._envelopes = 0  # bytes of message envelopes sent (estimated)
+        self._content = 0  # bytes of answer, reasoning and arguments sent
         self._messages = 0
 
     # -- protocol ------------------------------------------------------------------------------
@@ -150,16 +153,25 @@ class WidgetRenderer:
             from ._errors import install
 
             install()
-        self._guard(self._build)
+        if self._loop is not None:
+            # Built when the turn first waits (for the HTTP response): off the reply's critical path,
+            # and not at all for a reply that finished before the loop turned (it shows its saved copy).
+            self._building = self._loop.call_soon(self._guard, self._build)
+        else:
+            self._guard(self._build)
 
     def event(self, ev: Event) -> None:
-        self.state.apply(ev)
+        st = self.state
+        st.apply(ev)
         if self._broken:
+            return
+        if self._timer is not None and st.status == self._sent["status"] and type(ev) is not ApprovalRequest:
+            self._held = True  # a refresh is already set for the end of the interval: it will show this
             return
         if isinstance(ev, ApprovalRequest):
             self._guard(self._approval, ev)
             self._guard(self.flush)
-        elif self.state.status != self._sent.get("status") or self._due():
+        elif st.status != self._sent["status"] or self._due():
             self._guard(self.flush)
         else:
             self._hold()
@@ -177,6 +189,10 @@ class WidgetRenderer:
                 card.decided = decision_text(pending.decision)
         if self._broken:
             return
+        if self._building is not None and self.root is None:
+            self._building.cancel()
+            if not self.static:
+                self._guard(self._build)
         self._guard(self.flush, reply)
         if self.static:
             self._guard(self._freeze, reply, error)
@@ -186,7 +202,7 @@ class WidgetRenderer:
         """A refresh may go out now: the rate allows it, and so does the byte budget."""
         if not self.throttle.ready():
             return False
-        if self._bytes <= _FREE_BYTES + 2 * self._content or self.throttle.last is None:
+        if self._envelopes <= _FREE_BYTES + self._content or self.throttle.last is None:
             return True
         return self.clock() - self.throttle.last >= _SLOW_INTERVAL
 
@@ -198,7 +214,7 @@ class WidgetRenderer:
         last = self.throttle.last
         waited = 0.0 if last is None else self.clock() - last
         interval = self.throttle.interval
-        if self._bytes > _FREE_BYTES + 2 * self._content:
+        if self._envelopes > _FREE_BYTES + self._content:
             interval = max(interval, _SLOW_INTERVAL)
         delay = min(max(interval - waited, 0.0), interval)
         try:
@@ -236,6 +252,9 @@ class WidgetRenderer:
         return show(obj, **kw)
 
     def _build(self) -> None:
+        self._building = None
+        if self.state.final and self.static:
+            return  # finished before the view was needed
         if self._factory is not None:
             self.root = self._factory(self._message)
         else:
@@ -319,7 +338,7 @@ class WidgetRenderer:
             return
         self.root.push(ops)
         self._messages += 1
-        self._bytes += _MESSAGE_BYTES + sum(len(str(op)) for op in ops)
+        self._envelopes += _MESSAGE_BYTES
 
     def _elapsed(self) -> float:
         return round(self.clock() - self._t0, 1)
@@ -359,7 +378,7 @@ class WidgetRenderer:
             ops.append(["final", st.status, "claudekit · " + footer_line(reply)])
         else:
             line = _usage_line(
-                st.model, st.total_usage(), list(st.step_usage.values()), len(st.text) + self._thinking_sent
+                st.model, st.total_usage(), list(st.step_usage.values()), st.chars + self._thinking_sent
             )
             line = f"claudekit · {line}" if line else ""
             self._set(ops, "foot", line, ["foot", line])

@@ -110,6 +110,7 @@ async def test_the_saved_copy_replaces_the_view_a_page_showed() -> None:
     r, disp, made = renderer(0.2, static=True)  # rate 0.2: no trailing timer during this instant stream
     stream = delta_chat(300, render=False).stream("go")
     r.start({"model": "claude-test"})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     made[0].say(kind="view", shown=True)
     await asyncio.sleep(0)  # page messages are handled on the event loop
     async for ev in stream:
@@ -126,6 +127,7 @@ async def test_without_a_page_the_saved_copy_is_a_new_output_and_the_view_emptie
     chat = tool_chat()
     stream = chat.stream("weather?")
     r.start({"model": chat.model, "chat": chat.name})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     for ev in await collect(stream):
         r.event(ev)
     r.finish(stream.reply, None)
@@ -134,6 +136,18 @@ async def test_without_a_page_the_saved_copy_is_a_new_output_and_the_view_emptie
     assert kw == {"raw": True}
     assert static == nb.static_bundle(stream.reply, show_error=True)
     assert made[0].closed
+
+
+async def test_a_reply_done_before_the_loop_turned_leaves_only_its_saved_copy() -> None:
+    r, disp, made = renderer(static=True)
+    r.start({"model": "claude-test"})  # the view would be built at the next turn of the loop
+    for ev in text_events(50):
+        r.event(ev)
+    reply = ck.Reply("claude-test")
+    r.finish(reply, None)
+    await asyncio.sleep(0)
+    assert made == [] and disp.updates == []  # no widget, nothing to empty
+    assert [bundle for bundle, _ in disp.shown] == [nb.static_bundle(reply, show_error=True)]
 
 
 def test_slow_stream_refreshes_at_most_rate_per_second() -> None:
@@ -168,6 +182,7 @@ def test_after_the_free_allowance_refreshes_slow_down_unless_the_answer_pays_for
 async def test_a_held_change_is_shown_when_the_interval_ends_without_another_event() -> None:
     r, _, made = renderer(20)  # real clock, real event loop
     r.start({"model": "m"})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     r.event(ck.MessageStart(0, "m", "m", ck.Usage(1, 1)))
     r.event(ck.TextDelta(0, "Hello"))  # a status change: shown at once
     assert page(made).text == "Hello"
@@ -187,6 +202,7 @@ async def test_a_trailing_refresh_keeps_the_interval_after_a_refresh_in_between(
     clock = Clock()  # the throttle's clock; the timer runs on the real event loop
     r, _, made = renderer(10, clock=clock)
     r.start({"model": "m"})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     r.event(ck.MessageStart(0, "m", "m", ck.Usage(1, 1)))
     r.event(ck.TextDelta(0, "a"))  # status change: shown
     r.event(ck.TextDelta(0, "b"))  # held: a timer is set for the end of the interval (0.1 s)
@@ -264,6 +280,7 @@ async def test_text_and_tools_are_in_the_order_they_happened() -> None:
     chat = tool_chat()
     stream = chat.stream("weather?")
     r.start({"model": chat.model})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     for ev in await collect(stream):
         r.event(ev)
     r.finish(stream.reply, None)
@@ -340,6 +357,7 @@ async def test_text_renderer_prints_answer_and_trace(capsys: pytest.CaptureFixtu
     stream = chat.stream("weather?")
     r = TextRenderer()
     r.start({})
+    await asyncio.sleep(0)  # the view is built when the loop first turns
     for ev in await collect(stream):
         r.event(ev)
     r.finish(stream.reply, None)
