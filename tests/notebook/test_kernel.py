@@ -110,6 +110,7 @@ def test_api_error_is_one_line_and_partial_reply_kept(kernel: Kernel) -> None:
 
 
 def test_line_magic_subcommands(kernel: Kernel) -> None:
+    kernel.ok("%%claude\nhi\n")  # at least one call to show
     usage = kernel.ok("%claude usage")
     assert usage.results and "text/html" in usage.results[0]
     config = kernel.ok("%claude config")
@@ -125,6 +126,27 @@ def test_line_magic_subcommands(kernel: Kernel) -> None:
     assert plot.displays or plot.results
     one = kernel.ok("%claude what's the capital of {city}?")
     assert "what's the capital of Paris?" in static_of(one)["text/markdown"]
+
+
+def test_usage_is_a_compact_table_and_typos_are_caught(kernel: Kernel) -> None:
+    kernel.ok("nb.use_chat(claudekit.Chat(offline=OfflineBackend()), 'fresh')")
+    for cmd in ("%claude --chat fresh usage", "%claude --chat fresh plot"):
+        empty = kernel.ok(cmd)
+        assert empty.results == [] and empty.displays == []
+        assert ": no calls yet" in empty.stdout
+    kernel.ok("%%claude --chat fresh\nhello\n")
+    compact = kernel.ok("%claude --chat fresh usage")
+    html = compact.results[0]["text/html"]
+    for column in ("time", "turn", "model", "in", "out", "cache %", "cost $", "status", "miss reason"):
+        assert f"<th>{column}</th>" in html, column
+    assert "request_id" not in html and "message_id" not in html
+    full = kernel.ok("%claude --chat fresh usage --all")
+    assert "<th>request_id</th>" in full.results[0]["text/html"]
+    typo = kernel.execute("%claude usgae")
+    assert typo.status == "error" and not typo.of_type("comm_open")  # nothing was sent to Claude
+    assert "did you mean `%claude usage`?" in typo.stderr + "".join(e["evalue"] for e in typo.errors)
+    sentence = kernel.ok("%claude usage of commas in French?")  # a sentence is a question
+    assert "usage of commas in French?" in static_of(sentence)["text/markdown"]
 
 
 def test_help_shows_the_docstring(kernel: Kernel) -> None:
