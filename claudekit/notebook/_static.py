@@ -164,7 +164,7 @@ def reply_record(reply: Reply, *, timings: bool = True) -> Any:
     )
 
 
-_cache_note: list[int] = []  # the reply whose footer explains "cache 0%" (said once per session)
+_cache_note: list[Any] = []  # a weak reference to the reply whose footer explains "cache 0%" (once)
 
 
 def _footer_notes(record: Any, model: str, reply: Reply) -> str:
@@ -178,8 +178,10 @@ def _footer_notes(record: Any, model: str, reply: Reply) -> str:
     short = (
         record.hit_rate == 0 and not record.cache_creation_input_tokens and (record.prompt_tokens or 0) < 4096
     )
-    if short and (not _cache_note or _cache_note[0] == id(reply)):
-        _cache_note[:] = [id(reply)]
+    if short and (not _cache_note or _cache_note[0]() is reply):
+        import weakref
+
+        _cache_note[:] = [weakref.ref(reply)]
         notes += " · cache 0%: prompts under the model's minimum (512-4,096 tokens) are not cached"
     return notes
 
