@@ -6,18 +6,23 @@ happened, what to do, and "``%tb`` for details" — under the reply's saved copy
 traceback for ``%tb`` (``sys.last_*``). Other exceptions are shown as IPython always shows them. It is
 installed by ``%load_ext claudekit`` and by the first live view in a kernel, unless the user has a
 custom handler of their own; then (:func:`hook_active` is False) the saved copy carries the error line.
+
+claudekit's log lines (a tool that raised, a policy that decided for nobody) reach the cell through
+:class:`OneLineLog` instead of logging's last-resort handler: one line each, and a tool's traceback for
+``%tb`` instead of in the cell. It is only added when nobody configured logging.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from types import TracebackType
 from typing import Any
 
 from .._errors import ClaudekitError
 
-__all__ = ["hook_active", "install", "one_line", "uninstall"]
+__all__ = ["OneLineLog", "hook_active", "install", "one_line", "uninstall"]
 
 _RED = "\x1b[0;31m"
 _RESET = "\x1b[0m"
@@ -71,11 +76,39 @@ def _shell() -> Any:
         return None
 
 
+class OneLineLog(logging.Handler):
+    """claudekit's warnings and errors as one line on stderr; a traceback is kept for ``%tb``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = " ".join(record.getMessage().split())
+            if record.exc_info and record.exc_info[1] is not None:
+                etype, value, tb = record.exc_info
+                sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
+                text += f": {value} (the model was told) · %tb for details"
+            if not text.startswith("claudekit"):
+                text = f"claudekit: {text}"
+            sys.stderr.write(text + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _quiet_logs() -> None:
+    logger = logging.getLogger("claudekit")
+    if logger.handlers or logging.getLogger().handlers:
+        return  # logging is configured: leave it alone
+    logger.addHandler(OneLineLog())
+
+
 def install(shell: Any = None) -> bool:
     """Register the handler on ``shell`` (the running one by default); False when another is set."""
     shell = shell if shell is not None else _shell()
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
+    _quiet_logs()
     if getattr(shell, "_claudekit_exc", False):
         return True
     if tuple(getattr(shell, "custom_exceptions", ()) or ()):

@@ -182,7 +182,7 @@ def _footer_notes(record: Any, model: str, reply: Reply) -> str:
         import weakref
 
         _cache_note[:] = [weakref.ref(reply)]
-        notes += " · cache 0%: prompts under the model's minimum (512-4,096 tokens) are not cached"
+        notes += " · short prompts (under the model's 512-4,096-token minimum) are not cached"
     return notes
 
 

@@ -325,3 +325,23 @@ def test_approval_decision_reaches_the_running_cell(kernel: Kernel, button: str)
     else:
         assert "remove — denied" in md and "Denied by you: not now" in md
     assert value(kernel, "[c.decision is not None for c in _claude.tool_calls]") == [True]
+
+
+GAUGE = '''
+@claudekit.tool
+def gauge() -> str:
+    """Read the gauge."""
+    raise RuntimeError("the gauge is broken")
+
+gauged = claudekit.Chat(tools=[gauge], offline=OfflineBackend(responder=Script(
+    [Turn(tool_calls=[ToolCall("gauge", {})]), Turn(text="It failed.")])))
+'''
+
+
+def test_a_raising_tool_is_one_line_and_tb_has_its_traceback(kernel: Kernel) -> None:
+    kernel.ok(GAUGE)
+    run = kernel.ok("r = await gauged('read it')")
+    lines = [x for x in run.stderr.splitlines() if x.strip()]
+    expected = "claudekit: tool gauge raised RuntimeError: the gauge is broken (the model was told)"
+    assert lines == [f"{expected} · %tb for details"], run.stderr
+    assert value(kernel, "str(sys.last_value)") == "the gauge is broken"
