@@ -193,7 +193,10 @@ def footer_line(reply: Reply, *, timings: bool = True) -> str:
     if record is not None:
         from ..usage import footer_text
 
-        return f"{model} · {footer_text(record)}{_footer_notes(record, model, reply)}"
+        # With client tools the turn also waited for them (and maybe for a person): the time shown is the
+        # API's, which is not the elapsed time the live view counted.
+        label = "API " if any(not c.server for c in reply.tool_calls) else ""
+        return f"{model} · {footer_text(record, latency_label=label)}{_footer_notes(record, model, reply)}"
     u = reply.usage
     parts = [model]
     if reply.interrupted:

@@ -33,7 +33,7 @@ def _money(x: float) -> str:
     return f"${x:,.3f}" if abs(x) < 10 else f"${x:,.2f}"
 
 
-def _parts(record: UsageRecord) -> list[str]:
+def _parts(record: UsageRecord, latency_label: str = "") -> list[str]:
     parts: list[str] = []
     if record.status != "ok":
         parts.append(record.status)
@@ -64,7 +64,7 @@ def _parts(record: UsageRecord) -> list[str]:
     elif record.input_tokens is not None:
         parts.append("cost n/a")
     if record.latency_s is not None:
-        lat = f"{record.latency_s:.1f} s"
+        lat = f"{latency_label}{record.latency_s:.1f} s"
         if record.ttft_s is not None:
             lat += f" (first token {record.ttft_s:.1f} s)"
         parts.append(lat)
@@ -75,9 +75,12 @@ def _parts(record: UsageRecord) -> list[str]:
 _NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
-def footer_text(record: UsageRecord) -> str:
-    """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``."""
-    text = " · ".join(_parts(record))
+def footer_text(record: UsageRecord, *, latency_label: str = "") -> str:
+    """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``.
+
+    ``latency_label`` qualifies the time (``"API "`` when a reply also waited for tools or a person).
+    """
+    text = " · ".join(_parts(record, latency_label))
     reason = record.miss_reason
     if reason:
         text += f" · cache miss: {reason}"
