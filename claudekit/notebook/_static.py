@@ -11,12 +11,12 @@ with the regex ``<sub[^>]*>claudekit · [^<]*</sub>`` (or just its timings, as n
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from .._errors import INTERRUPTS
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # of the rendered element. The answer itself is the model's Markdown and renders as Jupyter renders it.
 NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
 
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 _ARGS_LIMIT = 4000
 
 
@@ -306,7 +305,7 @@ def _citations(reply: Reply) -> list[str]:
 
 
 def _error_text(reply: Reply, error: BaseException | None) -> str | None:
-    err: BaseException | None = error if error is not None and not isinstance(error, _INTERRUPTS) else None
+    err: BaseException | None = error if error is not None and not isinstance(error, INTERRUPTS) else None
     if err is None:
         err = reply.error
     return (str(err) or type(err).__name__) if err is not None else None
@@ -414,7 +413,7 @@ def static_markdown(
     lets ``$…$`` in the answer be typeset.
     """
     parts: list[str] = []
-    interrupted = reply.interrupted or isinstance(error, _INTERRUPTS)
+    interrupted = reply.interrupted or isinstance(error, INTERRUPTS)
     thinking = reply.thinking
     notes = _thinking_notes(reply)
     if thinking or notes:
@@ -468,7 +467,7 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         text = text[:_PLAIN_LIMIT] + f"… [{len(reply.text) - _PLAIN_LIMIT:,} more characters]"
     if text:
         lines.append(text)
-    if reply.interrupted or isinstance(error, _INTERRUPTS):
+    if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
     else:
         err = _error_text(reply, error)

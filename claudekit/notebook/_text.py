@@ -8,11 +8,11 @@ nothing is printed: the caller decides what to show, and would otherwise see eve
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._errors import INTERRUPTS
 from .._events import (
     RedactedThinking,
     ServerToolBlock,
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
     from .._reply import Reply
 
 __all__ = ["TextRenderer"]
-
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 
 
 class TextRenderer:
@@ -105,7 +103,7 @@ class TextRenderer:
     def finish(self, reply: Reply, error: BaseException | None) -> None:
         if self.silent:
             return
-        if reply.interrupted or isinstance(error, _INTERRUPTS):
+        if reply.interrupted or isinstance(error, INTERRUPTS):
             self._line("[interrupted — partial answer kept]")
         elif not self._at_line_start:
             self.out.write("\n")
