@@ -85,8 +85,8 @@ class Image:
         if sniff_image(data) is None:
             named = f" (its name says {guessed})" if guessed else ""
             raise ConfigError(
-                f"{p} is not a PNG, JPEG, GIF or WebP image{named}",
-                hint="the API takes PNG, JPEG, GIF and WebP: convert the file to one of those",
+                f"{p} is not an image the API takes{named}: it takes PNG, JPEG, GIF and WebP",
+                hint="convert the file to one of those formats",
             )
         return cls.from_bytes(data)
 

@@ -595,6 +595,11 @@ def test_edited_arguments_run_exactly(session: Session, lab: Lab) -> None:
     expect(approve).to_be_enabled()
     edited = '{\n  "path": "important_v2.txt"\n}'
     expect(editor).to_have_value(edited)
+    # The page asks the kernel to check the edit against the schema at a pause in typing (250 ms).
+    for _ in range(50):
+        if session.frames.custom("validate"):
+            break
+        session.page.wait_for_timeout(100)
     session.page.mouse.move(0, 0)
     session.shot(session.cell(1), "approval-edit.png")
     t1 = time.monotonic()

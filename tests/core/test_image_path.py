@@ -37,7 +37,7 @@ def test_a_file_that_is_not_an_image_names_the_accepted_formats(tmp_path: Path) 
     with pytest.raises(ck.ClaudekitError) as info:
         ck.Image(fake)
     text = str(info.value)
-    assert "is not a PNG, JPEG, GIF or WebP image (its name says image/png)" in text
+    assert "is not an image the API takes (its name says image/png): it takes PNG, JPEG, GIF and WebP" in text
     assert "\n" not in text
     with pytest.raises(ck.ClaudekitError, match="cannot read image"):
         ck.Image(tmp_path / "missing.png")

@@ -283,6 +283,8 @@ class View {
     }
     if (part.kind === "text") {
       if (shown[2] !== part.text.length) {
+        // Per-code-block actions (Copy, Insert below) belong here: decorate shown[1]'s <pre> elements
+        // after each render, and send what a button does to the kernel as one more custom message kind.
         shown[1].innerHTML = md.parse(part.text);
         shown[2] = part.text.length;
       }
