@@ -88,8 +88,20 @@ class Accumulator:
 
     def feed(self, event: Any) -> list[Event]:
         try:
-            if event.type == "content_block_delta":  # the hot path: every token
-                return self._delta(event)
+            if event.type == "content_block_delta":
+                delta = event.delta
+                if delta.type == "text_delta":  # the hot path: every token of an answer, inline
+                    index = event.index
+                    blocks = self.blocks
+                    if 0 <= index < len(blocks):
+                        block = blocks[index]
+                        if block.kind == "text" and not block.done:
+                            text = delta.text
+                            block.parts.append(text)
+                            if self.first_token_at is None:
+                                self.first_token_at = time.perf_counter()
+                            return [new_text_delta(index, text)]
+                return self._delta(event)  # everything else, and the errors, the careful way
             return self._feed(event)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             # The SDK builds events without validating them: a field of the wrong shape surfaces here.
