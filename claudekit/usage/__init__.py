@@ -15,6 +15,7 @@ Definitions:
 """
 
 from ._display import footer_html, footer_text
+from ._estimate import Estimate, estimate_request
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
 from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
@@ -25,6 +26,7 @@ __all__ = [
     "COLUMNS",
     "MAX_TOKENS",
     "MISS_REASON_TEXT",
+    "Estimate",
     "ModelPrice",
     "PrefixTracker",
     "Prices",
@@ -34,6 +36,7 @@ __all__ = [
     "UsageRecord",
     "canonical_hash",
     "cost_of",
+    "estimate_request",
     "footer_html",
     "footer_text",
     "get_prices",
