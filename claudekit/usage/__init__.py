@@ -14,12 +14,14 @@ Definitions:
     price gives a missing cost and one :class:`UnknownPriceWarning`.
 """
 
+from ._budget import check_budget, get_budget, set_budget, spent
 from ._display import footer_html, footer_text
 from ._estimate import Estimate, estimate_request
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
 from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
 from ._record import MAX_TOKENS, MISS_REASON_TEXT, UsageRecord, cost_of
+from ._stored import UsageFrame, history
 from ._tracker import PrefixTracker, canonical_hash
 
 __all__ = [
@@ -31,21 +33,27 @@ __all__ = [
     "PrefixTracker",
     "Prices",
     "UnknownPriceWarning",
+    "UsageFrame",
     "UsageLog",
     "UsageLogWarning",
     "UsageRecord",
     "canonical_hash",
+    "check_budget",
     "cost_of",
     "estimate_request",
     "footer_html",
     "footer_text",
+    "get_budget",
     "get_prices",
+    "history",
     "load_prices",
     "plot_cache_hit_rate",
     "plot_cost",
     "plot_input_tokens",
     "session_log",
+    "set_budget",
     "set_prices",
+    "spent",
     "summarize",
     "usage_frame",
 ]

@@ -7,7 +7,7 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .. import store as _store
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class UsageLog:
         self._lock = threading.RLock()
         self._df: pd.DataFrame | None = None
         self.parent = parent
+        self._sinks: list[Callable[[UsageRecord], None]] = []
         self.path: Path | None = None
         if path is not None:
             p = Path(path)
@@ -136,8 +138,21 @@ class UsageLog:
                 line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
+        for sink in self._sinks:
+            try:
+                sink(record)
+            except Exception as exc:  # a sink must never break the call that produced the record
+                warnings.warn(
+                    f"claudekit.usage: a subscriber of the usage log failed ({type(exc).__name__}: {exc})",
+                    UsageLogWarning,
+                    stacklevel=2,
+                )
         if self.parent is not None and self.parent is not self:
             self.parent.append(record)
+
+    def subscribe(self, sink: Callable[[UsageRecord], None]) -> None:
+        """Call ``sink(record)`` after each append (the session log feeds the store this way)."""
+        self._sinks.append(sink)
 
     def extend(self, records: Iterable[UsageRecord]) -> None:
         for record in records:
@@ -360,4 +375,12 @@ def session_log() -> UsageLog:
     with _session_lock:
         if _session is None:
             _session = UsageLog()
+            _session.subscribe(_to_store)
         return _session
+
+
+def _to_store(record: UsageRecord) -> None:
+    """Every record of the session goes to the store too (unless CLAUDEKIT_STORE=off)."""
+    store = _store.get_store()
+    if store is not None:
+        store.add_call(record)
