@@ -26,4 +26,6 @@ def cell() -> int | None:
         return None
     shell = ipython.get_ipython()
     count = getattr(shell, "execution_count", None) if shell is not None else None
-    return count if isinstance(count, int) else None
+    # IPython counts the cell as run when it starts: while In[n] runs, execution_count is already n + 1
+    # (ipykernel replies with execution_count - 1 for the same reason).
+    return count - 1 if isinstance(count, int) and count > 1 else None

@@ -16,7 +16,7 @@ Definitions:
 
 from ._budget import check_budget, get_budget, set_budget, spent
 from ._display import footer_html, footer_text
-from ._estimate import Estimate, estimate_request
+from ._estimate import Estimate, count_tokens_params, estimate_request, expected_cache_read
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
 from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
@@ -40,7 +40,9 @@ __all__ = [
     "canonical_hash",
     "check_budget",
     "cost_of",
+    "count_tokens_params",
     "estimate_request",
+    "expected_cache_read",
     "footer_html",
     "footer_text",
     "get_budget",

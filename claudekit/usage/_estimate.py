@@ -17,7 +17,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 
@@ -25,7 +26,10 @@ from .._errors import from_sdk_error
 from ._prices import Prices, get_prices, warn_unknown
 from ._record import costs_for
 
-__all__ = ["Estimate", "count_tokens_params", "estimate_request"]
+if TYPE_CHECKING:
+    from ._log import UsageLog
+
+__all__ = ["Estimate", "count_tokens_params", "estimate_request", "expected_cache_read"]
 
 # SDK keyword arguments that are transport options, not part of the request body.
 _TRANSPORT = frozenset({"self", "extra_headers", "extra_query", "extra_body", "timeout"})
@@ -98,6 +102,35 @@ def _cache_ttl(value: Any) -> str | None:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return best
+
+
+_TTL = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+
+
+def expected_cache_read(
+    log: UsageLog | None,
+    request: Mapping[str, Any],
+    *,
+    chat_id: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Cache reads to expect for ``request`` from the previous call in ``log`` (of ``chat_id`` if given):
+    what that call read or wrote, when the request caches, uses the same model and the entry is still
+    within its TTL; else 0."""
+    ttl = _cache_ttl(request)
+    if log is None or ttl is None:
+        return 0
+    now = now or datetime.now(timezone.utc)
+    for record in reversed(log.records):
+        if chat_id is not None and record.chat_id != chat_id:
+            continue
+        if record.input_tokens is None:
+            continue  # a retried or failed attempt: no tokens to go by
+        fresh = now - (record.timestamp + timedelta(seconds=record.latency_s or 0.0)) <= _TTL[ttl]
+        if not fresh or record.model != request.get("model"):
+            return 0
+        return (record.cache_read_input_tokens or 0) + (record.cache_creation_input_tokens or 0)
+    return 0
 
 
 def price_range(
