@@ -210,6 +210,9 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
         render: bool | None = False if args.no_render else None
         # No renderer will show this reply (rendering off, or a Chat(render=False)): show it statically.
         show_static = not args.no_render and (render_mode() == "off" or chat.render is False)
+        if args.dry_run:
+            await _dry_run(chat, prompt, overrides, ns, args)
+            return
         stream = chat.stream(prompt, render=render, **overrides)
     except ClaudekitError as err:
         raise ClaudeCellError(type(err).__name__, str(err)) from err
@@ -235,6 +238,14 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
     _store(ns, args, stream.reply)
     if show_static:
         _display_static(stream.reply, None)
+
+
+async def _dry_run(chat: Chat, prompt: str, overrides: dict[str, Any], ns: dict[str, Any], args: Any) -> None:
+    """``--dry-run``: the estimate of what the cell would send (tokens counted by the API), nothing sent."""
+    estimate = await chat.estimate(prompt, **overrides)
+    print(f"claudekit: dry run, nothing sent: {estimate}")
+    if args.output:
+        ns[args.output] = estimate
 
 
 def _store(ns: dict[str, Any], args: Any, reply: Reply | None) -> None:
@@ -285,6 +296,10 @@ def _line_command(ip: Any, line: str) -> Any:
     chat = get_chat(chat_name, namespace=ns)
     if word == "usage":
         log = chat.usage
+        if rest == "--all":
+            from ..usage import history
+
+            return history()  # every session, from the store
         if rest == "all":
             from ..usage import session_log
 
@@ -410,7 +425,8 @@ _HELP = """\
 %%claude [options]      the cell body is the prompt; {name}, {obj.attr}, {d[key]} are filled from the
                         notebook ({{ }} for literal braces; DataFrames are inserted as text)
 %claude PROMPT          a one-line prompt
-%claude usage [all]     usage DataFrame of the chat (or of the whole session)
+%claude usage [all]     usage DataFrame of the chat (or of the whole session); --all: every session
+                        (claudekit.usage.history(), from the store)
 %claude plot            cache hit-rate / cost plot
 %claude history         the conversation so far
 %claude reset           start the conversation over
@@ -419,7 +435,8 @@ _HELP = """\
 %claude help            this text
 
 Options: -m/--model M, -s/--system TEXT, -t/--thinking BUDGET|adaptive|off, -e/--effort LEVEL,
---max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR.
+--max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR,
+--dry-run (the tokens and cost range of what the cell would send; nothing is sent).
 The conversation continues across cells (one default chat; --chat NAME for others, or the name of a Chat
 variable); the last reply is in _claude. Everything the magic does is plain Python:
 claudekit.notebook.get_chat(), use_chat(chat), format_prompt(text, namespace), await chat("...").
@@ -443,6 +460,7 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     _arg("--raw", action="store_true", help="send the cell as is (no {field} filling)"),
     _arg("--no-render", action="store_true", help="no live view and no output (use -o)"),
     _arg("-o", "--output", metavar="VAR", help="store the Reply in this variable"),
+    _arg("--dry-run", action="store_true", help="estimate tokens and cost; send nothing"),
     _arg("words", nargs="*", help="line magic: a subcommand or a one-line prompt"),
 ]
 

@@ -75,15 +75,26 @@ _PRE = (
 )
 
 
-def _usage_line(model: str, usage: Usage | None, steps: list[Usage]) -> str:
-    """The live footer: tokens, cache and cost so far (the header shows the elapsed time)."""
-    if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+def _budget_text(budget: dict[str, Any] | None, cost_so_far: float | None) -> str:
+    """``spent / budget`` for the live footer: spent before this reply plus this reply so far."""
+    if not budget:
         return ""
+    spent = float(budget["spent_usd"]) + (cost_so_far or 0.0)
+    return f"{budget['scope']} budget: ${spent:,.4f} / ${float(budget['budget_usd']):,.4f}"
+
+
+def _usage_line(
+    model: str, usage: Usage | None, steps: list[Usage], budget: dict[str, Any] | None = None
+) -> str:
+    """The live footer: tokens, cache and cost so far (the header shows the elapsed time), and the
+    budget in force (spent / budget) when there is one."""
+    if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+        return _budget_text(budget, None)
     record = usage_so_far(steps, model)
     if record is not None:
         from ..usage import footer_text
 
-        return footer_text(record)
+        return " · ".join(p for p in (footer_text(record), _budget_text(budget, record.cost_usd)) if p)
     parts = []
     if usage.input_tokens is not None:
         parts.append(f"{usage.total_input_tokens:,} in")
@@ -175,10 +186,12 @@ class WidgetRenderer:
         self._timer: asyncio.TimerHandle | None = None
         self.refreshes = 0
         self.root: Any = None
+        self._budget: dict[str, Any] | None = None  # spent / budget for the live footer (Chat budgets)
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
         self.state = ViewState(str(info.get("model", "")), str(info.get("chat", "")))
+        self._budget = info.get("budget")
         self._t0 = self.clock()
         self._guard(self._build)
 
@@ -414,7 +427,7 @@ class WidgetRenderer:
             line = (
                 footer_line(reply)
                 if reply is not None
-                else _usage_line(st.model, st.total_usage(), list(st.step_usage.values()))
+                else _usage_line(st.model, st.total_usage(), list(st.step_usage.values()), self._budget)
             )
             _set(
                 self.footer,
