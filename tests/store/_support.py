@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from claudekit.offline import Fault, OfflineBackend, OfflineRequest
 from claudekit.usage import UsageRecord
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
@@ -49,3 +51,29 @@ def rows(path: Path, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ..
 def all_bytes(home: Path) -> bytes:
     """Everything the store wrote: the database, its WAL and shared-memory files."""
     return b"".join(p.read_bytes() for p in sorted(home.glob("claudekit.db*")))
+
+
+class Capturing(OfflineBackend):
+    """The offline backend, keeping every request body exactly as it arrived (path, bytes); the first
+    message whose last user text is ``fail_once`` is refused with a 400 (it is captured all the same)."""
+
+    def __init__(self, *args: Any, fail_once: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.raw: list[tuple[str, bytes]] = []
+        self._fail_once = fail_once
+        inner = self.responder
+
+        def respond(req: OfflineRequest) -> Any:
+            if self._fail_once is not None and req.last_user_text == self._fail_once:
+                self._fail_once = None
+                return Fault.status(400, message="refused once by the test server")
+            return inner(req)
+
+        self.responder = respond
+
+    def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Any:
+        self.raw.append((path.split("?", 1)[0], bytes(body)))
+        return super().handle(method, path, headers, body)
+
+    def messages_sent(self) -> list[bytes]:
+        return [body for path, body in self.raw if path == "/v1/messages"]
