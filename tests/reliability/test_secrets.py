@@ -50,8 +50,9 @@ class Scanner:
             self.found.append((what, hits[:3]))
 
 
-def scan_store(scan: Scanner, label: str, home: Path) -> int:
-    """Scan every file of the store (database, WAL, shared memory); returns the number of stored calls."""
+def scan_store(scan: Scanner, label: str, home: Path) -> tuple[int, int]:
+    """Scan every file of the store (database, WAL, shared memory); returns the numbers of stored calls
+    and messages."""
     from claudekit import store
 
     store.flush()
@@ -64,7 +65,8 @@ def scan_store(scan: Scanner, label: str, home: Path) -> int:
         for table in ("calls", "chats", "messages", "sessions"):
             for row in db.execute(f"SELECT * FROM {table}"):
                 scan(f"{label} store {table} row", repr(row))
-        return int(db.execute("SELECT count(*) FROM calls").fetchone()[0])
+        calls = int(db.execute("SELECT count(*) FROM calls").fetchone()[0])
+        return calls, int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
     finally:
         db.close()
 
@@ -198,7 +200,8 @@ async def test_the_key_never_leaks(
     scan("usage jsonl", usage_text)
     scan("usage log reloaded", UsageLog(path=usage_path).df.to_string())
     # chat and chat3 feed the session log, hence the store; chat2's own UsageLog has no parent.
-    assert scan_store(scan, "session", store_home) == 4
+    calls, messages = scan_store(scan, "session", store_home)
+    assert calls == 4 and messages >= 6  # the three chats' conversations too
     for f in tmp_path.iterdir():
         if f.is_file():
             scan(f"file {f.name}", f.read_text(errors="replace"))
@@ -264,7 +267,8 @@ def test_the_key_never_reaches_a_notebook(server: OfflineServer, tmp_path: Path)
     finally:
         kernel.kc.stop_channels()
         kernel.km.shutdown_kernel(now=True)
-    assert scan_store(scan, "kernel", store_home) == 2  # the prompt and the refused one
+    calls, messages = scan_store(scan, "kernel", store_home)
+    assert calls == 2 and messages == 2  # the prompt and the refused one; the answered exchange
     count("secrets", "kernel messages scanned", scan.scanned)
     count("secrets", "kernel key occurrences", len(scan.found))
     assert scan.found == [], scan.found
