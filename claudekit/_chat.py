@@ -192,6 +192,7 @@ class Chat:
         self.history = history
         self._last_message_id = None
         self._tracker = _make_tracker()
+        _store_link("attach", self)  # a new conversation in the store; the old one stays there
 
     async def aclose(self) -> None:
         await self._handle.aclose()

@@ -218,3 +218,16 @@ def test_the_live_footer_shows_spent_and_budget() -> None:
     r.event(ck.TextDelta(0, "Hi"))
     # $0.10 before this reply + 1000 input at $3/M + 10 output at $15/M so far
     assert "chat budget: $0.1032 / $0.5000" in r.footer.value, r.footer.value
+
+
+async def test_reset_starts_a_new_stored_conversation(home: Path) -> None:
+    chat = ck.Chat(offline=Capturing(), name="notes", render=False)
+    await chat("Remember the churn numbers.")
+    first_id = chat.store_id
+    chat.reset()
+    await chat("Something else.")
+    assert chat.store_id != first_id
+    listed = ck.chats("notes")
+    assert list(listed["id"]) == [chat.store_id, first_id] and list(listed["messages"]) == [2, 2]
+    assert set(ck.search("churn")["chat_id"]) == {first_id}  # the old conversation is still there
+    assert ck.Chat.resume(first_id, offline=Capturing(), render=False).history.turns == 1
