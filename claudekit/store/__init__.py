@@ -14,6 +14,7 @@ by ``[redacted]`` before anything is written.
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 
 from ._paths import DB_NAME, db_path, default_home, home, mode
@@ -47,25 +48,29 @@ __all__ = [
 
 _lock = threading.Lock()
 _current: Store | None = None
+_key: tuple[str | None, ...] | None = None  # the environment _current was made for
 
 
 def get_store() -> Store | None:
     """The store for the current ``CLAUDEKIT_HOME`` and ``CLAUDEKIT_STORE``; None when it is off.
 
-    Read on every call (two environment lookups), so that changing either variable takes effect."""
-    global _current
-    m = mode()
-    path = db_path() if m != "off" else None
-    store = _current
-    if store is not None and store.path == path and store.mode == m:
-        return store
+    Every usage record asks, so the answer is cached on the raw values of the variables it depends on
+    (three dictionary lookups); changing one of them takes effect at the next call."""
+    global _current, _key
+    env = os.environ
+    key = (env.get("CLAUDEKIT_HOME"), env.get("CLAUDEKIT_STORE"), env.get("XDG_DATA_HOME"))
+    if key == _key:
+        return _current
     with _lock:
+        m = mode()
+        path = db_path() if m != "off" else None
         store = _current
         if store is not None and (store.path != path or store.mode != m):
             store.close()
-            store = _current = None
+            store = None
         if store is None and path is not None:
-            store = _current = Store(path, m)
+            store = Store(path, m)
+        _current, _key = store, key
         return store
 
 

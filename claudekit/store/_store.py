@@ -19,6 +19,7 @@ import sqlite3
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -86,7 +87,16 @@ class Store:
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
+        if hasattr(os, "register_at_fork"):
+            # A weak reference: a store that is gone must not be kept alive by the fork hook.
+            ref = weakref.ref(self)
+
+            def after_fork() -> None:
+                store = ref()
+                if store is not None:
+                    store._forked()
+
+            os.register_at_fork(after_in_child=after_fork)
         self._chat_keys: dict[str, str] = {}
         self.broken: str | None = None
         self.dropped = 0
@@ -148,17 +158,20 @@ class Store:
         self._thread = None
 
     def _put(self, item: tuple[Any, ...]) -> None:
-        if self._thread is None or self._pid != os.getpid():
+        if self._thread is None:
             self._start()
         self._queue.put(item)
 
+    def _forked(self) -> None:
+        """In a forked child: the parent's thread is not there, its queue is not ours."""
+        self._thread = None
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None and self._pid == os.getpid():
+            if self._thread is not None:
                 return
-            if self._pid != os.getpid():  # forked: the parent's thread and queue are not ours
-                self._pid = os.getpid()
-                self._queue = queue.SimpleQueue()
             thread = threading.Thread(target=self._run, name="claudekit-store", daemon=True)
             thread.start()
             self._thread = thread

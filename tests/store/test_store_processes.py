@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from ._support import rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,3 +75,38 @@ def test_two_processes_writing_1000_records_each_keep_2000_rows(home: Path, tmp_
     order = [r[0] for r in rows(db, "SELECT chat_id FROM calls ORDER BY id")]
     switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches > 2, "the writers did not run concurrently; the test proves nothing"
+
+
+def _child_writes(n: int) -> None:
+    from claudekit import store
+    from claudekit.usage import session_log
+
+    from ._support import record
+
+    for i in range(n):
+        session_log().append(record(i, chat_id="forked"))
+    assert store.flush(30)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_writes_with_a_writer_of_its_own(home: Path) -> None:
+    import multiprocessing
+
+    from claudekit import store
+    from claudekit.usage import session_log
+
+    from ._support import record
+
+    session_log().append(record(0, chat_id="parent"))  # the parent's writer thread is running
+    assert store.flush()
+    child = multiprocessing.get_context("fork").Process(target=_child_writes, args=(50,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    session_log().append(record(1, chat_id="parent"))  # and the parent's still works
+    assert store.flush()
+    db = home / "claudekit.db"
+    assert rows(db, "SELECT chat_id, count(*) FROM calls GROUP BY chat_id ORDER BY chat_id") == [
+        ("forked", 50),
+        ("parent", 2),
+    ]
