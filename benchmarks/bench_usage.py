@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from datetime import datetime, timedelta, timezone
@@ -72,6 +73,10 @@ def bench_append(records: list[UsageRecord], path: Path | None = None) -> tuple[
     return log, time.perf_counter() - t
 
 
+def _ok(met: bool) -> str:
+    return "OK" if met else "TOO SLOW"
+
+
 def bench_store(records: list[UsageRecord], in_memory_us: float) -> None:
     """Per-record cost of the store: on the caller's thread, and end to end until it is on disk."""
     n = len(records)
@@ -81,22 +86,42 @@ def bench_store(records: list[UsageRecord], in_memory_us: float) -> None:
         assert s is not None and s.start(), "could not open the store"
         log = UsageLog()
         log.subscribe(s.add_call)  # what the session log does
-        t = time.perf_counter()
+        # 1. The caller's share (what the event loop pays), in chunks of 1,000: the writer is held (a barrier
+        #    that waits) while a chunk goes in, then writes it; the queue stays as short as in real use.
+        t_enqueue = 0.0
+        for start in range(0, n, 1000):
+            hold = threading.Event()
+            s._put(("barrier", hold.wait))
+            t = time.perf_counter()
+            for r in records[start : start + 1000]:
+                log.append(r)
+            t_enqueue += time.perf_counter() - t
+            hold.set()
+            assert s.flush(600)
+        extra = t_enqueue / n * 1e6 - in_memory_us
+        print(
+            f"store, caller thread: {t_enqueue / n * 1e6:6.2f} µs/record  (the in-memory append alone "
+            f"{in_memory_us:.2f} µs: the store adds {extra:.2f} µs on the event loop)"
+        )
+        # 2. End to end at n records into a fresh file: append them all as fast as possible while the
+        #    writer drains the queue in batches, until everything is on disk.
+        s.close()
+        os.environ["CLAUDEKIT_HOME"] = str(Path(tmp) / "second")
+        s = store.get_store()
+        assert s is not None and s.start(), "could not open the store"
+        log = UsageLog()
+        log.subscribe(s.add_call)
+        t, c = time.perf_counter(), time.process_time()
         for r in records:
             log.append(r)
-        t_enqueue = time.perf_counter() - t
         assert s.flush(600)
-        t_total = time.perf_counter() - t
+        t_total, c_total = time.perf_counter() - t, time.process_time() - c
         rows = sqlite3.connect(s.path).execute("SELECT count(*) FROM calls").fetchone()[0]
         assert rows == n and s.dropped == 0, (rows, s.dropped)
-        per = t_total / n * 1e6
-        status = "OK" if per <= 50 else "TOO SLOW"
+        per, per_cpu = t_total / n * 1e6, c_total / n * 1e6
         print(
-            f"store, caller thread: {t_enqueue / n * 1e6:6.2f} µs/record  "
-            f"(in-memory append alone {in_memory_us:.2f} µs; ratio {t_enqueue / n * 1e6 / in_memory_us:.2f})"
-        )
-        print(
-            f"store, end to end:    {per:6.2f} µs/record amortised at {n:,} (on disk; goal ≤ 50 µs: {status})"
+            f"store, end to end:    {per:6.2f} µs/record amortised at {n:,}, append included, on disk; "
+            f"{per_cpu:.2f} µs CPU (goal ≤ 50 µs: wall {_ok(per <= 50)}, CPU {_ok(per_cpu <= 50)})"
         )
         # The floor: the same rows inserted by hand in one transaction on a fresh file.
         floor_db = sqlite3.connect(Path(tmp) / "floor.db", isolation_level=None)
@@ -123,10 +148,10 @@ def bench_store(records: list[UsageRecord], in_memory_us: float) -> None:
         t = time.perf_counter()
         built = log.df
         t_build = time.perf_counter() - t
-        status = "OK" if best < 1.0 else "TOO SLOW"
         print(
-            f"usage.history():      {best:.3f} s for {n:,} stored rows ({best_cpu:.3f} s CPU; best of 3; "
-            f"target < 1 s: {status}; ÷ in-memory log.df {best / t_build:.2f})"
+            f"usage.history():      {best:.3f} s for {n:,} stored rows, {best_cpu:.3f} s CPU (best of 3; "
+            f"target < 1 s: wall {_ok(best < 1)}, CPU {_ok(best_cpu < 1)}; "
+            f"÷ in-memory log.df {best / t_build:.2f})"
         )
         assert list(frame.columns) == list(built.columns)
         s.close()
