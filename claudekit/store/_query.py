@@ -7,12 +7,11 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from ._schema import CALL_COLUMNS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ._store import Store
 
 __all__ = ["StoredChat", "chats", "load_chat", "query_calls", "search"]
@@ -33,6 +32,9 @@ def _store(store: Store | None) -> Store | None:
 
 
 def _ts(values: Any) -> pd.DatetimeIndex:
+    import numpy as np  # pandas and numpy load on first use: `import claudekit` stays light
+    import pandas as pd
+
     return pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
 
 
@@ -99,6 +101,8 @@ def query_calls(
 def chats(name: str | None = None, *, limit: int | None = None, store: Store | None = None) -> pd.DataFrame:
     """Stored chats, most recently used first: id, name, model, created, updated, turns, messages, calls,
     cost_usd (sum of the calls' known costs) and notebook. ``name`` keeps the chats of that name."""
+    import pandas as pd
+
     columns = [
         "id",
         "name",
@@ -165,6 +169,8 @@ def search(
     Plain words must all occur; FTS5 syntax (``"exact phrase"``, ``churn OR attrition``, ``pric*``) is
     passed through. Returns the best matches first: chat (name), chat_id, position, role, snippet,
     created, notebook, rank (bm25, lower is better). ``chat`` keeps one chat (name or id)."""
+    import pandas as pd
+
     columns = ["chat", "chat_id", "position", "role", "snippet", "created", "notebook", "rank"]
     if not isinstance(query, str) or not query.strip():
         raise ValueError("search needs some words to look for, e.g. claudekit.search('churn')")

@@ -14,15 +14,33 @@ Definitions:
     price gives a missing cost and one :class:`UnknownPriceWarning`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._budget import check_budget, get_budget, set_budget, spent
 from ._display import footer_html, footer_text
 from ._estimate import Estimate, count_tokens_params, estimate_request, expected_cache_read
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
-from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
 from ._record import MAX_TOKENS, MISS_REASON_TEXT, UsageRecord, cost_of
-from ._stored import UsageFrame, history
 from ._tracker import PrefixTracker, canonical_hash
+
+if TYPE_CHECKING:
+    from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
+    from ._stored import UsageFrame, history
+
+# matplotlib (and pandas) load on first use, so that `import claudekit` stays light.
+_LAZY = {name: "._plots" for name in ("plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame")}
+_LAZY.update({"UsageFrame": "._stored", "history": "._stored"})
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claudekit.usage' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "COLUMNS",
