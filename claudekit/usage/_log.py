@@ -62,6 +62,23 @@ def _empty_columns() -> dict[str, list[Any]]:
     return {name: [] for name in (*_FIELD_NAMES, "miss_reason")}
 
 
+def _masked(values: list[Any], kind: str) -> Any:
+    """A nullable Int64/Float64 array from a list with None for missing values.
+
+    Through a float64 array (numpy turns None into NaN in C): 2-3x faster than ``pd.array(values,
+    dtype=...)``, which checks each value in Python. Exact for integers: counts are at most
+    ``MAX_TOKENS`` (1e9), far below 2**53."""
+    import numpy as np
+    import pandas as pd
+
+    floats = np.array(values, dtype="float64")
+    missing = np.isnan(floats)
+    filled = np.where(missing, 0.0, floats)
+    if kind == "int":
+        return pd.arrays.IntegerArray(filled.astype("int64"), missing)
+    return pd.arrays.FloatingArray(filled, missing)
+
+
 def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     import numpy as np  # pandas and numpy load on first use: `import claudekit` stays light
     import pandas as pd
@@ -71,10 +88,8 @@ def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
         values = cols[name]
         if kind == "ts":
             data[name] = pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
-        elif kind == "int":
-            data[name] = pd.array(values, dtype="Int64")
-        elif kind == "float":
-            data[name] = pd.array(values, dtype="Float64")
+        elif kind in ("int", "float"):
+            data[name] = _masked(values, kind)
         elif kind == "cat":
             data[name] = pd.Categorical(values)
         else:
