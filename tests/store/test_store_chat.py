@@ -211,13 +211,21 @@ async def test_the_view_is_told_the_budget(home: Path, monkeypatch: pytest.Monke
 
 def test_the_live_footer_shows_spent_and_budget() -> None:
     from claudekit.notebook._widget import WidgetRenderer
+    from tests.notebook.helpers import FakeWidget
 
-    r = WidgetRenderer(15, display=lambda *a, **k: None, static=False)
+    made: list[FakeWidget] = []
+
+    def factory(on_message: object) -> FakeWidget:
+        made.append(FakeWidget(on_message))
+        return made[-1]
+
+    r = WidgetRenderer(15, display=lambda *a, **k: None, widget_factory=factory, static=False)
     r.start({"model": "claude-sonnet-4-6", "budget": {"scope": "chat", "budget_usd": 0.5, "spent_usd": 0.1}})
     r.event(ck.MessageStart(0, "m", "claude-sonnet-4-6", ck.Usage(1000, 10)))
     r.event(ck.TextDelta(0, "Hi"))
     # $0.10 before this reply + 1000 input at $3/M + 10 output at $15/M so far
-    assert "chat budget: $0.1032 / $0.5000" in r.footer.value, r.footer.value
+    foot = made[0].page.foot
+    assert "chat budget: $0.1032 / $0.5000" in foot, foot
 
 
 async def test_reset_starts_a_new_stored_conversation(home: Path) -> None:

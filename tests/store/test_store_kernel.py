@@ -96,10 +96,10 @@ def test_a_new_kernel_sees_the_old_one_and_resumes_its_chat(tmp_path: Path) -> N
             # The resumed chat's request is, byte for byte, the one the killed kernel sent last.
             assert backend.messages_sent()[3] == wanted
 
-            # The magic: every session's usage, and a dry run that sends no message.
+            # The magic: every kernel's usage from the store, and a dry run that sends no message.
             second.ok("%load_ext claudekit")
             table = second.ok(
-                "t = %claude usage --all\nprint(len(t), type(t).__name__, sorted(set(t.chat_id)))"
+                "t = %claude usage history --all\nprint(len(t), type(t).__name__, sorted(set(t.chat_id)))"
             )
             assert table.stdout.split() == ["4", "UsageFrame", "['analysis']"]  # 3 old calls, 1 resumed
             second.ok("ck.notebook.use_chat(chat)")
