@@ -135,6 +135,20 @@ def usage_so_far(usages: list[Usage], model: str) -> Any:
     return _combined(records) if records else None
 
 
+def refusal_note(reply: Reply) -> str | None:
+    """One line for a refused prompt (the turn runner took it back out of the conversation)."""
+    if not reply.refused:
+        return None
+    details = reply.stop_details
+    why = ": ".join(
+        str(v) for v in (getattr(details, "category", None), getattr(details, "explanation", None)) if v
+    )
+    return (
+        f"Claude declined this prompt{f' ({why})' if why else ''}; it was taken out of the conversation, "
+        "so rephrase it or ask something else"
+    )
+
+
 def _status_of(reply: Reply) -> str:
     if reply.interrupted:
         return "interrupted"
@@ -439,7 +453,10 @@ def static_markdown(
     err = _error_text(reply, error)
     if err is not None and not interrupted and show_error:
         parts.append(f"<blockquote {NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
-    if not any_text and not interrupted and err is None:
+    refused = refusal_note(reply)
+    if refused is not None:
+        parts.append(f"<blockquote {NO_MATH}>🚫 <b>refused</b> — {_html_text(refused)}</blockquote>")
+    elif not any_text and not interrupted and err is None:
         parts.append(f"*(no text; stop reason: {reply.stop_reason})*")
     cites = _citations(reply)
     if cites:
@@ -467,6 +484,9 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         text = text[:_PLAIN_LIMIT] + f"… [{len(reply.text) - _PLAIN_LIMIT:,} more characters]"
     if text:
         lines.append(text)
+    refused = refusal_note(reply)
+    if refused is not None:
+        lines.append(f"[refused — {refused}]")
     if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
     else:

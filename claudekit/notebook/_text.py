@@ -23,6 +23,7 @@ from .._events import (
     ToolResult,
 )
 from ._state import preview, server_block_summary
+from ._static import refusal_note
 
 if TYPE_CHECKING:
     from .._events import Event
@@ -103,8 +104,11 @@ class TextRenderer:
     def finish(self, reply: Reply, error: BaseException | None) -> None:
         if self.silent:
             return
+        refused = refusal_note(reply)
         if reply.interrupted or isinstance(error, INTERRUPTS):
             self._line("[interrupted — partial answer kept]")
+        elif refused is not None:
+            self._line(f"[refused — {refused}]")
         elif not self._at_line_start:
             self.out.write("\n")
             self.out.flush()

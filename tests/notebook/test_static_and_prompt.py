@@ -245,3 +245,25 @@ def test_dataframes_are_inserted_as_text_with_a_size_limit() -> None:
     assert "\n59 " in out and "\n60 " not in out
     long = format_prompt("{s}", {"s": "x" * 30_000})
     assert long.startswith("x" * 20_000) and "truncated: 30,000 characters" in long
+
+
+async def test_a_refusal_is_said_in_the_saved_copy_and_by_the_text_renderer() -> None:
+    import io
+
+    from claudekit.notebook._text import TextRenderer
+    from tests.conftest import SSE_DIR, sdk_client, sse_transport
+
+    refusal = (SSE_DIR / "sdk-python__refusal_stop_details.sse").read_bytes()
+    chat = ck.Chat(client=sdk_client(sse_transport(refusal)), render=False)
+    reply = await chat("something refused")
+    md = ck.notebook.static_markdown(reply)
+    assert "refused" in md and "cyber: This request was refused due to policy." in md
+    assert "taken out of the conversation" in md and "no text; stop reason" not in md
+    out = io.StringIO()
+    renderer = TextRenderer(out=io.StringIO(), trace=out)  # notes go to the trace stream (stderr)
+    renderer.start({"consumer": "reply"})
+    renderer.finish(reply, None)
+    assert (
+        "[refused — Claude declined this prompt (cyber: This request was refused due to policy.)"
+        in out.getvalue()
+    )
