@@ -7,7 +7,7 @@ analytics, and an offline backend so that everything runs without an API key.
 from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
-from . import notebook, usage
+from . import notebook, store, usage
 from ._approval import (
     ApprovalPolicy,
     Decision,
@@ -66,6 +66,7 @@ from ._settings import DEFAULT_MODEL, Settings
 from ._tools import Tool, ToolError, tool
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
+from .store import chats, search
 
 __version__ = "0.1.0"
 
@@ -122,12 +123,15 @@ __all__ = [
     "UsageUpdate",
     "WidgetApproval",
     "approve",
+    "chats",
     "configure_rendering",
     "deny",
     "get_default_approval",
     "load_ipython_extension",
     "notebook",
+    "search",
     "set_default_approval",
+    "store",
     "tool",
     "unload_ipython_extension",
     "usage",

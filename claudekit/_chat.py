@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import AsyncGenerator, Awaitable, Generator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 
@@ -22,7 +22,10 @@ from ._history import History
 from ._reply import Reply
 from ._settings import Settings
 from ._tools import ToolSet
-from ._turn import Turn
+from ._turn import Turn, next_request
+
+if TYPE_CHECKING:
+    from .usage import Estimate
 
 __all__ = ["Chat", "ReplyStream"]
 
@@ -56,6 +59,7 @@ class Chat:
         name: str | None = None,
         render: bool | None = None,
         usage_log: Any = None,
+        budget_usd: float | None = None,
         **settings: Any,
     ) -> None:
         base = Settings()
@@ -69,6 +73,7 @@ class Chat:
         if max_steps < 1:
             raise ConfigError("max_steps must be at least 1")
         self.max_steps = max_steps
+        self.budget_usd = _budget(budget_usd)
         self.name = name or f"chat-{next(_ids)}"
         self.render = render
         self.history = history if history is not None else History()
@@ -90,6 +95,8 @@ class Chat:
         self._turn = 0
         self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
+        self.store_id: str | None = None  # the chat's row in claudekit.store, when the store is on
+        _store_link("attach", self)
 
     # -- public API ----------------------------------------------------------------------------------
 
@@ -146,6 +153,35 @@ class Chat:
 
     __call__ = send
 
+    async def estimate(self, prompt: Prompt | None = None, **overrides: Any) -> Estimate:
+        """Tokens and cost range of the request ``send(prompt)`` would make first, from the API's token
+        counter; no message is sent and the chat is not changed (see :class:`claudekit.usage.Estimate`)."""
+        from .usage import estimate_request, expected_cache_read
+
+        settings = self.settings.replace(**overrides) if overrides else self.settings
+        settings.validate(self.toolset.names)
+        body = next_request(self, to_blocks(prompt) if prompt is not None else None, settings)
+        expected = expected_cache_read(self.usage, body)
+        return await estimate_request(self.client, body, expected_cache_read_tokens=expected)
+
+    @classmethod
+    def resume(cls, name_or_id: str, **kwargs: Any) -> Chat:
+        """The stored chat ``name_or_id`` (its id, or the most recent chat of that name) with its settings
+        and conversation, so that its next request is the one its old kernel would have sent.
+
+        Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
+        other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
+        from .store import _link
+
+        stored = _link.load(name_or_id)
+        chat = cls(**_link.restore_settings(stored, kwargs))
+        chat.history = History(stored.messages, system=chat.settings.system)
+        chat._last_message_id = stored.state.get("last_message_id")
+        chat._turn = int(stored.state.get("turn") or 0)
+        _link.attach(chat, stored.id)
+        _link.check_tools(stored, chat)
+        return chat
+
     def reset(self) -> None:
         """Forget the conversation (settings, tools and the usage log stay)."""
         self._forget(History())
@@ -156,6 +192,7 @@ class Chat:
         self.history = history
         self._last_message_id = None
         self._tracker = _make_tracker()
+        _store_link("attach", self)  # a new conversation in the store; the old one stays there
 
     async def aclose(self) -> None:
         await self._handle.aclose()
@@ -191,6 +228,22 @@ class Chat:
     def _next_turn(self) -> int:
         self._turn += 1
         return self._turn
+
+    def _budget_info(self) -> dict[str, Any] | None:
+        """What the view shows of the budget in force (the tighter of the chat's and the session's)."""
+        try:
+            from .usage import get_budget, spent
+        except ImportError:
+            return None
+        found = []
+        if self.budget_usd is not None:
+            found.append(("chat", self.budget_usd, spent(self.usage) if self.usage is not None else 0.0))
+        if get_budget() is not None:
+            found.append(("session", float(get_budget() or 0.0), spent()))
+        if not found:
+            return None
+        scope, budget, used = min(found, key=lambda f: f[1] - f[2])
+        return {"scope": scope, "budget_usd": budget, "spent_usd": used}
 
 
 class ReplyStream:
@@ -242,7 +295,7 @@ class ReplyStream:
             self._renderer = factory(self._render) if factory is not None else None
             if self._renderer is not None:
                 info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
-                self._renderer.start({**info, "stop": self.stop})
+                self._renderer.start({**info, "stop": self.stop, "budget": chat._budget_info()})
         except BaseException:
             chat._active = None
             self._claimed = False
@@ -257,6 +310,7 @@ class ReplyStream:
         self.chat.last_reply = self.reply
         if self.chat._active is self:
             self.chat._active = None
+        _store_link("commit", self.chat)  # the conversation as the turn left it
         if self._ended is not None:
             self._ended.set()
         if self._renderer is not None:
@@ -390,6 +444,33 @@ def _make_usage_log(usage_log: Any) -> Any:
     if isinstance(usage_log, UsageLog):
         return usage_log
     return UsageLog(path=usage_log, parent=session_log())
+
+
+def _budget(usd: float | None) -> float | None:
+    if usd is None:
+        return None
+    if isinstance(usd, bool) or not isinstance(usd, int | float) or not usd >= 0 or usd == float("inf"):
+        raise ConfigError(f"budget_usd must be a non-negative amount in USD, got {usd!r}")
+    return float(usd)
+
+
+def _store_link(action: str, chat: Chat) -> None:
+    """Keep the chat in claudekit.store (attach at creation, commit after each turn); the store is
+    optional and best effort: a failure is said once and never costs the conversation."""
+    try:
+        from .store import _link
+    except ImportError:
+        return
+    try:
+        getattr(_link, action)(chat)
+    except Exception as exc:
+        from ._notes import say_once
+
+        why = " ".join(str(exc).split())[:200]
+        say_once(
+            f"the store could not keep chat {chat.name!r} ({type(exc).__name__}: {why})",
+            key=f"store-{action}",
+        )
 
 
 def _make_tracker() -> Any:

@@ -144,16 +144,52 @@ class OutputFormatError(ClaudekitError):
     hint = "the answer is on .reply.text and in the conversation; ask again or loosen output_format"
 
 
+class BudgetExceededError(ClaudekitError):
+    """A call whose worst case would pass a budget was refused before anything was sent.
+
+    ``spent_usd``, ``remaining_usd`` and ``budget_usd`` describe the budget (``scope`` is ``"chat"`` or
+    ``"session"``); ``estimate`` is the refused call's :class:`claudekit.usage.Estimate`. The conversation
+    is left valid: what earlier steps of a tool loop produced stays in the history. ``message`` replaces
+    the line built from these.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        scope: str = "session",
+        budget_usd: float = 0.0,
+        spent_usd: float = 0.0,
+        estimate: Any = None,
+        hint: str | None = None,
+        reply: Reply | None = None,
+    ) -> None:
+        self.scope = scope
+        self.budget_usd = budget_usd
+        self.spent_usd = spent_usd
+        self.remaining_usd = max(0.0, budget_usd - spent_usd)
+        self.estimate = estimate
+        if message is None:
+            worst = getattr(estimate, "cost_max_usd", None)
+            worst_s = f"${worst:,.4f}" if worst is not None else "an unknown amount"
+            tokens = (
+                f"{getattr(estimate, 'input_tokens', 0):,} input + up to "
+                f"{getattr(estimate, 'max_output_tokens', 0):,} output tokens"
+            )
+            message = (
+                f"refused before sending: this call could cost up to {worst_s} ({tokens}), but only "
+                f"${self.remaining_usd:,.4f} of the {scope} budget of ${budget_usd:,.4f} remains "
+                f"(${spent_usd:,.4f} spent)"
+            )
+        raise_it = "Chat(budget_usd=...)" if scope == "chat" else "claudekit.usage.set_budget(...)"
+        hint = hint or f"raise {raise_it} or lower max_tokens; nothing was sent and the conversation is kept"
+        super().__init__(message, hint=hint, reply=reply)
+
+
 class BusyError(ClaudekitError):
     """A second prompt was sent while the chat was still answering the first."""
 
     hint = "await the first reply (or close its stream) before sending again, or use a separate Chat"
-
-
-class BudgetExceededError(ClaudekitError):
-    """A call's worst case would pass the budget; nothing was sent."""
-
-    hint = "raise the budget, lower max_tokens, or start a new budget"
 
 
 class CassetteMissError(ClaudekitError):

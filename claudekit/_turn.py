@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
@@ -44,9 +45,10 @@ from ._tools import RunState
 
 if TYPE_CHECKING:
     from ._chat import Chat, ReplyStream
+    from ._history import History
     from ._render import Renderer
 
-__all__ = ["Turn"]
+__all__ = ["Turn", "next_request"]
 
 log = logging.getLogger("claudekit")
 # ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
@@ -119,7 +121,9 @@ class Turn:
             self._begin()
             renderer = self.renderer
             for index in range(self.chat.max_steps):
-                step = self._new_step(index)
+                body = self._request()
+                await _within_budget(self.chat, body)  # refused: nothing sent, nothing noted
+                step = self._new_step(index, body)
                 await self._send(step)
                 feed = step.acc.feed
                 try:
@@ -181,46 +185,16 @@ class Turn:
             self._waker = _Waker.acquire()
 
     def _answer_dangling(self) -> None:
-        """Answer earlier tool calls nobody answered, except those the prompt answers itself."""
-        pending = self.chat.history.pending_tool_uses()
-        answers = [b.get("tool_use_id") for b in self.prompt or [] if b.get("type") == "tool_result"]
-        given = set(answers)
-        if len(given) < len(answers):
-            twice = next(a for a in answers if answers.count(a) > 1)
-            raise ConfigError(
-                f"the prompt answers tool call {twice!r} more than once",
-                hint="send one tool_result per tool_use",
-            )
-        unknown = given - {b["id"] for b in pending}
-        if unknown:
-            raise ConfigError(
-                f"the prompt has a tool_result for {sorted(map(str, unknown))[0]!r}, which answers no "
-                "pending tool call",
-                hint="send results only for the tool calls of the last reply (reply.tool_calls)",
-            )
-        rest = [b for b in pending if b["id"] not in given]
-        if rest:
-            self.chat.history.add_tool_results(
-                [_result(b["id"], "This tool call was not run (the user moved on).", True) for b in rest]
-            )
+        _answer_dangling(self.chat.history, self.prompt)
 
     # -- one step -----------------------------------------------------------------------------------------
 
-    def _new_step(self, index: int) -> _Step:
+    def _request(self) -> dict[str, Any]:
+        return _build(self.chat, self.chat.history, self.settings)
+
+    def _new_step(self, index: int, body: dict[str, Any]) -> _Step:
         chat = self.chat
         started_at = datetime.now(timezone.utc)
-        try:
-            body = build_request(
-                self.settings,
-                chat.history.to_params(),
-                chat.toolset.params(),
-                previous_message_id=chat._last_message_id,
-            )
-        except ClaudekitError:
-            raise
-        except Exception as exc:
-            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-            raise ConfigError(f"could not build the request ({why})") from exc
         reason = chat._tracker.observe(body, started_at) if chat._tracker is not None else None
         self.step = _Step(index, body, reason, Accumulator(index), started_at=started_at)
         return self.step
@@ -462,6 +436,65 @@ class Turn:
                 "replies go on as usual, but their usage is not recorded there",
                 key=f"usage-log-{id(log_)}",
             )
+
+
+def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> None:
+    """Answer earlier tool calls nobody answered, except those the prompt answers itself."""
+    pending = history.pending_tool_uses()
+    answers = [b.get("tool_use_id") for b in prompt or [] if b.get("type") == "tool_result"]
+    given = set(answers)
+    if len(given) < len(answers):
+        twice = next(a for a in answers if answers.count(a) > 1)
+        raise ConfigError(
+            f"the prompt answers tool call {twice!r} more than once",
+            hint="send one tool_result per tool_use",
+        )
+    unknown = given - {b["id"] for b in pending}
+    if unknown:
+        raise ConfigError(
+            f"the prompt has a tool_result for {sorted(map(str, unknown))[0]!r}, which answers no "
+            "pending tool call",
+            hint="send results only for the tool calls of the last reply (reply.tool_calls)",
+        )
+    rest = [b for b in pending if b["id"] not in given]
+    if rest:
+        history.add_tool_results(
+            [_result(b["id"], "This tool call was not run (the user moved on).", True) for b in rest]
+        )
+
+
+def _build(chat: Chat, history: History, settings: Settings) -> dict[str, Any]:
+    try:
+        return build_request(
+            settings, history.to_params(), chat.toolset.params(), previous_message_id=chat._last_message_id
+        )
+    except ClaudekitError:
+        raise
+    except Exception as exc:
+        why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        raise ConfigError(f"could not build the request ({why})") from exc
+
+
+def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
+    """The request the chat's next turn would send first for ``prompt``; the chat is left untouched."""
+    history = copy.deepcopy(chat.history)
+    _answer_dangling(history, prompt)
+    if prompt is not None:
+        history.add_user(prompt)
+    elif not history.messages:
+        raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
+    return _build(chat, history, settings)
+
+
+async def _within_budget(chat: Chat, body: dict[str, Any]) -> None:
+    """With a chat or session budget in force, estimate the call and refuse it if it could pass one."""
+    from .usage import check_budget, estimate_request, expected_cache_read, get_budget
+
+    if chat.budget_usd is None and get_budget() is None:
+        return
+    expected = expected_cache_read(chat.usage, body)
+    estimate = await estimate_request(chat.client, body, expected_cache_read_tokens=expected)
+    check_budget(estimate, chat_budget=chat.budget_usd, chat_log=chat.usage)
 
 
 class _Waker:

@@ -212,6 +212,9 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
         render: bool | None = False if args.no_render else None
         # No renderer will show this reply (rendering off, or a Chat(render=False)): show it statically.
         show_static = not args.no_render and (render_mode() == "off" or chat.render is False)
+        if args.dry_run:
+            await _dry_run(chat, prompt, overrides, ns, args)
+            return
         stream = chat.stream(prompt, render=render, **overrides)
     except ClaudekitError as err:
         raise ClaudeCellError(type(err).__name__, str(err)) from err
@@ -237,6 +240,14 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
     _store(ns, args, stream.reply)
     if show_static:
         _display_static(stream.reply, None)
+
+
+async def _dry_run(chat: Chat, prompt: str, overrides: dict[str, Any], ns: dict[str, Any], args: Any) -> None:
+    """``--dry-run``: the estimate of what the cell would send (tokens counted by the API), nothing sent."""
+    estimate = await chat.estimate(prompt, **overrides)
+    print(f"claudekit: dry run, nothing sent: {estimate}")
+    if args.output:
+        ns[args.output] = estimate
 
 
 def _store(ns: dict[str, Any], args: Any, reply: Reply | None) -> None:
@@ -281,7 +292,7 @@ def _line_command(ip: Any, line: str) -> Any:
     if not stripped or word == "help":
         print(_HELP)
         return None
-    usage_words = ("--all", "session", "all")
+    usage_words = ("--all", "session", "all", "history")
     if (
         word not in _SUBCOMMANDS
         or (word == "model" and len(rest.split()) > 1)
@@ -334,6 +345,8 @@ def _typo_of(word: str) -> str | None:
 
 def _usage(chat: Chat, words: list[str]) -> Any:
     """``%claude usage [session] [--all]``: the chat's calls (or the session's) as a compact table."""
+    if "history" in words:
+        return _stored_usage(words)
     log = chat.usage
     if "session" in words or "all" in words:
         from ..usage import session_log
@@ -349,6 +362,21 @@ def _usage(chat: Chat, words: list[str]) -> Any:
     from ..usage._display import compact_frame
 
     return compact_frame(log.df)
+
+
+def _stored_usage(words: list[str]) -> Any:
+    """``%claude usage history [--all]``: every kernel's calls, from the store (claudekit.usage.history)."""
+    from ..usage import history
+
+    frame = history()
+    if frame.empty:
+        print("claudekit: no calls in the store yet (or CLAUDEKIT_STORE=off)")
+        return None
+    if "--all" in words:
+        return frame
+    from ..usage._display import compact_frame
+
+    return compact_frame(frame)
 
 
 def _history_markdown(chat: Chat) -> str:
@@ -418,8 +446,9 @@ _HELP = """\
 %%claude [options]      the cell body is the prompt; {name}, {obj.attr}, {d[key]} are filled from the
                         notebook ({{ }} for literal braces; DataFrames are inserted as text)
 %claude PROMPT          a one-line prompt
-%claude usage [session] [--all]
-                        the chat's calls (or every chat's) as a table; --all: every column
+%claude usage [session|history] [--all]
+                        the chat's calls (or every chat's; history: every kernel's, from the store) as
+                        a table; --all: every column
 %claude plot            cache hit-rate / cost plot
 %claude history         the conversation so far
 %claude reset           start the conversation over
@@ -428,7 +457,8 @@ _HELP = """\
 %claude help            this text
 
 Options: -m/--model M, -s/--system TEXT, -t/--thinking BUDGET|adaptive|off, -e/--effort LEVEL,
---max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR.
+--max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR,
+--dry-run (the tokens and cost range of what the cell would send; nothing is sent).
 The conversation continues across cells (one default chat; --chat NAME for others, or the name of a Chat
 variable); the last reply is in _claude. Everything the magic does is plain Python:
 claudekit.notebook.get_chat(), use_chat(chat), format_prompt(text, namespace), await chat("...").
@@ -452,6 +482,7 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     _arg("--raw", action="store_true", help="send the cell as is (no {field} filling)"),
     _arg("--no-render", action="store_true", help="no live view and no output (use -o)"),
     _arg("-o", "--output", metavar="VAR", help="store the Reply in this variable"),
+    _arg("--dry-run", action="store_true", help="estimate tokens and cost; send nothing"),
     _arg("words", nargs="*", help="line magic: a subcommand or a one-line prompt"),
 ]
 

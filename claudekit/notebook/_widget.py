@@ -70,6 +70,15 @@ def _usage_line(model: str, usage: Usage | None, steps: list[Usage], streamed: i
     return footer_text(record)
 
 
+def _budget_text(budget: dict[str, Any] | None, model: str, steps: list[Usage]) -> str:
+    """``spent / budget`` for the live footer: spent before this reply plus this reply so far."""
+    if not budget:
+        return ""
+    record = usage_so_far(steps, model) if steps else None
+    spent = float(budget["spent_usd"]) + ((record.cost_usd or 0.0) if record is not None else 0.0)
+    return f"{budget['scope']} budget: ${spent:,.4f} / ${float(budget['budget_usd']):,.4f}"
+
+
 def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
     args = ""
     if card.status != "streaming":
@@ -114,6 +123,7 @@ class WidgetRenderer:
         self.static = static
         self.math = math
         self.state = ViewState()
+        self._budget: dict[str, Any] | None = None  # spent / budget for the live footer (Chat budgets)
         self._display = display
         self._factory = widget_factory
         self._handle: Any = None
@@ -142,6 +152,7 @@ class WidgetRenderer:
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
         self.state = ViewState(str(info.get("model", "")), str(info.get("chat", "")))
+        self._budget = info.get("budget")
         self._t0 = self.clock()
         stop = info.get("stop")
         self._stop = stop if callable(stop) else None
@@ -380,6 +391,8 @@ class WidgetRenderer:
             line = _usage_line(
                 st.model, st.total_usage(), list(st.step_usage.values()), st.chars + self._thinking_sent
             )
+            budget = _budget_text(self._budget, st.model, list(st.step_usage.values()))
+            line = " · ".join(p for p in (line, budget) if p)
             line = f"claudekit · {line}" if line else ""
             self._set(ops, "foot", line, ["foot", line])
         self._push(ops)

@@ -16,7 +16,9 @@ Definitions:
 
 from typing import TYPE_CHECKING, Any
 
+from ._budget import check_budget, get_budget, set_budget, spent
 from ._display import footer_html, footer_text
+from ._estimate import Estimate, count_tokens_params, estimate_request, expected_cache_read
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
 from ._record import MAX_TOKENS, MISS_REASON_TEXT, UsageRecord, cost_of
@@ -24,9 +26,11 @@ from ._tracker import PrefixTracker, canonical_hash
 
 if TYPE_CHECKING:
     from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
+    from ._stored import UsageFrame, history
 
 # matplotlib (and pandas) load on first use, so that `import claudekit` stays light.
 _LAZY = {name: "._plots" for name in ("plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame")}
+_LAZY.update({"UsageFrame": "._stored", "history": "._stored"})
 
 
 def __getattr__(name: str) -> Any:
@@ -42,24 +46,34 @@ __all__ = [
     "COLUMNS",
     "MAX_TOKENS",
     "MISS_REASON_TEXT",
+    "Estimate",
     "ModelPrice",
     "PrefixTracker",
     "Prices",
     "UnknownPriceWarning",
+    "UsageFrame",
     "UsageLog",
     "UsageLogWarning",
     "UsageRecord",
     "canonical_hash",
+    "check_budget",
     "cost_of",
+    "count_tokens_params",
+    "estimate_request",
+    "expected_cache_read",
     "footer_html",
     "footer_text",
+    "get_budget",
     "get_prices",
+    "history",
     "load_prices",
     "plot_cache_hit_rate",
     "plot_cost",
     "plot_input_tokens",
     "session_log",
+    "set_budget",
     "set_prices",
+    "spent",
     "summarize",
     "usage_frame",
 ]

@@ -7,11 +7,12 @@ import math
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import store as _store
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -61,6 +62,23 @@ def _empty_columns() -> dict[str, list[Any]]:
     return {name: [] for name in (*_FIELD_NAMES, "miss_reason")}
 
 
+def _masked(values: list[Any], kind: str) -> Any:
+    """A nullable Int64/Float64 array from a list with None for missing values.
+
+    Through a float64 array (numpy turns None into NaN in C): 2-3x faster than ``pd.array(values,
+    dtype=...)``, which checks each value in Python. Exact for integers: counts are at most
+    ``MAX_TOKENS`` (1e9), far below 2**53."""
+    import numpy as np
+    import pandas as pd
+
+    floats = np.array(values, dtype="float64")
+    missing = np.isnan(floats)
+    filled = np.where(missing, 0.0, floats)
+    if kind == "int":
+        return pd.arrays.IntegerArray(filled.astype("int64"), missing)
+    return pd.arrays.FloatingArray(filled, missing)
+
+
 def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
     import numpy as np  # pandas and numpy load on first use: `import claudekit` stays light
     import pandas as pd
@@ -70,10 +88,8 @@ def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
         values = cols[name]
         if kind == "ts":
             data[name] = pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
-        elif kind == "int":
-            data[name] = pd.array(values, dtype="Int64")
-        elif kind == "float":
-            data[name] = pd.array(values, dtype="Float64")
+        elif kind in ("int", "float"):
+            data[name] = _masked(values, kind)
         elif kind == "cat":
             data[name] = pd.Categorical(values)
         else:
@@ -109,6 +125,7 @@ class UsageLog:
         self._lock = threading.RLock()
         self._df: pd.DataFrame | None = None
         self.parent = parent
+        self._sinks: list[Callable[[UsageRecord], None]] = []
         self.path: Path | None = None
         if path is not None:
             p = Path(path)
@@ -137,8 +154,21 @@ class UsageLog:
                 line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
+        for sink in self._sinks:
+            try:
+                sink(record)
+            except Exception as exc:  # a sink must never break the call that produced the record
+                warnings.warn(
+                    f"claudekit.usage: a subscriber of the usage log failed ({type(exc).__name__}: {exc})",
+                    UsageLogWarning,
+                    stacklevel=2,
+                )
         if self.parent is not None and self.parent is not self:
             self.parent.append(record)
+
+    def subscribe(self, sink: Callable[[UsageRecord], None]) -> None:
+        """Call ``sink(record)`` after each append (the session log feeds the store this way)."""
+        self._sinks.append(sink)
 
     def extend(self, records: Iterable[UsageRecord]) -> None:
         for record in records:
@@ -363,4 +393,12 @@ def session_log() -> UsageLog:
     with _session_lock:
         if _session is None:
             _session = UsageLog()
+            _session.subscribe(_to_store)
         return _session
+
+
+def _to_store(record: UsageRecord) -> None:
+    """Every record of the session goes to the store too (unless CLAUDEKIT_STORE=off)."""
+    store = _store.get_store()
+    if store is not None:
+        store.add_call(record)

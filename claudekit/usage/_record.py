@@ -146,6 +146,16 @@ def costs_for(
     return cost, no_cache
 
 
+def miss_reason_text(server: str | None, client: str | None) -> str | None:
+    """Best human explanation of a cache miss from the server's diagnosis type and/or the client's text."""
+    parts: list[str] = []
+    if server is not None:
+        parts.append(MISS_REASON_TEXT.get(server, server.replace("_", " ")))
+    if client and not (parts and client.startswith(parts[0])):
+        parts.append(client)
+    return "; ".join(parts) if parts else None
+
+
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
     """Usage of one HTTP call. Token fields are ``None`` when the response did not report them (never 0).
@@ -333,13 +343,7 @@ class UsageRecord:
     @property
     def miss_reason(self) -> str | None:
         """Best human explanation of a cache miss: the server's diagnosis and/or the client's."""
-        parts: list[str] = []
-        if self.cache_miss_reason is not None:
-            reason = self.cache_miss_reason
-            parts.append(MISS_REASON_TEXT.get(reason, reason.replace("_", " ")))
-        if self.client_miss_reason and not (parts and self.client_miss_reason.startswith(parts[0])):
-            parts.append(self.client_miss_reason)
-        return "; ".join(parts) if parts else None
+        return miss_reason_text(self.cache_miss_reason, self.client_miss_reason)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict[str, Any]:

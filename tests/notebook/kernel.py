@@ -66,7 +66,10 @@ class Kernel:
     """One kernel running this venv's Python, with CLAUDEKIT_RENDER unset (auto: widgets)."""
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
+        # The test session's claudekit settings stay out, except where the store writes (a temporary
+        # CLAUDEKIT_HOME, see conftest.py): a kernel must never write to the user's data directory.
         kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
+        kernel_env["CLAUDEKIT_HOME"] = os.environ["CLAUDEKIT_HOME"]
         kernel_env.pop("ANTHROPIC_API_KEY", None)
         kernel_env["PYTHONPATH"] = str(ROOT) + os.pathsep + kernel_env.get("PYTHONPATH", "")
         kernel_env.update(env or {})

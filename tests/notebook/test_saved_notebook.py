@@ -28,6 +28,7 @@ city = "Paris"
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
+    env["CLAUDEKIT_HOME"] = os.environ["CLAUDEKIT_HOME"]  # the store writes to the session's temporary home
     env.pop("ANTHROPIC_API_KEY", None)
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run(

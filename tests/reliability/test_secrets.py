@@ -3,9 +3,9 @@
 One random key per session (``sk-ant-api03-FAKEKEY…``). It is used with ``Chat(api_key=…)`` and
 through ``ANTHROPIC_API_KEY`` against the loopback server, on the success path and the 401 path; then
 every output, log record (all loggers at DEBUG, the SDK's and httpx2's included), repr, DataFrame,
-saved file and cassette is scanned for the key or any substring of it longer than 8 characters. A
-real kernel started with the key in its environment runs ``%load_ext claudekit`` and ``%claude
-config`` (and a prompt); its iopub stream is scanned too.
+saved file, cassette and the store's database (with its WAL) is scanned for the key or any substring of
+it longer than 8 characters. A real kernel started with the key in its environment runs ``%load_ext
+claudekit`` and ``%claude config`` (and a prompt); its iopub stream and its store are scanned too.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,27 @@ class Scanner:
         hits = leaks(s)
         if hits:
             self.found.append((what, hits[:3]))
+
+
+def scan_store(scan: Scanner, label: str, home: Path) -> tuple[int, int]:
+    """Scan every file of the store (database, WAL, shared memory); returns the numbers of stored calls
+    and messages."""
+    from claudekit import store
+
+    store.flush()
+    files = sorted(home.glob("claudekit.db*"))
+    assert files, f"{label}: the store wrote nothing under {home}"
+    for f in files:
+        scan(f"{label} store file {f.name}", f.read_bytes().decode("latin-1"))
+    db = sqlite3.connect(files[0])
+    try:
+        for table in ("calls", "chats", "messages", "sessions"):
+            for row in db.execute(f"SELECT * FROM {table}"):
+                scan(f"{label} store {table} row", repr(row))
+        calls = int(db.execute("SELECT count(*) FROM calls").fetchone()[0])
+        return calls, int(db.execute("SELECT count(*) FROM messages").fetchone()[0])
+    finally:
+        db.close()
 
 
 def respond(req: Any) -> Turn | Fault:
@@ -137,6 +159,8 @@ async def test_the_key_never_leaks(
 ) -> None:
     scan = Scanner()
     usage_path = tmp_path / "usage.jsonl"
+    store_home = tmp_path / "store"
+    monkeypatch.setenv("CLAUDEKIT_HOME", str(store_home))
 
     # 1. Chat(api_key=…).
     chat = ck.Chat(api_key=KEY, base_url=server.base_url, render=False, usage_log=usage_path)
@@ -175,8 +199,12 @@ async def test_the_key_never_leaks(
     assert len(usage_text.splitlines()) == 4  # two calls each for chat and chat2
     scan("usage jsonl", usage_text)
     scan("usage log reloaded", UsageLog(path=usage_path).df.to_string())
+    # chat and chat3 feed the session log, hence the store; chat2's own UsageLog has no parent.
+    calls, messages = scan_store(scan, "session", store_home)
+    assert calls == 4 and messages >= 6  # the three chats' conversations too
     for f in tmp_path.iterdir():
-        scan(f"file {f.name}", f.read_text(errors="replace"))
+        if f.is_file():
+            scan(f"file {f.name}", f.read_text(errors="replace"))
     assert len(all_logs) > 10, "the log capture caught nothing"
     assert any(r.name.startswith("anthropic") for r in all_logs)
     assert any(r.name.startswith(("httpx2", "httpcore2")) for r in all_logs)
@@ -193,14 +221,20 @@ async def test_the_key_never_leaks(
     assert scan.found == [], scan.found
 
 
-def test_the_key_never_reaches_a_notebook(server: OfflineServer) -> None:
+def test_the_key_never_reaches_a_notebook(server: OfflineServer, tmp_path: Path) -> None:
     import claudekit.notebook as nb
     from tests.notebook.kernel import Kernel
 
     assert hasattr(nb, "load_ipython_extension")
     scan = Scanner()
+    store_home = tmp_path / "store"
     kernel = Kernel(
-        env={"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.base_url, "CLAUDEKIT_RENDER": "text"}
+        env={
+            "ANTHROPIC_API_KEY": KEY,
+            "ANTHROPIC_BASE_URL": server.base_url,
+            "CLAUDEKIT_RENDER": "text",
+            "CLAUDEKIT_HOME": str(store_home),
+        }
     )
     try:
         runs = []
@@ -233,6 +267,8 @@ def test_the_key_never_reaches_a_notebook(server: OfflineServer) -> None:
     finally:
         kernel.kc.stop_channels()
         kernel.km.shutdown_kernel(now=True)
+    calls, messages = scan_store(scan, "kernel", store_home)
+    assert calls == 2 and messages == 2  # the prompt and the refused one; the answered exchange
     count("secrets", "kernel messages scanned", scan.scanned)
     count("secrets", "kernel key occurrences", len(scan.found))
     assert scan.found == [], scan.found

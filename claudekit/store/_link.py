@@ -1,0 +1,152 @@
+"""How a :class:`claudekit.Chat` is kept in the store and brought back.
+
+The chat calls :func:`attach` once and :func:`commit` at the end of each turn; :func:`restore` builds the
+keyword arguments and state of a chat from its stored row so that its next request is the one the old kernel
+would have sent: the same settings, the same messages (JSON round-trips keep key order), the same
+``diagnostics.previous_message_id``. Python objects cannot be stored: tools and the approval policy are
+passed again to ``Chat.resume``; a pydantic ``output_format`` comes back as the JSON schema it was sent as.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import _context
+from ._query import StoredChat, load_chat
+from ._scrub import add_secret
+from ._store import ChatState
+
+if TYPE_CHECKING:
+    from .._chat import Chat
+
+__all__ = ["attach", "chat_state", "commit", "restore_settings"]
+
+_log = logging.getLogger("claudekit.store")
+# Settings that are Python objects or transport options rather than part of what is sent.
+_OBJECT_SETTINGS = ("output_format",)
+
+
+def _store() -> Any:
+    from . import get_store
+
+    return get_store()
+
+
+def attach(chat: Chat, store_id: str | None = None) -> None:
+    """Give the chat its store id and link its usage records to it; remember its client's key to redact."""
+    chat.store_id = store_id or uuid.uuid4().hex[:16]
+    add_secret(getattr(chat.client, "api_key", None))
+    add_secret(getattr(chat.client, "auth_token", None))
+    store = _store()
+    if store is not None:
+        store.register_chat(chat.name, chat.store_id)
+
+
+def settings_dict(chat: Chat) -> dict[str, Any]:
+    """The chat's settings as JSON values (a pydantic output_format as the schema it is sent as)."""
+    from .._settings import output_schema
+
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(chat.settings):
+        value = getattr(chat.settings, f.name)
+        if f.name == "output_format" and value is not None:
+            value = output_schema(value)
+        out[f.name] = value
+    return out
+
+
+def chat_state(chat: Chat, *, with_messages: bool = True) -> ChatState:
+    """What the store keeps of ``chat`` now."""
+    assert chat.store_id is not None, "attach() the chat first"
+    messages = None
+    if with_messages:
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+        messages = tuple(dumps(m) for m in chat.history.messages)
+    return ChatState(
+        id=chat.store_id,
+        name=chat.name,
+        model=chat.settings.model,
+        settings=settings_dict(chat),
+        tools=chat.toolset.params(),
+        state={
+            "turn": chat._turn,
+            "last_message_id": chat._last_message_id,
+            "max_steps": chat.max_steps,
+            "budget_usd": chat.budget_usd,
+            "backend": chat.backend,
+        },
+        messages=messages,
+        cell=_context.cell(),
+    )
+
+
+def commit(chat: Chat) -> None:
+    """Queue the chat's state for writing (cheap: the messages are serialised here, written elsewhere)."""
+    store = _store()
+    if store is None or chat.store_id is None:
+        return
+    store.register_chat(chat.name, chat.store_id)
+    try:
+        state = chat_state(chat, with_messages=store.keep_content)
+    except (TypeError, ValueError) as exc:  # something in the history that JSON cannot hold
+        _log.warning("claudekit.store: chat %r not saved (%s)", chat.name, exc)
+        return
+    store.save_chat(state)
+
+
+def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Chat keyword arguments for ``stored``, with ``overrides`` (what the caller passed) winning."""
+    from .._settings import Settings
+
+    known = {f.name for f in dataclasses.fields(Settings)}
+    kwargs = {k: v for k, v in (stored.settings or {}).items() if k in known}
+    for name in _OBJECT_SETTINGS:
+        if name in overrides:
+            kwargs.pop(name, None)
+    state = stored.state
+    if state.get("max_steps") is not None:
+        kwargs["max_steps"] = state["max_steps"]
+    if state.get("budget_usd") is not None:
+        kwargs["budget_usd"] = state["budget_usd"]
+    kwargs.update(overrides)
+    kwargs.setdefault("name", stored.name)
+    return kwargs
+
+
+def load(name_or_id: str) -> StoredChat:
+    """The stored chat, with a one-line error saying what to do when it cannot be resumed."""
+    from .._errors import ConfigError
+
+    try:
+        stored = load_chat(name_or_id)
+    except LookupError as exc:
+        raise ConfigError(str(exc), hint="claudekit.chats() lists the stored chats") from None
+    if stored.settings is None:
+        raise ConfigError(
+            f"chat {stored.name!r} was stored without its conversation (CLAUDEKIT_STORE=usage)",
+            hint="only chats stored with CLAUDEKIT_STORE=on can be resumed",
+        )
+    return stored
+
+
+def check_tools(stored: StoredChat, chat: Chat) -> None:
+    """Warn once when the resumed chat's tools are not the stored ones (its requests would differ)."""
+    before = stored.tools or []
+    now = chat.toolset.params()
+    if _canonical(before) == _canonical(now):
+        return
+    names = ", ".join(str(t.get("name")) for t in before) or "none"
+    _log.warning(
+        "claudekit: chat %r was stored with tools (%s) that differ from the ones given now; pass "
+        "tools=[...] to Chat.resume for the same requests",
+        stored.name,
+        names,
+    )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)

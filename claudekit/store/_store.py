@@ -1,0 +1,391 @@
+"""The store: one SQLite file in WAL mode, written by one background thread per process.
+
+Producers (the event loop, any thread) only put items on a queue: a usage record, a chat's state, a
+barrier. The writer thread takes everything that is queued, converts it to rows, scrubs secrets and
+writes it in one ``BEGIN IMMEDIATE`` transaction, so a burst of records costs one commit. Several
+processes share the file: WAL lets readers run beside the writer, ``busy_timeout`` plus a retry loop
+makes writers wait their turn instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from . import _context
+from ._paths import Mode
+from ._schema import CALL_COLUMNS, SCHEMA_VERSION, NewerSchemaError, migrate, version
+from ._scrub import current_secrets, scrub
+
+__all__ = ["ChatState", "Store", "StoreWarning", "now_us"]
+
+_log = logging.getLogger("claudekit.store")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+_CALL_NAMES = tuple(name for name, _ in CALL_COLUMNS)
+_CALL_TEXT = tuple(i for i, (_, decl) in enumerate(CALL_COLUMNS) if decl.startswith("TEXT"))
+_INSERT_CALL = (
+    f"INSERT INTO calls (session, chat, notebook, cell, {', '.join(_CALL_NAMES)}) "
+    f"VALUES ({', '.join('?' * (4 + len(_CALL_NAMES)))})"
+)
+_UPSERT_CHAT = (
+    "INSERT INTO chats (id, name, created, updated, model, settings, tools, state, session, notebook) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name, "
+    "updated = excluded.updated, model = excluded.model, settings = excluded.settings, "
+    "tools = excluded.tools, state = excluded.state, session = excluded.session, "
+    "notebook = coalesce(excluded.notebook, chats.notebook)"
+)
+_BATCH = 5000  # items per transaction at most: a huge burst still commits in bounded steps
+_RETRY_FOR_S = 60.0  # how long a batch waits for other processes' locks before it is dropped
+
+
+class StoreWarning(UserWarning):
+    """The store could not be opened or written; claudekit carries on without it."""
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True)
+class ChatState:
+    """What the store keeps of a chat: written whole at each commit (the messages as JSON texts)."""
+
+    id: str
+    name: str
+    model: str
+    settings: dict[str, Any] | None  # None when content is not kept (CLAUDEKIT_STORE=usage)
+    tools: list[dict[str, Any]] | None
+    state: dict[str, Any]
+    messages: tuple[str, ...] | None  # each message as JSON; None: leave the stored messages alone
+    cell: int | None = None
+
+
+class Store:
+    """One database file. ``mode`` is ``"on"`` (everything) or ``"usage"`` (no content)."""
+
+    def __init__(self, path: str | os.PathLike[str], mode: Mode = "on") -> None:
+        if mode == "off":
+            raise ValueError("a Store is either 'on' or 'usage'; 'off' means no store at all")
+        self.path = Path(path)
+        self.mode = mode
+        self.keep_content = mode == "on"
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        if hasattr(os, "register_at_fork"):
+            # A weak reference: a store that is gone must not be kept alive by the fork hook.
+            ref = weakref.ref(self)
+
+            def after_fork() -> None:
+                store = ref()
+                if store is not None:
+                    store._forked()
+
+            os.register_at_fork(after_in_child=after_fork)
+        self._chat_keys: dict[str, str] = {}
+        self.broken: str | None = None
+        self.dropped = 0
+        self._schema_ready = False
+
+    # -- producers: cheap, any thread ------------------------------------------------------------------
+
+    def add_call(self, record: Any) -> None:
+        """Queue one usage record (a :class:`claudekit.usage.UsageRecord`) with where it comes from."""
+        if self.broken is None:
+            chat = self._chat_keys.get(record.chat_id)
+            self._put(("call", record, chat, _context.notebook(), _context.cell()))
+
+    def register_chat(self, name: str, chat_id: str) -> None:
+        """Link the usage records of chat ``name`` (their ``chat_id``) to the stored chat ``chat_id``."""
+        self._chat_keys[name] = chat_id
+
+    def save_chat(self, chat: ChatState) -> None:
+        """Queue a chat's state; its messages replace the stored ones from the first that differs."""
+        if self.broken is None:
+            if not self.keep_content:
+                chat = ChatState(chat.id, chat.name, chat.model, None, None, chat.state, None, chat.cell)
+            self._put(("chat", chat))
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until everything queued so far is written (or dropped); False if ``timeout`` passed."""
+        if self._thread is None and self._queue.empty():
+            return True
+        done = threading.Event()
+        self._put(("barrier", done.set))
+        return done.wait(timeout)
+
+    async def aflush(self) -> None:
+        """:meth:`flush` without blocking the event loop."""
+        if self._thread is None and self._queue.empty():
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, future)
+
+        self._put(("barrier", wake))
+        await future
+
+    def start(self, timeout: float | None = 10.0) -> bool:
+        """Open the database now (create, migrate, note this session) instead of at the first write."""
+        done = threading.Event()
+        self._put(("barrier", done.set))
+        return done.wait(timeout) and self.broken is None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued and stop the writer thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self.flush(timeout)
+            self._queue.put(("stop",))
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _put(self, item: tuple[Any, ...]) -> None:
+        if self._thread is None:
+            self._start()
+        self._queue.put(item)
+
+    def _forked(self) -> None:
+        """In a forked child: the parent's thread is not there, its queue is not ours."""
+        self._thread = None
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._run, name="claudekit-store", daemon=True)
+            thread.start()
+            self._thread = thread
+
+    # -- reading ------------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A connection for queries, or None when the database does not exist yet."""
+        if not self.path.exists():
+            yield None
+            return
+        db = self._connect()
+        try:
+            if not self._schema_ready and version(db) < SCHEMA_VERSION:
+                migrate(db)  # an older file, not opened for writing yet: bring it up to date first
+            self._schema_ready = True
+            db.execute("PRAGMA query_only = 1")
+            yield db
+        finally:
+            db.close()
+
+    # -- the writer thread --------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout = 10000")
+        db.execute("PRAGMA foreign_keys = ON")
+        return db
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = self._connect()
+        found = version(db)
+        if found > SCHEMA_VERSION:  # before anything writes to the file
+            db.close()
+            raise NewerSchemaError(
+                f"its schema version {found} is newer than this claudekit knows ({SCHEMA_VERSION})"
+            )
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            _log.debug("claudekit.store: journal_mode is %s (WAL unavailable on this file system)", mode)
+        db.execute("PRAGMA synchronous = NORMAL")  # in WAL: safe against a killed process
+        migrate(db)
+        self._schema_ready = True
+        from .. import __version__
+
+        db.execute(
+            "INSERT OR IGNORE INTO sessions (id, started, pid, notebook, version) VALUES (?, ?, ?, ?, ?)",
+            (_context.SESSION_ID, now_us(), os.getpid(), _context.notebook(), __version__),
+        )
+        return db
+
+    def _run(self) -> None:
+        db: sqlite3.Connection | None = None
+        try:
+            db = self._open()
+        except NewerSchemaError as exc:
+            self._give_up(f"not writing to {self.path}: {exc}", "upgrade claudekit, or set CLAUDEKIT_HOME")
+        except (sqlite3.Error, OSError) as exc:
+            self._give_up(f"could not open {self.path}: {exc}", "check that directory, or set CLAUDEKIT_HOME")
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item[0] == "stop" for item in batch)
+            work = [item for item in batch if item[0] in ("call", "chat")]
+            if work and db is not None:
+                try:
+                    self._write(db, work)
+                except (sqlite3.Error, OSError) as exc:
+                    self.dropped += len(work)
+                    _warn_once(f"claudekit.store: could not write {len(work)} item(s) to {self.path}: {exc}")
+            elif work:
+                self.dropped += len(work)
+            for item in batch:
+                if item[0] == "barrier":
+                    item[1]()
+            if stop:
+                if db is not None:
+                    db.close()
+                return
+
+    def _give_up(self, why: str, what_to_do: str) -> None:
+        self.broken = why
+        _warn_once(f"claudekit.store: {why}; usage and conversations are not kept — {what_to_do}")
+
+    def _write(self, db: sqlite3.Connection, work: Sequence[tuple[Any, ...]]) -> None:
+        secrets = current_secrets()
+        calls = [_call_row(item, secrets) for item in work if item[0] == "call"]
+        chats = [_chat_rows(item[1], secrets) for item in work if item[0] == "chat"]
+        deadline = time.monotonic() + _RETRY_FOR_S
+        pause = 0.01
+        while True:
+            try:
+                self._transaction(db, calls, chats)
+                return
+            except sqlite3.OperationalError as exc:
+                # "database is locked" after busy_timeout: another process holds the lock for long.
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+
+    @staticmethod
+    def _transaction(db: sqlite3.Connection, calls: list[tuple[Any, ...]], chats: list[_ChatRows]) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if calls:
+                db.executemany(_INSERT_CALL, calls)
+            for chat in chats:
+                chat.write(db)
+            db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    if text not in _warned:
+        _warned.add(text)
+        warnings.warn(text, StoreWarning, stacklevel=2)
+
+
+def _call_row(item: tuple[Any, ...], secrets: list[str]) -> tuple[Any, ...]:
+    _, record, chat, notebook, cell = item
+    values = [getattr(record, name) for name in _CALL_NAMES]
+    values[0] = (values[0] - _EPOCH) // _US
+    texts = [values[i] for i in _CALL_TEXT if values[i]]
+    joined = "\0".join(texts)
+    if "sk-" in joined or any(s in joined for s in secrets):
+        for i in _CALL_TEXT:
+            if values[i]:
+                values[i] = scrub(values[i], secrets)
+    return (_context.SESSION_ID, chat, notebook, cell, *values)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The searchable text of a message: its text blocks and the text of its tool results."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "text":
+            parts.append(str(block.get("text") or ""))
+        elif block.get("type") == "tool_result":
+            inner = block.get("content")
+            if isinstance(inner, str):
+                parts.append(inner)
+            elif isinstance(inner, list):
+                parts.extend(str(b.get("text") or "") for b in inner if isinstance(b, dict))
+    return "\n".join(p for p in parts if p)
+
+
+@dataclass
+class _ChatRows:
+    chat: ChatState
+    settings: str | None
+    tools: str | None
+    state: str
+    messages: list[tuple[str, str, str]] | None  # (role, content JSON, text)
+
+    def write(self, db: sqlite3.Connection) -> None:
+        c = self.chat
+        now = now_us()
+        db.execute(_UPSERT_CHAT, (c.id, c.name, now, now, c.model, self.settings, self.tools, self.state,
+                                  _context.SESSION_ID, _context.notebook()))  # fmt: skip
+        if self.messages is None:
+            return
+        query = "SELECT content FROM messages WHERE chat = ? ORDER BY position"
+        stored = [row[0] for row in db.execute(query, (c.id,))]
+        first = next(
+            (i for i, (old, new) in enumerate(zip(stored, self.messages, strict=False)) if old != new[1]),
+            min(len(stored), len(self.messages)),
+        )
+        if first < len(stored):
+            db.execute("DELETE FROM messages WHERE chat = ? AND position >= ?", (c.id, first))
+        db.executemany(
+            "INSERT INTO messages (chat, position, role, content, text, created, session, cell) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (c.id, i, role, content, text, now, _context.SESSION_ID, c.cell)
+                for i, (role, content, text) in enumerate(self.messages[first:], start=first)
+            ],
+        )
+
+
+def _chat_rows(chat: ChatState, secrets: list[str]) -> _ChatRows:
+    def clean(value: Any) -> str | None:
+        return None if value is None else scrub(_dumps(value), secrets)
+
+    messages: list[tuple[str, str, str]] | None = None
+    if chat.messages is not None:
+        messages = []
+        for text in chat.messages:
+            data = json.loads(text)
+            messages.append((str(data.get("role")), scrub(text, secrets), scrub(message_text(data), secrets)))
+    return _ChatRows(chat, clean(chat.settings), clean(chat.tools), clean(chat.state) or "{}", messages)
