@@ -212,7 +212,7 @@ def _fit(candidates: Iterator[Callable[[], str]], budget: int) -> str:
     return _cut(text, budget)
 
 
-def _cut(text: str, budget: int) -> str:
+def _cut(text: str, budget: int, *, say_budget: bool = True) -> str:
     """Keep whole lines from the start while they fit, and say how many were dropped."""
     lines = text.splitlines()
     kept: list[str] = []
@@ -223,7 +223,8 @@ def _cut(text: str, budget: int) -> str:
             break
         kept.append(line)
         used += cost
-    return "\n".join([*kept, f"[… {len(lines) - len(kept):,} more lines cut to fit {budget:,} tokens]"])
+    why = f" to fit {budget:,} tokens" if say_budget else ""
+    return "\n".join([*kept, f"[… {len(lines) - len(kept):,} more lines cut{why}]"])
 
 
 def _steps(n_cols: int, sizes: tuple[int, ...]) -> list[int]:

@@ -259,8 +259,9 @@ def _traceback_part(frames: list[_Frame]) -> _Part | None:
         flush()
         collapsed.append(_frame_line(f))
     variants = [(full, "")]
-    if len(collapsed) < len(frames) + 1:
-        variants.append(("\n".join(collapsed), "library frames of the traceback collapsed"))
+    short = "\n".join(collapsed)
+    if len(short) < len(full):
+        variants.append((short, "library frames of the traceback collapsed"))
     return _Part(3, variants)
 
 
@@ -408,25 +409,38 @@ def _render(parts: Iterable[_Part]) -> str:
     return "\n\n".join(p.text for p in parts if p.text)
 
 
-def _fit(parts: list[_Part], budget: int, reserve: int) -> tuple[str, list[str]]:
-    """Cut the least relevant parts, one step at a time, until the text fits ``budget - reserve``."""
-    cut: list[str] = []
+def _shrink(parts: list[_Part], limit: int) -> bool:
+    """Cut the least relevant parts, one step at a time, until they fit ``limit``; False if they cannot."""
     order = {id(p): i for i, p in enumerate(parts)}
-    text = _render(parts)
-    while _count(text) > budget - reserve:
+    while _count(_render(parts)) > limit:
         shrinkable = [p for p in parts if p.level < len(p.variants) - 1]
         if not shrinkable:
+            return False
+        min(shrinkable, key=lambda p: (p.priority, order[id(p)])).level += 1
+    return True
+
+
+def _note(parts: list[_Part], budget: int, extra: str = "") -> tuple[str, list[str]]:
+    cut = [p.variants[p.level][1] for p in parts if p.level > 0] + ([extra] if extra else [])
+    return (f"\n\n[context cut to fit {budget:,} tokens: {'; '.join(cut)}]" if cut else ""), cut
+
+
+def _fit(parts: list[_Part], budget: int) -> tuple[str, list[str]]:
+    """The parts within ``budget`` tokens, closing note included (it says what each cut part lost)."""
+    reserve = 0
+    while True:
+        fits = _shrink(parts, budget - reserve)
+        note, cut = _note(parts, budget)
+        if _count(_render(parts) + note) <= budget or not fits:
             break
-        part = min(shrinkable, key=lambda p: (p.priority, order[id(p)]))
-        part.level += 1
-        cut.append(part.variants[part.level][1])
-        text = _render(parts)
-    if _count(text) > budget - reserve:
+        reserve = _count(note) + 2
+    text = _render(parts)
+    if _count(text + note) > budget:  # even the most relevant parts are too long: keep their start
         from .._frames import _cut
 
-        text = _cut(text, budget - reserve)
-        cut.append("the rest cut to fit")
-    return text, cut
+        note, cut = _note(parts, budget, "the rest cut")
+        text = _cut(text, budget - _count(note) - 2, say_budget=False)
+    return text + note, cut
 
 
 def error_context(
@@ -467,10 +481,7 @@ def error_context(
     ]
     for p in parts:
         p.variants = [(redact(text), note) for text, note in p.variants]
-    note_room = 60  # tokens kept for the closing note
-    text, cut = _fit(parts, budget, note_room)
-    if cut:
-        text += f"\n\n[context cut to fit {budget:,} tokens: {'; '.join(cut)}]"
+    text, cut = _fit(parts, budget)
     summary = "".join(traceback.format_exception_only(type(last.exc), last.exc)).strip().splitlines()
     return ErrorContext(text, _count(text), budget, cut, redact.count, summary[-1] if summary else "")
 

@@ -40,7 +40,9 @@ _SECRET_WORDS = frozenset(
         "sessionid",
     }
 )
-_JOINED = ("apikey", "accesskey", "privatekey", "secretkey", "authtoken")
+# Also found inside run-together names (PGPASSWORD, MYSECRET, apikey); "token" only at the end (HFTOKEN),
+# so that a tokenizer keeps its repr.
+_JOINED = ("apikey", "accesskey", "privatekey", "secretkey", "authtoken", "password", "passwd", "secret")
 _PARTS = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 _KEY_PATTERNS = re.compile(
@@ -75,7 +77,7 @@ def looks_secret(name: str) -> bool:
     if len(parts) > 1 and parts[-1] == "key":
         return True
     joined = "".join(parts)
-    return any(word in joined for word in _JOINED)
+    return any(word in joined for word in _JOINED) or joined.endswith("token")
 
 
 class Redactor:
