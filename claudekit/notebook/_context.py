@@ -14,6 +14,7 @@ text ends with a note saying what was cut. Everything passes through :class:`~._
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import inspect
 import linecache
@@ -234,7 +235,10 @@ def _error_part(exc: BaseException) -> _Part:
 
 def _frame_line(f: _Frame) -> str:
     code = f"\n    {f.line}" if f.line else ""
-    return f"{f.where}, line {f.lineno}, in {f.name}{code}"
+    # Library frames are named by module and function: their line numbers change with every release and
+    # say less than the line itself.
+    at = "" if f.kind == "library" else f", line {f.lineno}"
+    return f"{f.where}{at}, in {f.name}{code}"
 
 
 def _traceback_part(frames: list[_Frame]) -> _Part | None:
@@ -339,13 +343,26 @@ def _describe(name: str, value: Any, *, values: bool, columns: int = 30) -> str:
     return summary
 
 
+def _cell_names(filename: str) -> tuple[str, ...]:
+    """The names a cell's source mentions, in order (IPython runs a cell statement by statement, so the
+    failing statement's code object alone would miss the variables the cell set up before it)."""
+    try:
+        tree = ast.parse("".join(linecache.getlines(filename)))
+    except (SyntaxError, ValueError):
+        return ()
+    names = sorted(
+        (n for n in ast.walk(tree) if isinstance(n, ast.Name)), key=lambda n: (n.lineno, n.col_offset)
+    )
+    return tuple(n.id for n in names)
+
+
 def _frame_names(f: _Frame) -> list[str]:
     """The variables a frame's own code uses, in order (for a cell's module frame: not all globals)."""
     code = f.frame.f_code
     local = f.frame.f_locals
     names = code.co_varnames + code.co_cellvars + code.co_freevars
     if f.name == "<module>":
-        names = code.co_names + names
+        names = (_cell_names(f.filename) if f.kind == "cell" else ()) + code.co_names + names
     return [
         n for n in dict.fromkeys(names) if n in local and not n.startswith("_") and n not in _HIDDEN_NAMES
     ]
