@@ -157,16 +157,37 @@ def _label_cells(frames: list[_Frame], failing_file: str | None) -> None:
             f.where = labels[f.filename]
 
 
+_NESTED = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>")
+
+
+def _function_name(code: Any) -> str:
+    """``DataFrame.__getitem__``; a comprehension or lambda is named by the function it is in."""
+    qualname = str(getattr(code, "co_qualname", code.co_name))
+    if code.co_name in _NESTED:
+        outer = qualname.split(".<locals>.")[0]
+        kind = code.co_name.strip("<>")
+        return f"{kind} in {outer}" if outer != code.co_name else kind
+    return qualname
+
+
+def _path(filename: str) -> str:
+    """A user file relative to the working directory when it is under it, else as it is."""
+    if os.path.isabs(filename):
+        rel = os.path.relpath(filename)
+        return rel if not rel.startswith("..") else filename
+    return filename
+
+
 def _frames(tb: TracebackType | None, cell_files: Mapping[str, int]) -> list[_Frame]:
     out: list[_Frame] = []
     for frame, lineno in traceback.walk_tb(tb):
         kind = _kind(frame, cell_files)
         code = frame.f_code
-        name = getattr(code, "co_qualname", code.co_name)
+        name = _function_name(code)
         if kind == "cell":
             where = "a notebook cell"  # named by _label_cells once the failing cell is known
         elif kind == "user":
-            where = os.path.relpath(code.co_filename) if os.path.isabs(code.co_filename) else code.co_filename
+            where = _path(code.co_filename)
         else:
             where = str(frame.f_globals.get("__name__", code.co_filename))
         out.append(_Frame(frame, lineno, kind, where, name))
@@ -215,8 +236,12 @@ def _fence(code: str) -> str:
     return f"{ticks}python\n{code.rstrip()}\n{ticks}"
 
 
-def _error_part(exc: BaseException) -> _Part:
-    lines = ["## Error", "".join(traceback.format_exception_only(type(exc), exc)).rstrip()]
+def _error_part(exc: BaseException, cell_files: Mapping[str, int]) -> _Part:
+    text = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    filename = getattr(exc, "filename", None)  # a SyntaxError names the cell's temporary file
+    if isinstance(filename, str) and filename in cell_files:
+        text = text.replace(f'File "{filename}"', "In the failing cell")
+    lines = ["## Error", text]
     seen = {id(exc)}
     current: BaseException | None = exc
     while current is not None:
@@ -282,7 +307,8 @@ def _defining_parts(frames: list[_Frame], failing_file: str | None) -> list[_Par
     parts: list[_Part] = []
     seen: set[str] = set()
     for f in reversed(frames):
-        if f.kind not in ("cell", "user") or f.filename == failing_file or f.name == "<module>":
+        nested = f.frame.f_code.co_name in _NESTED  # its source is that of the function around it
+        if f.kind not in ("cell", "user") or f.filename == failing_file or f.name == "<module>" or nested:
             continue
         lines = linecache.getlines(f.filename, f.frame.f_globals)
         function = _block(lines, f.frame.f_code.co_firstlineno)
@@ -364,7 +390,9 @@ def _frame_names(f: _Frame) -> list[str]:
     if f.name == "<module>":
         names = (_cell_names(f.filename) if f.kind == "cell" else ()) + code.co_names + names
     return [
-        n for n in dict.fromkeys(names) if n in local and not n.startswith("_") and n not in _HIDDEN_NAMES
+        n
+        for n in dict.fromkeys(names)
+        if n in local and n.isidentifier() and not n.startswith("_") and n not in _HIDDEN_NAMES
     ]
 
 
@@ -487,7 +515,7 @@ def error_context(
         p
         for p in (
             _Part(100, [(instruction, "")]) if instruction else None,
-            _error_part(last.exc),
+            _error_part(last.exc, cell_files),
             _failing_part(source),
             _traceback_part(frames),
             *_defining_parts(frames, failing_file),

@@ -218,3 +218,11 @@ def test_why_with_no_error_yet_is_one_line(kernel: Kernel) -> None:
     assert run.status == "error"
     (err,) = run.errors
     assert len(err["traceback"]) == 1 and "no error to explain yet" in err["traceback"][0]
+
+
+def test_why_after_a_syntax_error_names_the_cell_not_its_temporary_file(kernel: Kernel) -> None:
+    kernel.ok("backend = scripted('unused')")
+    assert kernel.execute("total = (1,\nprint(total").status == "error"
+    out = kernel.ok("%claude context why").stdout
+    assert "In the failing cell, line 2" in out and "SyntaxError: " in out
+    assert "ipykernel_" not in out and "## The failing cell\n```python\ntotal = (1,\nprint(total\n```" in out
