@@ -144,9 +144,13 @@ class Turn:
         except BaseException as exc:
             err = self.fail(exc)
             await self._release()
-            if err is exc:
-                raise
-            raise err from exc
+            if err is not exc:
+                raise err from exc
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                # An interrupt is not a failure of the SDK or httpx: their ~60 frames would only be a
+                # wall of traceback under the partial answer (and take IPython seconds to format).
+                raise exc.with_traceback(None)  # noqa: B904
+            raise
         self.close(None)
 
     def _show(self, ev: Event) -> Event:
