@@ -238,25 +238,34 @@ def _overview(frame: Any, title: str, n_rows: int, budget: int) -> str:
     head = frame.head(n)
 
     columns = _Columns(frame, nulls=True)
+    blocks: dict[tuple[int, int | None], list[str]] = {}
 
     def make(listed: int, rows: int, row_cols: int | None) -> Callable[[], str]:
         def render() -> str:
             lines = _header(frame, title) + columns.lines(listed)
             if rows and total:
-                what = f"first {rows} rows" if rows < total else f"all {total} rows"
-                lines += _rows_block(head.head(rows), what, rows, row_cols)
+                if (rows, row_cols) not in blocks:
+                    what = f"first {rows} rows" if rows < total else f"all {total} rows"
+                    blocks[rows, row_cols] = _rows_block(head.head(rows), what, rows, row_cols)
+                lines += blocks[rows, row_cols]
             return "\n".join(lines)
 
         return render
 
     n_cols = frame.shape[1]
 
+    def plausible(listed: int, rows: int, row_cols: int) -> bool:
+        """A listed column costs 3 tokens or more (name, dtype, nulls), a shown value at least 1."""
+        return 3 * listed + row_cols * (rows + 1) <= budget
+
     def candidates() -> Iterator[Callable[[], str]]:
         for row_cols in _steps(n_cols, (20, 10)):
-            yield make(n_cols, n, row_cols)
+            if plausible(n_cols, n, row_cols):
+                yield make(n_cols, n, row_cols)
         for listed in _steps(n_cols, (200, 100, 50, 20, 10)):
             for rows in dict.fromkeys((n, min(n, 3))):
-                yield make(listed, rows, min(n_cols, 10))
+                if plausible(listed, rows, min(n_cols, 10)):
+                    yield make(listed, rows, min(n_cols, 10))
         yield make(min(n_cols, 10), 0, None)
 
     return _fit(candidates(), budget)
@@ -268,7 +277,8 @@ def _schema(frame: Any, title: str, budget: int) -> str:
     def make(k: int) -> Callable[[], str]:
         return lambda: "\n".join(_header(frame, title) + columns.lines(k))
 
-    return _fit((make(k) for k in _steps(frame.shape[1], (500, 200, 100, 50, 20, 10))), budget)
+    widths = [k for k in _steps(frame.shape[1], (500, 200, 100, 50, 20, 10)) if 2 * k <= budget] or [10]
+    return _fit((make(k) for k in widths), budget)
 
 
 def _rows_form(frame: Any, title: str, rows: Any, what: str, budget: int) -> str:
@@ -286,7 +296,8 @@ def _rows_form(frame: Any, title: str, rows: Any, what: str, budget: int) -> str
 
     def candidates() -> Iterator[Callable[[], str]]:
         for cols in _steps(n_cols, (40, 20, 10)):
-            yield make(asked, cols)
+            if cols * (asked + 1) <= budget:  # every shown value costs a token or more
+                yield make(asked, cols)
         k = asked
         while k > 1:
             k = max(1, k // 2)
