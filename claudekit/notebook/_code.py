@@ -14,7 +14,7 @@ from typing import Any
 
 from .._errors import ConfigError
 
-__all__ = ["CodeBlock", "code_blocks", "insert_code", "pick_block", "to_cell"]
+__all__ = ["CodeBlock", "code_blocks", "ignoring_frontend", "insert_code", "pick_block", "to_cell"]
 
 _OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _PYTHON = ("", "python", "py", "python3", "ipython", "ipython3", "pycon")
@@ -94,7 +94,7 @@ def pick_block(markdown: str, block: int | None = None) -> tuple[CodeBlock | Non
     return chosen, f"{which} ({lines} line{'s' if lines != 1 else ''}) is in a new cell below, not run{more}"
 
 
-def _ignoring_frontend() -> str | None:
+def ignoring_frontend() -> str | None:
     """The name of a frontend known to ignore ``set_next_input`` payloads, if this kernel runs under one."""
     if "google.colab" in sys.modules:
         return "Google Colab"
@@ -107,7 +107,7 @@ def insert_code(shell: Any, markdown: str, block: int | None = None) -> str:
     if chosen is None:
         return f"claudekit: {note}"
     shell.set_next_input(chosen.code, replace=False)
-    ignoring = _ignoring_frontend()
+    ignoring = ignoring_frontend()
     if ignoring is not None:
         return (
             f"claudekit: {ignoring} ignores requests for a new cell (set_next_input), so none was added: "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import types
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ import claudekit as ck
 from claudekit.notebook._code import code_blocks, pick_block
 from claudekit.notebook._redact import Redactor, looks_secret
 from claudekit.offline import OfflineBackend, Script, Turn
+from tests.notebook.helpers import FakeWidget
 
 # -- code blocks --------------------------------------------------------------------------------------------
 
@@ -159,3 +162,52 @@ def test_literals_assigned_to_secret_names_are_redacted_in_source() -> None:
         'if passwd == "[redacted]": pass\n'
         'name = "not secret"\n'
     )
+
+
+# -- the live view's Insert below -------------------------------------------------------------------------
+
+
+class Shell:
+    def __init__(self) -> None:
+        self.inputs: list[tuple[str, bool]] = []
+
+    def set_next_input(self, text: str, replace: bool = False) -> None:
+        self.inputs.append((text, replace))
+
+
+def live_view(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, FakeWidget, Shell]:
+    import IPython
+
+    from claudekit.notebook._widget import WidgetRenderer
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    made: list[FakeWidget] = []
+
+    def factory(on_message: Any) -> FakeWidget:
+        made.append(FakeWidget(on_message))
+        return made[-1]
+
+    r = WidgetRenderer(15, display=lambda *a, **k: None, widget_factory=factory, static=False)
+    r.start({"model": "m"})
+    return r, made[0], shell
+
+
+def test_insert_below_asks_for_a_new_cell_only_while_the_reply_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    r, page, shell = live_view(monkeypatch)
+    assert page.page.can_insert
+    page.say(kind="insert", code="df.plot()")
+    page.say(kind="insert", code="   ")  # nothing to insert
+    page.say(kind="insert", code=["not", "text"])
+    assert shell.inputs == [("df.plot()", False)]
+    r.finish(ck.Reply("m"), None)
+    page.say(kind="insert", code="late = 1")  # the cell has ended: the payload would land elsewhere
+    assert shell.inputs == [("df.plot()", False)]
+
+
+def test_where_the_frontend_ignores_new_cells_the_page_offers_copy_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    _, page, _ = live_view(monkeypatch)
+    assert not page.page.can_insert

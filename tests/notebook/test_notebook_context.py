@@ -226,3 +226,29 @@ def test_why_after_a_syntax_error_names_the_cell_not_its_temporary_file(kernel: 
     out = kernel.ok("%claude context why").stdout
     assert "In the failing cell, line 2" in out and "SyntaxError: " in out
     assert "ipykernel_" not in out and "## The failing cell\n```python\ntotal = (1,\nprint(total\n```" in out
+
+
+def test_insert_below_clicked_while_the_reply_streams_becomes_the_cells_payload(kernel: Kernel) -> None:
+    """What the live view's Insert below sends (one custom message) reaches the kernel mid-stream."""
+    kernel.ok(
+        "slow = OfflineBackend(responder=Script([Turn(text='Try:\\n\\n```python\\nprint(1)\\n```\\n\\n' + "
+        "' '.join(f'w{i}' for i in range(400)))]), event_delay=0.005)\n"
+        "nb.use_chat(claudekit.Chat(offline=slow))"
+    )
+    clicked: list[str] = []
+
+    def page(msg: dict[str, Any]) -> None:
+        content = msg["content"]
+        state = content.get("data", {}).get("state", {}) if msg["msg_type"] == "comm_open" else {}
+        if state.get("_anywidget_id") == "claudekit.notebook.DocWidget" and not clicked:
+            click = {"kind": "insert", "code": "print(1)"}
+            kernel.send_comm(content["comm_id"], {"method": "custom", "content": click})
+            clicked.append(content["comm_id"])
+
+    run = kernel.execute("%%claude\ncode please\n", on_message=page, timeout=60)
+    assert run.status == "ok" and clicked
+    assert payloads(run) == [{"source": "set_next_input", "text": "print(1)", "replace": False}]
+    late = kernel.execute("x = 1", on_message=None)
+    kernel.send_comm(clicked[0], {"method": "custom", "content": {"kind": "insert", "code": "late()"}})
+    after = kernel.ok("y = 2")
+    assert payloads(late) == [] and payloads(after) == []  # a click after the reply ended inserts nothing
