@@ -16,11 +16,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApprovalPresenter",
+    "CellInserter",
     "Renderer",
     "RendererFactory",
     "get_approval_presenter",
+    "get_cell_inserter",
     "get_renderer_factory",
     "set_approval_presenter",
+    "set_cell_inserter",
     "set_renderer_factory",
 ]
 
@@ -62,3 +65,19 @@ def set_approval_presenter(presenter: ApprovalPresenter | None) -> None:
 
 def get_approval_presenter() -> ApprovalPresenter | None:
     return _presenter
+
+
+# Puts the code of an answer's text into a new notebook cell (``Reply.to_cell``): called with the text
+# and which code block (None = the default one); the notebook layer registers IPython's set_next_input.
+CellInserter = Callable[[str, "int | None"], None]
+_inserter: CellInserter | None = None
+
+
+def set_cell_inserter(inserter: CellInserter | None) -> None:
+    """Install what ``Reply.to_cell`` calls (the notebook layer registers its own)."""
+    global _inserter
+    _inserter = inserter
+
+
+def get_cell_inserter() -> CellInserter | None:
+    return _inserter

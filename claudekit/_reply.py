@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import _render
+from ._errors import ConfigError
 from ._events import Usage
 
 if TYPE_CHECKING:
@@ -130,6 +132,20 @@ class Reply:
 
     def __str__(self) -> str:
         return self.text
+
+    def to_cell(self, block: int | None = None) -> None:
+        """Put the answer's code into a new notebook cell below this one (not run).
+
+        ``block`` picks the n-th fenced code block (1-based); by default the first Python one. Works in
+        IPython/Jupyter, through the frontend's ``set_next_input`` support (see docs/notebook-context.md).
+        """
+        inserter = _render.get_cell_inserter()
+        if inserter is None:
+            raise ConfigError(
+                "reply.to_cell() needs claudekit's notebook layer, which is not loaded",
+                hint="import claudekit.notebook, or copy the code from reply.text",
+            )
+        inserter(self.text, block)
 
     def __repr__(self) -> str:
         preview = self.text[:60].replace("\n", " ")

@@ -5,9 +5,15 @@ Shared by the ``%%claude`` magic (the notebook namespace) and anything that fill
 Rules (those of ``str.format``, restricted): ``{name}``, ``{obj.attr}``, ``{d[key]}`` / ``{xs[0]}``,
 conversions ``!r``/``!s``/``!a`` and format specs (``{x:.2f}``); ``{{`` and ``}}`` are literal braces.
 Names resolve in the namespace only, through attribute and index access: nothing is evaluated, and
-dunder attributes are refused. A missing name is an error that names it. Objects without a format spec
-are inserted by their text: a DataFrame/Series with ``to_string`` (at most ``max_rows`` rows, with a
-note when truncated), anything else with ``str``, cut at ``max_chars`` with a note.
+dunder attributes are refused. A missing name is an error that names it.
+
+A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`claudekit._frames`):
+``{df}`` (shape, dtypes, nulls, first rows), ``{df:schema}``, ``{df:head=20}``, ``{df:sample=20}``
+(seeded) and ``{df:describe}``, each fitted to ``frame_budget`` tokens. Other objects without a format
+spec are inserted by their text: another frame-like object with ``to_string`` (at most ``max_rows``
+rows, with a note when truncated), anything else with ``str``, cut at ``max_chars`` with a note.
+In a notebook namespace, ``{In[3]}`` / ``{Out[3]}`` (a cell's input and output by execution count) and
+``{_}`` (the last output) are ordinary index and name lookups.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from string import Formatter
 from typing import Any
 
 from ._errors import ConfigError
+from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
 
 __all__ = ["PromptFieldError", "format_prompt", "to_prompt_text"]
 
@@ -43,8 +50,12 @@ def _frame_text(obj: Any, max_rows: int) -> str | None:
     return str(to_string())
 
 
-def to_prompt_text(obj: Any, *, max_rows: int = MAX_ROWS, max_chars: int = MAX_CHARS) -> str:
+def to_prompt_text(
+    obj: Any, *, max_rows: int = MAX_ROWS, max_chars: int = MAX_CHARS, frame_budget: int = FRAME_BUDGET
+) -> str:
     """The text an object contributes to a prompt (see the module docstring)."""
+    if is_frame(obj):
+        return frame_text(obj, budget=frame_budget)
     text = obj if isinstance(obj, str) else _frame_text(obj, max_rows)
     if text is None:
         text = str(obj)
@@ -85,10 +96,21 @@ def _resolve(field: str, namespace: Mapping[str, Any]) -> Any:
                 obj = obj[key]
             except (KeyError, IndexError, TypeError) as exc:
                 raise PromptFieldError(
-                    f"prompt field {{{field}}}: {path}[{key!r}] failed ({type(exc).__name__})"
+                    f"prompt field {{{field}}}: {path}[{key!r}] failed ({_lookup_failure(obj, key, exc)})"
                 ) from None
             path += f"[{key!r}]"
     return obj
+
+
+def _lookup_failure(container: Any, key: Any, exc: Exception) -> str:
+    """Why ``container[key]`` failed, with what it holds (e.g. which cells ``Out`` has)."""
+    if isinstance(exc, IndexError) and hasattr(container, "__len__"):
+        return f"index out of range: it has {len(container)} items"
+    if isinstance(exc, KeyError) and isinstance(container, Mapping):
+        keys = list(container)
+        shown = ", ".join(repr(k) for k in keys[:10]) + (", …" if len(keys) > 10 else "")
+        return f"no such key; keys: {shown}" if keys else "no such key; it is empty"
+    return type(exc).__name__
 
 
 _BRACES = "write {{ and }} for literal braces, or use %%claude --raw to send the cell unchanged"
@@ -100,9 +122,13 @@ def format_prompt(
     *,
     max_rows: int = MAX_ROWS,
     max_chars: int = MAX_CHARS,
+    frame_budget: int = FRAME_BUDGET,
     _depth: int = 0,
 ) -> str:
-    """Fill ``{fields}`` of ``template`` from ``namespace`` (see the module docstring)."""
+    """Fill ``{fields}`` of ``template`` from ``namespace`` (see the module docstring).
+
+    ``frame_budget`` is the token budget of each DataFrame/Series field.
+    """
     out: list[str] = []
     try:
         parsed = list(Formatter().parse(template))
@@ -122,9 +148,11 @@ def format_prompt(
                 obj = str(obj)
             else:
                 raise PromptFieldError(f"prompt field {{{field}!{conversion}}}: unknown conversion")
-        if spec:
-            if _depth < 2 and "{" in spec:
-                spec = format_prompt(spec, namespace, _depth=_depth + 1)
+        if spec and _depth < 2 and "{" in spec:
+            spec = format_prompt(spec, namespace, _depth=_depth + 1)
+        if is_frame(obj):
+            out.append(_frame_field(obj, field, spec or "", frame_budget))
+        elif spec:
             try:
                 out.append(format(obj, spec))
             except (ValueError, TypeError) as exc:
@@ -132,3 +160,12 @@ def format_prompt(
         else:
             out.append(to_prompt_text(obj, max_rows=max_rows, max_chars=max_chars))
     return "".join(out)
+
+
+def _frame_field(obj: Any, field: str, spec: str, budget: int) -> str:
+    if parse_form(spec) is None:
+        raise PromptFieldError(
+            f"prompt field {{{field}:{spec}}}: {spec!r} is not a DataFrame form",
+            hint=f"use {FRAME_FORMS.replace('df', field)}",
+        )
+    return frame_text(obj, spec, budget=budget)

@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import _render
 from .._template import PromptFieldError, format_prompt, to_prompt_text
+from ._code import to_cell as _to_cell
 from ._config import configure, in_widget_kernel, make_renderer, render_mode
 from ._state import STATUSES, ToolCard, ViewState
 from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
@@ -67,6 +68,7 @@ def _present_approvals(pending: tuple[Any, ...]) -> None:
 
 
 _render.set_approval_presenter(_present_approvals)
+_render.set_cell_inserter(_to_cell)
 
 _LAZY = {
     "WidgetRenderer": "._widget",

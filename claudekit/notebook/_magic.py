@@ -40,6 +40,7 @@ from IPython.core.error import UsageError
 from .._chat import Chat
 from .._errors import ClaudekitError
 from .._template import format_prompt
+from . import _assist, _code, _context
 from ._config import render_mode
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ _magic_arguments: Any = _margs.magic_arguments
 _argument: Any = _margs.argument
 _parse_argstring: Any = _margs.parse_argstring
 _F = TypeVar("_F", bound=Callable[..., Any])
-_SUBCOMMANDS = ("usage", "plot", "history", "reset", "model", "config", "help")
+_SUBCOMMANDS = ("usage", "plot", "history", "reset", "model", "config", "help", "why", "fix", "context")
 _RED = "\x1b[0;31m"
 _RESET = "\x1b[0m"
 
@@ -191,6 +192,10 @@ async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
     """
     ip = _shell(shell)
     args = _parse(line)
+    if args.words == ["context"]:  # %%claude context: show what the cell would send, send nothing
+        chat = get_chat(args.chat or "default", namespace=ip.user_ns)
+        _assist.show_context(ip, chat, "", body=cell, code=args.code is not None)
+        return
     if args.words:
         raise UsageError(
             "%%claude takes options on its first line and the prompt in the cell body "
@@ -209,6 +214,8 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
         if not prompt.strip():
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")
         overrides = _overrides(args, ns)
+        if getattr(args, "code", None) is not None:
+            overrides["system"] = _assist.code_system(overrides.get("system", chat.system), ns)
         render: bool | None = False if args.no_render else None
         # No renderer will show this reply (rendering off, or a Chat(render=False)): show it statically.
         show_static = not args.no_render and (render_mode() == "off" or chat.render is False)
@@ -240,6 +247,8 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
     _store(ns, args, stream.reply)
     if show_static:
         _display_static(stream.reply, None)
+    if getattr(args, "code", None) is not None:
+        print(_code.insert_code(ip, stream.reply.text, args.code or None))
 
 
 async def _dry_run(chat: Chat, prompt: str, overrides: dict[str, Any], ns: dict[str, Any], args: Any) -> None:
@@ -262,6 +271,9 @@ async def run_line_async(line: str, shell: Any = None) -> Any:
     """Run a ``%claude`` line: a subcommand (see ``%claude help``) or a one-line prompt."""
     ip = _shell(shell)
     result = _line_command(ip, line)
+    if result is _EXPLAIN:
+        await _explain(ip, line)
+        return None
     if result is not _PROMPT:
         return result
     args, text = _line_prompt(line)
@@ -270,6 +282,30 @@ async def run_line_async(line: str, shell: Any = None) -> Any:
 
 
 _PROMPT = object()
+_EXPLAIN = object()  # %claude why / fix: an async request built from the kernel's last error
+
+
+def _split_chat(line: str) -> tuple[str, str]:
+    """``--chat NAME rest`` → ``(NAME, rest)``; otherwise ``("default", line)``."""
+    stripped = line.strip()
+    if stripped.startswith("--chat "):
+        _, name, *tail = stripped.split(None, 2)
+        return name, tail[0] if tail else ""
+    return "default", stripped
+
+
+async def _explain(ip: Any, line: str) -> None:
+    """``%claude why`` / ``%claude fix``: explain the last error (fix: and put corrected code in a cell)."""
+    chat_name, rest = _split_chat(line)
+    word, _, options = rest.partition(" ")
+    try:
+        message = _assist.explain(ip, word, options).text
+    except ClaudekitError as err:
+        raise ClaudeCellError(type(err).__name__, str(err)) from err
+    args = _parse(f"--raw --chat {chat_name}")
+    if word == "fix":
+        args.code = 0
+    await _ask(ip, args, message)
 
 
 def _line_prompt(line: str) -> tuple[Any, str]:
@@ -302,8 +338,16 @@ def _line_command(ip: Any, line: str) -> Any:
         if typo is not None:
             raise UsageError(f"did you mean `%claude {typo}`? (to ask Claude that word, write a sentence)")
         return _PROMPT
+    if word in ("why", "fix"):
+        return _PROMPT if _assist.is_prompt(rest) else _EXPLAIN
     ns = ip.user_ns
     chat = get_chat(chat_name, namespace=ns)
+    if word == "context":
+        try:
+            _assist.show_context(ip, chat, rest)
+        except ClaudekitError as err:
+            raise ClaudeCellError(type(err).__name__, str(err)) from err
+        return None
     if word == "usage":
         return _usage(chat, rest.split())
     if word == "plot":
@@ -454,15 +498,42 @@ _HELP = """\
 %claude reset           start the conversation over
 %claude model [NAME]    show or set the chat's model
 %claude config          the chat's settings
+%claude why [--values] [--budget N]
+                        explain the last error from the kernel's context: traceback, failing cell, the
+                        cells defining the functions in it, local variables (values only with --values),
+                        package versions; secrets redacted
+%claude fix [--values] [--budget N]
+                        the same, and the corrected code goes into a new cell below
+%claude context [why|fix|PROMPT]
+                        what the next request would send, with token counts (nothing is sent);
+                        %%claude context shows a cell's prompt
 %claude help            this text
 
 Options: -m/--model M, -s/--system TEXT, -t/--thinking BUDGET|adaptive|off, -e/--effort LEVEL,
 --max-tokens N, --cache on|off|5m|1h, --tools NAME..., --chat NAME, --new, --raw, --no-render, -o VAR,
 --dry-run (the tokens and cost range of what the cell would send; nothing is sent).
+--code [N] (answer with code; block N, or the first Python one, goes into a new cell below, not run).
+Fields: {df} (shape, dtypes, nulls, first rows), {df:schema}, {df:head=N}, {df:sample=N}, {df:describe},
+{In[3]} / {Out[3]} (a cell's input / output), {_} (the last output).
 The conversation continues across cells (one default chat; --chat NAME for others, or the name of a Chat
 variable); the last reply is in _claude. Everything the magic does is plain Python:
 claudekit.notebook.get_chat(), use_chat(chat), format_prompt(text, namespace), await chat("...").
 """
+
+
+def _block_number(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 1:
+        import argparse
+
+        raise argparse.ArgumentTypeError(
+            f"--code takes a code block number (1, 2, …), not {value!r}; put the prompt after it "
+            "(%claude --code 1 plot the sales) or in the cell body"
+        )
+    return n
 
 
 def _arg(*names: str, **kw: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
@@ -483,6 +554,14 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     _arg("--no-render", action="store_true", help="no live view and no output (use -o)"),
     _arg("-o", "--output", metavar="VAR", help="store the Reply in this variable"),
     _arg("--dry-run", action="store_true", help="estimate tokens and cost; send nothing"),
+    _arg(
+        "--code",
+        nargs="?",
+        const=0,
+        type=_block_number,
+        metavar="N",
+        help="answer with code: block N (default: the first Python one) goes into a new cell below",
+    ),
     _arg("words", nargs="*", help="line magic: a subcommand or a one-line prompt"),
 ]
 
@@ -512,7 +591,7 @@ class ClaudeMagics(_magic.Magics):
         """
         if cell is None:
             result = _line_command(self.shell, line)
-            if result is not _PROMPT:
+            if result is not _PROMPT and result is not _EXPLAIN:
                 return result
             return _run_sync(run_line_async(line, self.shell), self.shell)
         _run_sync(run_cell_async(line, cell, self.shell), self.shell)
@@ -571,11 +650,15 @@ def load_ipython_extension(ip: Any) -> None:
 
     ip.register_magics(ClaudeMagics)
     install(ip)
+    if _context.record_error not in ip.events.callbacks["post_run_cell"]:
+        ip.events.register("post_run_cell", _context.record_error)  # what %claude why explains
     cleanup = ip.input_transformers_cleanup
     if not any(getattr(t, "claudekit", False) for t in cleanup):
         cleanup.append(make_transformer(ip))
 
 
 def unload_ipython_extension(ip: Any) -> None:
+    if _context.record_error in ip.events.callbacks["post_run_cell"]:
+        ip.events.unregister("post_run_cell", _context.record_error)
     cleanup = ip.input_transformers_cleanup
     cleanup[:] = [t for t in cleanup if not getattr(t, "claudekit", False)]

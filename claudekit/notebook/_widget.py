@@ -272,6 +272,10 @@ class WidgetRenderer:
             from ._front import DocWidget
 
             self.root = DocWidget(self._message)
+        from ._code import ignoring_frontend
+
+        if ignoring_frontend() is not None:  # the page offers Copy only: Insert below would do nothing
+            self._push([["caps", {"insert": False}]])
         self.flush()
         # The widget view alone: nbval skips this mime type, so this output compares as nothing.
         bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
@@ -309,6 +313,22 @@ class WidgetRenderer:
             refused = apply_decision(self.pending, content)
             if refused is not None:
                 self._push([["problem", refused[0], -1, refused[1]]])
+        elif kind == "insert":
+            self._insert(content.get("code"))
+
+    def _insert(self, code: Any) -> None:
+        """A code block's Insert below: a new cell with it when this cell ends (``set_next_input``).
+
+        Only while the reply runs: the payload rides on the running cell's execute reply, so a click
+        after the cell ended would land on whichever cell runs next (the page hides the button then).
+        """
+        if not isinstance(code, str) or not code.strip() or self.state.final:
+            return
+        from IPython import get_ipython
+
+        shell = get_ipython()  # type: ignore[no-untyped-call]
+        if shell is not None:
+            shell.set_next_input(code, replace=False)
 
     def _approval(self, ev: ApprovalRequest) -> None:
         """Claim each pending call whose card this view shows: the card gets the approval controls."""

@@ -17,6 +17,10 @@ what the kernel received:
 - ``test_order_and_unclosed_fence``: text and tool cards in the order they happened, in the live view and
   the saved copy; an answer cut inside a code fence leaves no literal HTML; ``$5 and $7`` stays as written;
 - ``test_readable_in_light_and_dark_themes``: WCAG AA contrast of every text claudekit draws.
+- ``test_code_block_copy_insert_below_and_code_cells``: while an answer streams, Copy on a code block puts
+  exactly its code on the clipboard and Insert below makes it a new cell under the running one when the
+  cell ends (not run); a ``%%claude --code`` cell does the same with its answer's block (JupyterLab honours
+  the ``set_next_input`` payload).
 
 Screenshots go to each test's ``tmp_path``; with ``CLAUDEKIT_UPDATE_SCREENSHOTS=1`` they are also copied to
 ``docs/screenshots/``. Needs Debian's chromium (``apt-get install chromium``, never a Playwright browser
@@ -881,3 +885,56 @@ def test_readable_in_light_and_dark_themes(session: Session, lab: Lab, theme: st
     session.shot(session.panel, f"theme-{slug}.png")
     failures = {k: v for k, v in bad.items() if v}
     assert not failures, f"text under {MIN_CONTRAST}:1 contrast in {theme}: " + json.dumps(failures, indent=1)
+
+
+CODE_SETUP = """\
+%load_ext claudekit
+import claudekit as ck, claudekit.notebook as nb
+from claudekit.offline import OfflineBackend, Script, Turn
+
+LONG = "Two ways:\\n\\n```python\\nfirst = 1\\n```\\n\\n```python\\nsecond = 2\\n```\\n\\n" + " ".join(
+    f"word{i}" for i in range(800)
+)
+PLOT = "Here:\\n\\n```python\\nsales.plot()\\n```"
+backend = OfflineBackend(responder=Script([Turn(text=LONG), Turn(text=PLOT)]), event_delay=0.01)
+chat = nb.use_chat(ck.Chat(offline=backend))"""
+
+
+def _source(cell: Locator) -> str:
+    return cell.locator(".cm-content").inner_text().strip()
+
+
+def test_code_block_copy_insert_below_and_code_cells(session: Session, lab: Lab) -> None:
+    """A person clicks Copy and Insert below on code blocks while the answer still streams; a --code
+    cell's answer: JupyterLab makes each a new cell below (the set_next_input payload), never run."""
+    name = "code.ipynb"
+    write_notebook(lab.root / name, [CODE_SETUP, "%%claude\ntwo ways please", "%%claude --code\nplot sales"])
+    session.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
+    session.open(name)
+    session.run_and_wait(0)
+    session.run(1)
+    view = session.output(1).locator(".claudekit-live")
+    blocks = view.locator(".ck-code")
+    expect(blocks).to_have_count(2, timeout=CELL_S * 1000)
+    expect(view.locator(".ck-status")).to_be_visible()  # still streaming: the clicks land mid-reply
+    blocks.nth(0).locator("button.ck-copy").click()
+    expect(blocks.nth(0).locator("button.ck-copy")).to_have_text("Copied ✓")
+    assert session.page.evaluate("navigator.clipboard.readText()") == "first = 1"
+    insert = blocks.nth(1).locator("button.ck-insert")
+    insert.click()
+    expect(insert).to_have_text("Goes below ✓")
+    assert view.locator(".ck-status").is_visible(), "the reply ended before the clicks: make it longer"
+    session.wait_done(1)
+    # The new cell sits right below, holding exactly the block's code; it was not run (no count).
+    expect(session.cells).to_have_count(4)
+    assert _source(session.cell(2)) == "second = 2"
+    expect(session.cell(2).locator(".jp-InputPrompt")).to_have_text(re.compile(r"^\[ \]:$"))
+    assert _source(session.cell(3)) == "%%claude --code\nplot sales"
+    session.run(3)
+    session.wait_done(3)
+    expect(session.output(3)).to_contain_text("is in a new cell below, not run")
+    # Shift+Enter on the last cell also adds an empty cell, as it always does: the code is right below.
+    expect(session.cells).to_have_count(6)
+    assert [_source(session.cell(i)) for i in (4, 5)] == ["sales.plot()", ""]
+    session.no_widget_errors(1)
+    session.no_widget_errors(3)

@@ -98,6 +98,7 @@ class Page:
         self.problems: dict[str, tuple[Any, Any]] = {}
         self.foot = self.error = self.extras = ""
         self.final = False
+        self.can_insert = True
         for op in ops:
             self.apply(op)
 
@@ -127,6 +128,8 @@ class Page:
             setattr(self, kind, op[1])
         elif kind == "final":
             self.final, self.status, self.foot = True, op[1], op[2]
+        elif kind == "caps":
+            self.can_insert = op[1].get("insert") is not False
 
     @property
     def text(self) -> str:

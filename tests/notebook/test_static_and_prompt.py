@@ -236,13 +236,11 @@ def test_no_code_is_evaluated() -> None:
     assert calls == []
 
 
-def test_dataframes_are_inserted_as_text_with_a_size_limit() -> None:
-    small = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
-    assert format_prompt("{df}", {"df": small}) == small.to_string()
+def test_dataframes_are_inserted_as_summaries_within_a_budget_and_long_text_is_cut() -> None:
     big = pd.DataFrame({"a": range(500)})
     out = format_prompt("{df}", {"df": big})
-    assert "[… truncated: DataFrame with 500 rows × 1 columns; showing the first 60 rows]" in out
-    assert "\n59 " in out and "\n60 " not in out
+    assert out.startswith("DataFrame: 500 rows × 1 column\n")
+    assert out.endswith("first 5 rows:\n   a\n0  0\n1  1\n2  2\n3  3\n4  4")
     long = format_prompt("{s}", {"s": "x" * 30_000})
     assert long.startswith("x" * 20_000) and "truncated: 30,000 characters" in long
 

@@ -6,7 +6,7 @@
 // Kernel -> page: custom messages {seq, ops, reset?}. Each op adds what changed (appended text, one
 // tool card, the status), so the bytes sent grow with the answer, not with its square. A page that
 // missed messages (its module loaded late, a reload) asks for the whole state once ({kind: "sync"}).
-// Page -> kernel: custom messages only ({kind: "view" | "sync" | "decide" | "validate" | "stop"}):
+// Page -> kernel: custom messages only ({kind: "view" | "sync" | "decide" | "validate" | "stop" | "insert"}):
 // widget state typed while a cell runs is held back by the frontend until the kernel goes idle, custom
 // messages are not, so a decision carries its final arguments and reason in one message.
 
@@ -34,7 +34,7 @@ function blank() {
   return {
     seq: 0, status: "waiting", elapsed: 0, at: performance.now(), final: false, model: "",
     thinking: "", thinkingLabel: "", parts: [], cards: {}, extras: "", error: "", foot: "",
-    problems: {}, views: new Set(), lastSync: 0,
+    problems: {}, views: new Set(), lastSync: 0, canInsert: true,
   };
 }
 
@@ -66,6 +66,7 @@ function apply(st, op) {
   else if (kind === "foot") st.foot = a;
   else if (kind === "final") { st.final = true; st.status = a; st.foot = b; }
   else if (kind === "bare") st.bare = true; // an approval card on its own: no status line
+  else if (kind === "caps") st.canInsert = a.insert !== false; // e.g. Colab ignores set_next_input
 }
 
 function receive(model, msg) {
@@ -107,6 +108,32 @@ function button(label, cls, title) {
 function elapsedText(st) {
   const secs = st.final ? st.elapsed : st.elapsed + (performance.now() - st.at) / 1000;
   return st.final ? `${secs.toFixed(1)} s` : `${Math.floor(secs)} s`;
+}
+
+// -- a code block's actions ---------------------------------------------------------------------------
+
+function flash(btn, label) {
+  const was = btn.dataset.label || btn.textContent;
+  btn.dataset.label = was;
+  btn.textContent = label;
+  clearTimeout(btn.ckTimer);
+  btn.ckTimer = setTimeout(() => { btn.textContent = was; }, 1500);
+}
+
+async function copyCode(text, btn, pre) {
+  try {
+    await navigator.clipboard.writeText(text);
+    flash(btn, "Copied ✓");
+  } catch (err) {
+    // No clipboard here (a page not served over https or localhost, a refused permission): select the
+    // code so that Ctrl+C copies it.
+    const range = document.createRange();
+    range.selectNodeContents(pre);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+    flash(btn, "Selected: press Ctrl+C");
+  }
 }
 
 // -- the approval part of a tool card ---------------------------------------------------------------
@@ -262,6 +289,7 @@ class View {
     this.error.innerHTML = st.error ? `⚠ <b>error:</b> ${esc(st.error)}` : "";
     this.error.hidden = !st.error;
     this.foot.innerHTML = st.foot ? `<sub class="tex2jax_ignore mathjax_ignore">${esc(st.foot)}</sub>` : "";
+    if (st.final) for (const b of this.parts.querySelectorAll(".ck-insert")) b.hidden = true;
     this.renderStatus();
   }
 
@@ -283,9 +311,7 @@ class View {
     }
     if (part.kind === "text") {
       if (shown[2] !== part.text.length) {
-        // Per-code-block actions (Copy, Insert below) belong here: decorate shown[1]'s <pre> elements
-        // after each render, and send what a button does to the kernel as one more custom message kind.
-        shown[1].innerHTML = md.parse(part.text);
+        this.renderText(shown[1], part.text);
         shown[2] = part.text.length;
       }
       return;
@@ -298,6 +324,48 @@ class View {
     }
     const appr = this.approvals[part.id];
     if (appr) appr.sync(this.st);
+  }
+
+  // Block by block, keeping the nodes of blocks that did not change: a code block's buttons must stay
+  // under the pointer while the rest of the answer streams in (a node replaced between press and release
+  // loses the click).
+  renderText(node, text) {
+    const fresh = el("div");
+    fresh.innerHTML = md.parse(text);
+    const blocks = Array.from(fresh.childNodes);
+    blocks.forEach((block, i) => {
+      const source = block.nodeType === 1 ? block.outerHTML : block.textContent;
+      const old = node.childNodes[i];
+      if (old && old.ckSource === source) return;
+      const shown = block.nodeType === 1 && block.tagName === "PRE" ? this.codeBlock(block) : block;
+      shown.ckSource = source;
+      if (old) node.replaceChild(shown, old);
+      else node.append(shown);
+    });
+    while (node.childNodes.length > blocks.length) node.lastChild.remove();
+  }
+
+  // A code block with Copy and, while the cell runs, Insert below (a new cell when the cell ends: the
+  // kernel asks the frontend through IPython's set_next_input, which only rides on a running cell).
+  codeBlock(pre) {
+    const wrap = el("div", "ck-code");
+    const bar = el("div", "ck-code-actions");
+    const code = () => (pre.querySelector("code") || pre).textContent.replace(/\n$/, "");
+    const copy = button("Copy", "ck-copy", "Copy this code");
+    copy.onclick = () => copyCode(code(), copy, pre);
+    bar.append(copy);
+    if (this.st.canInsert) {
+      const insert = button("Insert below", "ck-insert", "Put this code in a new cell below when the cell ends (it is not run)");
+      insert.onclick = () => {
+        this.model.send({ kind: "insert", code: code() });
+        insert.disabled = true;
+        insert.textContent = "Goes below ✓";
+      };
+      insert.hidden = this.st.final;
+      bar.append(insert);
+    }
+    wrap.append(bar, pre);
+    return wrap;
   }
 
   renderCard(node, card) {
