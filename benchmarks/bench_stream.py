@@ -9,6 +9,8 @@
    to MessageStream's.
 
 Run: python benchmarks/bench_stream.py
+     python benchmarks/bench_stream.py --instructions   # per-delta instruction counts (valgrind), which a
+                                                         # busy machine cannot disturb; a few minutes
 """
 
 from __future__ import annotations
@@ -142,5 +144,44 @@ async def main() -> None:
     )
 
 
+async def _one(kind: str, n: int) -> None:
+    """One pipeline over ``n`` text deltas in this process (run under callgrind by ``instructions``)."""
+    body = text_body(n)
+    if kind != "body":
+        await (raw_stream if kind == "raw" else claudekit_stream)(body)
+
+
+def instructions(sizes: tuple[int, int] = (1_000, 5_000)) -> None:
+    """Instructions per text delta, from the slope between two sizes (start-up cancels out), with the
+    cost of building the test body itself taken off both."""
+    import concurrent.futures
+    import re
+    import subprocess
+
+    def count(kind: str, n: int) -> int:
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__]
+        out = subprocess.run([*cmd, "--one", kind, str(n)], capture_output=True, text=True, check=True)
+        return int(re.findall(r"Collected : (\d+)", out.stderr)[-1])
+
+    kinds = ("body", "raw", "claudekit")
+    jobs = [(k, n) for k in kinds for n in sizes]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        counts = dict(zip(jobs, pool.map(lambda j: count(*j), jobs), strict=True))
+    slope = {k: (counts[k, sizes[1]] - counts[k, sizes[0]]) / (sizes[1] - sizes[0]) for k in kinds}
+    raw, ours = slope["raw"] - slope["body"], slope["claudekit"] - slope["body"]
+    print(f"instructions per text delta: raw create(stream=True) {raw:,.0f}, claudekit {ours:,.0f}")
+    print(f"  claudekit/raw iteration {ours / raw:.3f}x (target <= 1.05x)")
+    fixed = counts["claudekit", sizes[0]] - counts["raw", sizes[0]] - (ours - raw) * sizes[0]
+    print(
+        f"  claudekit's fixed cost per reply (request, history, usage record): {fixed / 1e6:,.1f}M "
+        "instructions"
+    )
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if sys.argv[1:2] == ["--one"]:
+        asyncio.run(_one(sys.argv[2], int(sys.argv[3])))
+    elif sys.argv[1:2] == ["--instructions"]:
+        instructions()
+    else:
+        asyncio.run(main())
