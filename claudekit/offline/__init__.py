@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._backend import OfflineBackend
+from ._batches import BatchSettings
 from ._cache import CacheUsage, min_cacheable_tokens
 from ._cache import build_prompt as _build_prompt
 from ._cassette import Cassette, CassetteMiss, RecordingTransport
 from ._errors import ApiError
 from ._faults import FAULT_HEADER, Fault
+from ._ratelimit import RateLimits
 from ._responders import DefaultResponder, OfflineRequest, Script, ToolCall, Turn
 from ._server import OfflineServer
 from ._tokens import count_text
@@ -34,6 +36,7 @@ __all__ = [
     "OFFLINE_BASE_URL",
     "RULES",
     "ApiError",
+    "BatchSettings",
     "CacheUsage",
     "Cassette",
     "CassetteMiss",
@@ -44,6 +47,7 @@ __all__ = [
     "OfflineRequest",
     "OfflineServer",
     "OfflineTransport",
+    "RateLimits",
     "RecordingTransport",
     "Script",
     "ToolCall",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -19,6 +20,8 @@ from ._sse import Block, Rendered, encode_event, message_json, render, stream_ev
 from ._validation import thinking_on, validate_request
 
 if TYPE_CHECKING:
+    from ._batches import BatchSettings, BatchStore
+    from ._ratelimit import RateLimits
     from ._server import OfflineServer
     from ._transport import OfflineAsyncTransport, OfflineTransport
 
@@ -66,6 +69,7 @@ class Reply:
     headers: list[tuple[str, str]]
     actions: list[Action] = field(default_factory=list)
     streaming: bool = False
+    usage: Mapping[str, Any] | None = None  # of an answered /v1/messages request (for rate limits)
 
     @property
     def body(self) -> bytes:
@@ -94,6 +98,10 @@ class OfflineBackend:
     ``clock`` returns seconds (default ``time.monotonic``) and :meth:`advance` moves
     the backend's time forward on top of it; ``signing_key`` is the HMAC key for thinking
     signatures (random by default); ``event_delay`` paces stream events (seconds).
+    ``rate_limits`` (:class:`~claudekit.offline.RateLimits`) enforces per-minute limits; by default
+    generous ones are only reported in ``anthropic-ratelimit-*`` headers. ``batches``
+    (:class:`~claudekit.offline.BatchSettings`) sets how the Message Batches endpoints behave.
+    ``http_log`` lists ``(method, path)`` of every request received.
     """
 
     def __init__(
@@ -103,7 +111,12 @@ class OfflineBackend:
         clock: Callable[[], float] | None = None,
         signing_key: bytes | None = None,
         event_delay: float = 0.0,
+        rate_limits: RateLimits | None = None,
+        batches: BatchSettings | None = None,
     ) -> None:
+        from ._batches import BatchSettings, BatchStore
+        from ._ratelimit import DEFAULT_LIMITS, RateLimiter, WallClock
+
         self.responder: Responder = responder if responder is not None else DefaultResponder()
         self._base_clock = clock or time.monotonic
         self._offset = 0.0
@@ -114,6 +127,10 @@ class OfflineBackend:
         self._counter = 0
         self._records: dict[str, _Record] = {}
         self.requests: list[dict[str, Any]] = []
+        self.http_log: list[tuple[str, str]] = []
+        wall = WallClock(self.now)
+        self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
+        self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
 
     # -- clock ----------------------------------------------------------------------------------
     def now(self) -> float:
@@ -153,9 +170,15 @@ class OfflineBackend:
     # -- entry point ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one HTTP request (headers with lower-case names)."""
+        raw_path = path
         path = path.split("?", 1)[0].rstrip("/")
+        self.http_log.append((method, path))
         msg_id, req_id = self._next_ids(body)
         try:
+            if path.startswith("/v1/messages/batches"):
+                if not (headers.get("x-api-key") or headers.get("authorization")):
+                    raise ApiError(401, "x-api-key header is required", "authentication_error")
+                return self.batches.handle(method, raw_path, headers, body, req_id)
             if method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
                 raise ApiError(404, f"Not Found: {method} {path}", "not_found_error")
             if not (headers.get("x-api-key") or headers.get("authorization")):
@@ -172,7 +195,7 @@ class OfflineBackend:
                 raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
             if path.endswith("count_tokens"):
                 return self._count_tokens(parsed, req_id)
-            return self._messages(parsed, headers, msg_id, req_id, fault)
+            return self._limited(parsed, headers, msg_id, req_id, fault)
         except ApiError as err:
             return _json_reply(err.status, error_body(err.error_type, err.message, req_id), req_id)
 
@@ -194,6 +217,27 @@ class OfflineBackend:
             reply.headers.append(("retry-after", _num(fault.retry_after)))
         if fault.should_retry is not None:
             reply.headers.append(("x-should-retry", str(fault.should_retry).lower()))
+        return reply
+
+    def _limited(
+        self, body: Any, headers: Mapping[str, str], msg_id: str, req_id: str, fault: Fault | None
+    ) -> Reply:
+        """``/v1/messages`` under the rate limits: refused with 429, or answered and charged."""
+        limiter = self.rate_limiter
+        refusal = limiter.admit()
+        if refusal is not None:
+            wait, which = refusal
+            reply = _json_reply(
+                429, error_body("rate_limit_error", limiter.refusal_message(which), req_id), req_id
+            )
+            reply.headers.append(("retry-after", str(max(1, math.ceil(wait)))))
+        else:
+            reply = self._messages(body, headers, msg_id, req_id, fault)
+            if reply.usage is not None:
+                u = reply.usage
+                uncached = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
+                limiter.charge(uncached, int(u.get("output_tokens") or 0))
+        reply.headers.extend(limiter.headers())
         return reply
 
     def _count_tokens(self, body: Any, req_id: str) -> Reply:
@@ -237,10 +281,13 @@ class OfflineBackend:
         if diagnostics is not None:
             message["diagnostics"] = diagnostics
         if body.get("stream"):
-            return self._stream_reply(message, rendered, usage, req_id, fault)
-        payload = message_json(message, rendered, usage)
-        reply = _json_reply(200, payload, req_id)
-        return self._apply_body_fault(reply, fault)
+            reply = self._stream_reply(message, rendered, usage, req_id, fault)
+        else:
+            reply = self._apply_body_fault(
+                _json_reply(200, message_json(message, rendered, usage), req_id), fault
+            )
+        reply.usage = {**usage, "output_tokens": rendered.output_tokens}
+        return reply
 
     # -- rendering ------------------------------------------------------------------------------
     def _render(self, body: Mapping[str, Any], turn: Turn, msg_id: str, fault: Fault | None) -> Rendered:
