@@ -19,7 +19,7 @@ from typing import Any
 
 from ._errors import ConfigError
 
-__all__ = ["PromptFieldError", "format_prompt", "to_prompt_text"]
+__all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
 
 MAX_ROWS = 60
 MAX_CHARS = 20_000
@@ -132,3 +132,33 @@ def format_prompt(
         else:
             out.append(to_prompt_text(obj, max_rows=max_rows, max_chars=max_chars))
     return "".join(out)
+
+
+def template_fields(template: str) -> list[str]:
+    """The names a template reads from its namespace, in order, each once (``{row.a}`` and ``{d[k]}``
+    read ``row`` and ``d``), so that a caller can report every missing one before filling anything."""
+    names: list[str] = []
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise PromptFieldError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
+    for _literal, field, spec, _conversion in parsed:
+        for text in (field, *_nested_fields(spec)):
+            if not text:
+                continue
+            try:
+                first, _rest = _string.formatter_field_name_split(text)
+            except ValueError:
+                continue  # format_prompt reports it, with the rules
+            if isinstance(first, str) and first and first not in names:
+                names.append(first)
+    return names
+
+
+def _nested_fields(spec: str | None) -> list[str]:
+    if not spec or "{" not in spec:
+        return []
+    try:
+        return [f for _l, f, _s, _c in Formatter().parse(spec) if f]
+    except ValueError:
+        return []
