@@ -62,6 +62,7 @@ from ._history import History
 from ._reply import Reply, Step, ToolCall
 from ._settings import DEFAULT_MODEL, Settings
 from ._tools import Tool, ToolError, tool
+from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
 
@@ -74,6 +75,7 @@ __all__ = [
     "ApprovalRequest",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "CassetteMissError",
     "Chat",
     "Citation",
@@ -118,10 +120,12 @@ __all__ = [
     "UsageUpdate",
     "WidgetApproval",
     "approve",
+    "batch",
     "configure_rendering",
     "deny",
     "get_default_approval",
     "load_ipython_extension",
+    "map",
     "notebook",
     "set_default_approval",
     "tool",
