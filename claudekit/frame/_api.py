@@ -100,7 +100,7 @@ async def map(
             budget=budget,
             progress=make_progress(progress),
             timeout=httpx2.Timeout(job_settings.timeout, connect=job_settings.connect_timeout),
-            outcomes=known,
+            outcomes=dict(known),
         )
         error: BaseException | None = None
         try:
