@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from . import _render
 from ._errors import ConfigError
+from ._notes import say_once as _say_once
 
 if TYPE_CHECKING:
     from ._reply import ToolCall
@@ -402,16 +403,10 @@ PolicyLike: TypeAlias = (
 
 _NAMES = ("widget", "auto", "deny")
 _default: ApprovalPolicy | None = None
-_said: set[str] = set()
 
 
 def say_once(message: str, *, key: str | None = None) -> None:
-    """A one-line warning, once per process per key (logging's last-resort handler prints it to stderr)."""
-    k = key or message
-    if k in _said:
-        return
-    _said.add(k)
-    log.warning("claudekit: %s", message)
+    _say_once(message, key=key, logger=log)
 
 
 def as_policy(value: PolicyLike, *, source: str | None = None) -> ApprovalPolicy:

@@ -1,26 +1,28 @@
 """HTTP attempts the SDK retried, so that the usage log has one record per call that got a response.
 
 The SDK retries 408/409/429/5xx inside one ``messages.create``; claudekit sees only the last response.
-A request hook and a response hook on the SDK client's HTTP client note every attempt while a
-claudekit step is watching (a context variable); outside claudekit's own calls they do nothing.
+The SDK's request middleware runs once per attempt inside its retry loop: ours notes every attempt
+made while a claudekit step is watching (a context variable, so concurrent steps never mix) and does
+nothing for anyone else's calls through a shared client.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import anthropic
 import httpx2
 
-__all__ = ["Attempt", "install", "split", "watching"]
+__all__ = ["Attempt", "split", "watching", "with_attempts"]
 
 _watching: ContextVar[list[Attempt] | None] = ContextVar("claudekit_attempts", default=None)
-_STARTED = "claudekit_started"
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Attempt:
     latency_s: float
     request_id: str | None
     error_type: str | None  # the API's error type ("rate_limit_error"), or None for a success
+    retries_taken: int = 0
 
     @property
     def status(self) -> str:
@@ -38,47 +41,50 @@ class Attempt:
         return f"{self.error_type or f'http {self.response.status_code}'} (retried)"
 
 
-async def _on_request(request: httpx2.Request) -> None:
-    if _watching.get() is not None:
-        request.extensions[_STARTED] = (time.perf_counter(), datetime.now(timezone.utc))
-
-
-async def _on_response(response: httpx2.Response) -> None:
-    attempts = _watching.get()
-    if attempts is None:
-        return
-    error_type: str | None = None
-    if response.status_code >= 400:
-        # Error bodies are small JSON; the SDK reads the same cached bytes afterwards.
-        with contextlib.suppress(Exception):
-            await response.aread()
-            error_type = str(response.json()["error"]["type"])
-    now = time.perf_counter()
-    # Both hooks are installed together, so the request's start is there; the fallback is for safety.
-    started, started_at = response.request.extensions.get(_STARTED) or (now, datetime.now(timezone.utc))
-    attempts.append(
-        Attempt(
-            response=response,
-            started_at=started_at,
-            started=started,
-            latency_s=now - started,
-            request_id=response.headers.get("request-id"),
-            error_type=error_type,
+class _AttemptLog(anthropic.Middleware):
+    async def handle_async(self, request: anthropic.APIRequest, call_next: Any) -> Any:
+        attempts = _watching.get()
+        if attempts is None:
+            return await call_next(request)
+        started, started_at = time.perf_counter(), datetime.now(timezone.utc)
+        response = await call_next(request)  # connection failures raise: there is no response to log
+        http = response.http_response
+        error_type: str | None = None
+        if http.status_code >= 400:
+            # Error bodies are small JSON; the SDK reads the same cached bytes afterwards.
+            with contextlib.suppress(Exception):
+                await http.aread()
+                error_type = str(http.json()["error"]["type"])
+        attempts.append(
+            Attempt(
+                response=http,
+                started_at=started_at,
+                started=started,
+                latency_s=time.perf_counter() - started,
+                request_id=http.headers.get("request-id"),
+                error_type=error_type,
+                retries_taken=request.retries_taken,
+            )
         )
-    )
+        return response
 
 
-def install(sdk: Any) -> None:
-    """Add the hooks to an ``AsyncAnthropic``'s HTTP client (once; harmless on a client shared elsewhere)."""
-    http = getattr(sdk, "_client", None)  # the httpx client the SDK sends every attempt through
-    hooks = getattr(http, "event_hooks", None)
-    if not isinstance(hooks, dict) or _on_response in hooks.get("response", []):
-        return
-    http.event_hooks = {  # type: ignore[union-attr]
-        **hooks,
-        "request": [*hooks.get("request", []), _on_request],
-        "response": [*hooks.get("response", []), _on_response],
-    }
+_MIDDLEWARE = _AttemptLog()
+# A client passed in by the user is wrapped once (the SDK's with_middleware makes a copy that shares its
+# HTTP client), however many chats use it.
+_wrapped: weakref.WeakKeyDictionary[anthropic.AsyncAnthropic, anthropic.AsyncAnthropic] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def with_attempts(sdk: anthropic.AsyncAnthropic) -> anthropic.AsyncAnthropic:
+    """``sdk`` itself if it already logs attempts, else a copy of it (same HTTP client) that does."""
+    if _MIDDLEWARE in sdk.middleware:
+        return sdk
+    copy = _wrapped.get(sdk)
+    if copy is None:
+        copy = _wrapped[sdk] = sdk.with_middleware(_MIDDLEWARE)
+    return copy
 
 
 @contextlib.contextmanager

@@ -4,39 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
-import json
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Generator
-from datetime import datetime, timezone
+from collections.abc import AsyncGenerator, Awaitable, Generator
 from types import TracebackType
 from typing import Any
 
 import anthropic
 
-from . import _attempts, _render
+from . import _render
 from ._client import ClientHandle, resolve_client
 from ._content import Prompt, to_blocks
-from ._errors import ClaudekitError, ConfigError, IncompleteStreamError, OutputFormatError, from_sdk_error
-from ._events import (
-    Event,
-    ToolCallReady,
-    ToolResult,
-    Usage,
-)
-from ._history import History, replayable
-from ._reply import Reply, Step, ToolCall
-from ._settings import Settings, build_request
-from ._stream import Accumulator, iterate
+from ._errors import BusyError, ConfigError
+from ._events import Event
+from ._history import History
+from ._reply import Reply
+from ._settings import Settings
 from ._tools import ToolSet
+from ._turn import Turn
 
 __all__ = ["Chat", "ReplyStream"]
 
 _ids = itertools.count(1)
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 
 
 class Chat:
@@ -94,11 +84,11 @@ class Chat:
             cassette=cassette,
             cassette_mode=cassette_mode,
         )
-        _attempts.install(self._handle.client)
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
         self._turn = 0
+        self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
 
     # -- public API ----------------------------------------------------------------------------------
@@ -158,9 +148,14 @@ class Chat:
 
     def reset(self) -> None:
         """Forget the conversation (settings, tools and the usage log stay)."""
-        self.history = History()
-        self._last_message_id = None
+        self._forget(History())
         self.last_reply = None
+
+    def _forget(self, history: History) -> None:
+        """A new conversation: the cache tracker and the previous message id start over with it."""
+        self.history = history
+        self._last_message_id = None
+        self._tracker = _make_tracker()
 
     async def aclose(self) -> None:
         await self._handle.aclose()
@@ -181,275 +176,34 @@ class Chat:
     def load(self, path: str | os.PathLike[str]) -> None:
         """Replace the conversation with one saved by :meth:`save`."""
         hist = History.load(path)
-        self.history = hist
+        self._forget(hist)
         if hist.system is not None:
             self.settings.system = hist.system
 
     def __repr__(self) -> str:
         return (
             f"Chat(name={self.name!r}, model={self.settings.model!r}, backend={self.backend!r}, "
-            f"turns={len(self.history)}, tools={self.toolset.names})"
+            f"turns={self.history.turns}, tools={self.toolset.names})"
         )
 
-    # -- the turn --------------------------------------------------------------------------------------
+    # -- what the turn runner uses ------------------------------------------------------------------
 
-    def _request(self, settings: Settings) -> dict[str, Any]:
-        return build_request(
-            settings,
-            self.history.to_params(),
-            self.toolset.params(),
-            previous_message_id=self._last_message_id,
-        )
-
-    def _answer_dangling_tool_calls(self) -> None:
-        """A tool_use nobody answered would make every later request invalid; answer it with an error."""
-        pending = self.history.pending_tool_uses()
-        if pending:
-            self.history.add_tool_results(
-                [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": b["id"],
-                        "content": "This tool call was not run (the user moved on).",
-                        "is_error": True,
-                    }
-                    for b in pending
-                ]
-            )
-
-    async def _turn_events(self, rs: ReplyStream) -> AsyncIterator[Event]:
-        reply = rs.reply
-        settings = rs.settings
+    def _next_turn(self) -> int:
         self._turn += 1
-        turn = self._turn
-        self._answer_dangling_tool_calls()
-        mark = self.history.snapshot_len()
-        if rs.prompt is not None:
-            self.history.add_user(rs.prompt)
-        elif not self.history.messages:
-            raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
-        for step_index in range(self.max_steps):
-            started_at = datetime.now(timezone.utc)
-            try:
-                body = self._request(settings)
-                client_reason = self._tracker.observe(body, started_at) if self._tracker else None
-            except Exception as exc:
-                # Nothing was sent: take the prompt back so that the history stays as it was.
-                if step_index == 0:
-                    self.history.restore(mark)
-                if isinstance(exc, ClaudekitError):
-                    raise
-                why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                raise ConfigError(f"could not build the request ({why})") from exc
-            acc = Accumulator(step_index)
-            started = time.perf_counter()
-            raw: Any = None
-            request_id: str | None = None
-            attempts: list[_attempts.Attempt] = []
-            try:
-                with _attempts.watching(attempts):
-                    raw = await self.client.messages.create(**body, stream=True)
-                if last := self._log_retried(attempts, raw.response, reply, turn, step_index):
-                    started, started_at = last.started, last.started_at
-                request_id = raw.response.headers.get("request-id")
-                async for ev in iterate(raw, acc, started, request_id):
-                    if isinstance(ev, ToolCallReady):
-                        reply.tool_calls.append(
-                            ToolCall(
-                                ev.id, ev.name, ev.input, server=ev.server, error=ev.error, step=step_index
-                            )
-                        )
-                    yield ev
-                if not acc.stopped:
-                    raise IncompleteStreamError("the response stream ended before message_stop")
-            except BaseException as exc:
-                if raw is not None:
-                    await _close_quietly(raw)
-                else:  # create() itself failed, after the SDK's retries
-                    final = getattr(exc, "response", None)
-                    if last := self._log_retried(attempts, final, reply, turn, step_index):
-                        started, started_at = last.started, last.started_at
-                for ev in acc.finish_open_blocks():
-                    if isinstance(ev, ToolCallReady):
-                        why = "interrupted" if isinstance(exc, _INTERRUPTS) else "the stream failed"
-                        reply.tool_calls.append(
-                            ToolCall(
-                                ev.id,
-                                ev.name,
-                                ev.input,
-                                server=ev.server,
-                                error=ev.error or why,
-                                step=step_index,
-                            )
-                        )
-                interrupted = isinstance(exc, _INTERRUPTS)
-                err = (
-                    None if interrupted else (exc if isinstance(exc, ClaudekitError) else from_sdk_error(exc))
-                )
-                status = "interrupted" if interrupted else (getattr(err, "type", None) or type(err).__name__)
-                self._finish_step(reply, acc, status, started, request_id, turn, started_at, client_reason)
-                self._keep_partial(acc, mark if step_index == 0 else None)
-                if interrupted:
-                    reply.interrupted = True
-                    raise
-                assert err is not None
-                err.reply = reply
-                reply.error = err
-                if err is exc:
-                    raise
-                raise err from exc
-            message = acc.snapshot
-            assert message is not None
-            self._finish_step(reply, acc, "ok", started, request_id, turn, started_at, client_reason)
-            self.history.add_assistant(message.content)
-            self._last_message_id = message.id
-            if settings.output_format is not None and message.stop_reason == "end_turn":
-                try:
-                    # The final message's text only: earlier steps of a tool loop may have said things.
-                    final_text = "".join(b.text for b in message.content if b.type == "text")
-                    reply.parsed = _parse_output(settings.output_format, final_text)
-                except OutputFormatError as err:
-                    # The step is complete and in the history: the next turn is valid as it is.
-                    err.reply = reply
-                    reply.error = err
-                    raise
-            stop = message.stop_reason
-            if stop == "pause_turn":
-                continue
-            calls = [c for c in reply.tool_calls if c.step == step_index and not c.server]
-            if stop != "tool_use" or not calls or not all(self.toolset.handles(c) for c in calls):
-                return
-            results: list[dict[str, Any]] = []
-            try:
-                async for tev in self.toolset.run(calls):
-                    if isinstance(tev, ToolResult):
-                        _apply_result(reply, tev)
-                        results.append(_result_block(tev))
-                    yield tev
-            except BaseException as exc:
-                # Every tool_use must get a result, or no later request would be valid.
-                done = {r["tool_use_id"] for r in results}
-                results += [
-                    {
-                        "type": "tool_result",
-                        "tool_use_id": c.id,
-                        "content": "Interrupted by the user before this tool call finished; no result.",
-                        "is_error": True,
-                    }
-                    for c in calls
-                    if c.id not in done
-                ]
-                self.history.add_tool_results(results)
-                reply.interrupted = isinstance(exc, _INTERRUPTS)
-                raise
-            self.history.add_tool_results(results)
-        reply.max_steps_reached = True
-        logging.getLogger("claudekit.tools").warning(
-            "claudekit: stopped after max_steps=%d API calls while the model was still calling tools "
-            "(reply.max_steps_reached); send again to continue, or raise Chat(max_steps=...)",
-            self.max_steps,
-        )
-
-    def _finish_step(
-        self,
-        reply: Reply,
-        acc: Accumulator,
-        status: str,
-        started: float,
-        request_id: str | None,
-        turn: int,
-        started_at: datetime,
-        client_reason: str | None,
-    ) -> None:
-        latency = time.perf_counter() - started
-        ttft = None if acc.first_token_at is None else acc.first_token_at - started
-        usage = acc.usage if acc.snapshot is not None else Usage()
-        if status != "ok" and not acc.final_usage:
-            usage = dataclasses.replace(usage, output_tokens=None)  # message_start's is a placeholder
-        reply.steps.append(Step(acc.step, acc.snapshot, usage, status, request_id, latency, ttft))
-        if acc.snapshot is None and status == "ok":
-            return
-        _log_usage(
-            self.usage,
-            acc,
-            chat_id=self.name,
-            turn=turn,
-            model=reply.model,
-            request_id=request_id,
-            status=status,
-            latency=latency,
-            ttft=ttft,
-            started_at=started_at,
-            client_reason=client_reason,
-        )
-
-    def _log_retried(
-        self, attempts: list[_attempts.Attempt], final: Any, reply: Reply, turn: int, step: int
-    ) -> _attempts.Attempt | None:
-        """One record per attempt the SDK retried before ``final`` (no tokens: a refused call is not
-        billed); returns the attempt that produced ``final``, if any."""
-        retried, last = _attempts.split(attempts, final)
-        if self.usage is None:
-            return last
-        from .usage import UsageRecord
-
-        for a in retried:
-            record = UsageRecord.from_message(
-                None,
-                chat_id=self.name,
-                turn=turn,
-                step=step,
-                model=reply.model,
-                request_id=a.request_id,
-                status=a.status,
-                latency_s=a.latency_s,
-                ttft_s=None,
-                started_at=a.started_at,
-            )
-            self.usage.append(record)
-        return last
-
-    def _keep_partial(self, acc: Accumulator, undo_mark: tuple[int, int] | None) -> None:
-        """After an error or interrupt: keep what arrived in a form the API will accept next turn."""
-        msg = acc.snapshot
-        if msg is None:
-            if undo_mark is not None:
-                # Nothing came back: take the prompt out again so that re-sending it does not duplicate it.
-                self.history.restore(undo_mark)
-            return
-        open_blocks = set(acc.open_block_indices())
-        # Branch on .type, not isinstance: the SDK builds unknown blocks as whichever model fits.
-        content: list[Any] = list(msg.content)
-        result_ids = {getattr(b, "tool_use_id", None) for b in content}
-        kept: list[Any] = []
-        for i, block in enumerate(content):
-            t = block.type
-            if t == "text":
-                if block.text:
-                    kept.append(block)
-            elif t == "thinking":
-                if i not in open_blocks and block.signature:
-                    kept.append(block)
-            elif t == "redacted_thinking":
-                kept.append(block)
-            elif t in ("tool_use", "mcp_tool_use"):
-                continue  # never ran, and would need a result
-            elif t == "server_tool_use":
-                if block.id in result_ids:
-                    kept.append(block)
-            elif i not in open_blocks and replayable(t):
-                kept.append(block)
-        # Thinking must not end an assistant turn that is followed by more turns without text or tools.
-        while kept and kept[-1].type in ("thinking", "redacted_thinking"):
-            kept.pop()
-        if kept:
-            self.history.add_assistant(kept)
-        elif undo_mark is not None:
-            self.history.restore(undo_mark)
+        return self._turn
 
 
 class ReplyStream:
-    """A reply in progress: an async iterator of events, awaitable for the final :class:`Reply`."""
+    """A reply in progress: an async iterator of events, awaitable for the final :class:`Reply`.
+
+    However the iteration ends — finished, ``break``, :meth:`aclose`, ``async with`` exiting, an
+    exception in the loop body, an interrupt — the turn is finished at that moment: what arrived is in
+    the chat's history and on :attr:`reply`, the HTTP response is closed, and the chat can take the next
+    prompt. Iterate a stream once.
+
+    One reply at a time per chat: starting a second while one is in progress raises
+    :class:`~claudekit.BusyError` (it never waits, so it can never deadlock on a stream left half-read).
+    """
 
     def __init__(
         self, chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings, render: bool | None
@@ -460,50 +214,86 @@ class ReplyStream:
         self.reply = Reply(settings.model)
         self._render = render
         self._renderer: _render.Renderer | None = None
-        self._agen: AsyncIterator[Event] | None = None
+        self._turn: Turn | None = None
+        self._agen: AsyncGenerator[Event, None] | None = None
+        self._consumer = "events"
         self._done = False
 
-    def _events(self) -> AsyncIterator[Event]:
+    # -- driving the turn ------------------------------------------------------------------------------
+
+    def _events(self) -> AsyncGenerator[Event, None]:
         if self._agen is None:
-            self._agen = self._run()
+            self._turn = Turn(self.chat, self.prompt, self.settings, self.reply, self)
+            self._agen = self._turn.events()
         return self._agen
 
-    async def _run(self) -> AsyncIterator[Event]:
-        factory = _render.get_renderer_factory() if self._render is not False else None
-        renderer = factory(self._render) if factory is not None else None
-        self._renderer = renderer
-        error: BaseException | None = None
-        if renderer is not None:
-            renderer.start({"model": self.settings.model, "chat": self.chat.name})
+    def _begin(self) -> _render.Renderer | None:
+        """Called by the turn before it does anything: claim the chat, start the view."""
+        chat = self.chat
+        if chat._active is not None:
+            raise BusyError("this chat is still answering another prompt")
+        chat._active = self
         try:
-            async for ev in self.chat._turn_events(self):
-                if renderer is not None:
-                    renderer.event(ev)
-                yield ev
-        except BaseException as exc:
-            error = exc
+            factory = _render.get_renderer_factory() if self._render is not False else None
+            self._renderer = factory(self._render) if factory is not None else None
+            if self._renderer is not None:
+                info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
+                self._renderer.start({**info, "stop": self.stop})
+        except BaseException:
+            chat._active = None
             raise
-        finally:
-            self._done = True
-            self.chat.last_reply = self.reply
-            if renderer is not None:
-                renderer.finish(self.reply, error)
+        return self._renderer
 
-    def __aiter__(self) -> AsyncIterator[Event]:
-        return self._events()
+    def _closed(self, error: BaseException | None) -> None:
+        """Called once by the turn, however it ended."""
+        self._done = True
+        self.chat.last_reply = self.reply
+        if self.chat._active is self:
+            self.chat._active = None
+        if self._renderer is not None:
+            try:
+                self._renderer.finish(self.reply, error)
+            except Exception:
+                logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
+
+    def _abandoned(self) -> None:
+        """The consumer dropped the iterator before the end: finish now, close the generator soon."""
+        turn, agen = self._turn, self._agen
+        if turn is None or turn.closed or agen is None:
+            return
+        turn.fail(GeneratorExit())
+        try:
+            task = asyncio.get_running_loop().create_task(agen.aclose())
+        except RuntimeError:  # no loop (interpreter shutdown): nothing left to close politely
+            return
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    def __aiter__(self) -> _EventIterator:
+        return _EventIterator(self)
 
     async def collect(self) -> Reply:
-        async for _ in self._events():
-            pass
+        self._consumer = "reply"
+        async with contextlib.aclosing(self._events()) as events:
+            async for _ in events:
+                pass
         return self.reply
 
     def __await__(self) -> Generator[Any, None, Reply]:
         return self.collect().__await__()
 
     async def aclose(self) -> None:
-        agen = self._agen
-        if agen is not None and hasattr(agen, "aclose"):
-            await agen.aclose()
+        """Stop the reply now (as an interrupt would): what arrived is kept, the response is closed."""
+        if self._agen is not None:
+            await self._agen.aclose()
+
+    def stop(self) -> None:
+        """Interrupt the reply from anywhere, any thread (a Stop button): as a kernel interrupt does, it
+        cancels the task that is running the reply."""
+        turn = self._turn
+        if turn is not None and not turn.closed and turn.task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nothing is running any more
+                turn.task.get_loop().call_soon_threadsafe(turn.task.cancel)
 
     async def __aenter__(self) -> ReplyStream:
         return self
@@ -513,66 +303,47 @@ class ReplyStream:
     ) -> None:
         await self.aclose()
 
+    # -- what has arrived so far -------------------------------------------------------------------------
+
     @property
     def text(self) -> str:
-        return self.reply.text
+        """The answer so far, including the part still streaming (the whole answer once done)."""
+        if self._done or self._turn is None:
+            return self.reply.text
+        step = self._turn.step
+        partial = step.acc.partial_text() if step is not None else ""
+        return "\n\n".join(p for p in (self.reply.text, partial) if p)
+
+    @property
+    def current_message_snapshot(self) -> anthropic.types.Message | None:
+        """The API call in flight as received so far (text, thinking, tool arguments), like the SDK's."""
+        step = self._turn.step if self._turn is not None else None
+        if step is None:
+            return self.reply.message
+        return step.acc.current_snapshot()
 
 
-async def _close_quietly(raw: Any) -> None:
-    # Best effort: the error that brought us here is the one to report.
-    with contextlib.suppress(Exception):
-        await asyncio.shield(raw.close())
+class _EventIterator:
+    """What ``async for`` holds. Dropping it before the end (``break``, an exception in the loop body)
+    finishes the turn at once: CPython frees it the moment the loop is left."""
+
+    __slots__ = ("_agen", "_stream")
+
+    def __init__(self, stream: ReplyStream) -> None:
+        self._stream = stream
+        self._agen = stream._events()
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    def __anext__(self) -> Awaitable[Event]:
+        return self._agen.__anext__()  # no frame of our own per event
+
+    def __del__(self) -> None:
+        self._stream._abandoned()
 
 
-def _apply_result(reply: Reply, result: ToolResult) -> None:
-    for call in reply.tool_calls:
-        if call.id == result.id:
-            call.result = result.content
-            call.is_error = result.is_error
-            call.decision = result.decision
-
-
-def _result_block(result: ToolResult) -> dict[str, Any]:
-    content = _valid_unicode(result.content)
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": result.id, "content": content}
-    if result.is_error:
-        block["is_error"] = True
-    return block
-
-
-def _valid_unicode(value: Any) -> Any:
-    """Tool output with lone surrogates (e.g. undecodable file names) made sendable: U+FFFD instead."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        return value
-    if isinstance(value, dict):
-        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_valid_unicode(v) for v in value]
-    return value
-
-
-def _parse_output(fmt: Any, text: str) -> Any:
-    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
-    what = getattr(fmt, "__name__", "the output_format schema")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
-    if isinstance(fmt, dict):
-        return data
-    validate = getattr(fmt, "model_validate", None)
-    if validate is None:
-        return data
-    try:
-        return validate(data)
-    except ValueError as exc:  # pydantic's ValidationError
-        first = str(exc).splitlines()
-        detail = "; ".join(line.strip() for line in first[1:3]) or first[0]
-        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc
+_closing: set[asyncio.Task[None]] = set()
 
 
 def _make_usage_log(usage_log: Any) -> Any:
@@ -593,34 +364,3 @@ def _make_tracker() -> Any:
     except ImportError:
         return None
     return PrefixTracker()
-
-
-def _log_usage(log: Any, acc: Accumulator, **kw: Any) -> None:
-    if log is None:
-        return
-    from .usage import UsageRecord
-
-    msg = acc.snapshot
-    diagnostics = getattr(msg, "diagnostics", None) if msg is not None else None
-    usage: Any = None
-    if msg is not None and (acc.final_usage_missing or not acc.final_usage):
-        # Record what is known and leave the rest missing (NA), never a stale or zero count:
-        # without message_delta's usage, message_start's output count is only a placeholder.
-        known = dataclasses.asdict(acc.usage).items()
-        usage = {k: v for k, v in known if v is not None and k.endswith("_tokens") and k != "output_tokens"}
-    record = UsageRecord.from_message(
-        msg,
-        usage=usage,
-        chat_id=kw["chat_id"],
-        turn=kw["turn"],
-        step=acc.step,
-        model=(msg.model if msg is not None else None) or kw["model"],
-        request_id=kw["request_id"],
-        status=kw["status"],
-        latency_s=kw["latency"],
-        ttft_s=kw["ttft"],
-        started_at=kw["started_at"],
-        cache_miss_reason=getattr(diagnostics, "cache_miss_reason", None),
-        client_miss_reason=kw["client_reason"],
-    )
-    log.append(record)

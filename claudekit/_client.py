@@ -15,6 +15,7 @@ from typing import Any, Literal
 import anthropic
 import httpx2
 
+from ._attempts import with_attempts
 from ._errors import ConfigError, MissingAPIKeyError
 
 __all__ = ["Backend", "ClientHandle", "resolve_client"]
@@ -31,6 +32,10 @@ class ClientHandle:
     owned: bool
     backend: str
     offline: Any = None  # the OfflineBackend when backend == "offline"
+
+    def __post_init__(self) -> None:
+        # Every HTTP attempt of claudekit's calls is noted (the usage log's retried records).
+        self.client = with_attempts(self.client)
 
     async def aclose(self) -> None:
         # Never close a client the caller built and owns.

@@ -6,18 +6,25 @@ text, thinking, tool arguments and usage received before the failure. The chat's
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from typing import TYPE_CHECKING, Any
 
 import anthropic
 import httpx2
+import pydantic
 
 if TYPE_CHECKING:
     from ._reply import Reply
 
 __all__ = [
+    "INTERRUPTS",
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetExceededError",
+    "BusyError",
     "CassetteMissError",
     "ClaudekitError",
     "ConfigError",
@@ -34,9 +41,17 @@ __all__ = [
     "from_sdk_error",
 ]
 
+# What an interrupt looks like from inside a coroutine: the kernel's SIGINT (a cancelled task), Ctrl-C in a
+# script, or a generator being closed (the consumer stopped iterating).
+INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
+
 
 class ClaudekitError(Exception):
-    """Base class. ``str(err)`` is a single line: what happened, then what to do."""
+    """Base class. ``str(err)`` is a single line: what happened, then what to do.
+
+    When the error ended a reply that had already received something, the line says that the partial
+    answer is kept on ``err.reply``; when nothing arrived it does not pretend otherwise.
+    """
 
     hint: str = ""
 
@@ -45,10 +60,21 @@ class ClaudekitError(Exception):
         if hint is not None:
             self.hint = hint
         self.reply = reply
-        super().__init__(self._line())
+        super().__init__(message)
+
+    @property
+    def kind(self) -> str:
+        """The error's name in the usage log's style: ``network_error``, ``malformed_stream_error``…"""
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
     def _line(self) -> str:
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        line = f"{self.message} — {self.hint}" if self.hint else self.message
+        if self.reply is not None and self.reply.has_content:
+            line += " (what arrived is kept on .reply)"
+        return line
+
+    def __str__(self) -> str:
+        return self._line()
 
 
 class ConfigError(ClaudekitError, ValueError):
@@ -64,7 +90,7 @@ class MissingAPIKeyError(ConfigError):
 class APIError(ClaudekitError):
     """The API answered with an error (before or during the stream)."""
 
-    hint = "see the message above; the conversation is unchanged and you can send again"
+    hint = "see the message above; the conversation is still valid and you can send again"
 
     def __init__(
         self,
@@ -81,6 +107,10 @@ class APIError(ClaudekitError):
         self.request_id = request_id
         super().__init__(message, hint=hint, reply=reply)
 
+    @property
+    def kind(self) -> str:
+        return self.type or super().kind
+
 
 class AuthenticationError(APIError):
     hint = "check ANTHROPIC_API_KEY (or Chat(api_key=...)); use Chat(backend='offline') to work without one"
@@ -95,15 +125,15 @@ class RateLimitError(APIError):
 
 
 class OverloadedError(APIError):
-    hint = "the API is overloaded; try again in a moment (what arrived so far is kept on .reply)"
+    hint = "the API is overloaded; try again in a moment"
 
 
 class ServerError(APIError):
-    hint = "the API had an internal error; try again (what arrived so far is kept on .reply)"
+    hint = "the API had an internal error; try again"
 
 
 class NetworkError(ClaudekitError):
-    hint = "the connection failed or dropped; check the network and send again (partial reply kept)"
+    hint = "the connection failed or dropped; check the network and send again"
 
 
 class TimeoutError(NetworkError):
@@ -112,6 +142,18 @@ class TimeoutError(NetworkError):
 
 class OutputFormatError(ClaudekitError):
     hint = "the answer is on .reply.text and in the conversation; ask again or loosen output_format"
+
+
+class BusyError(ClaudekitError):
+    """A second prompt was sent while the chat was still answering the first."""
+
+    hint = "await the first reply (or close its stream) before sending again, or use a separate Chat"
+
+
+class BudgetExceededError(ClaudekitError):
+    """A call's worst case would pass the budget; nothing was sent."""
+
+    hint = "raise the budget, lower max_tokens, or start a new budget"
 
 
 class CassetteMissError(ClaudekitError):
@@ -123,11 +165,11 @@ class StreamError(ClaudekitError):
 
 
 class MalformedStreamError(StreamError):
-    hint = "the response stream was not valid; send again (what arrived so far is kept on .reply)"
+    hint = "the response stream was not valid; send again"
 
 
 class IncompleteStreamError(StreamError):
-    hint = "the stream ended before message_stop; send again (the partial answer is kept on .reply)"
+    hint = "the stream ended before message_stop; send again"
 
 
 _BY_TYPE: dict[str, type[APIError]] = {
@@ -141,20 +183,28 @@ _BY_TYPE: dict[str, type[APIError]] = {
     "api_error": ServerError,
     "timeout_error": ServerError,
 }
+# The SDK's own classes, most specific first (OverloadedError is an InternalServerError).
+_BY_SDK_CLASS: tuple[tuple[type[anthropic.APIStatusError], type[APIError]], ...] = (
+    (anthropic.AuthenticationError, AuthenticationError),
+    (anthropic.PermissionDeniedError, AuthenticationError),
+    (anthropic.RateLimitError, RateLimitError),
+    (anthropic.OverloadedError, OverloadedError),
+    (anthropic.InternalServerError, ServerError),
+    (anthropic.BadRequestError, BadRequestError),
+    (anthropic.NotFoundError, BadRequestError),
+    (anthropic.UnprocessableEntityError, BadRequestError),
+    (anthropic.ConflictError, BadRequestError),
+    (anthropic.ContentTooLargeError, BadRequestError),
+)
+# What the SDK raises, unwrapped, when a response body cannot be decoded.
+DECODE_ERRORS = (json.JSONDecodeError, UnicodeDecodeError, pydantic.ValidationError)
 
 
-def _status_class(status: int) -> type[APIError]:
-    if status in (401, 403):
-        return AuthenticationError
-    if status == 429:
-        return RateLimitError
-    if status == 529:
-        return OverloadedError
-    if status >= 500:
-        return ServerError
-    if 400 <= status < 500:
-        return BadRequestError
-    return APIError
+def _status_class(err: anthropic.APIStatusError) -> type[APIError]:
+    for sdk_cls, ours in _BY_SDK_CLASS:
+        if isinstance(err, sdk_cls):
+            return ours
+    return ServerError if err.status_code >= 500 else BadRequestError if err.status_code >= 400 else APIError
 
 
 def _api_message(err: anthropic.APIStatusError) -> str:
@@ -177,8 +227,19 @@ def _error_type(err: anthropic.APIStatusError) -> str | None:
     return t if isinstance(t, str) else None
 
 
+def is_transport_error(err: BaseException) -> bool:
+    """An error of the HTTP exchange or of decoding the service's bytes (not a bug of ours)."""
+    return isinstance(err, (anthropic.APIError, httpx2.HTTPError, *DECODE_ERRORS)) or (
+        type(err.__cause__).__name__ == "CassetteMiss"
+    )
+
+
 def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> ClaudekitError:
-    """Map an SDK (or parsing) exception to claudekit's hierarchy, keeping the original as ``__cause__``."""
+    """Map an SDK, HTTP or decoding exception to claudekit's hierarchy, keeping the original as ``__cause__``.
+
+    Only for errors of the exchange (:func:`is_transport_error`); anything else is a bug and is raised
+    as itself by the caller.
+    """
     out: ClaudekitError
     cause = err.__cause__
     if type(cause).__name__ == "CassetteMiss":
@@ -191,15 +252,15 @@ def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> Claudek
     elif isinstance(err, httpx2.TimeoutException):
         # Raised while reading the body: the SDK wraps transport errors only around sending.
         out = TimeoutError("timed out waiting for the API (the stream stalled)", reply=reply)
-    elif isinstance(err, httpx2.TransportError):
+    elif isinstance(err, httpx2.HTTPError):
         detail = str(err) or type(err).__name__
         out = NetworkError(f"the connection dropped mid-response: {_one_line(detail)}", reply=reply)
     elif isinstance(err, anthropic.APIStatusError):
         etype = _error_type(err)
         # An `event: error` mid-stream reaches us as a plain APIStatusError with status 200: its
         # error type, not the status, says what it was.
-        cls = _BY_TYPE.get(etype or "") if (etype and err.status_code == 200) else None
-        cls = cls or _BY_TYPE.get(etype or "") or _status_class(err.status_code)
+        cls = _BY_TYPE.get(etype or "") if err.status_code == 200 else None
+        cls = cls or _status_class(err)
         where = " mid-stream" if err.status_code == 200 else f" (HTTP {err.status_code})"
         out = cls(
             f"API error{where}: {etype or 'error'}: {_one_line(_api_message(err))}",
@@ -210,7 +271,7 @@ def from_sdk_error(err: BaseException, *, reply: Reply | None = None) -> Claudek
         )
     else:
         detail = str(err) or type(err).__name__
-        out = MalformedStreamError(f"malformed response stream: {_one_line(detail)}", reply=reply)
+        out = MalformedStreamError(f"malformed response: {_one_line(detail)}", reply=reply)
     out.__cause__ = err
     return out
 

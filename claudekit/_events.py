@@ -90,6 +90,31 @@ class Usage:
             server_tool_use=server,
         )
 
+    @classmethod
+    def total(cls, usages: list[Usage]) -> Usage:
+        """The sum over API calls; a field stays None only when no call reported it."""
+        if len(usages) == 1:
+            return usages[0]
+
+        def add(name: str) -> int | None:
+            vals = [v for u in usages if (v := getattr(u, name)) is not None]
+            return sum(vals) if vals else None
+
+        server: dict[str, int] = {}
+        for u in usages:
+            for k, v in u.server_tool_use.items():
+                server[k] = server.get(k, 0) + v
+        return cls(
+            input_tokens=add("input_tokens"),
+            output_tokens=add("output_tokens"),
+            cache_creation_input_tokens=add("cache_creation_input_tokens"),
+            cache_read_input_tokens=add("cache_read_input_tokens"),
+            cache_creation_5m=add("cache_creation_5m"),
+            cache_creation_1h=add("cache_creation_1h"),
+            thinking_tokens=add("thinking_tokens"),
+            server_tool_use=server,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MessageStart:

@@ -1,9 +1,10 @@
 """A conversation as Messages API params, kept valid at every step.
 
-The invariants the API enforces are kept here so that every request built from a history is one the
-service accepts: the first turn is the user's, roles alternate (same-role turns merge), every
-``tool_use`` is answered by a ``tool_result`` in the next user turn (results first, in call order),
-thinking blocks keep their signatures, and no text block is empty.
+The invariants the API enforces (see :mod:`claudekit._hygiene`, which states them once) are kept here so
+that every request built from a history is one the service accepts: same-role turns merge, every
+``tool_use`` is answered by exactly one ``tool_result`` at the start of the next user turn, thinking
+blocks keep their signatures, no text block is empty or whitespace-only. ``role: "system"`` messages
+are kept where they are.
 """
 
 from __future__ import annotations
@@ -15,41 +16,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import _hygiene
 from ._content import check_unicode
 from ._errors import ConfigError
 
 __all__ = ["History", "block_to_param"]
 
 _FORMAT_VERSION = 1
-_TOOL_USE_TYPES = ("tool_use", "server_tool_use", "mcp_tool_use")
-# Assistant content the Messages API accepts back. A response block of any other type (one newer than
-# this version) stays on the reply but is not replayed: sending it back would fail every later request.
-_REPLAYABLE = frozenset(
-    {
-        "text",
-        "thinking",
-        "redacted_thinking",
-        "tool_use",
-        "server_tool_use",
-        "web_search_tool_result",
-        "web_fetch_tool_result",
-        "code_execution_tool_result",
-        "bash_code_execution_tool_result",
-        "text_editor_code_execution_tool_result",
-        "tool_search_tool_result",
-        "mcp_tool_use",
-        "mcp_tool_result",
-        "container_upload",
-        "compaction",
-        "fallback",
-        "advisor_tool_result",
-    }
-)
+_TOOL_USE_TYPES = _hygiene.TOOL_USE_TYPES
 
 
 def replayable(block_type: str | None) -> bool:
     """Whether an assistant block of this type can be sent back to the API."""
-    return block_type in _REPLAYABLE
+    return block_type in _hygiene.REPLAYABLE
 
 
 def block_to_param(block: Any) -> dict[str, Any]:
@@ -79,28 +58,24 @@ class History:
     # -- adding turns --------------------------------------------------------------------------------
 
     def _append(self, role: str, blocks: list[dict[str, Any]]) -> None:
-        if role not in ("user", "assistant"):
-            raise ConfigError(f"unknown role {role!r}", hint="use 'user' or 'assistant'")
-        blocks = [b for b in blocks if not (b.get("type") == "text" and not b.get("text"))]
+        if role not in _hygiene.ROLES:
+            raise ConfigError(f"unknown role {role!r}", hint="use 'user', 'assistant' or 'system'")
+        blocks = _hygiene.clean(blocks)
         if not blocks:
             return
-        if not self.messages and role != "user":
-            raise ConfigError(
-                "a conversation must start with a user turn", hint="add the user's message first"
-            )
-        if self.messages and self.messages[-1]["role"] == role:
-            last = self.messages[-1]["content"]
-            if role == "user":
-                # Tool results must lead the user turn that answers a tool_use.
-                results = [b for b in blocks if b.get("type") == "tool_result"]
-                others = [b for b in blocks if b.get("type") != "tool_result"]
-                n_lead = sum(1 for _ in _leading_results(last))
-                last[n_lead:n_lead] = results
-                last.extend(others)
-            else:
-                last.extend(blocks)
-        else:
+        last = self.messages[-1] if self.messages else None
+        if last is None or last["role"] != role or role == "system":
             self.messages.append({"role": role, "content": blocks})
+        elif role == "user":
+            # Tool results must lead the user turn that answers a tool_use.
+            content = last["content"]
+            results = [b for b in blocks if b.get("type") == "tool_result"]
+            others = [b for b in blocks if b.get("type") != "tool_result"]
+            n_lead = sum(1 for _ in _hygiene.leading_results(content))
+            content[n_lead:n_lead] = results
+            content.extend(others)
+        else:
+            last["content"].extend(blocks)
 
     def add_user(self, blocks: list[dict[str, Any]]) -> None:
         self._append("user", [copy.deepcopy(b) for b in blocks])
@@ -116,10 +91,17 @@ class History:
         self._append("user", results)
 
     def pending_tool_uses(self) -> list[dict[str, Any]]:
-        """Client tool_use blocks of the last assistant turn that have no result yet."""
-        if not self.messages or self.messages[-1]["role"] != "assistant":
-            return []
-        return [b for b in self.messages[-1]["content"] if b.get("type") == "tool_use"]
+        """Client tool_use blocks of the last assistant turn that no tool_result answers yet."""
+        return _hygiene.unanswered_tool_uses(self.messages)
+
+    @property
+    def turns(self) -> int:
+        """The user's prompts so far (user turns that hold more than tool results)."""
+        return sum(
+            1
+            for m in self.messages
+            if m["role"] == "user" and any(b.get("type") != "tool_result" for b in m["content"])
+        )
 
     def truncate(self, n_messages: int) -> None:
         """Drop everything after the first ``n_messages`` (used to undo a turn that never got an answer)."""
@@ -158,43 +140,7 @@ class History:
 
     def problems(self) -> list[str]:
         """What the API would reject in this history (empty when valid)."""
-        out: list[str] = []
-        for i, m in enumerate(self.messages):
-            if i == 0 and m["role"] != "user":
-                out.append("first message is not from the user")
-            if i and m["role"] == self.messages[i - 1]["role"]:
-                out.append(f"messages {i - 1} and {i} have the same role")
-            if not m["content"]:
-                out.append(f"message {i} is empty")
-            malformed = [(j, _block_problem(b, m["role"])) for j, b in enumerate(m["content"])]
-            out += [f"block {j} of message {i} {why}" for j, why in malformed if why]
-            prev = self.messages[i - 1] if i else None
-            if any(why for _, why in malformed) or (
-                prev is not None and any(_block_problem(b, prev["role"]) for b in prev["content"])
-            ):
-                continue  # the pairing checks below need well-formed blocks
-            prev_ids = set()
-            if i and self.messages[i - 1]["role"] == "assistant":
-                prev_ids = {b["id"] for b in self.messages[i - 1]["content"] if b.get("type") == "tool_use"}
-            if m["role"] == "assistant":
-                ids = [b["id"] for b in m["content"] if b.get("type") == "tool_use"]
-                if ids and i + 1 < len(self.messages):
-                    answered = {
-                        b.get("tool_use_id")
-                        for b in _leading_results(self.messages[i + 1]["content"])
-                        if isinstance(b.get("tool_use_id"), str)
-                    }
-                    missing = [x for x in ids if x not in answered]
-                    if missing:
-                        out.append(f"tool_use {missing} in message {i} has no tool_result in the next turn")
-                for b in m["content"]:
-                    if b.get("type") == "thinking" and not b.get("signature"):
-                        out.append(f"thinking block in message {i} has no signature")
-            else:
-                for b in m["content"]:
-                    if b.get("type") == "tool_result" and b.get("tool_use_id") not in prev_ids:
-                        out.append(f"tool_result {b.get('tool_use_id')} in message {i} answers no tool_use")
-        return out
+        return _hygiene.problems(self.messages)
 
     # -- persistence -------------------------------------------------------------------------------------
 
@@ -247,35 +193,6 @@ class History:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
         return cls.from_json(Path(path).read_bytes())
-
-
-def _block_problem(b: Any, role: str) -> str | None:
-    """Why the API would reject this content block's shape (None when it would not)."""
-    if not isinstance(b, dict):
-        return "is not a content block"
-    t = b.get("type")
-    if not isinstance(t, str) or not t:
-        return "has no type"
-    if role == "assistant" and not replayable(t):
-        return f"has type {t!r}, which cannot be sent back to the API"
-    if t == "text" and not isinstance(b.get("text"), str):
-        return "is a text block without text"
-    if t == "thinking" and not (isinstance(b.get("thinking"), str) and isinstance(b.get("signature"), str)):
-        return "is a thinking block without its text or signature"
-    if t in _TOOL_USE_TYPES and not (
-        isinstance(b.get("id"), str) and isinstance(b.get("name"), str) and isinstance(b.get("input"), dict)
-    ):
-        return f"is a {t} block without an id, a name and an object input"
-    if t == "tool_result" and not isinstance(b.get("tool_use_id"), str):
-        return "is a tool_result without a tool_use_id"
-    return None
-
-
-def _leading_results(blocks: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    for b in blocks:
-        if b.get("type") != "tool_result":
-            return
-        yield b
 
 
 def _as_blocks(content: Any) -> Iterator[dict[str, Any]]:

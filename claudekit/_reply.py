@@ -75,7 +75,7 @@ class Reply:
     def text(self) -> str:
         """All answer text, in order; text from separate API calls is separated by a blank line."""
         parts = ["".join(b.text for b in m.content if b.type == "text") for m in self.messages]
-        return "\n\n".join(p for p in parts if p)
+        return "\n\n".join(p for p in parts if p.strip())
 
     @property
     def thinking(self) -> str:
@@ -89,27 +89,22 @@ class Reply:
     @property
     def usage(self) -> Usage:
         """Usage summed over the turn's API calls (None where no call reported the field)."""
-        if len(self.steps) == 1:
-            return self.steps[0].usage
+        return Usage.total([s.usage for s in self.steps]) if self.steps else Usage()
 
-        def total(name: str) -> int | None:
-            vals = [getattr(s.usage, name) for s in self.steps if getattr(s.usage, name) is not None]
-            return sum(vals) if vals else None
+    @property
+    def stop_details(self) -> Any:
+        """Why the service stopped, when it says (``refusal``: category and explanation), else None."""
+        msg = self.message
+        return getattr(msg, "stop_details", None) if msg is not None else None
 
-        server: dict[str, int] = {}
-        for s in self.steps:
-            for k, v in s.usage.server_tool_use.items():
-                server[k] = server.get(k, 0) + v
-        return Usage(
-            input_tokens=total("input_tokens"),
-            output_tokens=total("output_tokens"),
-            cache_creation_input_tokens=total("cache_creation_input_tokens"),
-            cache_read_input_tokens=total("cache_read_input_tokens"),
-            cache_creation_5m=total("cache_creation_5m"),
-            cache_creation_1h=total("cache_creation_1h"),
-            thinking_tokens=total("thinking_tokens"),
-            server_tool_use=server,
-        )
+    @property
+    def refused(self) -> bool:
+        return self.stop_reason == "refusal"
+
+    @property
+    def has_content(self) -> bool:
+        """Whether anything of the answer arrived (text, reasoning or a tool call)."""
+        return any(m.content for m in self.messages)
 
     @property
     def request_id(self) -> str | None:
@@ -126,11 +121,12 @@ class Reply:
 
     @property
     def status(self) -> str:
+        """``ok``, ``refused`` (the prompt was taken back out of the history), ``interrupted``, ``error``."""
         if self.interrupted:
             return "interrupted"
         if self.error is not None:
             return "error"
-        return "ok"
+        return "refused" if self.refused else "ok"
 
     def __str__(self) -> str:
         return self.text

@@ -14,6 +14,7 @@ import anthropic
 
 from ._content import check_unicode
 from ._errors import ConfigError
+from ._markers import place_markers
 
 __all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
 
@@ -154,10 +155,6 @@ class Settings:
         check_unicode(self.extra_body, "extra_body")
 
 
-def _cache_control(ttl: str) -> dict[str, Any]:
-    return {"type": "ephemeral", "ttl": ttl}
-
-
 def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:
     """A JSON schema from a dict or a pydantic model class."""
     if isinstance(fmt, dict):
@@ -189,7 +186,8 @@ def build_request(
 
     Caching (claudekit's default): a breakpoint on the last tool and the last system block, which
     change rarely, plus the top-level automatic ``cache_control`` that marks the last block of the
-    conversation, so each turn reads everything the previous turn sent.
+    conversation, so each turn reads everything the previous turn sent. The markers are placed within
+    the service's limits beside any of the user's own (see :mod:`claudekit._markers`).
     """
     tools = [dict(t) for t in (tools or [])]
     settings.validate([t["name"] for t in tools if "name" in t])
@@ -199,22 +197,14 @@ def build_request(
     system = settings.system
     if system:
         if isinstance(system, str):
-            system_blocks: list[dict[str, Any]] = [{"type": "text", "text": system}]
+            req["system"] = [{"type": "text", "text": system}] if ttl else system
         else:
-            system_blocks = [dict(b) for b in system]
-        if ttl and not any("cache_control" in b for b in system_blocks):
-            system_blocks[-1] = {**system_blocks[-1], "cache_control": _cache_control(ttl)}
-        req["system"] = system_blocks if ttl or not isinstance(system, str) else system
-
+            req["system"] = [dict(b) for b in system]
     if tools:
-        if ttl and not any("cache_control" in t for t in tools):
-            tools[-1] = {**tools[-1], "cache_control": _cache_control(ttl)}
         req["tools"] = tools
-
-    if ttl:
-        req["cache_control"] = _cache_control(ttl)
-        if previous_message_id is not None:
-            req["diagnostics"] = {"previous_message_id": previous_message_id}
+    place_markers(req, ttl)
+    if ttl and previous_message_id is not None:
+        req["diagnostics"] = {"previous_message_id": previous_message_id}
 
     thinking = settings.thinking
     if thinking is True:

@@ -10,13 +10,11 @@ is tested to equal ``MessageStream.get_final_message()`` on every recorded strea
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anthropic
-import httpx2
 import jiter
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import ServerToolUseBlock, ToolUseBlock
@@ -87,6 +85,16 @@ class Accumulator:
     # -- the hot path -------------------------------------------------------------------------------
 
     def feed(self, event: Any) -> list[Event]:
+        try:
+            return self._feed(event)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # The SDK builds events without validating them: a field of the wrong shape surfaces here.
+            etype = getattr(event, "type", None) or type(event).__name__
+            raise MalformedStreamError(
+                f"malformed {etype} event ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+            ) from exc
+
+    def _feed(self, event: Any) -> list[Event]:
         etype = getattr(event, "type", None)
         if etype == "content_block_delta":
             return self._delta(event)
@@ -277,34 +285,46 @@ class Accumulator:
     def open_block_indices(self) -> list[int]:
         return [i for i, b in enumerate(self.blocks) if not b.done]
 
+    def end_events(self, started: float, request_id: str | None) -> list[Event]:
+        """What follows the last SDK event: blocks that never stopped, then MessageDone if it stopped."""
+        out = self.finish_open_blocks()
+        if self.stopped and self.snapshot is not None:
+            now = time.perf_counter()
+            out.append(
+                MessageDone(
+                    self.step,
+                    self.snapshot,
+                    self.usage,
+                    self.snapshot.stop_reason,
+                    request_id,
+                    now - started,
+                    None if self.first_token_at is None else self.first_token_at - started,
+                )
+            )
+        return out
 
-async def iterate(
-    raw: AsyncIterator[Any], acc: Accumulator, started: float, request_id: str | None
-) -> AsyncIterator[Event]:
-    """Yield claudekit events for one API call. Raises on protocol errors; the caller maps SDK errors."""
-    try:
-        async for event in raw:
-            for out in acc.feed(event):
-                yield out
-    except (httpx2.TransportError, anthropic.APIConnectionError):
-        if not acc.stopped:
-            raise
-        # Every event up to message_stop arrived; only the end of the HTTP body was lost.
-        acc.warnings.append("the connection dropped after message_stop")
-    for out in acc.finish_open_blocks():
-        yield out
-    if acc.stopped and acc.snapshot is not None:
-        now = time.perf_counter()
-        yield MessageDone(
-            acc.step,
-            acc.snapshot,
-            acc.usage,
-            acc.snapshot.stop_reason,
-            request_id,
-            now - started,
-            None if acc.first_token_at is None else acc.first_token_at - started,
-        )
+    # -- what has arrived so far (for readers mid-stream; the hot path never calls these) ------------
 
+    def partial_text(self) -> str:
+        """The answer text of this call so far, including the block still streaming."""
+        return "".join("".join(b.parts) for b in self.blocks if b.kind == "text")
 
-def final_message(acc: Accumulator) -> anthropic.types.Message | None:
-    return acc.snapshot
+    def current_snapshot(self) -> ParsedMessage[Any] | None:
+        """A copy of the message as it stands: text, thinking and tool arguments received so far."""
+        snap = self.snapshot
+        if snap is None:
+            return None
+        copy = snap.model_copy(deep=True)
+        for index, block in enumerate(self.blocks):
+            if block.flushed:
+                continue
+            content: Any = copy.content[index]
+            if block.kind == "text":
+                content.text = "".join(block.parts)
+            elif block.kind == "thinking":
+                content.thinking = "".join(block.parts)
+            elif block.buffer is not None and block.buffer.parts:
+                with contextlib.suppress(ValueError):
+                    raw = block.buffer.text().encode()
+                    content.input = jiter.from_json(raw, partial_mode="trailing-strings")
+        return copy

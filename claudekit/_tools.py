@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
@@ -40,7 +40,7 @@ from ._errors import ConfigError
 from ._events import ApprovalRequest, ToolResult
 from ._reply import ToolCall
 
-__all__ = ["DEFAULT_MAX_OUTPUT", "Tool", "ToolError", "ToolSet", "as_tool", "tool"]
+__all__ = ["DEFAULT_MAX_OUTPUT", "RunState", "Tool", "ToolError", "ToolSet", "as_tool", "tool"]
 
 log = logging.getLogger("claudekit.tools")
 
@@ -186,6 +186,9 @@ def tool(
     max_output: int | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a tool from a function: ``@tool``, ``@tool(approve=True)``, or ``tool(fn, name=...)``.
+
+    Sync functions run in a thread, which an interrupt cannot stop: the model is then told the call
+    may have completed. Write tools with side effects as ``async def`` so that an interrupt cancels them.
 
     The schema comes from the type hints (str, int, float, bool, lists, dicts, Literal, Enum, Optional,
     defaults, pydantic models…) and parameter descriptions from the docstring (Google, NumPy or reST
@@ -435,6 +438,24 @@ def _with_note(content: str | list[dict[str, Any]], note: str) -> str | list[dic
 
 
 @dataclass
+class RunState:
+    """What the tool calls of one step are doing, for whoever has to answer them after an interrupt."""
+
+    started: dict[str, bool] = field(default_factory=dict)  # call id -> runs in a thread (a sync tool)
+
+    def unfinished_text(self, call_id: str) -> str:
+        """The result the model gets for a call the interrupt left without one."""
+        if call_id not in self.started:
+            return "Not run: the turn was interrupted before this tool call ran."
+        if self.started[call_id]:
+            return (
+                "Interrupted while this tool was running (in a thread, which cannot be stopped): "
+                "it may have completed; its result is unknown."
+            )
+        return "Interrupted while this tool was running: it was cancelled and may have partly completed."
+
+
+@dataclass
 class _Plan:
     call: ToolCall
     tool: Tool
@@ -507,12 +528,16 @@ class ToolSet:
         t = self.tools[name]
         return (t.approve or name in self.required) and name not in self.always_allowed
 
-    async def run(self, calls: list[ToolCall]) -> AsyncIterator[ToolResult | ApprovalRequest]:
+    async def run(
+        self, calls: list[ToolCall], state: RunState | None = None
+    ) -> AsyncGenerator[ToolResult | ApprovalRequest, None]:
         """Decide, run and answer the calls of one step; yields ToolResults in call order.
 
         An :class:`~claudekit.ApprovalRequest` comes first when a person may decide (the widget policy).
-        Cancellation (interrupt, closing the stream) denies whatever was still undecided.
+        Cancellation (interrupt, closing the stream) denies whatever was still undecided; ``state``
+        records which calls had started running.
         """
+        state = state if state is not None else RunState()
         policy = resolve_policy(self.approval)
         loop = asyncio.get_running_loop()
         plans = [self._plan(call, loop) for call in calls]
@@ -528,7 +553,7 @@ class ToolSet:
                     await policy.prepare(pending)
                 except Exception:
                     log.exception("approval policy %r failed to prepare", policy)
-            tasks = [asyncio.ensure_future(self._one(plan, policy)) for plan in plans]
+            tasks = [asyncio.ensure_future(self._one(plan, policy, state)) for plan in plans]
             for task in tasks:
                 yield await task
         finally:
@@ -557,7 +582,7 @@ class ToolSet:
             plan.pending = PendingCall(call, t, loop)
         return plan
 
-    async def _one(self, plan: _Plan, policy: Any) -> ToolResult:
+    async def _one(self, plan: _Plan, policy: Any, state: RunState) -> ToolResult:
         if plan.result is not None:
             return plan.result
         call, t = plan.call, plan.tool
@@ -603,6 +628,7 @@ class ToolSet:
                     "Note: the user edited the arguments before approving; the tool ran with "
                     f"{json.dumps(decision.arguments, ensure_ascii=False, default=str)}."
                 )
+        state.started[call.id] = t.fn is not None and not _is_async(t.fn)
         return await self._execute(call, t, args, kwargs, note, decision_label)
 
     async def _execute(

@@ -63,3 +63,34 @@ def make_client() -> Callable[..., anthropic.AsyncAnthropic]:
         return sdk_client(sse_transport(bodies, status=status, headers=headers, seen=seen), **kw)
 
     return make
+
+
+def client_sockets(port: int) -> int:
+    """Open TCP sockets of this process connected to ``port`` (the loopback server), from /proc."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    n = 0
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        try:
+            with open(table) as fh:
+                lines = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            remote, inode = cols[2], cols[9]
+            if int(remote.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                n += 1
+    return n
+
+
+def busy_connections(client: anthropic.AsyncAnthropic) -> int:
+    pool = client._client._transport._pool  # type: ignore[attr-defined]
+    busy = [c for c in pool.connections if not (c.is_idle() or c.is_closed())]
+    return len(busy) + len(pool._requests)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _attempts
 from .._client import resolve_client
-from .._errors import ConfigError
+from .._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._settings import Settings
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
@@ -81,9 +81,9 @@ async def map(
         )
     )
     try:
-        _attempts.install(handle.client)
         pacer = Pacer(concurrency)
-        sdk = handle.client.with_middleware(pacer)
+        # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
+        sdk = _attempts.with_attempts(handle.client.with_middleware(pacer))
         todo = [r for fp, r in plan.requests.items() if fp not in known]
         if dry_run:
             return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
@@ -300,14 +300,24 @@ def _budget(max_cost_usd: float, plan: Plan, examples: Any) -> Any:
     return Budget(float(max_cost_usd), s.model, s.max_tokens, s.cache_ttl, prefix)
 
 
-def _over_budget(estimate: JobEstimate, limit: float) -> ConfigError:
-    worst = "an unknown amount" if estimate.batch_max_usd is None else f"${estimate.batch_max_usd:,.4f}"
-    return ConfigError(
-        f"refused before submitting: this batch could cost up to {worst} at batch price "
-        f"({estimate.requests:,} requests, {estimate.input_tokens:,} input tokens, up to "
-        f"{estimate.max_output_tokens:,} output tokens), above max_cost_usd=${limit:,.4f}",
-        hint="raise max_cost_usd, lower max_tokens, or send fewer rows; nothing was submitted",
-    )
+class JobBudgetError(BudgetExceededError):
+    """A batch whose upper bound passes ``max_cost_usd`` was not submitted (``.estimate`` says why)."""
+
+    def __init__(self, estimate: JobEstimate, limit: float) -> None:
+        self.estimate = estimate
+        self.budget_usd = limit
+        worst = "an unknown amount" if estimate.batch_max_usd is None else f"${estimate.batch_max_usd:,.4f}"
+        ClaudekitError.__init__(
+            self,
+            f"refused before submitting: this batch could cost up to {worst} at batch price "
+            f"({estimate.requests:,} requests, {estimate.input_tokens:,} input tokens, up to "
+            f"{estimate.max_output_tokens:,} output tokens), above max_cost_usd=${limit:,.4f}",
+            hint="raise max_cost_usd, lower max_tokens, or send fewer rows; nothing was submitted",
+        )
+
+
+def _over_budget(estimate: JobEstimate, limit: float) -> JobBudgetError:
+    return JobBudgetError(estimate, limit)
 
 
 def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str, dict[str, str]]:

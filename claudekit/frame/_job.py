@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._client import ClientHandle, resolve_client
-from .._errors import ConfigError, from_sdk_error
+from .._errors import ConfigError, from_sdk_error, is_transport_error
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
@@ -414,12 +414,11 @@ def _result_type(outcome: Outcome) -> str:
 
 async def _sdk(call: Any) -> Any:
     """Await an SDK call; its failure becomes claudekit's one-line error."""
-    import anthropic
-    import httpx2
-
     try:
         return await call
-    except (anthropic.APIError, httpx2.TransportError) as exc:
+    except Exception as exc:
+        if not is_transport_error(exc):
+            raise
         raise from_sdk_error(exc) from exc
 
 

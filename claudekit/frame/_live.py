@@ -16,11 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-import anthropic
-import httpx2
-
 from .. import _attempts
-from .._errors import ClaudekitError, OverloadedError, RateLimitError, from_sdk_error
+from .._errors import ClaudekitError, OverloadedError, RateLimitError, from_sdk_error, is_transport_error
 from ..usage import UsageRecord
 from ._estimate import worst_case_usd
 from ._outcome import Outcome, from_error, from_message
@@ -208,7 +205,9 @@ class LiveRun:
             with _attempts.watching(attempts):
                 raw = await self.client.messages.with_raw_response.create(**req.body, timeout=self.timeout)
             message = await raw.parse()
-        except (anthropic.APIError, httpx2.TransportError) as exc:
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise  # a bug is not a row's error
             err = from_sdk_error(exc)
             self._log_attempts(attempts, getattr(exc, "response", None), seq, err, started_at)
             tries = self.requeues.get(req.fp, 0)

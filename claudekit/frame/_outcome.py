@@ -6,8 +6,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._chat import _parse_output
 from .._errors import ClaudekitError, OutputFormatError
+from .._turn import _parse_output
 
 __all__ = ["Outcome", "from_error", "from_message"]
 

@@ -276,4 +276,4 @@ async def test_partial_usage_after_an_error_is_missing_not_stale() -> None:
     record = chat.usage.records[-1]
     assert record.input_tokens == 42  # what message_start reported is real
     assert record.output_tokens is None  # its output count is a placeholder: unknown, not 1
-    assert record.status == "IncompleteStreamError"
+    assert record.status == "incomplete_stream_error"  # the style of the API's error types

@@ -147,7 +147,7 @@ async def test_batch_costs_half_of_live_for_the_same_rows_and_tokens():
 
 async def test_budget_refuses_to_submit_a_batch_whose_upper_bound_passes_it():
     backend = make_backend(processing_seconds=0.0)
-    with pytest.raises(ck.ConfigError, match="refused before submitting") as err:
+    with pytest.raises(ck.BudgetExceededError, match="refused before submitting") as err:
         await ck.batch(frame(5), "id={id}", offline=backend, max_tokens=1000, max_cost_usd=0.001)
     assert "nothing was submitted" in str(err.value)
     assert calls(backend, "POST", "/v1/messages/batches") == 0 and messages_sent(backend) == 0

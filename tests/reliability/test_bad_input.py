@@ -335,7 +335,8 @@ def test_a_chat_loaded_from_a_corrupted_file(
         b"[]",
         b'{"messages": "no"}',
         b'{"version": 1, "messages": [1, 2]}',
-        b'{"messages": [{"role": "assistant", "content": "first"}]}',
+        b'{"messages": [{"role": "robot", "content": "first"}]}',
+        b'{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant"}]}',
     ],
 )
 async def test_obviously_broken_files(raw: bytes, tmp_path: Path, backend: OfflineBackend) -> None:

@@ -231,7 +231,13 @@ def expected_status(err: type[ck.ClaudekitError] | None, status: int, seen: Seen
             return {429: "rate_limit_error", 529: "overloaded_error"}.get(status, "api_error")
         assert seen.error_type is not None
         return seen.error_type
-    return err.__name__
+    # claudekit's own errors are logged in the API's style of error types.
+    return {
+        ck.NetworkError: "network_error",
+        ck.TimeoutError: "timeout_error",
+        ck.MalformedStreamError: "malformed_stream_error",
+        ck.IncompleteStreamError: "incomplete_stream_error",
+    }[err]
 
 
 # -- the test ------------------------------------------------------------------------------------------

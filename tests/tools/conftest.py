@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from claudekit import _approval
+from claudekit import _approval, _notes
 
 from .helpers import DENIED_TOOL_RUNS
 
@@ -25,6 +25,6 @@ def _clean_policy_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("CLAUDEKIT_APPROVAL", raising=False)
     monkeypatch.delenv("CLAUDEKIT_APPROVAL_GRACE", raising=False)
     _approval.set_default_approval(None)
-    _approval._said.clear()
+    _notes._said.clear()
     yield
     _approval.set_default_approval(None)

@@ -54,9 +54,11 @@ async def test_no_retries_means_one_record_and_other_clients_are_untouched() -> 
         model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "x"}]
     )
     assert len(chat.usage) == 1
-    hooks = sdk._client.event_hooks
-    ck.Chat(client=sdk, render=False)  # a second chat on the same client installs nothing twice
-    assert sdk._client.event_hooks == hooks and len(hooks["response"]) == 1
+    # The SDK's request middleware does the watching, on claudekit's copy of the client: the caller's own
+    # client is left as it was, and a second chat on it shares the same copy (installs nothing twice).
+    assert sdk.middleware == () and len(chat.client.middleware) == 1
+    assert chat.client._client is sdk._client  # one HTTP client, one connection pool
+    assert ck.Chat(client=sdk, render=False).client is chat.client
 
 
 async def test_a_connection_that_fails_after_a_retried_response_keeps_that_response() -> None:

@@ -1,0 +1,527 @@
+"""One user turn: the steps of its tool loop, and the one place that finishes it.
+
+A turn takes the prompt (answering tool calls nobody answered), then per step: builds the request,
+sends it, streams the SDK's events into an :class:`~claudekit._stream.Accumulator`, finishes the step
+(history first, then usage: a log that cannot be written never costs the answer) and runs the tools
+the step asked for. However the turn ends — done, an error, an interrupt, the consumer closing or
+dropping the stream — :meth:`Turn.fail` / :meth:`Turn.close` run exactly once, synchronously, and
+leave the history valid; nothing is left for the garbage collector to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncGenerator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anthropic
+import httpx2
+import pydantic
+
+from . import _attempts, _hygiene
+from ._errors import (
+    INTERRUPTS,
+    ClaudekitError,
+    ConfigError,
+    IncompleteStreamError,
+    OutputFormatError,
+    from_sdk_error,
+    is_transport_error,
+)
+from ._events import Event, ToolCallReady, ToolResult, Usage
+from ._notes import say_once
+from ._reply import Reply, Step, ToolCall
+from ._settings import Settings, build_request
+from ._stream import Accumulator
+from ._tools import RunState
+
+if TYPE_CHECKING:
+    from ._chat import Chat, ReplyStream
+    from ._render import Renderer
+
+__all__ = ["Turn"]
+
+log = logging.getLogger("claudekit")
+# ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
+# not wake an event loop asleep in select(): without a wake-up now and then, an interrupt during an
+# HTTP wait (connect, first byte, the SDK's retry back-off) lands only when some other I/O happens.
+_WAKE_S = 0.25
+
+
+@dataclasses.dataclass
+class _Step:
+    """One API call of the turn, from the request it sends to the usage record it leaves."""
+
+    index: int
+    body: dict[str, Any]
+    client_reason: str | None
+    acc: Accumulator
+    started: float = 0.0
+    started_at: datetime = dataclasses.field(default_factory=lambda: datetime.now(timezone.utc))
+    raw: Any = None
+    request_id: str | None = None
+    attempts: list[_attempts.Attempt] = dataclasses.field(default_factory=list)
+    done: bool = False
+
+
+@dataclasses.dataclass
+class _ToolRun:
+    """The client tool calls of one step while they run."""
+
+    calls: list[ToolCall]
+    state: RunState = dataclasses.field(default_factory=RunState)
+    results: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+
+class Turn:
+    """The runner of one prompt. Iterate :meth:`events`; it finishes the turn however iteration ends."""
+
+    def __init__(
+        self,
+        chat: Chat,
+        prompt: list[dict[str, Any]] | None,
+        settings: Settings,
+        reply: Reply,
+        host: ReplyStream,
+    ) -> None:
+        self.chat = chat
+        self.prompt = prompt
+        self.settings = settings
+        self.reply = reply
+        self._host = host
+        self.renderer: Renderer | None = None
+        self.task: asyncio.Task[Any] | None = None  # what runs the turn (a Stop button cancels it)
+        self.number = 0
+        self.closed = False
+        self.step: _Step | None = None  # the API call in flight, until it is finished
+        self.tools: _ToolRun | None = None  # tool calls running, until their results are in the history
+        self._mark: tuple[int, int] | None = None  # the history before the prompt
+        self._previous_id: str | None = None
+        self._raw: Any = None  # the last HTTP response, closed on the way out
+        self._waker: _Waker | None = None
+
+    # -- the turn ---------------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        self.renderer = self._host._begin()  # BusyError here: this turn never started, nothing to undo
+        try:
+            self._begin()
+            for index in range(self.chat.max_steps):
+                step = self._new_step(index)
+                await self._send(step)
+                try:
+                    async for sdk_event in step.raw:
+                        for ev in step.acc.feed(sdk_event):
+                            if ev.__class__ is ToolCallReady:
+                                self._record_call(ev, step.index)  # type: ignore[arg-type]
+                            yield self._show(ev)
+                except (httpx2.TransportError, anthropic.APIConnectionError):
+                    if not step.acc.stopped:
+                        raise
+                    step.acc.warnings.append("the connection dropped after message_stop")
+                for ev in step.acc.end_events(step.started, step.request_id):
+                    if ev.__class__ is ToolCallReady:
+                        self._record_call(ev, step.index)  # type: ignore[arg-type]
+                    yield self._show(ev)
+                calls = self._end_step(step)
+                if calls is None:
+                    break
+                if calls:
+                    async with contextlib.aclosing(self._run_tools(calls)) as tool_events:
+                        async for tev in tool_events:
+                            yield self._show(tev)
+                    if self._caller_answers(index):
+                        break  # definition-only tools: their results are the caller's to send
+            else:
+                self._max_steps()
+        except BaseException as exc:
+            err = self.fail(exc)
+            await self._release()
+            if err is exc:
+                raise
+            raise err from exc
+        self.close(None)
+
+    def _show(self, ev: Event) -> Event:
+        if self.renderer is not None:
+            self.renderer.event(ev)
+        return ev
+
+    def _begin(self) -> None:
+        chat = self.chat
+        self.task = asyncio.current_task()
+        self.number = chat._next_turn()
+        self._previous_id = chat._last_message_id
+        self._answer_dangling()
+        self._mark = chat.history.snapshot_len()
+        if self.prompt is not None:
+            chat.history.add_user(self.prompt)
+        elif not chat.history.messages:
+            raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
+        if threading.current_thread() is threading.main_thread():
+            self._waker = _Waker.acquire()
+
+    def _answer_dangling(self) -> None:
+        """Answer earlier tool calls nobody answered, except those the prompt answers itself."""
+        pending = self.chat.history.pending_tool_uses()
+        given = {b.get("tool_use_id") for b in self.prompt or [] if b.get("type") == "tool_result"}
+        unknown = given - {b["id"] for b in pending}
+        if unknown:
+            raise ConfigError(
+                f"the prompt has a tool_result for {sorted(map(str, unknown))[0]!r}, which answers no "
+                "pending tool call",
+                hint="send results only for the tool calls of the last reply (reply.tool_calls)",
+            )
+        rest = [b for b in pending if b["id"] not in given]
+        if rest:
+            self.chat.history.add_tool_results(
+                [_result(b["id"], "This tool call was not run (the user moved on).", True) for b in rest]
+            )
+
+    # -- one step -----------------------------------------------------------------------------------------
+
+    def _new_step(self, index: int) -> _Step:
+        chat = self.chat
+        started_at = datetime.now(timezone.utc)
+        try:
+            body = build_request(
+                self.settings,
+                chat.history.to_params(),
+                chat.toolset.params(),
+                previous_message_id=chat._last_message_id,
+            )
+        except ClaudekitError:
+            raise
+        except Exception as exc:
+            why = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise ConfigError(f"could not build the request ({why})") from exc
+        reason = chat._tracker.observe(body, started_at) if chat._tracker is not None else None
+        self.step = _Step(index, body, reason, Accumulator(index), started_at=started_at)
+        return self.step
+
+    async def _send(self, step: _Step) -> None:
+        step.started = time.perf_counter()
+        with _attempts.watching(step.attempts):
+            step.raw = self._raw = await self.chat.client.messages.create(**step.body, stream=True)
+        self._log_retried(step, step.raw.response)
+        step.request_id = step.raw.response.headers.get("request-id")
+
+    def _end_step(self, step: _Step) -> list[ToolCall] | None:
+        """A step that streamed to its end: into the history, then the log. Returns the tool calls to
+        run (empty: go on to the next step), or None when the turn is over."""
+        if not step.acc.stopped:
+            raise IncompleteStreamError("the response stream ended before message_stop")
+        message = step.acc.snapshot
+        assert message is not None
+        refused = message.stop_reason == "refusal"
+        self.reply.steps.append(self._step_record(step, "ok"))
+        self.chat.history.add_assistant(message.content)
+        self.chat._last_message_id = message.id
+        self._log_step(step, "refusal" if refused else "ok")
+        step.done = True
+        self.step = None
+        if refused:
+            self._take_back_refused()
+            return None
+        if self.settings.output_format is not None and message.stop_reason == "end_turn":
+            # The final message's text only: earlier steps of a tool loop may have said things.
+            final_text = "".join(b.text for b in message.content if b.type == "text")
+            self.reply.parsed = _parse_output(self.settings.output_format, final_text)
+        if message.stop_reason == "pause_turn":
+            return []
+        calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
+        runnable = [c for c in calls if self.chat.toolset.handles(c)]
+        if message.stop_reason != "tool_use" or not runnable:
+            return None
+        return runnable
+
+    def _take_back_refused(self) -> None:
+        """The service's rule: after a refusal the context must be reset, or refusals continue."""
+        assert self._mark is not None
+        self.chat.history.restore(self._mark)
+        self.chat._last_message_id = self._previous_id
+        details = self.reply.stop_details
+        why = getattr(details, "explanation", None) or getattr(details, "category", None)
+        log.warning(
+            "claudekit: Claude declined this prompt (refusal%s); it was taken out of the conversation, "
+            "so rephrase it or ask something else",
+            f": {why}" if why else "",
+        )
+
+    def _caller_answers(self, step: int) -> bool:
+        """Whether the step also called tools claudekit cannot run (definitions only)."""
+        toolset = self.chat.toolset
+        return any(c.step == step and not c.server and not toolset.handles(c) for c in self.reply.tool_calls)
+
+    def _record_call(self, ev: ToolCallReady, step: int, error: str | None = None) -> None:
+        self.reply.tool_calls.append(
+            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error or error, step=step)
+        )
+
+    # -- tools ----------------------------------------------------------------------------------------------
+
+    async def _run_tools(self, calls: list[ToolCall]) -> AsyncGenerator[Event, None]:
+        run = self.tools = _ToolRun(calls)
+        async with contextlib.aclosing(self.chat.toolset.run(calls, run.state)) as results:
+            async for tev in results:
+                if isinstance(tev, ToolResult):
+                    _apply_result(self.reply, tev)
+                    run.results[tev.id] = _result(tev.id, _valid_unicode(tev.content), tev.is_error)
+                yield tev
+        self.chat.history.add_tool_results([run.results[c.id] for c in calls])
+        self.tools = None
+
+    def _answer_unfinished_tools(self) -> None:
+        """Every tool_use must get exactly one result, or no later request would be valid."""
+        run, self.tools = self.tools, None
+        if run is None:
+            return
+        blocks = [
+            run.results.get(c.id) or _result(c.id, run.state.unfinished_text(c.id), True) for c in run.calls
+        ]
+        self.chat.history.add_tool_results(blocks)
+
+    def _max_steps(self) -> None:
+        self.reply.max_steps_reached = True
+        logging.getLogger("claudekit.tools").warning(
+            "claudekit: stopped after max_steps=%d API calls while the model was still calling tools "
+            "(reply.max_steps_reached); send again to continue, or raise Chat(max_steps=...)",
+            self.chat.max_steps,
+        )
+
+    # -- the end ----------------------------------------------------------------------------------------
+
+    def fail(self, exc: BaseException) -> BaseException:
+        """Finish the turn after ``exc`` (synchronous, once); returns the exception to raise.
+
+        Errors of the exchange become claudekit errors; an interrupt or the consumer closing the stream
+        stays what it is; anything else is a bug and is raised as itself, traceback and all.
+        """
+        interrupted = isinstance(exc, INTERRUPTS)
+        err: BaseException = exc
+        if not interrupted and not isinstance(exc, ClaudekitError) and is_transport_error(exc):
+            err = from_sdk_error(exc)
+        if self.closed:
+            return err
+        if interrupted:
+            status = "interrupted"
+        elif isinstance(err, ClaudekitError):
+            status = err.kind
+        else:
+            status = type(err).__name__
+        step = self.step
+        if step is not None and not step.done:
+            self._abandon_step(step, status, exc, interrupted)
+        elif not self.reply.steps and self._mark is not None:
+            self.chat.history.restore(self._mark)  # nothing was sent: the prompt comes back out
+        self._answer_unfinished_tools()
+        if interrupted:
+            self.reply.interrupted = True
+        elif isinstance(err, ClaudekitError):
+            err.reply = self.reply
+            self.reply.error = err
+        self.close(None if interrupted else err)
+        return err
+
+    def _abandon_step(self, step: _Step, status: str, exc: BaseException, interrupted: bool) -> None:
+        if step.raw is None:  # the request itself failed, after the SDK's retries
+            self._log_retried(step, getattr(exc, "response", None))
+        why = "interrupted" if interrupted else "the stream failed"
+        for ev in step.acc.finish_open_blocks():
+            if isinstance(ev, ToolCallReady):
+                self._record_call(ev, step.index, error=why)
+        self.reply.steps.append(self._step_record(step, status))
+        self._keep_partial(step)
+        self._log_step(step, status)
+        step.done = True
+        self.step = None
+
+    def _keep_partial(self, step: _Step) -> None:
+        """After an error or interrupt: keep what arrived in a form the API will accept next turn."""
+        msg = step.acc.snapshot
+        kept = _hygiene.partial_content(list(msg.content), set(step.acc.open_block_indices())) if msg else []
+        if kept:
+            self.chat.history.add_assistant(kept)
+        elif step.index == 0 and self._mark is not None:
+            # Nothing came back: take the prompt out again so that re-sending it does not duplicate it.
+            self.chat.history.restore(self._mark)
+
+    def close(self, error: BaseException | None) -> None:
+        """The turn is over: stop waking the loop and tell the stream (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._waker is not None:
+            self._waker.release()
+        self._host._closed(error)
+
+    async def _release(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            # Best effort: the error that brought us here is the one to report.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(raw.close())
+
+    # -- usage ---------------------------------------------------------------------------------------------
+
+    def _step_record(self, step: _Step, status: str) -> Step:
+        acc = step.acc
+        latency = time.perf_counter() - step.started if step.started else None
+        ttft = None if acc.first_token_at is None else acc.first_token_at - step.started
+        usage = acc.usage if acc.snapshot is not None else Usage()
+        if status != "ok" and not acc.final_usage:
+            usage = dataclasses.replace(usage, output_tokens=None)  # message_start's is a placeholder
+        return Step(step.index, acc.snapshot, usage, status, step.request_id, latency, ttft)
+
+    def _log_step(self, step: _Step, status: str) -> None:
+        record = self.reply.steps[-1]
+        msg = step.acc.snapshot
+        usage: Any = None
+        if msg is not None and (step.acc.final_usage_missing or not step.acc.final_usage):
+            # Record what is known and leave the rest missing (NA), never a stale or zero count:
+            # without message_delta's usage, message_start's output count is only a placeholder.
+            known = dataclasses.asdict(step.acc.usage).items()
+            usage = {
+                k: v for k, v in known if v is not None and k.endswith("_tokens") and k != "output_tokens"
+            }
+        diagnostics = getattr(msg, "diagnostics", None) if msg is not None else None
+        self._append_usage(
+            msg,
+            usage=usage,
+            step=step.index,
+            model=(msg.model if msg is not None else None) or self.reply.model,
+            request_id=step.request_id,
+            status=status,
+            latency_s=record.latency_s,
+            ttft_s=record.ttft_s,
+            started_at=step.started_at,
+            cache_miss_reason=getattr(diagnostics, "cache_miss_reason", None),
+            client_miss_reason=step.client_reason,
+        )
+
+    def _log_retried(self, step: _Step, final: Any) -> None:
+        """One record per attempt the SDK retried before ``final`` (no tokens: a refused call is not
+        billed); the step's timing starts at the attempt that produced ``final``."""
+        retried, last = _attempts.split(step.attempts, final)
+        if last is not None:
+            step.started, step.started_at = last.started, last.started_at
+        for a in retried:
+            self._append_usage(
+                None,
+                step=step.index,
+                model=self.reply.model,
+                request_id=a.request_id,
+                status=a.status,
+                latency_s=a.latency_s,
+                ttft_s=None,
+                started_at=a.started_at,
+            )
+
+    def _append_usage(self, message: Any, **fields: Any) -> None:
+        """Best effort: the answer is already in the history, and a log that fails never costs it."""
+        log_ = self.chat.usage
+        if log_ is None:
+            return
+        try:
+            from .usage import UsageRecord
+
+            log_.append(UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields))
+        except Exception as exc:
+            why = " ".join(str(exc).split())[:200]
+            say_once(
+                f"the usage log could not be written ({type(exc).__name__}: {why}); "
+                "replies go on as usual, but their usage is not recorded there",
+                key=f"usage-log-{id(log_)}",
+            )
+
+
+class _Waker:
+    """One task per event loop that wakes it every _WAKE_S while any turn runs (see _WAKE_S)."""
+
+    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, _Waker]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.users = 0
+        self.task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def acquire(cls) -> _Waker:
+        loop = asyncio.get_running_loop()
+        waker = cls._by_loop.get(loop)
+        if waker is None:
+            waker = cls._by_loop[loop] = cls(loop)
+        waker.users += 1
+        if waker.task is None:
+            waker.task = loop.create_task(_wake_periodically())
+        return waker
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            self._by_loop.pop(self.loop, None)
+            if self.task is not None:
+                self.task.cancel()
+                self.task = None
+
+
+async def _wake_periodically() -> None:
+    while True:
+        await asyncio.sleep(_WAKE_S)
+
+
+def _result(tool_use_id: str, content: Any, is_error: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": content}
+    if is_error:
+        block["is_error"] = True
+    return block
+
+
+def _apply_result(reply: Reply, result: ToolResult) -> None:
+    for call in reply.tool_calls:
+        if call.id == result.id:
+            call.result = result.content
+            call.is_error = result.is_error
+            call.decision = result.decision
+
+
+def _valid_unicode(value: Any) -> Any:
+    """Tool output with lone surrogates (e.g. undecodable file names) made sendable: U+FFFD instead."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return value
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
+
+
+def _parse_output(fmt: Any, text: str) -> Any:
+    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
+    what = getattr(fmt, "__name__", "the output_format schema")
+    if isinstance(fmt, dict) or not hasattr(fmt, "model_json_schema"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
+    try:
+        return pydantic.TypeAdapter(fmt).validate_json(text)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first.get("type") == "json_invalid":
+            raise OutputFormatError(f"the answer is not JSON for {what}: {first.get('msg')}") from exc
+        detail = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ()))) or '(answer)'}: {e.get('msg')}" for e in exc.errors()[:2]
+        )
+        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc
