@@ -38,12 +38,19 @@ TOKEN_FIELDS = (
 )
 
 
+_MISSING = object()
+
+
 def _get(obj: Any, name: str) -> Any:
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    # Attributes first: the ABC check isinstance(obj, Mapping) is slow for SDK models (most calls).
+    value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        return obj.get(name) if isinstance(obj, Mapping) else None
+    return value
 
 
 def _check_count(name: str, value: Any) -> int | None:
@@ -291,12 +298,23 @@ class UsageRecord:
             client_miss_reason=client_miss_reason,
             service_tier=_get(u, "service_tier"),
         )
-        return record.priced(prices)
+        # Priced in place: nobody else holds this record yet, and a copy would validate every field again.
+        record._set_costs(prices)
+        return record
 
     def priced(self, prices: Prices | None = None) -> UsageRecord:
         """A copy with ``cost_usd`` / ``cost_no_cache_usd`` computed from ``prices`` (default: in force).
 
         Warns once per unknown model, and only when there is usage to price."""
+        cost, no_cache = self._costs(prices)
+        return replace(self, cost_usd=cost, cost_no_cache_usd=no_cache)
+
+    def _set_costs(self, prices: Prices | None) -> None:
+        cost, no_cache = self._costs(prices)
+        object.__setattr__(self, "cost_usd", cost)
+        object.__setattr__(self, "cost_no_cache_usd", no_cache)
+
+    def _costs(self, prices: Prices | None) -> tuple[float | None, float | None]:
         table = prices if prices is not None else get_prices()
         price = table.lookup(self.model)
         if price is None and self.input_tokens is not None and self.output_tokens is not None:
@@ -311,7 +329,7 @@ class UsageRecord:
             cache_read_input_tokens=self.cache_read_input_tokens,
             multiplier=table.batch_multiplier if self.is_batch else 1.0,
         )
-        return replace(self, cost_usd=cost, cost_no_cache_usd=no_cache)
+        return cost, no_cache
 
     @property
     def is_batch(self) -> bool:
