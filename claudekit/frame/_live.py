@@ -113,6 +113,7 @@ class LiveRun:
 
     async def run(self) -> dict[str, Outcome]:
         todo = deque(r for fp, r in self.plan.requests.items() if fp not in self.outcomes)
+        finished: asyncio.Queue[asyncio.Task[tuple[Request, Outcome | None]]] = asyncio.Queue()
         running: set[asyncio.Task[tuple[Request, Outcome | None]]] = set()
         warming = self.plan.shared_prefix_cached
         try:
@@ -128,17 +129,19 @@ class LiveRun:
                     if self.budget is not None:
                         self.budget.in_flight += worst
                     self.pacer.running += 1
-                    running.add(asyncio.ensure_future(self._one(req, worst)))
+                    task = asyncio.ensure_future(self._one(req, worst))
+                    task.add_done_callback(finished.put_nowait)  # O(1) per row, unlike asyncio.wait
+                    running.add(task)
                 if not running:
                     continue
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                task = await finished.get()
+                running.discard(task)
                 warming = False
-                for task in done:
-                    req, outcome = task.result()
-                    if outcome is None:
-                        todo.appendleft(req)
-                    else:
-                        self._finish(req, outcome)
+                req, outcome = task.result()
+                if outcome is None:
+                    todo.appendleft(req)
+                else:
+                    self._finish(req, outcome)
         except BaseException:
             for task in running:
                 task.cancel()

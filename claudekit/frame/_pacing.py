@@ -26,6 +26,7 @@ __all__ = ["Cost", "Pacer", "cost_of_attempt"]
 
 _PREFIX = "anthropic-ratelimit-"
 _BUCKETS = ("requests", "input-tokens", "output-tokens")
+_WANTED = (_PREFIX, "retry-after")
 _MAX_WAIT = 2.0  # re-check at least this often while waiting (a fresher header may come in)
 
 
@@ -121,11 +122,9 @@ class Pacer(anthropic.Middleware):
     def observe(self, status: int, headers: Any) -> None:
         """Learn from a response: the buckets' levels, and on 429/529 a pause and less concurrency."""
         now = self.clock()
+        seen = _interesting(headers)
         for name in _BUCKETS:
-            limit, remaining = (
-                headers.get(f"{_PREFIX}{name}-limit"),
-                headers.get(f"{_PREFIX}{name}-remaining"),
-            )
+            limit, remaining = seen.get(f"{_PREFIX}{name}-limit"), seen.get(f"{_PREFIX}{name}-remaining")
             if limit is None or remaining is None:
                 continue
             try:
@@ -135,7 +134,7 @@ class Pacer(anthropic.Middleware):
         if status in (429, 529):
             self.rate_limited += 1
             self.limit = max(1.0, self.limit / 2)
-            delay = _retry_after(headers)
+            delay = _retry_after(seen)
             if delay is None:  # no advice: back off like the SDK does (0.5 s doubling, at most 8 s)
                 delay = min(8.0, 0.5 * 2**self._backoff)
                 self._backoff += 1
@@ -149,7 +148,20 @@ class Pacer(anthropic.Middleware):
         return all(b.available(now) > 0.1 * b.limit for b in self._buckets.values())
 
 
-def _retry_after(headers: Any) -> float | None:
+def _interesting(headers: Any) -> dict[str, str]:
+    """The rate-limit and retry-after headers, in one pass (each ``Headers.get`` scans them all)."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:  # a plain mapping
+        return {str(k).lower(): str(v) for k, v in headers.items() if str(k).lower().startswith(_WANTED)}
+    out: dict[str, str] = {}
+    for key, value in raw:
+        name = key.decode("latin-1").lower()
+        if name.startswith(_WANTED):
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
         value = headers.get(name)
         if value is None:

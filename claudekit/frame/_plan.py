@@ -75,9 +75,11 @@ def make_plan(
     base.pop("cache_control", None)
     base.pop("diagnostics", None)
     shared = _has_marker(base.get("system")) or _has_marker(base.get("tools")) or _has_marker(prefix)
-    base_key = _canonical({k: v for k, v in merged_params(base).items() if k != "messages"})
+    shared_key = _canonical({k: v for k, v in merged_params(base).items() if k != "messages"})
+    shared_key += _canonical(prefix)
     prompts = _row_prompts(df, prompt)
-    keys = [_json_key(k) for k in df.index]
+    labels = df.index.tolist()
+    keys = [_json_key(k) for k in labels]
     row_fp: list[str | None] = []
     row_error: dict[int, str] = {}
     requests: dict[str, Request] = {}
@@ -87,13 +89,12 @@ def make_plan(
             row_error[pos] = built.message
             continue
         content, chars = built
-        messages = [*prefix, {"role": "user", "content": content}]
-        fp = hashlib.blake2b((base_key + _canonical(messages)).encode(), digest_size=16).hexdigest()
+        fp = hashlib.blake2b((shared_key + _content_key(content)).encode(), digest_size=16).hexdigest()
         row_fp.append(fp)
         req = requests.get(fp)
         if req is None:
-            body = {**base, "messages": messages}
-            requests[fp] = Request(fp, f"{_key_part(df.index[pos])}-{fp[:16]}", body, [pos], chars)
+            body = {**base, "messages": [*prefix, {"role": "user", "content": content}]}
+            requests[fp] = Request(fp, f"{_key_part(labels[pos])}-{fp[:16]}", body, [pos], chars)
         else:
             req.rows.append(pos)
     return Plan(settings, df.index, row_fp, row_error, requests, fields, shared, keys)
@@ -203,6 +204,13 @@ def _has_marker(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_marker(v) for v in value)
     return False
+
+
+def _content_key(content: list[dict[str, Any]]) -> str:
+    """The row's prompt as fingerprint input: its text when it is one text block (cheap), else JSON."""
+    if len(content) == 1 and content[0].get("type") == "text" and len(content[0]) == 2:
+        return "\x00t" + str(content[0]["text"])
+    return "\x00j" + _canonical(content)
 
 
 def _canonical(value: Any) -> str:
