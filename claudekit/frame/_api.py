@@ -73,6 +73,7 @@ async def map(
     frame = _frame(df)
     _check_job(concurrency, max_cost_usd)
     plan = _plan(frame, prompt, job_settings, examples)
+    distinct = len(plan.requests)
     state_file = StateFile(state) if state is not None else None
     known = reuse(state_file.load().results, plan) if state_file is not None else {}
     handle = resolve_client(
@@ -84,8 +85,8 @@ async def map(
         pacer = Pacer(concurrency)
         # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
         sdk = _attempts.with_attempts(handle.client.with_middleware(pacer))
-        todo = [r for fp, r in plan.requests.items() if fp not in known]
         if dry_run:
+            todo = [r for fp, r in plan.requests.items() if fp not in known]
             return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
         budget = _budget(max_cost_usd, plan, examples) if max_cost_usd is not None else None
         import httpx2
@@ -119,7 +120,7 @@ async def map(
     out = result_frame(plan, outcomes, frame)
     out.attrs["claudekit"] = {
         "job": run.name,
-        "requests": len(plan.requests),
+        "requests": distinct,
         "reused": len(known),
         "attempts": pacer.attempts,
         "rate_limited": pacer.rate_limited,
@@ -215,9 +216,11 @@ async def batch(
 
 
 def make_usage_log(usage_log: Any) -> Any:
-    """The job's usage log: the one given (or one on the path given), forwarding to the session's."""
+    """The job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
     from ..usage import UsageLog, session_log
 
+    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
+        return session_log()
     if isinstance(usage_log, UsageLog):
         return usage_log
     return UsageLog(path=usage_log, parent=session_log())

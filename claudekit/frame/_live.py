@@ -165,6 +165,8 @@ class LiveRun:
 
     def _finish(self, req: Request, outcome: Outcome) -> None:
         self.outcomes[req.fp] = outcome
+        # Answered: the request is not needed any more (a 100k-row job's memory is mostly its rows).
+        self.plan.requests.pop(req.fp, None)
         if self.state is not None:
             self.state.result(req.fp, outcome)
         self._count(req, outcome)
@@ -202,7 +204,6 @@ class LiveRun:
         self._seq += 1
         seq = self._seq
         attempts: list[_attempts.Attempt] = []
-        started_at = datetime.now(timezone.utc)
         token = cost_of_attempt.set(self._estimates.cost())
         try:
             with _attempts.watching(attempts):
@@ -212,7 +213,7 @@ class LiveRun:
             if not is_transport_error(exc):
                 raise  # a bug is not a row's error
             err = from_sdk_error(exc)
-            self._log_attempts(attempts, getattr(exc, "response", None), seq, err, started_at)
+            self._log_attempts(attempts, getattr(exc, "response", None), seq, err)
             tries = self.requeues.get(req.fp, 0)
             if isinstance(err, _RETRYABLE) and tries < MAX_REQUEUES:
                 self.requeues[req.fp] = tries + 1
@@ -220,7 +221,7 @@ class LiveRun:
             return from_error(err)
         finally:
             cost_of_attempt.reset(token)
-        last = self._log_attempts(attempts, raw.http_response, seq, None, started_at)
+        last = self._log_attempts(attempts, raw.http_response, seq, None)
         record = UsageRecord.from_message(
             message,
             chat_id=self.name,
@@ -231,7 +232,7 @@ class LiveRun:
             status="ok",
             latency_s=time.perf_counter() - (last.started if last else time.perf_counter()),
             ttft_s=None,
-            started_at=last.started_at if last else started_at,
+            started_at=last.started_at if last else datetime.now(timezone.utc),
         )
         self.log.append(record)
         self._estimates.learn(record)
@@ -246,7 +247,6 @@ class LiveRun:
         final: Any,
         seq: int,
         err: ClaudekitError | None,
-        started_at: datetime,
     ) -> _attempts.Attempt | None:
         """Log the attempts the SDK retried (and, for a failed call, the failure); return the final one."""
         retried, last = _attempts.split(attempts, final)
@@ -255,7 +255,7 @@ class LiveRun:
         ]
         if err is not None:
             status = str(getattr(err, "type", None) or type(err).__name__)
-            at = last.started_at if last else started_at
+            at = last.started_at if last else datetime.now(timezone.utc)
             records.append((status, getattr(err, "request_id", None), last.latency_s if last else None, at))
         for status, request_id, latency, at in records:
             empty = UsageRecord.from_message(

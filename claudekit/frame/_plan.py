@@ -12,7 +12,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -29,15 +29,40 @@ PromptSpec = str | Callable[[dict[Any, Any]], Any]
 _CLEAN_KEY = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Shared:
+    """What every request of a plan has in common: the body without messages, the examples."""
+
+    base: dict[str, Any]
+    prefix: list[dict[str, Any]]
+
+
+@dataclass(slots=True)
 class Request:
-    """One distinct request: its fingerprint, ``custom_id``, body and the rows that share it."""
+    """One distinct request: its fingerprint, the first row's label, the rows that share it, and the
+    row's own prompt (text, or content blocks); the body is built when it is needed (memory: a 100k-row
+    job holds 100k of these)."""
 
     fp: str
-    custom_id: str
-    body: dict[str, Any]
+    content: str | list[dict[str, Any]] | None  # None once a live job has its answer
     rows: list[int]
     chars: int  # size of the row-specific prompt, for token estimates
+    label: Any
+    shared: _Shared
+
+    @property
+    def custom_id(self) -> str:
+        """1–64 characters of ``[A-Za-z0-9_-]``: the row key and the fingerprint (stable across runs)."""
+        return f"{_key_part(self.label)}-{self.fp[:16]}"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The keyword arguments of ``messages.create`` for this request."""
+        content = self.content
+        if content is None:
+            raise RuntimeError("this request's prompt was released after it was answered")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        return {**self.shared.base, "messages": [*self.shared.prefix, {"role": "user", "content": blocks}]}
 
 
 @dataclass
@@ -51,11 +76,15 @@ class Plan:
     requests: dict[str, Request]  # by fingerprint, in the order of their first row
     fields: list[Field] | None  # the output columns with output_format, else None (text)
     shared_prefix_cached: bool = False
-    keys: list[Any] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
         return len(self.row_fp)
+
+    @property
+    def keys(self) -> list[Any]:
+        """The row labels as JSON can keep them (for a state file)."""
+        return [_json_key(k) for k in self.index.tolist()]
 
 
 def make_plan(
@@ -74,12 +103,12 @@ def make_plan(
     # read once, so the top-level automatic marker would make every row pay for a write.
     base.pop("cache_control", None)
     base.pop("diagnostics", None)
-    shared = _has_marker(base.get("system")) or _has_marker(base.get("tools")) or _has_marker(prefix)
-    shared_key = _canonical({k: v for k, v in merged_params(base).items() if k != "messages"})
-    shared_key += _canonical(prefix)
+    cached = _has_marker(base.get("system")) or _has_marker(base.get("tools")) or _has_marker(prefix)
+    base.pop("messages")
+    shared = _Shared(base, prefix)
+    shared_key = _canonical(merged_params(base)) + _canonical(prefix)
     prompts = _row_prompts(df, prompt)
     labels = df.index.tolist()
-    keys = [_json_key(k) for k in labels]
     row_fp: list[str | None] = []
     row_error: dict[int, str] = {}
     requests: dict[str, Request] = {}
@@ -93,11 +122,10 @@ def make_plan(
         row_fp.append(fp)
         req = requests.get(fp)
         if req is None:
-            body = {**base, "messages": [*prefix, {"role": "user", "content": content}]}
-            requests[fp] = Request(fp, f"{_key_part(labels[pos])}-{fp[:16]}", body, [pos], chars)
+            requests[fp] = Request(fp, _compact(content), [pos], chars, labels[pos], shared)
         else:
             req.rows.append(pos)
-    return Plan(settings, df.index, row_fp, row_error, requests, fields, shared, keys)
+    return Plan(settings, df.index, row_fp, row_error, requests, fields, cached)
 
 
 def merged_params(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -204,6 +232,13 @@ def _has_marker(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_marker(v) for v in value)
     return False
+
+
+def _compact(content: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
+    """A lone text block kept as its text (a third of the memory)."""
+    if len(content) == 1 and content[0].get("type") == "text" and len(content[0]) == 2:
+        return str(content[0]["text"])
+    return content
 
 
 def _content_key(content: list[dict[str, Any]]) -> str:
