@@ -60,7 +60,7 @@ async def map(
     ``base_url``), plus: ``concurrency`` (most rows at once; the job adapts below it to the rate
     limits), ``max_cost_usd`` (rows that could pass it are not started: ``skipped_budget``),
     ``dry_run`` (send nothing; return a :class:`JobEstimate`), ``progress`` (False for none),
-    ``state`` (a JSON Lines file: rows that already succeeded are not sent again), ``examples``
+    ``state`` (a JSON Lines file: rows already answered are not sent again), ``examples``
     (few-shot ``(question, answer)`` pairs, cached with the system prompt), ``usage_log``, ``name``.
     Identical prompts are sent once.
     """

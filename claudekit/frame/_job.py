@@ -407,7 +407,7 @@ def split(
 def _result_type(outcome: Outcome) -> str:
     if outcome.status in ("canceled", "expired"):
         return outcome.status
-    if outcome.ok or outcome.status in ("max_tokens", "refusal", "output_format_error"):
+    if outcome.answered:
         return "succeeded"
     return "errored"
 

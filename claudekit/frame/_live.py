@@ -275,5 +275,6 @@ class LiveRun:
 
 
 def reuse(outcomes: dict[str, Outcome], plan: Plan) -> dict[str, Outcome]:
-    """The answers a state file already holds for this plan's requests (successful ones only)."""
-    return {fp: replace(o) for fp, o in outcomes.items() if o.ok and fp in plan.requests}
+    """The answers a state file already holds for this plan's requests (answered ones: an API error,
+    a cancel or an expiry is sent again; an answer, even cut off at max_tokens, is not paid twice)."""
+    return {fp: replace(o) for fp, o in outcomes.items() if o.answered and fp in plan.requests}

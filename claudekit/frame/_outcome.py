@@ -9,7 +9,10 @@ from typing import Any
 from .._errors import ClaudekitError, OutputFormatError
 from .._turn import _parse_output
 
-__all__ = ["Outcome", "from_error", "from_message"]
+__all__ = ["ANSWERED", "Outcome", "from_error", "from_message"]
+
+#: Statuses of a request the model answered: a state file keeps these (they are not sent again).
+ANSWERED = frozenset({"ok", "max_tokens", "refusal", "output_format_error"})
 
 
 @dataclass(slots=True)
@@ -28,6 +31,12 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def answered(self) -> bool:
+        """The model answered (and the call was billed), even if the answer is cut off or refused:
+        sending the same request again would pay for the same answer twice."""
+        return self.status in ANSWERED
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -285,3 +285,15 @@ async def test_turn_function_errors_are_not_in_the_frame_as_python_tracebacks(ba
     with pytest.raises(ck.ConfigError, match="unknown setting"):
         await ck.map(pd.DataFrame({"id": ["a"]}), "{id}", offline=backend, temprature=0.2)
     assert backend.http_log == []
+
+
+async def test_state_does_not_pay_twice_for_an_answer_cut_off_at_max_tokens(tmp_path: Any):
+    backend = OfflineBackend()  # the default responder answers at length
+    df = pd.DataFrame({"id": ["a", "b"]})
+    state = tmp_path / "cut.jsonl"
+    first = await ck.map(df, "Tell me about {id}", offline=backend, max_tokens=5, state=state)
+    assert first["claude_status"].tolist() == ["max_tokens", "max_tokens"]
+    assert "max_tokens" in first.loc[0, "claude_error"] and first.loc[0, "claude_text"]
+    again = await ck.map(df, "Tell me about {id}", offline=backend, max_tokens=5, state=state)
+    assert messages_sent(backend) == 2  # billed answers are kept, not bought again
+    assert again["claude_text"].tolist() == first["claude_text"].tolist()
