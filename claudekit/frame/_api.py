@@ -62,7 +62,8 @@ async def map(
     ``dry_run`` (send nothing; return a :class:`JobEstimate`), ``progress`` (False for none),
     ``state`` (a JSON Lines file: rows already answered are not sent again), ``examples``
     (few-shot ``(question, answer)`` pairs, cached with the system prompt), ``usage_log``, ``name``.
-    Identical prompts are sent once.
+    Identical prompts are sent once. ``result.attrs["claudekit"]`` says what the job did (distinct
+    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits).
     """
     from ._columns import result_frame
     from ._estimate import estimate_job
