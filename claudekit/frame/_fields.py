@@ -65,19 +65,8 @@ def _field(name: str, prop: Any, root: Mapping[str, Any]) -> Field:
 
 
 def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local ``$ref``s and a lone ``allOf`` (how pydantic writes enums and nested models)."""
-    for _ in range(16):
-        all_of = schema.get("allOf")
-        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], Mapping):
-            schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **all_of[0]}
-            continue
-        ref = schema.get("$ref")
-        if not (isinstance(ref, str) and ref.startswith("#/")):
-            return schema
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target.get(part) if isinstance(target, Mapping) else None
-        if not isinstance(target, Mapping):
-            return {}
-        schema = {**{k: v for k, v in schema.items() if k != "$ref"}, **target}
-    return schema
+    """Follow local ``$ref``s and a lone ``allOf`` (how pydantic writes enums and nested models), with the
+    offline responder's resolver (one implementation of the JSON-schema rules in the package)."""
+    from ..offline._responders import _resolve as resolve_refs
+
+    return resolve_refs(schema, root)

@@ -222,18 +222,8 @@ class LiveRun:
         finally:
             cost_of_attempt.reset(token)
         last = self._log_attempts(attempts, raw.http_response, seq, None)
-        record = UsageRecord.from_message(
-            message,
-            chat_id=self.name,
-            turn=seq,
-            step=0,
-            model=self.plan.settings.model,
-            request_id=raw.request_id,
-            status="ok",
-            latency_s=time.perf_counter() - (last.started if last else time.perf_counter()),
-            ttft_s=None,
-            started_at=last.started_at if last else datetime.now(timezone.utc),
-        )
+        latency = time.perf_counter() - last.started if last else None
+        record = self._record(message, seq, "ok", raw.request_id, latency, last.started_at if last else None)
         self.log.append(record)
         self._estimates.learn(record)
         if self.budget is not None:
@@ -250,28 +240,31 @@ class LiveRun:
     ) -> _attempts.Attempt | None:
         """Log the attempts the SDK retried (and, for a failed call, the failure); return the final one."""
         retried, last = _attempts.split(attempts, final)
-        records: list[tuple[str, str | None, float | None, datetime]] = [
+        records: list[tuple[str, str | None, float | None, datetime | None]] = [
             (a.status, a.request_id, a.latency_s, a.started_at) for a in retried
         ]
         if err is not None:
-            status = str(getattr(err, "type", None) or type(err).__name__)
-            at = last.started_at if last else datetime.now(timezone.utc)
-            records.append((status, getattr(err, "request_id", None), last.latency_s if last else None, at))
+            at = last.started_at if last else None
+            records.append((err.kind, getattr(err, "request_id", None), last.latency_s if last else None, at))
         for status, request_id, latency, at in records:
-            empty = UsageRecord.from_message(
-                None,
-                chat_id=self.name,
-                turn=seq,
-                step=0,
-                model=self.plan.settings.model,
-                request_id=request_id,
-                status=status,
-                latency_s=latency,
-                ttft_s=None,
-                started_at=at,
-            )
-            self.log.append(empty)
+            self.log.append(self._record(None, seq, status, request_id, latency, at))
         return last
+
+    def _record(
+        self, message: Any, seq: int, status: str, request_id: str | None, latency: float | None, at: Any
+    ) -> UsageRecord:
+        return UsageRecord.from_message(
+            message,
+            chat_id=self.name,
+            turn=seq,
+            step=0,
+            model=self.plan.settings.model,
+            request_id=request_id,
+            status=status,
+            latency_s=latency,
+            ttft_s=None,
+            started_at=at or datetime.now(timezone.utc),
+        )
 
 
 def reuse(outcomes: dict[str, Outcome], plan: Plan) -> dict[str, Outcome]:

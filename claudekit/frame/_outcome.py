@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -88,9 +87,4 @@ def _parse(fmt: Any, text: str, stop: str | None) -> tuple[dict[str, Any] | None
 
 def from_error(err: ClaudekitError, record: Any = None) -> Outcome:
     """The outcome of a request that failed: the error's type as status, its message as the error."""
-    status = getattr(err, "type", None) or _snake(type(err).__name__)
-    return Outcome(status, error=err.message, cost=getattr(record, "cost_usd", None))
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return Outcome(err.kind, error=err.message, cost=getattr(record, "cost_usd", None))
