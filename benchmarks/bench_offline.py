@@ -6,6 +6,7 @@ Run: ``python benchmarks/bench_offline.py``. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
 from typing import Any
@@ -14,7 +15,9 @@ import anthropic
 import httpx2
 
 from claudekit.offline import OfflineBackend, count_tokens, make_async_client
+from claudekit.offline._shapes import adapter, check_shape
 from claudekit.offline._tokens import REQUEST_FRAMING
+from claudekit.offline._validation import Context, validate_request
 
 MODEL = "claude-sonnet-4-6"
 BODY = {"model": MODEL, "max_tokens": 256, "messages": [{"role": "user", "content": "Benchmark me, please."}]}
@@ -181,9 +184,57 @@ async def bench_cache(turns: int = 20) -> None:
         )
 
 
+def _long_conversation(turns: int) -> dict[str, Any]:
+    messages: list[dict[str, Any]] = []
+    for i in range(turns):
+        tid = f"toolu_{i:04d}"
+        messages.append({"role": "user", "content": f"Weather in {CITIES[i % len(CITIES)]}?"})
+        call = {"type": "tool_use", "id": tid, "name": "get_weather", "input": {"city": CITIES[i % 10]}}
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": "Checking."}, call]})
+        messages.append(
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tid, "content": "sun"}]}
+        )
+        messages.append({"role": "assistant", "content": "It is sunny."})
+    messages.append({"role": "user", "content": "Thanks."})
+    return {"model": MODEL, "max_tokens": 256, "tools": TOOLS, "system": SYSTEM, "messages": messages}
+
+
+def _per_call(fn: Any, n: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def bench_validation() -> None:
+    """Validation's share of a request: SDK-shape check, then all rules, against the whole handle()."""
+    adapter.cache_clear()
+    t0 = time.perf_counter()
+    adapter("messages", False)
+    build = time.perf_counter() - t0
+    print(f"\n== validation (first request builds the SDK-shape validator once: {build * 1000:.0f} ms)")
+    print(f"{'request':28} {'shape':>9} {'all rules':>10} {'handle()':>10} {'rules/handle':>13}")
+    backend = OfflineBackend()
+    ctx = Context(backend.signer)
+    headers = {"x-api-key": "offline"}
+    for label, body, n in (
+        ("short prompt", BODY, 300),
+        ("100-turn tool conversation", _long_conversation(100), 30),
+    ):
+        raw = json.dumps(body).encode()
+        shape = _per_call(lambda b=body: check_shape(b, surface="messages", beta=False), n)
+        rules = _per_call(lambda b=body: validate_request(b, ctx), n)
+        whole = _per_call(lambda r=raw: backend.handle("POST", "/v1/messages", headers, r), n)
+        print(
+            f"{label:28} {shape * 1000:7.3f}ms {rules * 1000:8.3f}ms {whole * 1000:8.3f}ms "
+            f"{rules / whole:12.0%}"
+        )
+
+
 def main() -> None:
     asyncio.run(bench_transports())
     asyncio.run(bench_cache())
+    bench_validation()
     _ = anthropic  # imported so the benchmark fails fast if the SDK is missing
 
 

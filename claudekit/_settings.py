@@ -12,6 +12,7 @@ from typing import Any, Literal, cast
 
 import anthropic
 
+from . import _models
 from ._content import check_unicode
 from ._errors import ConfigError
 from ._markers import place_markers
@@ -73,6 +74,7 @@ class Settings:
         tool_names = tool_names or []
         if not isinstance(self.model, str) or not self.model:
             raise ConfigError("model must be a model name such as 'claude-sonnet-4-6'")
+        _models.check_name(self.model, ConfigError)  # near misses only: newer ids go to the service
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
         t = self.thinking
@@ -112,9 +114,10 @@ class Settings:
                     f"tool_choice names {tc!r}, which is not one of this chat's tools ({known})",
                     hint="pass the tool in tools=[...] or choose 'auto'",
                 )
-        if tc not in (None, "auto", "none") and t not in (None, False):
+        if tc not in (None, "auto", "none") and t not in (None, False) and not _forced_tool_ok(self.model, t):
             raise ConfigError(
-                f"tool_choice={tc!r} cannot be combined with thinking",
+                f"tool_choice={tc!r} cannot be combined with "
+                + ("adaptive thinking on this model" if t == "adaptive" else "budgeted thinking"),
                 hint="with thinking on, use tool_choice 'auto' or 'none'",
             )
         if tc in ("any",) and not tool_names:
@@ -153,6 +156,15 @@ class Settings:
         check_unicode(self.metadata, "metadata")
         check_unicode(self.stop_sequences, "stop_sequences")
         check_unicode(self.extra_body, "extra_body")
+
+
+def _forced_tool_ok(model: str, thinking: Any) -> bool:
+    """Forced tool use with thinking: never with a budget; with adaptive thinking where the model
+    allows it (the catalog), and left to the service where the catalog does not know."""
+    if thinking != "adaptive":
+        return False
+    spec = _models.lookup(model)
+    return spec is None or spec.forced_tool_choice_with_adaptive is not False
 
 
 def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:

@@ -56,12 +56,13 @@ _KNOWN_PASSTHROUGH = {
 class _Block:
     """Per-block buffers for the deltas we accumulate ourselves."""
 
-    __slots__ = ("buffer", "done", "flushed", "kind", "parts")
+    __slots__ = ("buffer", "done", "flushed", "kind", "parts", "tool_id")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.parts: list[str] = []
         self.buffer: _JsonBuffer | None = None
+        self.tool_id = ""
         self.done = False  # content_block_stop arrived
         self.flushed = False  # buffered deltas written into the snapshot
 
@@ -86,6 +87,8 @@ class Accumulator:
 
     def feed(self, event: Any) -> list[Event]:
         try:
+            if event.type == "content_block_delta":  # the hot path: every token
+                return self._delta(event)
             return self._feed(event)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             # The SDK builds events without validating them: a field of the wrong shape surfaces here.
@@ -95,9 +98,7 @@ class Accumulator:
             ) from exc
 
     def _feed(self, event: Any) -> list[Event]:
-        etype = getattr(event, "type", None)
-        if etype == "content_block_delta":
-            return self._delta(event)
+        etype = event.type
         snap = self.snapshot
         if snap is None:
             if etype != "message_start":
@@ -123,21 +124,24 @@ class Accumulator:
 
     def _delta(self, event: Any) -> list[Event]:
         index = event.index
-        if self.snapshot is None:
-            raise MalformedStreamError("received 'content_block_delta' before message_start")
-        if not 0 <= index < len(self.blocks) or self.blocks[index].done:
+        blocks = self.blocks
+        if not 0 <= index < len(blocks) or blocks[index].done:
+            if self.snapshot is None:
+                raise MalformedStreamError("received 'content_block_delta' before message_start")
             raise MalformedStreamError(
                 f"delta for content block {index}, which is not open (events out of order)"
             )
-        block = self.blocks[index]
+        block = blocks[index]
         delta = event.delta
         dtype = delta.type
         if dtype == "text_delta":
-            self._expect(block, "text", dtype, index)
-            block.parts.append(delta.text)
+            if block.kind != "text":
+                self._expect(block, "text", dtype, index)
+            text = delta.text
+            block.parts.append(text)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            return [TextDelta(index, delta.text)]
+            return [TextDelta(index, text)]
         if dtype == "thinking_delta":
             self._expect(block, "thinking", dtype, index)
             block.parts.append(delta.thinking)
@@ -149,11 +153,12 @@ class Accumulator:
             if buf is None:
                 # The SDK tracks arguments only for tool_use / server_tool_use; others keep their input.
                 return [UnknownEvent(dtype, index, event)]
-            buf.parts.append(delta.partial_json)
+            fragment = delta.partial_json
+            parts = buf.parts
+            parts.append(fragment)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            content = self.snapshot.content[index]
-            return [ToolCallDelta(index, content.id, delta.partial_json, buf, len(buf.parts))]
+            return [ToolCallDelta(index, block.tool_id, fragment, buf, len(parts))]
         if dtype == "signature_delta":
             self._expect(block, "thinking", dtype, index)
             accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._json_bufs)
@@ -195,6 +200,7 @@ class Accumulator:
             return [RedactedThinking(event.index, content.data)]
         if isinstance(content, _TOOL_BLOCKS):
             block.buffer = _JsonBuffer()
+            block.tool_id = content.id
             return [ToolCallStart(event.index, content.id, content.name, server=kind == "server_tool_use")]
         return []
 

@@ -113,15 +113,19 @@ class Turn:
         self.renderer = self._host._begin()  # BusyError here: this turn never started, nothing to undo
         try:
             self._begin()
+            renderer = self.renderer
             for index in range(self.chat.max_steps):
                 step = self._new_step(index)
                 await self._send(step)
+                feed = step.acc.feed
                 try:
-                    async for sdk_event in step.raw:
-                        for ev in step.acc.feed(sdk_event):
+                    async for sdk_event in step.raw:  # the hot loop: one frame, no per-event calls of ours
+                        for ev in feed(sdk_event):
                             if ev.__class__ is ToolCallReady:
-                                self._record_call(ev, step.index)  # type: ignore[arg-type]
-                            yield self._show(ev)
+                                self._record_call(ev, index)  # type: ignore[arg-type]
+                            if renderer is not None:
+                                renderer.event(ev)
+                            yield ev
                 except (httpx2.TransportError, anthropic.APIConnectionError):
                     if not step.acc.stopped:
                         raise
@@ -144,9 +148,13 @@ class Turn:
         except BaseException as exc:
             err = self.fail(exc)
             await self._release()
-            if err is exc:
-                raise
-            raise err from exc
+            if err is not exc:
+                raise err from exc
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                # An interrupt is not a failure of the SDK or httpx: their ~60 frames would only be a
+                # wall of traceback under the partial answer (and take IPython seconds to format).
+                raise exc.with_traceback(None)  # noqa: B904
+            raise
         self.close(None)
 
     def _show(self, ev: Event) -> Event:

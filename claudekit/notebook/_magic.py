@@ -16,11 +16,12 @@ kernel's own loop (``autoawait``), so:
   is kept in ``_claude`` and the conversation stays valid for the next cell;
 - displays happen in the cell's own context, so outputs land in the right cell.
 
-The registered magic function is still the entry point when the transformer does not apply (``%claude``
-inside a longer cell, ``get_ipython().run_cell_magic(...)``, ``%autoawait off``): then the coroutine runs on
-IPython's loop runner when no loop is running (terminal IPython), or else in a worker thread with its
-own event loop while the main thread waits — that path cannot receive widget clicks (approval falls back
-to the chat's unattended policy) but still stops on an interrupt.
+The registered magic function is still the entry point when the transformer does not apply. With no
+loop running (terminal IPython, ``%autoawait off``) the reply runs on IPython's own loop. Inside code
+that already runs on the kernel's loop (``%claude`` in the middle of a longer cell,
+``get_ipython().run_cell_magic(...)`` from code) it cannot be awaited, and a worker thread with a loop
+of its own would share the chat's HTTP client across loops and could outlive an interrupted cell: so
+sending from there is refused with a one-line ``UsageError`` that says what to do instead.
 
 Errors print one line (what happened, what to do) instead of a traceback; ``%tb`` shows the full one.
 """
@@ -28,8 +29,6 @@ Errors print one line (what happened, what to do) instead of a traceback; ``%tb`
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -362,46 +361,17 @@ def _run_sync(coro: Coroutine[Any, Any, Any], shell: Any = None) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        runner: Any = getattr(shell, "loop_runner", None)
-        from IPython.core import async_helpers
+        # No loop in this thread (terminal IPython, %autoawait off): IPython's own loop, the same one
+        # every time, so that a chat's HTTP client is never used across event loops.
+        from IPython.core.async_helpers import get_asyncio_loop
 
-        aio: Any = getattr(async_helpers, "_asyncio_runner", None)
-        if aio is not None and runner is aio:
-            return aio(coro)
-        return asyncio.run(coro)
-    # A loop is already running in this thread (a kernel cell the transformer did not rewrite).
-    box: dict[str, Any] = {}
-    started = threading.Event()
-
-    async def main() -> Any:
-        box["loop"] = asyncio.get_running_loop()
-        box["task"] = asyncio.current_task()
-        started.set()
-        return await coro
-
-    def work() -> None:
-        try:
-            box["result"] = asyncio.run(main())
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            started.set()
-
-    ctx = contextvars.copy_context()  # keeps the cell's parent header for displays from the worker
-    thread = threading.Thread(target=ctx.run, args=(work,), name="claudekit-magic", daemon=True)
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.05)
-    except KeyboardInterrupt:
-        started.wait(1.0)
-        loop, task = box.get("loop"), box.get("task")
-        if loop is not None and task is not None:
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join(10.0)
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
+        return get_asyncio_loop().run_until_complete(coro)  # type: ignore[no-untyped-call]
+    coro.close()
+    raise UsageError(
+        "%claude cannot send from here: this line runs inside code that is already running (a %claude "
+        "line in the middle of a cell, or run_cell_magic called from code) — put %%claude or "
+        '%claude PROMPT at the top of its own cell, or use `await claudekit.notebook.get_chat()("...")`'
+    )
 
 
 # -- the magic ---------------------------------------------------------------------------------------
@@ -490,10 +460,9 @@ def _magic_prefix(line: str, name: str) -> str | None:
     rest = line[len(name) :]
     if rest and not rest[0].isspace():
         return None  # e.g. %%claude? (help) or %claudex
-    rest = rest.strip()
-    if rest.endswith("?"):
-        return None  # leave help requests to IPython
-    return rest
+    # A trailing "?" is the question's, not IPython's help: ``%claude?`` / ``%%claude?`` (no space) are
+    # still help requests, excluded above.
+    return rest.strip()
 
 
 def make_transformer(shell: Any) -> Any:

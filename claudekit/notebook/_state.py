@@ -10,11 +10,11 @@ renderer only pushes what is new. Nothing here parses tool arguments eagerly: th
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._errors import INTERRUPTS
 from .._events import (
     ApprovalRequest,
     Citation,
@@ -62,7 +62,6 @@ STATUSES = (
 #: The sections a view is made of; each has a version in :attr:`ViewState.versions`.
 SECTIONS = ("header", "thinking", "tools", "text", "extras", "footer")
 FINAL_STATUSES = ("done", "interrupted", "error")
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 
 
 def preview(content: Any, limit: int = 200) -> str:
@@ -355,27 +354,11 @@ class ViewState:
 
     def total_usage(self) -> Usage:
         """Usage summed over the API calls seen so far."""
-        usages = list(self.step_usage.values())
-        if len(usages) == 1:
-            return usages[0]
-
-        def total(name: str) -> int | None:
-            vals = [getattr(u, name) for u in usages if getattr(u, name) is not None]
-            return sum(vals) if vals else None
-
-        return Usage(
-            input_tokens=total("input_tokens"),
-            output_tokens=total("output_tokens"),
-            cache_creation_input_tokens=total("cache_creation_input_tokens"),
-            cache_read_input_tokens=total("cache_read_input_tokens"),
-            cache_creation_5m=total("cache_creation_5m"),
-            cache_creation_1h=total("cache_creation_1h"),
-            thinking_tokens=total("thinking_tokens"),
-        )
+        return Usage.total(list(self.step_usage.values())) if self.step_usage else Usage()
 
     def finish(self, reply: Reply | None, error: BaseException | None) -> None:
         """The reply ended: set the final status and reconcile the tool cards with the Reply."""
-        interrupted = isinstance(error, _INTERRUPTS) or bool(reply is not None and reply.interrupted)
+        interrupted = isinstance(error, INTERRUPTS) or bool(reply is not None and reply.interrupted)
         failed = error is not None or (reply is not None and reply.error is not None)
         if interrupted:
             status = "interrupted"

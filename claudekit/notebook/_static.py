@@ -11,12 +11,12 @@ with the regex ``<sub[^>]*>claudekit · [^<]*</sub>`` (or just its timings, as n
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from .._errors import INTERRUPTS
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # of the rendered element. The answer itself is the model's Markdown and renders as Jupyter renders it.
 NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
 
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 _ARGS_LIMIT = 4000
 
 
@@ -237,7 +236,7 @@ def _citations(reply: Reply) -> list[str]:
 
 
 def _error_text(reply: Reply, error: BaseException | None) -> str | None:
-    err: BaseException | None = error if error is not None and not isinstance(error, _INTERRUPTS) else None
+    err: BaseException | None = error if error is not None and not isinstance(error, INTERRUPTS) else None
     if err is None:
         err = reply.error
     return (str(err) or type(err).__name__) if err is not None else None
@@ -251,7 +250,7 @@ def static_markdown(
     Deterministic for a given reply except the footer's latency; ``timings=False`` leaves it out.
     """
     parts: list[str] = []
-    interrupted = reply.interrupted or isinstance(error, _INTERRUPTS)
+    interrupted = reply.interrupted or isinstance(error, INTERRUPTS)
     thinking = reply.thinking
     notes = _thinking_notes(reply)
     if thinking or notes:
@@ -299,7 +298,7 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         lines.append(f"[tool {name}: {status}{' — ' + preview(result, 80) if result else ''}]")
     if reply.text:
         lines.append(reply.text)
-    if reply.interrupted or isinstance(error, _INTERRUPTS):
+    if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
     else:
         err = _error_text(reply, error)

@@ -6,11 +6,11 @@ goes to ``stderr`` as short lines, so piping a script's output keeps only the an
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._errors import INTERRUPTS
 from .._events import (
     RedactedThinking,
     ServerToolBlock,
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from .._reply import Reply
 
 __all__ = ["TextRenderer"]
-
-_INTERRUPTS = (asyncio.CancelledError, KeyboardInterrupt, GeneratorExit)
 
 
 class TextRenderer:
@@ -98,7 +96,7 @@ class TextRenderer:
                 self._step = step
 
     def finish(self, reply: Reply, error: BaseException | None) -> None:
-        if reply.interrupted or isinstance(error, _INTERRUPTS):
+        if reply.interrupted or isinstance(error, INTERRUPTS):
             self._line("[interrupted — partial answer kept]")
         elif not self._at_line_start:
             self.out.write("\n")

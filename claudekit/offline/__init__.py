@@ -1,6 +1,7 @@
 """claudekit.offline — an offline Messages API backend, plus record and replay.
 
-It speaks the wire protocol only (no Jupyter, no other claudekit modules)::
+It speaks the wire protocol only (no Jupyter, nothing of the core; it reads the model catalog,
+``claudekit/models.json``, which is data)::
 
     from claudekit.offline import OfflineBackend, Script, Turn, ToolCall, make_async_client
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._backend import OfflineBackend
+from ._backend import Call, OfflineBackend, Route
 from ._batches import BatchSettings
 from ._cache import CacheUsage, min_cacheable_tokens
 from ._cache import build_prompt as _build_prompt
@@ -38,6 +39,7 @@ __all__ = [
     "ApiError",
     "BatchSettings",
     "CacheUsage",
+    "Call",
     "Cassette",
     "CassetteMiss",
     "DefaultResponder",
@@ -49,6 +51,7 @@ __all__ = [
     "OfflineTransport",
     "RateLimits",
     "RecordingTransport",
+    "Route",
     "Script",
     "ToolCall",
     "Turn",

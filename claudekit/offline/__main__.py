@@ -19,11 +19,15 @@ def main(argv: list[str] | None = None) -> int:
         default=0.01,
         help="seconds between stream events, so streaming is visible (default 0.01)",
     )
+    parser.add_argument(
+        "--today",
+        default=None,
+        help="the backend's date, YYYY-MM-DD (decides which models are retired; default: today)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
     args = parser.parse_args(argv)
-    server = OfflineServer(
-        OfflineBackend(event_delay=args.event_delay), args.host, args.port, verbose=args.verbose
-    )
+    backend = OfflineBackend(event_delay=args.event_delay, today=args.today)
+    server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

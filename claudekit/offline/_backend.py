@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
@@ -10,14 +11,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
+from .. import _models
 from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
 from ._faults import FAULT_HEADER, Fault
+from ._models_api import get_model, list_models
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, message_json, render, stream_events
-from ._validation import thinking_on, validate_request
+from ._validation import Context, parse_betas, thinking_on, validate_request
 
 if TYPE_CHECKING:
     from ._batches import BatchSettings, BatchStore
@@ -25,7 +29,7 @@ if TYPE_CHECKING:
     from ._server import OfflineServer
     from ._transport import OfflineAsyncTransport, OfflineTransport
 
-__all__ = ["Cut", "OfflineBackend", "Reply", "Sleep", "Stall"]
+__all__ = ["Call", "Cut", "OfflineBackend", "Reply", "Route", "Sleep", "Stall"]
 
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -76,6 +80,53 @@ class Reply:
         return b"".join(a for a in self.actions if isinstance(a, bytes))
 
 
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request as a route handler sees it (header names lower-case)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    params: Mapping[str, str]
+    msg_id: str
+    req_id: str
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or the API's 400 for a body that is not JSON text."""
+        try:
+            parsed = json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
+        if _has_lone_surrogate(parsed):
+            # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
+            raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
+        return parsed
+
+
+@dataclass(frozen=True)
+class Route:
+    """``method`` plus a path template (``/v1/models/{model_id}``) and the handler that answers it."""
+
+    method: str
+    template: str
+    handler: Callable[[Call], Reply]
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The template's parameters when ``method`` and ``path`` are this route's, else ``None``."""
+        want, got = self.template.strip("/").split("/"), path.strip("/").split("/")
+        if method != self.method or len(want) != len(got):
+            return None
+        params: dict[str, str] = {}
+        for part, value in zip(want, got, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                params[part[1:-1]] = unquote(value)
+            elif part != value:
+                return None
+        return params
+
+
 @dataclass
 class _Record:
     """What diagnostics needs to remember about an earlier request."""
@@ -96,12 +147,17 @@ class OfflineBackend:
 
     ``responder`` decides what the model says (default: :class:`DefaultResponder`);
     ``clock`` returns seconds (default ``time.monotonic``) and :meth:`advance` moves
-    the backend's time forward on top of it; ``signing_key`` is the HMAC key for thinking
-    signatures (random by default); ``event_delay`` paces stream events (seconds).
+    the backend's time forward on top of it; ``today`` is the backend's calendar date when it
+    starts (default: the real date), which :meth:`advance` moves too and which decides whether
+    a model is retired; ``signing_key`` is the HMAC key for thinking signatures (random by
+    default); ``event_delay`` paces stream events (seconds).
+
     ``rate_limits`` (:class:`~claudekit.offline.RateLimits`) enforces per-minute limits; by default
     generous ones are only reported in ``anthropic-ratelimit-*`` headers. ``batches``
     (:class:`~claudekit.offline.BatchSettings`) sets how the Message Batches endpoints behave.
-    ``http_log`` lists ``(method, path)`` of every request received.
+
+    Requests are dispatched by method and path through :attr:`routes`; append a :class:`Route`
+    to serve another endpoint. ``http_log`` lists ``(method, path)`` of every request received.
     """
 
     def __init__(
@@ -109,6 +165,7 @@ class OfflineBackend:
         responder: Responder | None = None,
         *,
         clock: Callable[[], float] | None = None,
+        today: dt.date | str | None = None,
         signing_key: bytes | None = None,
         event_delay: float = 0.0,
         rate_limits: RateLimits | None = None,
@@ -120,6 +177,14 @@ class OfflineBackend:
         self.responder: Responder = responder if responder is not None else DefaultResponder()
         self._base_clock = clock or time.monotonic
         self._offset = 0.0
+        start = dt.date.fromisoformat(today) if isinstance(today, str) else today
+        self._start_date = start or dt.date.today()
+        self.routes: list[Route] = [
+            Route("POST", "/v1/messages", self._messages_route),
+            Route("POST", "/v1/messages/count_tokens", self._count_tokens_route),
+            Route("GET", "/v1/models", self._list_models_route),
+            Route("GET", "/v1/models/{model_id}", self._get_model_route),
+        ]
         self.cache = PromptCache(self.now)
         self.signer = ThinkingSigner(signing_key)
         self.event_delay = event_delay
@@ -131,14 +196,19 @@ class OfflineBackend:
         wall = WallClock(self.now)
         self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
         self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
+        self.routes += self.batches.routes()
 
     # -- clock ----------------------------------------------------------------------------------
     def now(self) -> float:
         return self._base_clock() + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move the backend's clock forward (cache TTLs expire on this clock)."""
+        """Move the backend's clock forward (cache TTLs expire on it; the date moves with it)."""
         self._offset += seconds
+
+    def today(self) -> dt.date:
+        """The backend's calendar date: model retirements are judged on it."""
+        return self._start_date + dt.timedelta(seconds=self._offset)
 
     # -- ways to reach it ------------------------------------------------------------------------
     def async_transport(self) -> OfflineAsyncTransport:
@@ -170,34 +240,67 @@ class OfflineBackend:
     # -- entry point ----------------------------------------------------------------------------
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one HTTP request (headers with lower-case names)."""
-        raw_path = path
-        path = path.split("?", 1)[0].rstrip("/")
+        path, _, query = path.partition("?")
+        path = path.rstrip("/")
         self.http_log.append((method, path))
         msg_id, req_id = self._next_ids(body)
         try:
-            if path.startswith("/v1/messages/batches"):
-                if not (headers.get("x-api-key") or headers.get("authorization")):
-                    raise ApiError(401, "x-api-key header is required", "authentication_error")
-                return self.batches.handle(method, raw_path, headers, body, req_id)
-            if method != "POST" or path not in ("/v1/messages", "/v1/messages/count_tokens"):
-                raise ApiError(404, f"Not Found: {method} {path}", "not_found_error")
+            route, params = self._route(method, path)
             if not (headers.get("x-api-key") or headers.get("authorization")):
                 raise ApiError(401, "x-api-key header is required", "authentication_error")
-            fault = self._header_fault(headers)
-            if fault is not None and fault.kind == "status":
-                return self._status_reply(fault, req_id)
-            try:
-                parsed = json.loads(body or b"null")
-            except ValueError as exc:
-                raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
-            if _has_lone_surrogate(parsed):
-                # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
-                raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
-            if path.endswith("count_tokens"):
-                return self._count_tokens(parsed, req_id)
-            return self._limited(parsed, headers, msg_id, req_id, fault)
+            call = Call(method, path, query, headers, body, params, msg_id, req_id)
+            return route.handler(call)
         except ApiError as err:
             return _json_reply(err.status, error_body(err.error_type, err.message, req_id), req_id)
+
+    def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        for route in self.routes:
+            params = route.match(method, path)
+            if params is not None:
+                return route, params
+        raise ApiError(404, f"Not Found: {method} {path}", "not_found_error")
+
+    def _context(self, call: Call, *, count_tokens: bool = False) -> Context:
+        betas = parse_betas(call.headers.get("anthropic-beta"))
+        return Context(self.signer, self.today(), betas, count_tokens)
+
+    # -- routes ---------------------------------------------------------------------------------
+    def _messages_route(self, call: Call) -> Reply:
+        fault = self._header_fault(call.headers)
+        if fault is not None and fault.kind == "status":
+            return self._status_reply(fault, call.req_id)
+        return self._limited(call, fault)
+
+    def _limited(self, call: Call, fault: Fault | None) -> Reply:
+        """``/v1/messages`` under the rate limits: refused with 429, or answered and charged."""
+        limiter = self.rate_limiter
+        refusal = limiter.admit()
+        if refusal is not None:
+            wait, which = refusal
+            body = error_body("rate_limit_error", limiter.refusal_message(which), call.req_id)
+            reply = _json_reply(429, body, call.req_id)
+            reply.headers.append(("retry-after", str(max(1, math.ceil(wait)))))
+        else:
+            reply = self._messages(call, fault)
+            if reply.usage is not None:
+                u = reply.usage
+                uncached = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
+                limiter.charge(uncached, int(u.get("output_tokens") or 0))
+        reply.headers.extend(limiter.headers())
+        return reply
+
+    def _count_tokens_route(self, call: Call) -> Reply:
+        fault = self._header_fault(call.headers)
+        if fault is not None and fault.kind == "status":
+            return self._status_reply(fault, call.req_id)
+        view = validate_request(call.json(), self._context(call, count_tokens=True))
+        return _json_reply(200, {"input_tokens": build_prompt(view).total}, call.req_id)
+
+    def _list_models_route(self, call: Call) -> Reply:
+        return _json_reply(200, list_models(call.query, self.today()), call.req_id)
+
+    def _get_model_route(self, call: Call) -> Reply:
+        return _json_reply(200, get_model(call.params["model_id"], self.today()), call.req_id)
 
     @staticmethod
     def _header_fault(headers: Mapping[str, str]) -> Fault | None:
@@ -219,39 +322,12 @@ class OfflineBackend:
             reply.headers.append(("x-should-retry", str(fault.should_retry).lower()))
         return reply
 
-    def _limited(
-        self, body: Any, headers: Mapping[str, str], msg_id: str, req_id: str, fault: Fault | None
-    ) -> Reply:
-        """``/v1/messages`` under the rate limits: refused with 429, or answered and charged."""
-        limiter = self.rate_limiter
-        refusal = limiter.admit()
-        if refusal is not None:
-            wait, which = refusal
-            reply = _json_reply(
-                429, error_body("rate_limit_error", limiter.refusal_message(which), req_id), req_id
-            )
-            reply.headers.append(("retry-after", str(max(1, math.ceil(wait)))))
-        else:
-            reply = self._messages(body, headers, msg_id, req_id, fault)
-            if reply.usage is not None:
-                u = reply.usage
-                uncached = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
-                limiter.charge(uncached, int(u.get("output_tokens") or 0))
-        reply.headers.extend(limiter.headers())
-        return reply
-
-    def _count_tokens(self, body: Any, req_id: str) -> Reply:
-        validate_request(body, signer=self.signer, count_tokens=True)
-        return _json_reply(200, {"input_tokens": build_prompt(body).total}, req_id)
-
-    def _messages(
-        self, body: Any, headers: Mapping[str, str], msg_id: str, req_id: str, fault: Fault | None
-    ) -> Reply:
-        validate_request(body, signer=self.signer)
+    def _messages(self, call: Call, fault: Fault | None) -> Reply:
+        raw = call.json()
+        view = validate_request(raw, self._context(call))
         with self._lock:
-            self.requests.append(body)
-        request = OfflineRequest(body, headers)
-        answer = self.responder(request)
+            self.requests.append(raw)
+        answer = self.responder(OfflineRequest(view, call.headers))
         if isinstance(answer, str):
             answer = Turn(text=answer)
         if isinstance(answer, Fault):
@@ -260,37 +336,37 @@ class OfflineBackend:
         elif answer.fault is not None and fault is None:
             fault = answer.fault
         if fault is not None and fault.kind == "status":
-            return self._status_reply(fault, req_id)
+            return self._status_reply(fault, call.req_id)
         assert isinstance(answer, Turn)
-        prompt = build_prompt(body)
-        diagnostics = self._diagnostics(body, prompt)
-        cache_usage = self.cache.account(str(body["model"]), body, prompt)
-        self._remember(msg_id, body, prompt)
-        rendered = self._render(body, answer, msg_id, fault)
+        spec = _models.lookup(view["model"])
+        model = spec.id if spec is not None else str(view["model"])
+        prompt = build_prompt(view)
+        diagnostics = self._diagnostics(view, prompt)
+        cache_usage = self.cache.account(model, view, prompt)
+        self._remember(call.msg_id, view, prompt)
+        rendered = self._render(view, answer, call.msg_id, fault)
         usage: dict[str, Any] = {
             **cache_usage.as_usage(),
             "service_tier": "standard",
             "inference_geo": "not_available",
         }
-        message: dict[str, Any] = {
-            "id": msg_id,
-            "type": "message",
-            "role": "assistant",
-            "model": body["model"],
-        }
+        # The response names the model's snapshot id, as the service does for an alias.
+        message: dict[str, Any] = {"id": call.msg_id, "type": "message", "role": "assistant", "model": model}
         if diagnostics is not None:
             message["diagnostics"] = diagnostics
-        if body.get("stream"):
-            reply = self._stream_reply(message, rendered, usage, req_id, fault)
+        if view.get("stream"):
+            reply = self._stream_reply(message, rendered, usage, call.req_id, fault)
         else:
-            reply = self._apply_body_fault(
-                _json_reply(200, message_json(message, rendered, usage), req_id), fault
-            )
+            reply = _json_reply(200, message_json(message, rendered, usage), call.req_id)
+            reply = self._apply_body_fault(reply, fault)
         reply.usage = {**usage, "output_tokens": rendered.output_tokens}
         return reply
 
     # -- rendering ------------------------------------------------------------------------------
     def _render(self, body: Mapping[str, Any], turn: Turn, msg_id: str, fault: Fault | None) -> Rendered:
+        if int(body["max_tokens"]) == 0:
+            # max_tokens 0 pre-warms the cache: no content at all (the SDK's max_tokens docstring).
+            return Rendered([], "max_tokens", None, 0)
         blocks: list[Block] = []
         if fault is not None and fault.kind == "unknown_block":
             blocks.append(Block(fault.block_type, extra={"data": "offline unknown block"}))

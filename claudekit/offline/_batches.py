@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ._backend import Reply, _b62, _json_reply
+from ._backend import Call, Reply, Route, _b62, _json_reply
 from ._errors import ApiError, error_body
 from ._faults import Fault
 from ._ratelimit import WallClock
@@ -92,29 +92,43 @@ class BatchStore:
         self._counter = 0
 
     # -- routing ---------------------------------------------------------------------------------
-    def handle(
-        self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes, req_id: str
-    ) -> Reply:
-        path, _, query = raw_path.partition("?")
-        parts = path.rstrip("/")[len(BATCHES_PATH) :].strip("/").split("/")
-        parts = [p for p in parts if p]
-        base = f"http://{headers.get('host') or 'offline.claudekit.invalid'}"
+    def routes(self) -> list[Route]:
+        """The endpoints, for the backend's router."""
+        one = BATCHES_PATH + "/{batch_id}"
+        return [
+            Route(
+                "POST",
+                BATCHES_PATH,
+                self._locked(lambda call, base: self._view(self._create(call.body), base)),
+            ),
+            Route(
+                "GET", BATCHES_PATH, self._locked(lambda call, base: self._list(parse_qs(call.query), base))
+            ),
+            Route(
+                "GET",
+                one,
+                self._locked(lambda call, base: self._view(self._get(call.params["batch_id"]), base)),
+            ),
+            Route("DELETE", one, self._locked(lambda call, base: self._delete(call.params["batch_id"]))),
+            Route(
+                "POST",
+                one + "/cancel",
+                self._locked(lambda call, base: self._view(self._cancel(call.params["batch_id"]), base)),
+            ),
+            Route("GET", one + "/results", self._results_route),
+        ]
+
+    def _locked(self, answer: Callable[[Call, str], dict[str, Any]]) -> Callable[[Call], Reply]:
+        def handler(call: Call) -> Reply:
+            with self._lock:
+                payload = answer(call, _base_url(call))
+            return _json_reply(200, payload, call.req_id)
+
+        return handler
+
+    def _results_route(self, call: Call) -> Reply:
         with self._lock:
-            if not parts and method == "POST":
-                payload = self._view(self._create(body), base)
-            elif not parts and method == "GET":
-                payload = self._list(parse_qs(query), base)
-            elif len(parts) == 1 and method == "GET":
-                payload = self._view(self._get(parts[0]), base)
-            elif len(parts) == 1 and method == "DELETE":
-                payload = self._delete(parts[0])
-            elif len(parts) == 2 and parts[1] == "cancel" and method == "POST":
-                payload = self._view(self._cancel(parts[0]), base)
-            elif len(parts) == 2 and parts[1] == "results" and method == "GET":
-                return self._results(parts[0], req_id)
-            else:
-                raise ApiError(404, f"Not Found: {method} {path}", "not_found_error")
-        return _json_reply(200, payload, req_id)
+            return self._results(call.params["batch_id"], call.req_id)
 
     # -- endpoints -------------------------------------------------------------------------------
     def _create(self, body: bytes) -> _Batch:
@@ -280,7 +294,9 @@ class BatchStore:
         try:
             if isinstance(params, dict) and params.get("stream"):
                 raise ApiError(400, "stream: streaming is not supported for requests in a message batch")
-            reply = backend._messages(params, {}, msg_id, req_id, None)
+            body = json.dumps(params, ensure_ascii=False).encode()
+            call = Call("POST", "/v1/messages", "", {}, body, {}, msg_id, req_id)
+            reply = backend._messages(call, None)
             payload = json.loads(reply.body)
         except ApiError as err:
             return _errored(err.error_type, err.message, req_id)
@@ -321,6 +337,11 @@ class BatchStore:
             return None
         stamp = datetime.fromtimestamp(self._wall(t), tz=timezone.utc)
         return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _base_url(call: Call) -> str:
+    """This server as the client reached it: the SDK fetches results from the ``results_url`` it names."""
+    return f"http://{call.headers.get('host') or 'offline.claudekit.invalid'}"
 
 
 def _errored(error_type: str, message: str, req_id: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Model (https://platform.claude.com/docs/en/build-with-claude/prompt-caching):
   read) boundary and it count as ``cache_creation`` under that breakpoint's TTL.
 * ``input_tokens`` is what is neither read nor written.
 * Entries live for their TTL (5 min or 1 h) on an injectable clock and are keyed by
-  model (dated aliases share the undated model's cache).
+  model (a model's aliases and dated id share one cache).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import _models
 from ._tokens import MESSAGE_FRAMING, REQUEST_FRAMING, block_tokens, canonical, tool_tokens
 
 __all__ = [
@@ -45,19 +46,10 @@ __all__ = [
 LOOKBACK = 20
 TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 
-# Minimum cacheable prompt length per model, from the prompt-caching page's table
-# (https://platform.claude.com/docs/en/build-with-claude/prompt-caching#cache-limitations):
-# 512 for Opus 5 / Fable 5 / Mythos 5, 1024 for Opus 4.8, Sonnet 5 and Sonnet 4.x,
-# 2048 for Opus 4.7, 4096 for Opus 4.6, Opus 4.5 and Haiku 4.5. Models the table does
-# not name take their family's rule (our choice): newer opus/fable/mythos 5.x → 512,
-# sonnet 5.x → 1024, haiku 5.x → 2048, anything else → 1024.
-_MIN_CACHEABLE: list[tuple[str, int]] = [
-    (r"^claude-opus-4-5", 4096),
-    (r"^claude-opus-4-6", 4096),
-    (r"^claude-haiku-4-5", 4096),
-    (r"^claude-opus-4-7", 2048),
-    (r"^claude-opus-4-8", 1024),
-    (r"^claude-sonnet-4", 1024),
+# Minimum cacheable prompt length: the catalog's figure (claudekit/models.json, from the prompt-caching
+# page) when it has one. Models whose figure no source gives take their family's rule (our choice):
+# opus/fable/mythos 5.x → 512, sonnet 5.x → 1024, haiku 5.x → 2048, anything else → 1024.
+_FAMILY_MIN_CACHEABLE: list[tuple[str, int]] = [
     (r"^claude-sonnet-5", 1024),
     (r"^claude-haiku-5", 2048),
     (r"^claude-(opus|fable|mythos)-5", 512),
@@ -67,15 +59,20 @@ _MIN_CACHEABLE: list[tuple[str, int]] = [
 
 def min_cacheable_tokens(model: str) -> int:
     """Minimum prefix length (tokens) that a breakpoint must reach to be cached."""
-    for pattern, n in _MIN_CACHEABLE:
-        if re.match(pattern, model):
+    spec = _models.lookup(model)
+    if spec is not None and spec.min_cacheable_tokens is not None:
+        return spec.min_cacheable_tokens
+    name = spec.id if spec is not None else model
+    for pattern, n in _FAMILY_MIN_CACHEABLE:
+        if re.match(pattern, name):
             return n
     return 1024
 
 
 def model_key(model: str) -> str:
-    """Dated snapshot ids share the cache of their alias (``claude-haiku-4-5-20251001``)."""
-    return re.sub(r"-\d{8}$", "", model)
+    """The cache a model uses: aliases and dated ids of one model share it (``claude-haiku-4-5``)."""
+    spec = _models.lookup(model)
+    return spec.id if spec is not None else re.sub(r"-\d{8}$", "", model)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,15 @@ class ThinkingSigner:
         tail = hashlib.sha256(digest).digest()
         return base64.b64encode(_MAGIC + digest + tail).decode()
 
+    @staticmethod
+    def issued(signature: str) -> bool:
+        """Whether ``signature`` has this backend's format (any key): only those can be verified."""
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return raw.startswith(_MAGIC)
+
     def verify(self, thinking: str, signature: str) -> bool:
         try:
             raw = base64.b64decode(signature, validate=True)

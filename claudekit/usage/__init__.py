@@ -14,12 +14,29 @@ Definitions:
     price gives a missing cost and one :class:`UnknownPriceWarning`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._display import footer_html, footer_text
 from ._log import COLUMNS, UsageLog, UsageLogWarning, session_log, summarize
-from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
 from ._prices import ModelPrice, Prices, UnknownPriceWarning, get_prices, load_prices, set_prices
 from ._record import MAX_TOKENS, MISS_REASON_TEXT, UsageRecord, cost_of
 from ._tracker import PrefixTracker, canonical_hash
+
+if TYPE_CHECKING:
+    from ._plots import plot_cache_hit_rate, plot_cost, plot_input_tokens, usage_frame
+
+# matplotlib (and pandas) load on first use, so that `import claudekit` stays light.
+_LAZY = {name: "._plots" for name in ("plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame")}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'claudekit.usage' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module, __name__), name)
+
 
 __all__ = [
     "COLUMNS",

@@ -12,12 +12,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 __all__ = ["COLUMNS", "UsageLog", "session_log"]
@@ -64,6 +62,9 @@ def _empty_columns() -> dict[str, list[Any]]:
 
 
 def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
+    import numpy as np  # pandas and numpy load on first use: `import claudekit` stays light
+    import pandas as pd
+
     data: dict[str, Any] = {}
     for name, kind in _RECORD_COLUMNS:
         values = cols[name]
@@ -271,6 +272,8 @@ class UsageLog:
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
     """Per-model summary of a usage DataFrame (as produced by :attr:`UsageLog.df`)."""
     columns = [
         "calls",

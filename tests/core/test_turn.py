@@ -401,3 +401,17 @@ def test_the_core_imports_nothing_from_the_notebook_layer() -> None:
                 assert "notebook" not in name, f"{path.name} imports {name}"
             elif isinstance(node, ast.Import):
                 assert not any("notebook" in a.name for a in node.names), path.name
+
+
+def test_import_claudekit_loads_no_pandas_matplotlib_or_widgets() -> None:
+    # They load on first use (the usage DataFrame, a plot, the live view); the cost is in bench_import.
+    import subprocess
+    import sys
+
+    heavy = ("pandas", "matplotlib", "numpy", "ipywidgets", "IPython")
+    code = f"import sys, claudekit; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []
+    code = "import sys, claudekit; claudekit.usage.plot_cost; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"  # the lazy attribute does load it

@@ -196,10 +196,17 @@ def test_interrupt_keeps_partial_reply_and_conversation_continues(kernel: Kernel
     assert "second answer" in static_of(follow)["text/markdown"]
 
 
-def test_magic_called_from_code_falls_back_to_a_worker_thread(kernel: Kernel) -> None:
-    run = kernel.ok("x = 1\nget_ipython().run_cell_magic('claude', '-o fallback', 'from code')")
-    assert "from code" in static_of(run)["text/markdown"]  # displays still land in this cell
-    assert value(kernel, "fallback.status") == "ok"
+def test_magic_called_from_running_code_refuses_in_one_line(kernel: Kernel) -> None:
+    # Before: a worker thread with its own loop used the chat's client across event loops, and an
+    # interrupt left it running and changing the history under the next cell.
+    before = value(kernel, "len(nb.get_chat().history)")
+    run = kernel.execute("x = 1\nget_ipython().run_cell_magic('claude', '-o fallback', 'from code')")
+    # IPython shows a UsageError as one line on stderr, never as a traceback.
+    assert run.errors == [] and run.stderr.count("\n") == 1
+    assert run.stderr.startswith("UsageError: %claude cannot send from here")
+    assert "put %%claude" in run.stderr and "await claudekit.notebook.get_chat()" in run.stderr
+    assert value(kernel, "len(nb.get_chat().history)") == before  # nothing was sent or changed
+    assert value(kernel, "'fallback' in globals()") is False
 
 
 def test_load_ext_claudekit_entry_point(kernel: Kernel) -> None:

@@ -86,18 +86,17 @@ def test_run_sync_without_a_loop_uses_asyncio() -> None:
     assert _run_sync(where()) == threading.current_thread().name
 
 
-async def test_run_sync_inside_a_running_loop_uses_a_worker_thread() -> None:
-    async def where() -> str:
-        await asyncio.sleep(0)
-        return threading.current_thread().name
+async def test_run_sync_inside_a_running_loop_refuses_and_runs_nothing() -> None:
+    ran: list[str] = []
 
-    assert _run_sync(where()) == "claudekit-magic"
+    async def send() -> None:
+        ran.append("sent")
 
-    async def boom() -> None:
-        raise ValueError("inner")
-
-    with pytest.raises(ValueError, match="inner"):
-        _run_sync(boom())
+    coro = send()
+    with pytest.raises(UsageError, match="cannot send from here") as info:
+        _run_sync(coro)
+    assert "\n" not in str(info.value) and "at the top of its own cell" in str(info.value)
+    assert ran == [] and coro.cr_frame is None  # closed, never run (no "never awaited" warning)
 
 
 def test_use_chat_rejects_non_chats() -> None:

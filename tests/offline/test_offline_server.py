@@ -104,7 +104,17 @@ def test_python_dash_m_server() -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "claudekit.offline", "--port", str(port), "--event-delay", "0"],
+        [
+            sys.executable,
+            "-m",
+            "claudekit.offline",
+            "--port",
+            str(port),
+            "--event-delay",
+            "0",
+            "--today",
+            "2026-12-01",
+        ],
         stdout=subprocess.PIPE,
         env=env,
     )
@@ -115,6 +125,10 @@ def test_python_dash_m_server() -> None:
         client = anthropic.Anthropic(api_key="offline", base_url=f"http://127.0.0.1:{port}", max_retries=0)
         msg = client.messages.create(model=MODEL, max_tokens=50, messages=[user("ping from a subprocess")])
         assert "ping from a subprocess" in msg.content[0].text
+        # client.models.list() works against it too: newest first, retired models left out.
+        ids = [m.id for m in client.models.list()]
+        assert ids[0] == "claude-fable-5-2" and "claude-sonnet-4-6" in ids
+        assert "claude-3-opus-20240229" not in ids
     finally:
         proc.terminate()
         proc.wait(timeout=10)

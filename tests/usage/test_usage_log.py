@@ -149,11 +149,11 @@ def test_unknown_model_makes_total_and_model_cost_missing() -> None:
     log.append(rec(0, input_tokens=1000, output_tokens=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        log.append(rec(1, model="claude-mythos-preview", input_tokens=1000, output_tokens=0))
+        log.append(rec(1, model="claude-sonnet-6", input_tokens=1000, output_tokens=0))
     assert log.unpriced_calls == 1
     assert log.total_cost is None
     s = log.summary()
-    assert pd.isna(s.loc["claude-mythos-preview", "cost_usd"])
+    assert pd.isna(s.loc["claude-sonnet-6", "cost_usd"])
     assert s.loc["claude-sonnet-4-6", "cost_usd"] == pytest.approx(0.003)
     assert "unknown" in repr(log)
 

@@ -214,7 +214,7 @@ def test_cost_10k_downsampled_and_unpriced_noted() -> None:
     log = big_session(10_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        log.append(rec(20_000, model="claude-mythos-preview"))
+        log.append(rec(20_000, model="claude-sonnet-6"))
     ax = plot_cost(log, max_points=1000).axes[0]
     actual = next(ln for ln in ax.get_lines() if ln.get_label() == "actual (with caching)")
     assert len(actual.get_xdata()) <= 1002
