@@ -12,7 +12,8 @@ This package knows no Jupyter: progress goes through a seam the notebook layer f
 from __future__ import annotations
 
 from ._api import batch, map
+from ._estimate import JobEstimate
 from ._job import BatchJob
 from ._progress import LineProgress, Snapshot, set_progress_factory
 
-__all__ = ["BatchJob", "LineProgress", "Snapshot", "batch", "map", "set_progress_factory"]
+__all__ = ["BatchJob", "JobEstimate", "LineProgress", "Snapshot", "batch", "map", "set_progress_factory"]
