@@ -169,6 +169,8 @@ class BatchJob:
         finally:
             if progress is not None:
                 progress.finish(self._snapshot(started), error)
+            if self._state is not None:
+                self._state.close()  # written again (reopened) only by retry() or another wait
         return self.df
 
     async def refresh(self) -> str:

@@ -45,6 +45,7 @@ class Budget:
     spent: float = 0.0
     in_flight: float = 0.0
     tokens_per_char: float = 0.5  # pessimistic until answers show the real ratio
+    learned: bool = False
 
     def worst(self, req: Request) -> float:
         chars = self.prefix_chars + req.chars
@@ -57,10 +58,9 @@ class Budget:
     def learn(self, req: Request, record: UsageRecord) -> None:
         prompt = record.prompt_tokens
         if prompt:
-            observed = prompt / max(1, self.prefix_chars + req.chars)
-            self.tokens_per_char = (
-                observed * 1.2 if self.tokens_per_char == 0.5 else max(self.tokens_per_char, observed * 1.2)
-            )
+            observed = 1.2 * prompt / max(1, self.prefix_chars + req.chars)
+            self.tokens_per_char = max(self.tokens_per_char, observed) if self.learned else observed
+            self.learned = True
 
 
 @dataclass
