@@ -39,7 +39,9 @@ class Cost:
     output_tokens: float = 0.0
 
     def of(self, bucket: str) -> float:
-        return {"requests": self.requests, "input-tokens": self.input_tokens}.get(bucket, self.output_tokens)
+        if bucket == "requests":
+            return self.requests
+        return self.input_tokens if bucket == "input-tokens" else self.output_tokens
 
 
 #: The cost of the attempt being sent in this task (set by the job around ``messages.create``).
