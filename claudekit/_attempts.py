@@ -33,7 +33,6 @@ class Attempt:
     latency_s: float
     request_id: str | None
     error_type: str | None  # the API's error type ("rate_limit_error"), or None for a success
-    retries_taken: int = 0
 
     @property
     def status(self) -> str:
@@ -63,7 +62,6 @@ class _AttemptLog(anthropic.Middleware):
                 latency_s=time.perf_counter() - started,
                 request_id=http.headers.get("request-id"),
                 error_type=error_type,
-                retries_taken=request.retries_taken,
             )
         )
         return response

@@ -218,6 +218,8 @@ class ReplyStream:
         self._agen: AsyncGenerator[Event, None] | None = None
         self._consumer = "events"
         self._done = False
+        self._claimed = False  # this stream holds the chat (one reply at a time)
+        self._ended: asyncio.Event | None = None
 
     # -- driving the turn ------------------------------------------------------------------------------
 
@@ -233,6 +235,8 @@ class ReplyStream:
         if chat._active is not None:
             raise BusyError("this chat is still answering another prompt")
         chat._active = self
+        self._claimed = True
+        self._ended = asyncio.Event()
         try:
             factory = _render.get_renderer_factory() if self._render is not False else None
             self._renderer = factory(self._render) if factory is not None else None
@@ -241,15 +245,20 @@ class ReplyStream:
                 self._renderer.start({**info, "stop": self.stop})
         except BaseException:
             chat._active = None
+            self._claimed = False
             raise
         return self._renderer
 
     def _closed(self, error: BaseException | None) -> None:
         """Called once by the turn, however it ended."""
         self._done = True
+        if not self._claimed:  # refused before it began (BusyError): the chat is another stream's
+            return
         self.chat.last_reply = self.reply
         if self.chat._active is self:
             self.chat._active = None
+        if self._ended is not None:
+            self._ended.set()
         if self._renderer is not None:
             try:
                 self._renderer.finish(self.reply, error)
@@ -257,11 +266,16 @@ class ReplyStream:
                 logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
 
     def _abandoned(self) -> None:
-        """The consumer dropped the iterator before the end: finish now, close the generator soon."""
+        """The consumer dropped the iterator before the end: finish now, close the generator soon.
+
+        Only a turn that has begun and is suspended between events can be abandoned: an iterator that
+        dies before its first event is awaited (``await anext(aiter(stream))``) has stopped nothing.
+        """
         turn, agen = self._turn, self._agen
-        if turn is None or turn.closed or agen is None:
+        if turn is None or turn.closed or agen is None or not turn.started or _running(agen):
             return
         turn.fail(GeneratorExit())
+        self._agen = _finished()  # iterating or awaiting the stream again yields nothing more
         try:
             task = asyncio.get_running_loop().create_task(agen.aclose())
         except RuntimeError:  # no loop (interpreter shutdown): nothing left to close politely
@@ -283,9 +297,19 @@ class ReplyStream:
         return self.collect().__await__()
 
     async def aclose(self) -> None:
-        """Stop the reply now (as an interrupt would): what arrived is kept, the response is closed."""
-        if self._agen is not None:
-            await self._agen.aclose()
+        """Stop the reply now (as an interrupt would): what arrived is kept, the response is closed.
+
+        From another task than the one reading the stream, that task is interrupted (it sees
+        ``CancelledError``, as with a kernel interrupt) and this returns once the turn has finished.
+        """
+        agen = self._agen
+        if agen is None:
+            return
+        if _running(agen) and self._ended is not None:
+            self.stop()
+            await self._ended.wait()
+            return
+        await agen.aclose()
 
     def stop(self) -> None:
         """Interrupt the reply from anywhere, any thread (a Stop button): as a kernel interrupt does, it
@@ -344,6 +368,16 @@ class _EventIterator:
 
 
 _closing: set[asyncio.Task[None]] = set()
+
+
+def _running(agen: AsyncGenerator[Event, None]) -> bool:
+    """Whether some task is inside the generator right now (between its events it is not)."""
+    return bool(getattr(agen, "ag_running", False))
+
+
+async def _finished() -> AsyncGenerator[Event, None]:
+    return
+    yield  # an async generator that is already at its end
 
 
 def _make_usage_log(usage_log: Any) -> Any:

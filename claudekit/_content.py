@@ -35,9 +35,30 @@ def sniff_image(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class Image:
-    """An image for a prompt: from bytes, a file, base64 text or a URL. Checked before anything is sent."""
+    """An image for a prompt: from bytes, a file, base64 text or a URL. Checked before anything is sent.
+
+    ``Image("chart.png")`` / ``Image(Path(...))`` read a file, ``Image("https://…")`` refers to a URL,
+    ``Image(data)`` takes bytes; the class methods say which one explicitly.
+    """
 
     source: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        src: Any = self.source
+        if isinstance(src, dict):
+            return
+        if isinstance(src, (bytes, bytearray)):
+            made = Image.from_bytes(bytes(src))
+        elif isinstance(src, str) and src.startswith(("https://", "http://")):
+            made = Image.from_url(src)
+        elif isinstance(src, (str, os.PathLike)):
+            made = Image.from_path(src)
+        else:
+            raise ConfigError(
+                f"cannot make an image from a {type(src).__name__}",
+                hint="pass a file path, a URL, bytes, or use Image.from_base64",
+            )
+        object.__setattr__(self, "source", made.source)
 
     @classmethod
     def from_bytes(cls, data: bytes, media_type: str | None = None) -> Image:
@@ -61,10 +82,13 @@ class Image:
         except OSError as exc:
             raise ConfigError(f"cannot read image {p}: {exc.strerror}", hint="check the path") from exc
         guessed = mimetypes.guess_type(p.name)[0]
-        try:
-            return cls.from_bytes(data)
-        except ConfigError as exc:
-            raise ConfigError(f"{p} is not an image ({guessed or 'unknown type'})", hint=exc.hint) from exc
+        if sniff_image(data) is None:
+            named = f" (its name says {guessed})" if guessed else ""
+            raise ConfigError(
+                f"{p} is not an image the API takes{named}: it takes PNG, JPEG, GIF and WebP",
+                hint="convert the file to one of those formats",
+            )
+        return cls.from_bytes(data)
 
     @classmethod
     def from_base64(cls, data: str, media_type: str | None = None) -> Image:

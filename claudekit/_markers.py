@@ -33,6 +33,36 @@ class _Marker:
     history: bool = False  # a user marker in an earlier turn (dropped first when over the limit)
 
 
+def _marked(block: dict[str, Any]) -> bool:
+    return block.get("cache_control") is not None  # ``"cache_control": null`` marks nothing
+
+
+def _drop(marker: _Marker) -> None:
+    del marker.block["cache_control"]
+    say_once(
+        "cache_control markers from earlier turns are left out of requests where the service's rules "
+        "need it (at most 4 markers, the automatic one included; no 1h marker after a 5m one)",
+        key="markers-dropped",
+    )
+
+
+def _drop_out_of_order(sequence: list[_Marker]) -> None:
+    """A 5m marker of the user's from an earlier turn, ahead of a 1h one, is left out (not refused)."""
+    for m in [
+        m for i, m in enumerate(sequence) if m.history and _ttl_rank(m) == 0 and _longer_after(sequence, i)
+    ]:
+        _drop(m)
+        sequence.remove(m)
+
+
+def _longer_after(sequence: list[_Marker], i: int) -> bool:
+    return any(not x.ours and _ttl_rank(x) for x in sequence[i + 1 :])
+
+
+def _ttl_rank(m: _Marker) -> int:
+    return _RANK[m.ttl]
+
+
 def _ttl(cc: Any) -> str:
     ttl = cc.get("ttl") if isinstance(cc, dict) else None
     return ttl if ttl in _RANK else "5m"
@@ -58,12 +88,12 @@ def _user_markers(req: dict[str, Any]) -> list[_Marker]:
     found: list[_Marker] = []
     system = req.get("system")
     for block in [*req.get("tools", []), *(system if isinstance(system, list) else [])]:
-        if "cache_control" in block:
+        if _marked(block):
             found.append(_Marker(block, _ttl(block["cache_control"]), ours=False))
     messages = req.get("messages", [])
     last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
     for i, block in _message_blocks(messages):
-        if "cache_control" in block:
+        if _marked(block):
             found.append(_Marker(block, _ttl(block["cache_control"]), ours=False, history=i < last_user))
     return found
 
@@ -78,14 +108,15 @@ def place_markers(req: dict[str, Any], ttl: str | None) -> None:
     ours: list[_Marker] = []  # in prompt order
     if ttl is not None:
         tools, system = req.get("tools") or [], req.get("system")
-        if tools and not any("cache_control" in t for t in tools):
+        if tools and not any(_marked(t) for t in tools):
             ours.append(_Marker(tools[-1], ttl, ours=True))
-        if isinstance(system, list) and system and not any("cache_control" in b for b in system):
+        if isinstance(system, list) and system and not any(_marked(b) for b in system):
             ours.append(_Marker(system[-1], ttl, ours=True))
     auto = _Marker(req, ttl, ours=True) if ttl is not None else None
     if not _within_budget(users, ours, auto is not None):
         auto = None
     sequence = _in_prompt_order(req, users, ours)
+    _drop_out_of_order(sequence)
     if auto is not None:
         sequence.append(auto)
     _fit_ttls(sequence)
@@ -104,14 +135,8 @@ def _within_budget(users: list[_Marker], ours: list[_Marker], auto: bool) -> boo
     older = [u for u in users if u.history]  # oldest first
     excess = len(users) + auto - MAX_MARKERS
     for m in older[: max(excess, 0)]:
-        del m.block["cache_control"]
+        _drop(m)
         users.remove(m)
-    if older and excess > 0:
-        say_once(
-            "more than 4 cache_control markers: the oldest ones from earlier turns are left out of "
-            "requests (the service allows 4, the automatic one included)",
-            key="markers-dropped",
-        )
     if len(users) > MAX_MARKERS:
         raise ConfigError(
             f"the request carries {len(users)} cache_control markers of your own; the service allows 4",

@@ -38,6 +38,8 @@ from ._events import (
     Usage,
     UsageUpdate,
     _JsonBuffer,
+    new_text_delta,
+    new_thinking_delta,
 )
 
 _TOOL_BLOCKS = (ToolUseBlock, ServerToolUseBlock)
@@ -75,7 +77,6 @@ class Accumulator:
         self.snapshot: ParsedMessage[Any] | None = None
         self.blocks: list[_Block] = []
         self.usage = Usage()
-        self.usage_reported = False
         self.final_usage_missing = False
         self.final_usage = False  # message_delta reported usage (message_start's output is a placeholder)
         self.stopped = False
@@ -105,7 +106,6 @@ class Accumulator:
                 raise MalformedStreamError(f"received {etype!r} before message_start")
             self.snapshot = snap = accumulate_event(event=event, current_snapshot=None, json_bufs={})
             self.usage = Usage.from_sdk(snap.usage)
-            self.usage_reported = snap.usage is not None
             return [MessageStart(self.step, snap.id, snap.model, self.usage)]
         if etype == "content_block_start":
             return self._start(event, snap)
@@ -141,13 +141,13 @@ class Accumulator:
             block.parts.append(text)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            return [TextDelta(index, text)]
+            return [new_text_delta(index, text)]
         if dtype == "thinking_delta":
             self._expect(block, "thinking", dtype, index)
             block.parts.append(delta.thinking)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            return [ThinkingDelta(index, delta.thinking)] if delta.thinking else []
+            return [new_thinking_delta(index, delta.thinking)] if delta.thinking else []
         if dtype == "input_json_delta":
             buf = block.buffer
             if buf is None:
@@ -271,7 +271,6 @@ class Accumulator:
             return []
         accumulate_event(event=event, current_snapshot=snap, json_bufs=self._json_bufs)
         self.usage = Usage.from_sdk(snap.usage)
-        self.usage_reported = True
         self.final_usage = True
         return [UsageUpdate(self.step, self.usage)]
 

@@ -442,6 +442,13 @@ class RunState:
     """What the tool calls of one step are doing, for whoever has to answer them after an interrupt."""
 
     started: dict[str, bool] = field(default_factory=dict)  # call id -> runs in a thread (a sync tool)
+    runner: asyncio.Task[Any] | None = None  # the task running the turn
+
+    def interrupted(self) -> bool:
+        """The turn was asked to stop: its task is being cancelled, though the news has not landed yet
+        (a tool task scheduled in the same loop iteration as the cancel must not start)."""
+        cancelling = getattr(self.runner, "cancelling", None)  # Python >= 3.11
+        return bool(cancelling()) if cancelling is not None else False
 
     def unfinished_text(self, call_id: str) -> str:
         """The result the model gets for a call the interrupt left without one."""
@@ -538,6 +545,7 @@ class ToolSet:
         records which calls had started running.
         """
         state = state if state is not None else RunState()
+        state.runner = asyncio.current_task()
         policy = resolve_policy(self.approval)
         loop = asyncio.get_running_loop()
         plans = [self._plan(call, loop) for call in calls]
@@ -628,6 +636,8 @@ class ToolSet:
                     "Note: the user edited the arguments before approving; the tool ran with "
                     f"{json.dumps(decision.arguments, ensure_ascii=False, default=str)}."
                 )
+        if state.interrupted():
+            return ToolResult(call.id, call.name, state.unfinished_text(call.id), True, "interrupted")
         state.started[call.id] = t.fn is not None and not _is_async(t.fn)
         return await self._execute(call, t, args, kwargs, note, decision_label)
 

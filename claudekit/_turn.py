@@ -99,6 +99,7 @@ class Turn:
         self.renderer: Renderer | None = None
         self.task: asyncio.Task[Any] | None = None  # what runs the turn (a Stop button cancels it)
         self.number = 0
+        self.started = False  # the generator began: something may need finishing
         self.closed = False
         self.step: _Step | None = None  # the API call in flight, until it is finished
         self.tools: _ToolRun | None = None  # tool calls running, until their results are in the history
@@ -110,7 +111,10 @@ class Turn:
     # -- the turn ---------------------------------------------------------------------------------------
 
     async def events(self) -> AsyncGenerator[Event, None]:
+        if self.closed:
+            return
         self.renderer = self._host._begin()  # BusyError here: this turn never started, nothing to undo
+        self.started = True
         try:
             self._begin()
             renderer = self.renderer
@@ -179,7 +183,14 @@ class Turn:
     def _answer_dangling(self) -> None:
         """Answer earlier tool calls nobody answered, except those the prompt answers itself."""
         pending = self.chat.history.pending_tool_uses()
-        given = {b.get("tool_use_id") for b in self.prompt or [] if b.get("type") == "tool_result"}
+        answers = [b.get("tool_use_id") for b in self.prompt or [] if b.get("type") == "tool_result"]
+        given = set(answers)
+        if len(given) < len(answers):
+            twice = next(a for a in answers if answers.count(a) > 1)
+            raise ConfigError(
+                f"the prompt answers tool call {twice!r} more than once",
+                hint="send one tool_result per tool_use",
+            )
         unknown = given - {b["id"] for b in pending}
         if unknown:
             raise ConfigError(
@@ -224,6 +235,8 @@ class Turn:
     def _end_step(self, step: _Step) -> list[ToolCall] | None:
         """A step that streamed to its end: into the history, then the log. Returns the tool calls to
         run (empty: go on to the next step), or None when the turn is over."""
+        if self.closed:  # finished already (the consumer left): nothing more goes into the history
+            return None
         if not step.acc.stopped:
             raise IncompleteStreamError("the response stream ended before message_stop")
         message = step.acc.snapshot
@@ -420,6 +433,7 @@ class Turn:
         retried, last = _attempts.split(step.attempts, final)
         if last is not None:
             step.started, step.started_at = last.started, last.started_at
+            step.request_id = last.request_id
         for a in retried:
             self._append_usage(
                 None,

@@ -55,13 +55,16 @@ def _present_approvals(pending: tuple[Any, ...]) -> None:
     """Show approval requests no live view claimed as a card of their own (inside a kernel only)."""
     if not in_widget_kernel():
         return
-    from IPython.display import display
+    from IPython import display as ipd
 
     from ._approval import approval_group_widget
 
     claimed = tuple(p for p in pending if p.claim())
     if claimed:
-        display(approval_group_widget(claimed))  # type: ignore[no-untyped-call]
+        widget = approval_group_widget(claimed)
+        view = {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}
+        show: Any = ipd.display
+        show({"application/vnd.jupyter.widget-view+json": view}, raw=True)
 
 
 _render.set_approval_presenter(_present_approvals)
@@ -110,5 +113,7 @@ def show(reply: Any, error: BaseException | None = None) -> None:
     """Display a finished :class:`~claudekit.Reply` statically (Markdown; works with no widget state)."""
     from IPython import display as ipd
 
+    from ._config import _settings
+
     show_: Any = ipd.display
-    show_(static_bundle(reply, error), raw=True)
+    show_(static_bundle(reply, error, math=_settings["math"]), raw=True)

@@ -17,17 +17,23 @@ from typing import Any
 __all__ = ["configure", "in_widget_kernel", "make_renderer", "render_mode"]
 
 _OFF = ("0", "off", "false", "no", "none")
-_settings: dict[str, Any] = {"mode": None, "rate": 15.0, "static": True}
+_settings: dict[str, Any] = {"mode": None, "rate": 15.0, "static": True, "math": False}
 
 
 def configure(
-    *, mode: str | None = None, rate: float | None = None, static: bool | None = None
+    *,
+    mode: str | None = None,
+    rate: float | None = None,
+    static: bool | None = None,
+    math: bool | None = None,
 ) -> dict[str, Any]:
     """Set how replies render; returns the settings in force.
 
     ``mode``: ``"auto"``, ``"widget"``, ``"text"`` or ``"off"`` (overrides ``CLAUDEKIT_RENDER``; ``"env"``
     goes back to the environment variable). ``rate``: live-view refreshes per second (default 15).
     ``static``: leave a static Markdown rendering when a widget reply finishes (default True).
+    ``math``: typeset ``$…$`` in answers as math (default False: ``$5 and $7`` shows as written, as in
+    chat UIs).
     """
     if mode is not None:
         if mode not in ("auto", "widget", "text", "off", "env"):
@@ -39,6 +45,8 @@ def configure(
         _settings["rate"] = float(rate)
     if static is not None:
         _settings["static"] = bool(static)
+    if math is not None:
+        _settings["math"] = bool(math)
     return dict(_settings)
 
 
@@ -85,7 +93,7 @@ def make_renderer(render: bool | None = None) -> Any:
     if mode == "widget":
         from ._widget import WidgetRenderer
 
-        return WidgetRenderer(_settings["rate"], static=_settings["static"])
+        return WidgetRenderer(_settings["rate"], static=_settings["static"], math=_settings["math"])
     from ._text import TextRenderer
 
     return TextRenderer()

@@ -174,10 +174,13 @@ def _shell(shell: Any = None) -> Any:
 def _display_static(reply: Reply, error: BaseException | None) -> None:
     from IPython import display as ipd
 
+    from ._config import _settings
+    from ._errors import hook_active
     from ._static import static_bundle
 
     show: Any = ipd.display
-    show(static_bundle(reply, error), raw=True)
+    # The cell's one-line error says what went wrong: the saved copy does not say it again.
+    show(static_bundle(reply, error, show_error=not hook_active(), math=_settings["math"]), raw=True)
 
 
 async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
@@ -278,20 +281,26 @@ def _line_command(ip: Any, line: str) -> Any:
     if not stripped or word == "help":
         print(_HELP)
         return None
-    if word not in _SUBCOMMANDS or (word == "model" and len(rest.split()) > 1):
+    usage_words = ("--all", "session", "all")
+    if (
+        word not in _SUBCOMMANDS
+        or (word == "model" and len(rest.split()) > 1)
+        or (word == "usage" and any(w not in usage_words for w in rest.split()))
+    ):
+        typo = _typo_of(word) if not rest and word not in _SUBCOMMANDS else None
+        if typo is not None:
+            raise UsageError(f"did you mean `%claude {typo}`? (to ask Claude that word, write a sentence)")
         return _PROMPT
     ns = ip.user_ns
     chat = get_chat(chat_name, namespace=ns)
     if word == "usage":
-        log = chat.usage
-        if rest == "all":
-            from ..usage import session_log
-
-            log = session_log()
-        return log.df if log is not None else None
+        return _usage(chat, rest.split())
     if word == "plot":
         if chat.usage is None:
             raise UsageError("no usage log (the claudekit.usage package is unavailable)")
+        if not len(chat.usage):
+            print(f"claudekit: {chat.name}: no calls yet")
+            return None
         return chat.usage.plot()
     if word == "history":
         from IPython import display as ipd
@@ -311,6 +320,35 @@ def _line_command(ip: Any, line: str) -> Any:
         print(_config_text(chat))
         return None
     return _PROMPT
+
+
+def _typo_of(word: str) -> str | None:
+    """The subcommand a one-word line most likely misspells (``usgae`` -> ``usage``), if any."""
+    import difflib
+
+    if not word.isalpha() or len(word) < 3:
+        return None
+    close = difflib.get_close_matches(word.lower(), _SUBCOMMANDS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _usage(chat: Chat, words: list[str]) -> Any:
+    """``%claude usage [session] [--all]``: the chat's calls (or the session's) as a compact table."""
+    log = chat.usage
+    if "session" in words or "all" in words:
+        from ..usage import session_log
+
+        log = session_log()
+    if log is None:
+        raise UsageError("no usage log (the claudekit.usage package is unavailable)")
+    if not len(log):
+        print(f"claudekit: {'this session' if log is not chat.usage else chat.name}: no calls yet")
+        return None
+    if "--all" in words:
+        return log.df
+    from ..usage._display import compact_frame
+
+    return compact_frame(log.df)
 
 
 def _history_markdown(chat: Chat) -> str:
@@ -380,7 +418,8 @@ _HELP = """\
 %%claude [options]      the cell body is the prompt; {name}, {obj.attr}, {d[key]} are filled from the
                         notebook ({{ }} for literal braces; DataFrames are inserted as text)
 %claude PROMPT          a one-line prompt
-%claude usage [all]     usage DataFrame of the chat (or of the whole session)
+%claude usage [session] [--all]
+                        the chat's calls (or every chat's) as a table; --all: every column
 %claude plot            cache hit-rate / cost plot
 %claude history         the conversation so far
 %claude reset           start the conversation over
@@ -497,7 +536,10 @@ def make_transformer(shell: Any) -> Any:
 
 def load_ipython_extension(ip: Any) -> None:
     """``%load_ext claudekit``: register the magics and the ``%%claude`` input transformer."""
+    from ._errors import install
+
     ip.register_magics(ClaudeMagics)
+    install(ip)
     cleanup = ip.input_transformers_cleanup
     if not any(getattr(t, "claudekit", False) for t in cleanup):
         cleanup.append(make_transformer(ip))

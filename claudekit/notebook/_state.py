@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SECTIONS",
     "STATUSES",
+    "TextPart",
     "ToolCard",
     "ViewState",
     "citation_text",
@@ -64,8 +65,22 @@ SECTIONS = ("header", "thinking", "tools", "text", "extras", "footer")
 FINAL_STATUSES = ("done", "interrupted", "error")
 
 
+_EDIT_NOTE = "Note: the user edited the arguments before approving"
+
+
+def _without_edit_note(content: Any) -> Any:
+    """The tool's own result: the note telling the model about edited arguments is shown elsewhere."""
+    if isinstance(content, str) and content.startswith(_EDIT_NOTE):
+        return content.partition("\n\n")[2]
+    first = content[0] if isinstance(content, list) and content else None
+    if isinstance(first, dict) and str(first.get("text", "")).startswith(_EDIT_NOTE):
+        return content[1:]
+    return content
+
+
 def preview(content: Any, limit: int = 200) -> str:
     """A one-line preview of a tool result (a string, content blocks, or any JSON-able value)."""
+    content = _without_edit_note(content)
     if isinstance(content, str):
         text = content
     elif isinstance(content, list) and all(isinstance(b, dict) for b in content):
@@ -140,8 +155,10 @@ class ToolCard:
     result: str | None = None
     is_error: bool = False
     decision: str | None = None
+    decided: str | None = None  # who decided what, for people ("Approved by you")
     version: int = 0
     _delta: ToolCallDelta | None = field(default=None, repr=False, compare=False)
+    fragments: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def arguments(self) -> Any:
         """The arguments: final once ready, else parsed from the fragments so far (lazily, here)."""
@@ -162,8 +179,28 @@ class ToolCard:
             return repr(args)
 
 
+@dataclass
+class TextPart:
+    """A run of answer text between tool cards (one per API call at least)."""
+
+    step: int
+    chunks: list[str] = field(default_factory=list)
+    joined: str = ""
+
+    @property
+    def text(self) -> str:
+        if self.chunks:
+            self.joined += "".join(self.chunks)
+            self.chunks = []
+        return self.joined
+
+
 class ViewState:
-    """What a reply looks like so far. Feed events with :meth:`apply`, end with :meth:`finish`."""
+    """What a reply looks like so far. Feed events with :meth:`apply`, end with :meth:`finish`.
+
+    :attr:`parts` lists the answer's text runs (:class:`TextPart`) and tool calls (their card's id) in
+    the order they happened.
+    """
 
     def __init__(self, model: str = "", chat: str = "") -> None:
         self.model = model
@@ -186,9 +223,9 @@ class ViewState:
         self._thinking_joined = ""
         self._thinking_blocks: set[tuple[int, int]] = set()
         self._last_thinking: tuple[int, int] | None = None
-        self._text: list[str] = []
-        self._text_joined = ""
-        self._text_step: int | None = None
+        self.parts: list[TextPart | str] = []
+        self._last_text: TextPart | None = None
+        self.chars = 0  # characters of answer text so far
 
     # -- derived -------------------------------------------------------------------------------
     @property
@@ -202,10 +239,15 @@ class ViewState:
     @property
     def text(self) -> str:
         """The answer so far (text of separate API calls joined by a blank line, like ``Reply.text``)."""
-        if self._text:
-            self._text_joined += "".join(self._text)
-            self._text = []
-        return self._text_joined
+        out: list[str] = []
+        step: int | None = None
+        for part in self.parts:
+            if isinstance(part, TextPart) and part.text:
+                if step is not None and part.step != step:
+                    out.append("\n\n")
+                out.append(part.text)
+                step = part.step
+        return "".join(out)
 
     @property
     def final(self) -> bool:
@@ -240,12 +282,13 @@ class ViewState:
     def apply(self, ev: Event) -> None:
         """Update the state from one event (never raises on unexpected content)."""
         self.events += 1
-        if isinstance(ev, TextDelta):
-            if self._text_step != self.step:
-                if self._text_step is not None and (self._text or self._text_joined):
-                    self._text.append("\n\n")
-                self._text_step = self.step
-            self._text.append(ev.text)
+        if type(ev) is TextDelta:  # the hot path: most events of a reply
+            self.chars += len(ev.text)
+            last = self._last_text
+            if last is None or last.step != self.step or last is not self.parts[-1]:
+                last = self._last_text = TextPart(self.step)
+                self.parts.append(last)
+            last.chunks.append(ev.text)
             self.versions["text"] += 1
             if self.status != "writing":
                 self._set_status("writing")
@@ -262,16 +305,19 @@ class ViewState:
             card = self.cards.get(ev.id)
             if card is not None:
                 card._delta = ev
+                card.fragments.append(ev.fragment)
                 card.version += 1
                 self._touch("tools")
         elif isinstance(ev, ToolCallStart):
             self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+            self.parts.append(ev.id)
             self._touch("tools")
             self._set_status("calling tools")
         elif isinstance(ev, ToolCallReady):
             card = self.cards.get(ev.id)
             if card is None:
                 card = self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+                self.parts.append(ev.id)
             card._delta = None
             card.input = ev.input
             card.error = ev.error
@@ -282,6 +328,7 @@ class ViewState:
             card = self.cards.get(ev.id)
             if card is None:
                 card = self.cards[ev.id] = ToolCard(ev.id, ev.name, step=self.step, status="ready")
+                self.parts.append(ev.id)
             card.result = preview(ev.content)
             card.is_error = ev.is_error
             card.decision = ev.decision
@@ -377,6 +424,7 @@ class ViewState:
                     card = self.cards[call.id] = ToolCard(
                         call.id, call.name, server=call.server, step=call.step
                     )
+                    self.parts.append(call.id)
                 card._delta = None
                 card.input = call.input
                 card.error = call.error

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from .._events import Usage
     from .._reply import Reply
 
-__all__ = ["FOOTER_SANITIZE_REGEX", "footer_line", "reply_record", "static_bundle", "static_markdown"]
+__all__ = [
+    "FOOTER_SANITIZE_REGEX",
+    "answer_markdown",
+    "footer_line",
+    "reply_record",
+    "static_bundle",
+    "static_markdown",
+]
 
 FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # claudekit's own text (reasoning, tool results, the footer) is literal: "$0.01 (saved $0.02)" must not be
@@ -128,6 +135,20 @@ def usage_so_far(usages: list[Usage], model: str) -> Any:
     return _combined(records) if records else None
 
 
+def refusal_note(reply: Reply) -> str | None:
+    """One line for a refused prompt (the turn runner took it back out of the conversation)."""
+    if not reply.refused:
+        return None
+    details = reply.stop_details
+    why = ": ".join(
+        str(v) for v in (getattr(details, "category", None), getattr(details, "explanation", None)) if v
+    )
+    return (
+        f"Claude declined this prompt{f' ({why})' if why else ''}; it was taken out of the conversation, "
+        "so rephrase it or ask something else"
+    )
+
+
 def _status_of(reply: Reply) -> str:
     if reply.interrupted:
         return "interrupted"
@@ -156,6 +177,28 @@ def reply_record(reply: Reply, *, timings: bool = True) -> Any:
     )
 
 
+_cache_note: list[Any] = []  # a weak reference to the reply whose footer explains "cache 0%" (once)
+
+
+def _footer_notes(record: Any, model: str, reply: Reply) -> str:
+    """What a reader needs to make sense of the numbers: no price known, a prompt too short to cache."""
+    notes = ""
+    if record.cost_usd is None and record.input_tokens is not None:
+        from ..usage import get_prices
+
+        if get_prices().lookup(model) is None:
+            notes += f" (no price known for {model}: claudekit.usage.set_prices)"
+    short = (
+        record.hit_rate == 0 and not record.cache_creation_input_tokens and (record.prompt_tokens or 0) < 4096
+    )
+    if short and (not _cache_note or _cache_note[0]() is reply):
+        import weakref
+
+        _cache_note[:] = [weakref.ref(reply)]
+        notes += " · short prompts (under the model's 512-4,096-token minimum) are not cached"
+    return notes
+
+
 def footer_line(reply: Reply, *, timings: bool = True) -> str:
     """``model · 1.2k in · 310 out · cache 80% · $0.0042`` (plus latency when ``timings``)."""
     record = reply_record(reply, timings=timings)
@@ -163,9 +206,14 @@ def footer_line(reply: Reply, *, timings: bool = True) -> str:
     if record is not None:
         from ..usage import footer_text
 
-        return f"{model} · {footer_text(record)}"
+        # With client tools the turn also waited for them (and maybe for a person): the time shown is the
+        # API's, which is not the elapsed time the live view counted.
+        label = "API " if any(not c.server for c in reply.tool_calls) else ""
+        return f"{model} · {footer_text(record, latency_label=label)}{_footer_notes(record, model, reply)}"
     u = reply.usage
     parts = [model]
+    if reply.interrupted:
+        parts.append("interrupted")
     if u.input_tokens is not None:
         parts.append(f"{u.total_input_tokens} in")
     if u.output_tokens is not None:
@@ -181,37 +229,72 @@ def _blocks(reply: Reply) -> list[Any]:
     return [b for m in reply.messages for b in m.content]
 
 
-def _tool_lines(reply: Reply) -> list[tuple[str, str, str, str]]:
-    """(name, status, arguments JSON, result preview) per tool call, client and server, in order."""
-    out: list[tuple[str, str, str, str]] = []
-    server_results: dict[str, str] = {}
+Decisions = dict[str, tuple[str | None, Any]]  # call id -> (who decided what, the arguments that ran)
+
+
+def _tool_card(
+    call: Any, reply: Reply, server_results: dict[str, str], decisions: Decisions
+) -> tuple[str, str, str, str, str]:
+    """(name, status, arguments JSON, result preview, decision) of one tool call."""
+    decided, ran = decisions.get(call.id, (None, None))
+    try:
+        args = json.dumps(ran if ran is not None else call.input, indent=2, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        args = repr(call.input)
+    if len(args) > _ARGS_LIMIT:
+        args = args[: _ARGS_LIMIT - 1] + "…"
+    if call.server:
+        result = server_results.get(call.id, "")
+        status = "error" if result.startswith("error:") else ("done" if result else "no result")
+    elif call.error:
+        status, result = "invalid", call.error
+    elif call.result is not None:
+        decision = (call.decision or "").lower()
+        status = (
+            "denied" if decision.startswith(("den", "reject")) else ("error" if call.is_error else "done")
+        )
+        result = preview(call.result)
+    else:
+        status = "interrupted" if reply.interrupted else "not run"
+        result = ""
+    return call.name, status, args, result, decided or ""
+
+
+def _server_results(reply: Reply) -> dict[str, str]:
+    out: dict[str, str] = {}
     for b in _blocks(reply):
         tid = getattr(b, "tool_use_id", None)
         if tid is not None and b.type.endswith("_tool_result"):
-            server_results[str(tid)] = server_block_summary(b.type, b)
-    for call in reply.tool_calls:
-        try:
-            args = json.dumps(call.input, indent=2, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            args = repr(call.input)
-        if len(args) > _ARGS_LIMIT:
-            args = args[: _ARGS_LIMIT - 1] + "…"
-        if call.server:
-            result = server_results.get(call.id, "")
-            status = "error" if result.startswith("error:") else ("done" if result else "no result")
-        elif call.error:
-            status, result = "invalid", call.error
-        elif call.result is not None:
-            decision = (call.decision or "").lower()
-            status = (
-                "denied" if decision.startswith(("den", "reject")) else ("error" if call.is_error else "done")
-            )
-            result = preview(call.result)
-        else:
-            status = "interrupted" if reply.interrupted else "not run"
-            result = ""
-        out.append((call.name, status, args, result))
+            out[str(tid)] = server_block_summary(b.type, b)
     return out
+
+
+def _tool_lines(reply: Reply, decisions: Decisions | None = None) -> list[tuple[str, str, str, str, str]]:
+    """One card per tool call, client and server, in call order."""
+    server = _server_results(reply)
+    return [_tool_card(c, reply, server, decisions or {}) for c in reply.tool_calls]
+
+
+def _parts(reply: Reply) -> list[str | Any]:
+    """The answer's text runs (str) and tool calls (ToolCall) in the order the model produced them."""
+    calls = {c.id: c for c in reply.tool_calls}
+    placed: set[str] = set()
+    parts: list[str | Any] = []
+    for message in reply.messages:
+        run: list[str] = []
+        for block in message.content:
+            if block.type == "text":
+                run.append(block.text)
+            elif (bid := str(getattr(block, "id", ""))) in calls and block.type.endswith("tool_use"):
+                if any(run):
+                    parts.append("".join(run))
+                run = []
+                parts.append(calls[bid])
+                placed.add(bid)
+        if any(run):
+            parts.append("".join(run))
+    parts += [c for c in reply.tool_calls if c.id not in placed]
+    return parts
 
 
 def _thinking_notes(reply: Reply) -> list[str]:
@@ -242,12 +325,106 @@ def _error_text(reply: Reply, error: BaseException | None) -> str | None:
     return (str(err) or type(err).__name__) if err is not None else None
 
 
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^\s<>]*>")
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def _inline(line: str, math: bool) -> str:
+    """Outside code spans: raw HTML shown as text, and ``$`` literal unless ``math``."""
+    out: list[str] = []
+    i = 0
+    for m in re.finditer(r"(`+)(.+?)(?<!`)\1(?!`)", line):
+        out.append(_plain(line[i : m.start()], math))
+        out.append(m.group(0))
+        i = m.end()
+    out.append(_plain(line[i:], math))
+    return "".join(out)
+
+
+def _plain(text: str, math: bool) -> str:
+    pieces = []
+    i = 0
+    for m in _AUTOLINK.finditer(text):
+        pieces.append(_TAG_START.sub("&lt;", text[i : m.start()]))
+        pieces.append(m.group(0))
+        i = m.end()
+    pieces.append(_TAG_START.sub("&lt;", text[i:]))
+    joined = "".join(pieces)
+    # An entity, not "\\$": JupyterLab's math pass would still pair escaped dollars.
+    return joined if math else _DOLLAR.sub("&#36;", joined)
+
+
+def answer_markdown(text: str, *, math: bool = False) -> str:
+    """The model's Markdown made safe to save: an unclosed fence is closed (so nothing after it is
+    swallowed), raw HTML is shown as text (as the live view and chat UIs show it), and ``$`` is literal
+    unless ``math`` (chat UIs do not typeset math either). Code is left exactly as written."""
+    lines = text.split("\n")
+    out: list[str] = []
+    fence: str | None = None
+    prev_blank = True
+    for line in lines:
+        if fence is not None:
+            out.append(line)
+            stripped = line.strip()
+            if (
+                stripped
+                and set(stripped) == {fence[0]}
+                and len(stripped) >= len(fence)
+                and len(line) - len(line.lstrip(" ")) < 4
+            ):
+                fence = None
+            continue
+        opened = _FENCE_OPEN.match(line)
+        if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
+            fence = opened.group(1)
+            out.append(line)
+        elif prev_blank and (line.startswith("    ") or line.startswith("\t")) and line.strip():
+            out.append(line)  # an indented code block: literal
+            continue
+        else:
+            out.append(_inline(line, math))
+        prev_blank = not line.strip()
+    if fence is not None:
+        while out and not out[-1].strip():  # the code ends where the answer's text did
+            out.pop()
+        out.append(fence)
+    return "\n".join(out)
+
+
+def _card_markdown(name: str, status: str, args: str, result: str, decided: str) -> str:
+    summary = f"🔧 {_esc(name)} — {status}"
+    if result:
+        summary += f": {_esc(preview(result, 100))}"
+    if decided:
+        summary += f" · {_esc(decided)}"
+    body = ""
+    if args and args != "{}":
+        fence = _fence(args)
+        body = f"\n\n{fence}json\n{args}\n{fence}"
+    if result:
+        body += f"\n\n<div><b>Result:</b> {_html_text(result)}</div>"
+    return f"<details {NO_MATH}><summary>{summary}</summary>{body}\n\n</details>"
+
+
 def static_markdown(
-    reply: Reply, error: BaseException | None = None, *, footer: bool = True, timings: bool = True
+    reply: Reply,
+    error: BaseException | None = None,
+    *,
+    footer: bool = True,
+    timings: bool = True,
+    decisions: Decisions | None = None,
+    show_error: bool = True,
+    math: bool = False,
 ) -> str:
-    """The reply as Markdown (with ``<details>`` for reasoning and tool calls).
+    """The reply as Markdown: reasoning and tool calls in ``<details>``, text and tools in the order
+    they happened, the footer last — the layout of the live view.
 
     Deterministic for a given reply except the footer's latency; ``timings=False`` leaves it out.
+    ``decisions`` (from the live view) says who decided each approved call and with which arguments;
+    ``show_error=False`` leaves the error line out (the cell shows it, see ``_errors``); ``math=True``
+    lets ``$…$`` in the answer be typeset.
     """
     parts: list[str] = []
     interrupted = reply.interrupted or isinstance(error, INTERRUPTS)
@@ -260,24 +437,26 @@ def static_markdown(
         parts.append(
             f"<details {NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
         )
-    for name, status, args, result in _tool_lines(reply):
-        summary = f"🔧 {_esc(name)} — {status}"
-        if result:
-            summary += f": {_esc(preview(result, 100))}"
-        fence = _fence(args)
-        body = f"{fence}json\n{args}\n{fence}"
-        if result:
-            body += f"\n\n<div><b>Result:</b> {_html_text(result)}</div>"
-        parts.append(f"<details {NO_MATH}><summary>{summary}</summary>\n\n{body}\n\n</details>")
+    server = _server_results(reply)
+    any_text = False
+    for part in _parts(reply):
+        if isinstance(part, str):
+            any_text = True
+            text = answer_markdown(part, math=math)
+            # MathJax scans the rendered page for $…$ too: keep it out of the answer unless asked for.
+            parts.append(text if math else f"<div {NO_MATH}>\n\n{text}\n\n</div>")
+        else:
+            parts.append(_card_markdown(*_tool_card(part, reply, server, decisions or {})))
     if interrupted:
-        parts.append("> ⏹ **interrupted** — the partial answer is kept")
+        what = "the partial answer is kept" if any_text or reply.tool_calls else "nothing had arrived yet"
+        parts.append(f"<blockquote {NO_MATH}>⏹ <b>interrupted</b> — {what}</blockquote>")
     err = _error_text(reply, error)
-    if err is not None and not interrupted:
+    if err is not None and not interrupted and show_error:
         parts.append(f"<blockquote {NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
-    text = reply.text
-    if text:
-        parts.append(text)
-    elif not interrupted and err is None:
+    refused = refusal_note(reply)
+    if refused is not None:
+        parts.append(f"<blockquote {NO_MATH}>🚫 <b>refused</b> — {_html_text(refused)}</blockquote>")
+    elif not any_text and not interrupted and err is None:
         parts.append(f"*(no text; stop reason: {reply.stop_reason})*")
     cites = _citations(reply)
     if cites:
@@ -288,16 +467,26 @@ def static_markdown(
     return "\n\n".join(parts) + "\n"
 
 
+_PLAIN_LIMIT = 2000
+
+
 def static_plain(reply: Reply, error: BaseException | None = None) -> str:
+    """A short text version (frontends show the Markdown; this is for consoles and diffs)."""
     lines: list[str] = []
     notes = _thinking_notes(reply)
     if reply.thinking or notes:
         what = f"{len(reply.thinking)} chars" if reply.thinking else ", ".join(notes)
         lines.append(f"[thinking: {what}]")
-    for name, status, _args, result in _tool_lines(reply):
+    for name, status, _args, result, _decided in _tool_lines(reply):
         lines.append(f"[tool {name}: {status}{' — ' + preview(result, 80) if result else ''}]")
-    if reply.text:
-        lines.append(reply.text)
+    text = reply.text
+    if len(text) > _PLAIN_LIMIT:
+        text = text[:_PLAIN_LIMIT] + f"… [{len(reply.text) - _PLAIN_LIMIT:,} more characters]"
+    if text:
+        lines.append(text)
+    refused = refusal_note(reply)
+    if refused is not None:
+        lines.append(f"[refused — {refused}]")
     if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
     else:
@@ -308,13 +497,17 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
 
 
 def static_bundle(
-    reply: Reply, error: BaseException | None = None, *, timings: bool = True
+    reply: Reply,
+    error: BaseException | None = None,
+    *,
+    timings: bool = True,
+    decisions: Decisions | None = None,
+    show_error: bool = True,
+    math: bool = False,
 ) -> dict[str, str]:
     """``{"text/markdown": …, "text/plain": …}`` for ``IPython.display.display(bundle, raw=True)``."""
-    return {
-        "text/markdown": static_markdown(reply, error, timings=timings),
-        "text/plain": static_plain(reply, error),
-    }
+    md = static_markdown(reply, error, timings=timings, decisions=decisions, show_error=show_error, math=math)
+    return {"text/markdown": md, "text/plain": static_plain(reply, error)}
 
 
 def _epoch() -> Any:

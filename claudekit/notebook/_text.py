@@ -1,7 +1,9 @@
 """Plain-text rendering outside Jupyter: the answer as it streams, and a short trace of the rest.
 
 The answer goes to ``stdout`` as it arrives; the trace (thinking, tool calls and results, interruptions)
-goes to ``stderr`` as short lines, so piping a script's output keeps only the answer.
+goes to ``stderr`` as short lines, so piping a script's output keeps only the answer. When the caller
+iterates the events itself (``async for event in chat.stream(...)``, ``info["consumer"] == "events"``)
+nothing is printed: the caller decides what to show, and would otherwise see every fragment twice.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .._events import (
     ToolResult,
 )
 from ._state import preview, server_block_summary
+from ._static import refusal_note
 
 if TYPE_CHECKING:
     from .._events import Event
@@ -40,6 +43,7 @@ class TextRenderer:
         self._step = 0
         self._text_step: int | None = None
         self.wrote_text = False
+        self.silent = False
 
     @property
     def out(self) -> TextIO:
@@ -58,9 +62,11 @@ class TextRenderer:
         self.trace.flush()
 
     def start(self, info: dict[str, Any]) -> None:
-        pass
+        self.silent = info.get("consumer") == "events"
 
     def event(self, ev: Event) -> None:
+        if self.silent:
+            return
         if isinstance(ev, TextDelta):
             if ev.text:
                 if self._text_step != self._step:
@@ -96,8 +102,13 @@ class TextRenderer:
                 self._step = step
 
     def finish(self, reply: Reply, error: BaseException | None) -> None:
+        if self.silent:
+            return
+        refused = refusal_note(reply)
         if reply.interrupted or isinstance(error, INTERRUPTS):
             self._line("[interrupted — partial answer kept]")
+        elif refused is not None:
+            self._line(f"[refused — {refused}]")
         elif not self._at_line_start:
             self.out.write("\n")
             self.out.flush()

@@ -1,156 +1,103 @@
-"""The live ipywidgets view of a reply, and the static output it leaves behind.
+"""The live view of a reply (claudekit's own front end), and the saved copy it becomes.
 
-Layout (top to bottom): a header (status, model, elapsed time); a collapsible "Thinking" accordion; one
-card per tool call (name and status, the arguments pretty-printed as they stream, a slot for the
-approval widget, a result preview); server-tool blocks and citations; the answer as Markdown (an
-``Output`` widget whose single output is a ``text/markdown`` bundle, replaced at each refresh, so code,
-tables and math render exactly as Jupyter renders Markdown); a usage footer.
+One widget per reply (:class:`~claudekit.notebook._front.DocWidget`). The kernel sends what changed
+as one custom message per refresh: appended answer text, appended reasoning, a tool card when it
+changes, the status and the footer. So the bytes sent grow linearly with the answer, and the page
+renders the Markdown itself (with marked, as JupyterLab renders the saved copy). The page ticks the
+elapsed seconds and animates a typing indicator on its own, between messages; its Stop button calls
+the turn's ``stop`` (the path of a kernel interrupt).
 
-Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status change
-show at once, everything else is coalesced to at most ``rate`` refreshes per second, a held change is
-shown by a timer on the event loop when the interval ends (even if no further event comes), and
-``finish`` flushes the final state. Only sections whose version changed are pushed, and the header's
-elapsed time has a resolution of one second, so a refresh costs one or two comm messages.
+Layout, in the order things happened: the reasoning (a collapsed ``<details>``), then text runs and tool
+cards interleaved as the model produced them, server-tool blocks and citations, an error line, the
+status line (live only) and the footer. It is the layout of the saved Markdown copy
+(:func:`~claudekit.notebook.static_bundle`), so nothing jumps when the reply ends.
 
-When the reply ends, the live view is replaced by an empty ``text/plain`` (``update_display_data``) and
-its widgets are closed, and a static ``text/markdown`` rendering is displayed as a new output: a saved
-notebook shows the answer without a kernel or widget state (GitHub, nbconvert, nbval).
+Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status
+change go out at once, the rest at most ``rate`` times a second (a timer shows a held change when the
+interval ends); past ~75 KB of message envelopes a refresh waits until the answer has grown enough to
+pay for it, or 2 s (bytes ≤ 3 × answer + 150 KB). ``finish`` flushes the final state.
 
-Styling uses JupyterLab's CSS variables only, so it reads well in light and dark themes.
+When the reply ends and a page showed the view, the view's own output is replaced by the saved copy
+(``update_display_data``): one output per reply in the saved notebook. When no page showed it (nbconvert,
+nbval, a frontend without widgets), the saved copy is displayed as a new output and the view's output
+is emptied: nbval compares that run with the saved notebook the same way in both cases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Callable
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequest
-from ._state import ToolCard, ViewState
-from ._static import NO_MATH, footer_line, static_bundle, usage_so_far
+from ._state import TextPart, ToolCard, ViewState
+from ._static import footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
+    from .._approval import PendingCall
     from .._events import Event, Usage
     from .._reply import Reply
 
-__all__ = ["CardWidget", "WidgetRenderer"]
+__all__ = ["WidgetRenderer"]
 
-_FONT = "font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);"
-# ipywidgets draws the Accordion title in --jp-ui-font-color2 on --jp-layout-color2: 4.2-4.4:1 contrast,
-# under WCAG AA. Scoped to claudekit's own view; it travels inside the header, which every refresh sends.
-_HEADER_STYLE = (
-    "<style>.claudekit-view .jupyter-widget-Collapse-header, .claudekit-view .p-Collapse-header"
-    " { color: var(--jp-ui-font-color1); }</style>"
-)
-_STATUS_COLOURS = {
-    "waiting": "var(--jp-ui-font-color2)",
-    "thinking": "var(--jp-brand-color1)",
-    "calling tools": "var(--jp-warn-color1)",
-    "awaiting approval": "var(--jp-warn-color0)",
-    "writing": "var(--jp-brand-color1)",
-    "done": "var(--jp-success-color1)",
-    "interrupted": "var(--jp-warn-color1)",
-    "error": "var(--jp-error-color1)",
-}
-_CARD_ICONS = {
-    "streaming": "…",
-    "ready": "•",
-    "running": "⏳",
-    "awaiting approval": "✋",
-    "done": "✓",
-    "error": "✗",
-    "denied": "⊘",
-    "invalid": "✗",
-    "interrupted": "⏹",
-    "not run": "–",
-}
-_PRE = (
-    "margin: 2px 0; padding: 4px 6px; white-space: pre-wrap; word-break: break-word; max-height: 16em; "
-    "overflow: auto; background: var(--jp-layout-color2); color: var(--jp-content-font-color1); "
-    "font-family: var(--jp-code-font-family); font-size: var(--jp-code-font-size); border-radius: 3px;"
-)
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_MESSAGE_BYTES = 700  # a comm message's envelope (header, parent header, ids), measured in a kernel
+# Envelopes may cost up to this plus the answer's own bytes: with the front-end code (~62 KB, once per
+# reply) and the saved copy (~1x the answer) a reply stays within 3x the answer + 150 KB.
+_FREE_BYTES = 75_000
+_SLOW_INTERVAL = 2.0  # past that allowance, at least one refresh this often (the page ticks meanwhile)
 
 
-def _usage_line(model: str, usage: Usage | None, steps: list[Usage]) -> str:
-    """The live footer: tokens, cache and cost so far (the header shows the elapsed time)."""
+def _usage_line(model: str, usage: Usage | None, steps: list[Usage], streamed: int) -> str:
+    """The live footer: tokens, cache and cost so far; output tokens estimated while text streams."""
     if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
         return ""
     record = usage_so_far(steps, model)
-    if record is not None:
-        from ..usage import footer_text
+    if record is None:
+        return ""
+    from ..usage import footer_text
 
-        return footer_text(record)
-    parts = []
-    if usage.input_tokens is not None:
-        parts.append(f"{usage.total_input_tokens:,} in")
-    if usage.output_tokens is not None:
-        parts.append(f"{usage.output_tokens:,} out")
-    rate = usage.cache_hit_rate
-    if rate is not None:
-        parts.append(f"cache {rate:.0%}")
-    return " · ".join(parts)
+    estimate = streamed // 4  # the API reports output tokens at the end of a call; ~4 characters each
+    if record.output_tokens is not None and estimate > record.output_tokens:
+        import dataclasses
+
+        record = dataclasses.replace(record, output_tokens=estimate)
+        return "≈ " + footer_text(record.priced())
+    return footer_text(record)
 
 
-class CardWidget:
-    """The widgets of one tool card. ``set_approval(widget)`` puts an approval widget into its slot."""
+def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
+    args = ""
+    if card.status != "streaming":
+        import json
 
-    def __init__(self, widgets: Any, card: ToolCard) -> None:
-        self.id = card.id
-        self.title = widgets.HTML()
-        self.args = widgets.HTML()
-        self.approval = widgets.Box()
-        self.result = widgets.HTML()
-        self.box = widgets.VBox([self.title, self.args, self.approval, self.result])
-        self.box.layout.border = "1px solid var(--jp-border-color2)"
-        self.box.layout.padding = "2px 6px"
-        self.box.layout.margin = "2px 0"
-        self.box.add_class("claudekit-tool-card")
-        self.version = -1
-
-    def set_approval(self, widget: Any | None) -> None:
-        self.approval.children = () if widget is None else (widget,)
-
-    def update(self, card: ToolCard) -> None:
-        if card.version == self.version:
-            return
-        self.version = card.version
-        icon = _CARD_ICONS.get(card.status, "•")
-        kind = "server tool" if card.server else "tool"
-        colour = (
-            "var(--jp-error-color1)" if card.status in ("error", "invalid") else "var(--jp-ui-font-color1)"
-        )
-        title = (
-            f'<div style="{_FONT} color: {colour};">{icon} <b>{escape(card.name)}</b> '
-            f'<span style="color: var(--jp-ui-font-color2);">{kind} · {escape(card.status)}</span></div>'
-        )
-        _set(self.title, title)
-        args = card.arguments_text()
-        _set(self.args, f'<pre style="{_PRE}">{escape(args)}</pre>' if args and args != "{}" else "")
-        if card.error:
-            result = f"invalid arguments: {card.error}"
-        elif card.result is not None:
-            result = card.result
-        else:
-            result = ""
-        _set(
-            self.result,
-            f'<div {NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">→ {escape(result)}</div>'
-            if result
-            else "",
-        )
-
-
-def _set(widget: Any, value: str) -> None:
-    if widget.value != value:
-        widget.value = value
+        value = ran if ran is not None else card.input
+        if value is not None:
+            try:
+                args = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                args = repr(value)
+    result = f"invalid arguments: {card.error}" if card.error else (card.result or "")
+    out: dict[str, Any] = {
+        "id": card.id,
+        "name": card.name,
+        "status": card.status,
+        "args": args,
+        "result": result,
+    }
+    if card.server:
+        out["server"] = True
+    if card.decided:
+        out["decided"] = card.decided
+    return out
 
 
 class WidgetRenderer:
-    """Renders one reply live with ipywidgets (implements the core's ``Renderer`` protocol)."""
+    """Renders one reply live in the page (implements the core's ``Renderer`` protocol)."""
 
     def __init__(
         self,
@@ -159,37 +106,72 @@ class WidgetRenderer:
         clock: Callable[[], float] = time.monotonic,
         static: bool = True,
         display: Callable[..., Any] | None = None,
+        widget_factory: Callable[..., Any] | None = None,
+        math: bool = False,
     ) -> None:
         self.throttle = Throttle(rate, clock)
         self.clock = clock
         self.static = static
+        self.math = math
         self.state = ViewState()
         self._display = display
+        self._factory = widget_factory
         self._handle: Any = None
         self._t0 = clock()
-        self._shown: dict[str, int] = {}
-        self._shown_status = ""
-        self._cards: dict[str, CardWidget] = {}
         self._broken = False
-        self._held = False  # a change arrived inside the throttle interval and is not shown yet
+        self._held = False
         self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: Callable[[], None] | None = None
+        self._building: asyncio.Handle | None = None
         self.refreshes = 0
         self.root: Any = None
+        self.views = 0  # views of the live view the page reported now
+        self.seen = False  # a page showed the view at least once
+        self.pending: dict[str, PendingCall] = {}
+        self.ran: dict[str, Any] = {}  # arguments that ran when a person edited them
+        self._sent_text: dict[int, int] = {}
+        self._sent_cards: dict[str, tuple[int, str | None]] = {}
+        self._sent_fragments: dict[str, int] = {}
+        self._sent: dict[str, Any] = {"extras": "", "error": "", "foot": "", "status": None}
+        self._thinking_sent = 0
+        self._envelopes = 0  # bytes of message envelopes sent (estimated)
+        self._content = 0  # bytes of answer, reasoning and arguments sent
+        self._messages = 0
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
         self.state = ViewState(str(info.get("model", "")), str(info.get("chat", "")))
         self._t0 = self.clock()
-        self._guard(self._build)
+        stop = info.get("stop")
+        self._stop = stop if callable(stop) else None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        if self._display is None:  # in a kernel: claudekit's errors show as one line in the cell
+            from ._errors import install
+
+            install()
+        if self._loop is not None:
+            # Built when the turn first waits (for the HTTP response): off the reply's critical path,
+            # and not at all for a reply that finished before the loop turned (it shows its saved copy).
+            self._building = self._loop.call_soon(self._guard, self._build)
+        else:
+            self._guard(self._build)
 
     def event(self, ev: Event) -> None:
-        self.state.apply(ev)
+        st = self.state
+        st.apply(ev)
         if self._broken:
+            return
+        if self._timer is not None and st.status == self._sent["status"] and type(ev) is not ApprovalRequest:
+            self._held = True  # a refresh is already set for the end of the interval: it will show this
             return
         if isinstance(ev, ApprovalRequest):
             self._guard(self._approval, ev)
             self._guard(self.flush)
-        elif self.state.status != self._shown_status or self.throttle.ready():
+        elif st.status != self._sent["status"] or self._due():
             self._guard(self.flush)
         else:
             self._hold()
@@ -199,33 +181,52 @@ class WidgetRenderer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for call_id, pending in self.pending.items():
+            card = self.state.cards.get(call_id)
+            if card is not None and pending.decision is not None:
+                from ._approval import decision_text
+
+                card.decided = decision_text(pending.decision)
         if self._broken:
             return
+        if self._building is not None and self.root is None:
+            self._building.cancel()
+            if not self.static:
+                self._guard(self._build)
+        self._guard(self.flush, reply)
         if self.static:
-            # The live view is replaced right away, so the final state goes straight into the static output.
             self._guard(self._freeze, reply, error)
-        else:
-            self._guard(self.flush, reply)
+
+    # -- throttling ----------------------------------------------------------------------------
+    def _due(self) -> bool:
+        """A refresh may go out now: the rate allows it, and so does the byte budget."""
+        if not self.throttle.ready():
+            return False
+        if self._envelopes <= _FREE_BYTES + self._content or self.throttle.last is None:
+            return True
+        return self.clock() - self.throttle.last >= _SLOW_INTERVAL
 
     def _hold(self) -> None:
         """Show a held change when the interval ends: a pause in the stream must not hide it."""
         self._held = True
-        if self._timer is not None:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # driven without a loop: the next event or finish shows it
+        if self._timer is not None or self._loop is None:
             return
         last = self.throttle.last
         waited = 0.0 if last is None else self.clock() - last
-        delay = min(max(self.throttle.interval - waited, 0.0), self.throttle.interval)
-        self._timer = loop.call_later(delay, self._trailing)
+        interval = self.throttle.interval
+        if self._envelopes > _FREE_BYTES + self._content:
+            interval = max(interval, _SLOW_INTERVAL)
+        delay = min(max(interval - waited, 0.0), interval)
+        try:
+            self._timer = self._loop.call_later(delay, self._trailing)
+        except RuntimeError:  # the loop is closed
+            self._timer = None
 
     def _trailing(self) -> None:
         self._timer = None
         if not self._held or self._broken or self.state.final:
             return
-        if not self.throttle.ready():  # a status change refreshed since this timer was set: wait again
+        if not self._due():  # a status change refreshed since this timer was set: wait again
             self._hold()
             return
         self._guard(self.flush)
@@ -251,196 +252,195 @@ class WidgetRenderer:
         return show(obj, **kw)
 
     def _build(self) -> None:
-        import ipywidgets as w
+        self._building = None
+        if self.state.final and self.static:
+            return  # finished before the view was needed
+        if self._factory is not None:
+            self.root = self._factory(self._message)
+        else:
+            from ._front import DocWidget
 
-        self._w = w
-        self.header = w.HTML()
-        self.answer = w.Output()
-        self.footer = w.HTML()
-        # Thinking, tool cards and extras are created when first needed: fewer comms for plain answers.
-        self.thinking: Any = None
-        self.thinking_html: Any = None
-        self.tools: Any = None
-        self.extras: Any = None
-        self.root = w.VBox([self.header, self.answer, self.footer])
-        self.root.add_class("claudekit-view")
-        self.root.layout.border_left = "3px solid var(--jp-brand-color2)"
-        self.root.layout.padding = "0 0 0 8px"
+            self.root = DocWidget(self._message)
         self.flush()
-        bundle = {
-            "application/vnd.jupyter.widget-view+json": {
-                "version_major": 2,
-                "version_minor": 0,
-                "model_id": self.root.model_id,
-            },
-            "text/plain": "",
-        }
+        # The widget view alone: nbval skips this mime type, so this output compares as nothing.
+        bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = self._show(bundle, raw=True, display_id=True)
 
-    def _relayout(self) -> None:
-        parts = (self.header, self.thinking, self.tools, self.answer, self.extras, self.footer)
-        self.root.children = tuple(p for p in parts if p is not None)
+    # -- what the page says ----------------------------------------------------------------------
+    def _message(self, content: dict[str, Any]) -> None:
+        """A message from the page; handled on the event loop (it may arrive on a subshell thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            self._guard(self._handle_message, content)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody listens any more
+            loop.call_soon_threadsafe(self._guard, self._handle_message, content)
 
-    def _ensure_thinking(self) -> Any:
-        if self.thinking is None:
-            w = self._w
-            self.thinking_html = w.HTML()
-            self.thinking = w.Accordion(children=[self.thinking_html], titles=("Thinking",))
-            self.thinking.selected_index = None
-            self._relayout()
-        return self.thinking
+    def _handle_message(self, content: dict[str, Any]) -> None:
+        from ._approval import apply_decision, arguments_problem
 
-    def _ensure_tools(self) -> Any:
-        if self.tools is None:
-            self.tools = self._w.VBox()
-            self._relayout()
-        return self.tools
-
-    def _ensure_extras(self) -> Any:
-        if self.extras is None:
-            self.extras = self._w.HTML()
-            self._relayout()
-        return self.extras
-
-    def card_widget(self, card_id: str) -> CardWidget | None:
-        """The widgets of a tool card (e.g. to put an approval widget in with ``set_approval``)."""
-        return self._cards.get(card_id)
+        kind = content.get("kind")
+        if kind == "view":
+            self.views = max(0, self.views + (1 if content.get("shown") else -1))
+            self.seen = self.seen or self.views > 0
+            for pending in self.pending.values():
+                pending.views_changed(self.views)
+        elif kind == "stop":
+            if self._stop is not None and not self.state.final:
+                self._stop()
+        elif kind == "validate":
+            asked = self.pending.get(str(content.get("id")))
+            text = content.get("text")
+            if asked is not None and isinstance(text, str):
+                _, problem = arguments_problem(asked, text)
+                self._push([["problem", asked.id, content.get("n"), problem]])
+        elif kind == "decide":
+            refused = apply_decision(self.pending, content)
+            if refused is not None:
+                self._push([["problem", refused[0], -1, refused[1]]])
 
     def _approval(self, ev: ApprovalRequest) -> None:
-        """Claim each pending call and put its approval widget (tools layer) into the call's card."""
-        try:
-            from ._approval import approval_widget
-        except ImportError:
-            return  # no approval widget available: the chat's unattended policy decides
-        for i, item in enumerate(ev.pending):
-            card_id = str(getattr(item, "id", ""))
-            card = self.state.cards.get(card_id)
+        """Claim each pending call whose card this view shows: the card gets the approval controls."""
+        for item in ev.pending:
+            card = self.state.cards.get(str(getattr(item, "id", "")))
             if card is None:
                 continue
             claim = getattr(item, "claim", None)
             if callable(claim) and claim() is False:
                 continue  # someone else shows this call
-            cw = self._cards.get(card_id)
-            if cw is None:
-                cw = self._cards[card_id] = CardWidget(self._w, card)
-                tools = self._ensure_tools()
-                tools.children = (*tools.children, cw.box)
-            # "Approve all" / "Deny all" once per step, on the first card.
-            widget = approval_widget(item, group_controls=(i == 0), in_card=True)
-            cw.set_approval(widget)
+            self.pending[card.id] = item
+            track = getattr(item, "track_views", None)
+            if callable(track):
+                track()
+                if self.views:
+                    item.views_changed(self.views)
+            on_decided = getattr(item, "on_decided", None)
+            if callable(on_decided):
+                on_decided(self._decided)
+            card.version += 1
+
+    def _decided(self, pending: PendingCall) -> None:
+        from ._approval import decision_text
+
+        card = self.state.cards.get(pending.id)
+        if card is None or pending.decision is None:
+            return
+        card.decided = decision_text(pending.decision)
+        if pending.decision.approved and pending.decision.arguments is not None:
+            self.ran[pending.id] = pending.decision.arguments
+        card.version += 1
+        if not self.state.final:
+            self._guard(self.flush)
 
     # -- refreshing ----------------------------------------------------------------------------
-    def _changed(self, section: str) -> bool:
-        v = self.state.versions[section]
-        if self._shown.get(section) == v:
-            return False
-        self._shown[section] = v
-        return True
+    def _push(self, ops: list[list[Any]]) -> None:
+        if not ops or self.root is None:
+            return
+        self.root.push(ops)
+        self._messages += 1
+        self._envelopes += _MESSAGE_BYTES
 
-    def _elapsed(self) -> str:
-        secs = self.clock() - self._t0
-        if self.state.final:
-            return f"{secs:.1f} s"
-        return f"{int(secs)} s"
+    def _elapsed(self) -> float:
+        return round(self.clock() - self._t0, 1)
+
+    def _set(self, ops: list[list[Any]], key: str, value: Any, op: list[Any]) -> None:
+        if self._sent.get(key) != value:
+            self._sent[key] = value
+            ops.append(op)
 
     def flush(self, reply: Reply | None = None) -> None:
-        """Push every changed section to the widgets now."""
-        if self.root is None and not hasattr(self, "header"):
+        """Send every change since the last refresh, in one message."""
+        if self.root is None:
             return
         self.throttle.mark()
         self._held = False
         self.refreshes += 1
         st = self.state
-        self._shown_status = st.status
-        self._changed("header")
-        colour = _STATUS_COLOURS.get(st.status, "var(--jp-ui-font-color1)")
-        model = escape(st.model) if st.model else ""
-        header = (
-            f'<div style="{_FONT} color: var(--jp-ui-font-color2);">'
-            # The dot carries the status colour; the word stays in the text colour, since theme accent
-            # colours (warn, success) fall below 4.5:1 contrast as text (tests/browser measure it).
-            f'<b style="color: {colour};">●</b> <b style="color: var(--jp-ui-font-color1);">'
-            f"{escape(st.status)}</b>"
-            f"{' · ' + model if model else ''} · {self._elapsed()}</div>"
-        )
-        if st.error:
-            error_style = f"{_FONT} color: var(--jp-error-color1);"
-            header += f'<div {NO_MATH} style="{error_style}">{escape(st.error)}</div>'
-        _set(self.header, header + _HEADER_STYLE)
-        if self._changed("thinking") and st.has_thinking:
-            self._ensure_thinking()
-            label = st.thinking_label()
-            if tuple(self.thinking.titles) != (label,):
-                self.thinking.titles = (label,)
-            text = st.thinking
-            _set(self.thinking_html, f'<pre style="{_PRE}">{escape(text)}</pre>' if text else "")
-        if self._changed("tools"):
-            new = []
-            for card in st.cards.values():
-                cw = self._cards.get(card.id)
-                if cw is None:
-                    cw = self._cards[card.id] = CardWidget(self._w, card)
-                    new.append(cw.box)
-                cw.update(card)
-            if new:
-                tools = self._ensure_tools()
-                tools.children = (*tools.children, *new)
-        if self._changed("text"):
-            text = st.text
-            self.answer.outputs = (
-                (
-                    {
-                        "output_type": "display_data",
-                        "data": {"text/markdown": text, "text/plain": text},
-                        "metadata": {},
-                    },
-                )
-                if text
-                else ()
+        ops: list[list[Any]] = []
+        if not st.final:
+            self._set(ops, "status", st.status, ["status", st.status, self._elapsed(), st.model])
+        if st.has_thinking:
+            self._set(ops, "think_label", st.thinking_label(), ["think_label", st.thinking_label()])
+            thinking = st.thinking
+            if len(thinking) > self._thinking_sent:
+                ops.append(["think", thinking[self._thinking_sent :]])
+                self._content += len(thinking) - self._thinking_sent
+                self._thinking_sent = len(thinking)
+        for i, part in enumerate(st.parts):
+            if isinstance(part, TextPart):
+                self._text_op(ops, i, part)
+            else:
+                self._card_op(ops, i, st.cards[part])
+        extras = self._extras_html()
+        self._set(ops, "extras", extras, ["extras", extras])
+        self._set(ops, "error", st.error or "", ["error", st.error or ""])
+        if reply is not None:
+            ops.append(["final", st.status, "claudekit · " + footer_line(reply)])
+        else:
+            line = _usage_line(
+                st.model, st.total_usage(), list(st.step_usage.values()), st.chars + self._thinking_sent
             )
-        if self._changed("extras") and (st.server_blocks or st.citations):
-            rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
-            if st.citations:
-                rows.append(
-                    "Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1))
-                )
-            _set(
-                self._ensure_extras(),
-                f'<div {NO_MATH} style="{_FONT} color: var(--jp-ui-font-color2);">{"<br>".join(rows)}</div>'
-                if rows
-                else "",
-            )
-        if self._changed("footer") or reply is not None:
-            line = (
-                footer_line(reply)
-                if reply is not None
-                else _usage_line(st.model, st.total_usage(), list(st.step_usage.values()))
-            )
-            _set(
-                self.footer,
-                f'<div {NO_MATH} style="font-family: var(--jp-ui-font-family); '
-                'font-size: var(--jp-ui-font-size0); color: var(--jp-ui-font-color2);">'
-                f"{escape(line)}</div>"
-                if line
-                else "",
-            )
+            line = f"claudekit · {line}" if line else ""
+            self._set(ops, "foot", line, ["foot", line])
+        self._push(ops)
+
+    def _text_op(self, ops: list[list[Any]], i: int, part: TextPart) -> None:
+        text = part.text
+        sent = self._sent_text.get(i, 0)
+        if len(text) > sent:
+            ops.append(["text", i, text[sent:]])
+            self._sent_text[i] = len(text)
+            self._content += len(text) - sent
+
+    def _card_op(self, ops: list[list[Any]], i: int, card: ToolCard) -> None:
+        if card.status == "streaming":
+            # The raw JSON as it streams: only the new fragments travel.
+            done = self._sent_fragments.get(card.id, 0)
+            if card.id not in self._sent_cards:
+                ops.append(["tool", i, _card_json(card, None)])
+                self._sent_cards[card.id] = (card.version, None)
+            if len(card.fragments) > done:
+                new = "".join(card.fragments[done:])
+                ops.append(["targs", card.id, new])
+                self._sent_fragments[card.id] = len(card.fragments)
+                self._content += len(new)
+            return
+        key = (card.version, card.decided)
+        if self._sent_cards.get(card.id) == key:
+            return
+        self._sent_cards[card.id] = key
+        data = _card_json(card, self.ran.get(card.id))
+        pending = self.pending.get(card.id)
+        if pending is not None and not pending.done and card.status == "awaiting approval":
+            from ._approval import card_approval
+
+            first = next(iter(p for p in pending.group if p.id in self.pending), pending) is pending
+            data["approval"] = card_approval(pending, first=first)
+        self._content += len(data["args"])
+        ops.append(["tool", i, data])
+
+    def _extras_html(self) -> str:
+        from html import escape
+
+        st = self.state
+        rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
+        if st.citations:
+            rows.append("Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1)))
+        return "<br>".join(rows)
 
     def _freeze(self, reply: Reply, error: BaseException | None) -> None:
-        """Replace the live view by a static rendering that survives without a kernel."""
-        bundle = static_bundle(reply, error)
-        if self._handle is not None:
-            self._handle.update({"text/plain": ""}, raw=True)
+        """Leave the saved copy: in place of the view when a page showed it, else as a new output."""
+        from ._errors import hook_active
+
+        decisions = {cid: (card.decided, self.ran.get(cid)) for cid, card in self.state.cards.items()}
+        bundle = static_bundle(
+            reply, error, decisions=decisions, show_error=not hook_active(), math=self.math
+        )
+        if self._handle is not None and self.seen:
+            self._handle.update(bundle, raw=True)
+        else:
+            if self._handle is not None:
+                self._handle.update({}, raw=True)
+            self._show(bundle, raw=True)
         if self.root is not None:
-            _close_tree(self.root)
-        self._show(bundle, raw=True)
-
-
-def _close_tree(widget: Any) -> None:
-    """Close a widget, its children, and their layout and style models (frees them in the kernel)."""
-    for child in getattr(widget, "children", ()) or ():
-        _close_tree(child)
-    for attr in ("layout", "style"):
-        sub = getattr(widget, attr, None)
-        if sub is not None and hasattr(sub, "close"):
-            sub.close()
-    widget.close()
+            self.root.close()

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from ._log import UsageLog
 
-__all__ = ["footer_html", "footer_text", "log_html"]
+__all__ = ["compact_frame", "footer_html", "footer_text", "log_html"]
 
 
 def _tokens(n: int) -> str:
@@ -31,7 +33,7 @@ def _money(x: float) -> str:
     return f"${x:,.3f}" if abs(x) < 10 else f"${x:,.2f}"
 
 
-def _parts(record: UsageRecord) -> list[str]:
+def _parts(record: UsageRecord, latency_label: str = "") -> list[str]:
     parts: list[str] = []
     if record.status != "ok":
         parts.append(record.status)
@@ -62,7 +64,7 @@ def _parts(record: UsageRecord) -> list[str]:
     elif record.input_tokens is not None:
         parts.append("cost n/a")
     if record.latency_s is not None:
-        lat = f"{record.latency_s:.1f} s"
+        lat = f"{latency_label}{record.latency_s:.1f} s"
         if record.ttft_s is not None:
             lat += f" (first token {record.ttft_s:.1f} s)"
         parts.append(lat)
@@ -73,9 +75,12 @@ def _parts(record: UsageRecord) -> list[str]:
 _NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
-def footer_text(record: UsageRecord) -> str:
-    """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``."""
-    text = " · ".join(_parts(record))
+def footer_text(record: UsageRecord, *, latency_label: str = "") -> str:
+    """One line under a reply, e.g. ``12.3k in · 410 out · cache 92% · $0.0121 (saved $0.0290) · 2.4 s``.
+
+    ``latency_label`` qualifies the time (``"API "`` when a reply also waited for tools or a person).
+    """
+    text = " · ".join(_parts(record, latency_label))
     reason = record.miss_reason
     if reason:
         text += f" · cache miss: {reason}"
@@ -99,6 +104,52 @@ def footer_html(record: UsageRecord) -> str:
     )
 
 
+def compact_frame(df: pd.DataFrame, *, chats: bool | None = None) -> pd.DataFrame:
+    """The calls of a usage DataFrame for people: time, turn, model, tokens, cache %, cost, status and
+    why the cache missed (``log.df`` has every column, ids and microsecond timestamps included).
+    ``chats``: a chat column (default: when the calls come from more than one chat)."""
+    from datetime import datetime
+
+    import pandas as pd
+
+    here = datetime.now().astimezone().tzinfo  # the reader's clock, to the second
+    times = df["timestamp"].dt.tz_convert(here).dt.strftime("%H:%M:%S") if len(df) else []
+    out = pd.DataFrame(
+        {
+            "time": pd.Series(times, index=df.index, dtype="object"),
+            "turn": df["turn"],
+            "model": df["model"].astype("object"),
+            "in": df["prompt_tokens"],
+            "out": df["output_tokens"],
+            "cache %": (df["hit_rate"] * 100).round(0).astype("Int64"),
+            "cost $": df["cost_usd"].round(4),
+            "status": df["status"].astype("object"),
+            "miss reason": df["miss_reason"].astype("object").fillna(""),
+        }
+    )
+    if chats or (chats is None and df["chat_id"].nunique() > 1):
+        out.insert(1, "chat", df["chat_id"].astype("object"))
+    result: pd.DataFrame = out.reset_index(drop=True)
+    return result
+
+
+# Tables sit in the cell's width: short headers, no wrapped model names, a scroll bar when still wider.
+_FIT = "overflow-x:auto;max-width:100%"
+_SUMMARY_HEADERS = {
+    "input_tokens": "input",
+    "cache_creation_input_tokens": "cache write",
+    "cache_read_input_tokens": "cache read",
+    "output_tokens": "output",
+    "thinking_tokens": "thinking",
+    "hit_rate": "hit rate",
+    "cost_usd": "cost $",
+    "cost_no_cache_usd": "no cache $",
+    "savings_usd": "saved $",
+    "mean_latency_s": "latency s",
+    "median_ttft_s": "first token s",
+}
+
+
 def log_html(log: UsageLog, max_rows: int = 10) -> str:
     """Compact notebook table: a header line, the per-model summary and the last ``max_rows`` calls."""
     n = len(log)
@@ -116,37 +167,14 @@ def log_html(log: UsageLog, max_rows: int = 10) -> str:
         head += f" · cost unknown ({log.unpriced_calls} unpriced call(s))"
     if n == 0:
         return f"<div>{head}</div>"
-    summary = log.summary()
+    summary = log.summary().rename(columns=_SUMMARY_HEADERS)
     summary_html = summary.to_html(
         na_rep="–",
         float_format=lambda x: f"{x:,.4f}",
         classes="claudekit-usage-summary",
         border=0,
-    )
-    recent = log.df.tail(max_rows)[
-        [
-            "timestamp",
-            "chat_id",
-            "turn",
-            "step",
-            "model",
-            "status",
-            "input_tokens",
-            "cache_creation_input_tokens",
-            "cache_read_input_tokens",
-            "output_tokens",
-            "cost_usd",
-            "miss_reason",
-        ]
-    ]
-    recent = recent.rename(
-        columns={
-            "cache_creation_input_tokens": "cache_write",
-            "cache_read_input_tokens": "cache_read",
-            "input_tokens": "input",
-            "output_tokens": "output",
-        }
-    )
+    ).replace("<th>", '<th style="white-space:nowrap">')
+    recent = compact_frame(log.df.tail(max_rows), chats=True)
     recent_html = recent.to_html(
         na_rep="–",
         index=False,
@@ -156,6 +184,7 @@ def log_html(log: UsageLog, max_rows: int = 10) -> str:
     )
     return (
         f'<div class="claudekit-usage-log {_NO_MATH}" style="font-size:0.85em">'
-        f"<div>{head}</div>{summary_html}"
-        f"<details><summary>last {min(max_rows, n)} calls</summary>{recent_html}</details></div>"
+        f'<div>{head}</div><div style="{_FIT}">{summary_html}</div>'
+        f"<details><summary>last {min(max_rows, n)} calls</summary>"
+        f'<div style="{_FIT}">{recent_html}</div></details></div>'
     )

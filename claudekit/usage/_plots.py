@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as _MplFigure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from ._log import UsageLog
 from ._record import UsageRecord
@@ -28,8 +28,34 @@ class Figure(_MplFigure):
         import io
 
         buf = io.BytesIO()
-        self.savefig(buf, format="png", dpi=100)
+        self.savefig(buf, format="png", dpi=100, transparent=True)
         return buf.getvalue()
+
+
+# Text, axes and grid in a grey that reads on a light and on a dark notebook (4.5:1 on white, 4.2:1 on
+# JupyterLab's dark background) over a transparent figure: the kernel cannot know the page's theme.
+_INK = "#767676"
+
+
+def _neutral(fig: _MplFigure) -> None:
+    """Theme-neutral colours for everything drawn in the default black, and integer call numbers."""
+    from matplotlib.text import Text
+
+    fig.patch.set_alpha(0.0)
+    for ax in fig.axes:
+        ax.set_facecolor("none")
+        ax.tick_params(colors=_INK, which="both")
+        for spine in ax.spines.values():
+            spine.set_color(_INK)
+        if ax.get_xlabel().startswith("API call"):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.get_frame().set_facecolor("none")
+            legend.get_frame().set_edgecolor(_INK)
+    for text in fig.findobj(Text):
+        if mpl.colors.same_color(text.get_color(), "black"):
+            text.set_color(_INK)
 
 
 __all__ = ["plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame"]
@@ -105,7 +131,8 @@ def _empty_figure(title: str, xlabel: str, ylabel: str) -> Figure:
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.text(0.5, 0.5, "no calls logged yet", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.text(0.5, 0.5, "no calls yet", ha="center", va="center", transform=ax.transAxes, color=_INK)
+    _neutral(fig)
     return fig
 
 
@@ -254,6 +281,7 @@ def plot_cache_hit_rate(
         ax.set_xlim(0.5, 1.5)
         ax.set_xticks([1])
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0)
+    _neutral(fig)
     return fig
 
 
@@ -360,6 +388,7 @@ def plot_input_tokens(
     if len(facets) > 1:
         fig.suptitle(title + (" (binned)" if binned_any else ""))
     axes[0].legend(loc="best", fontsize=8, framealpha=0.85)
+    _neutral(fig)
     return fig
 
 
@@ -436,4 +465,5 @@ def plot_cost(
         ax.set_xlim(0.5, 1.5)
         ax.set_xticks([1])
     ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    _neutral(fig)
     return fig

@@ -170,3 +170,15 @@ async def test_overloaded_midstream_maps_by_error_type_not_status() -> None:
     assert isinstance(err, ck.OverloadedError)
     assert err.status == 200 and err.type == "overloaded_error"
     assert isinstance(err.__cause__, anthropic.APIStatusError)
+
+
+def test_hot_path_events_are_the_same_objects_the_dataclasses_build() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from claudekit._events import new_text_delta, new_thinking_delta
+
+    fast, slow = new_text_delta(3, "hé"), ck.TextDelta(3, "hé")
+    assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
+    assert type(fast) is ck.TextDelta and new_thinking_delta(1, "t") == ck.ThinkingDelta(1, "t")
+    with pytest.raises(FrozenInstanceError):
+        fast.text = "changed"  # type: ignore[misc]

@@ -415,3 +415,83 @@ def test_import_claudekit_loads_no_pandas_matplotlib_or_widgets() -> None:
     code = "import sys, claudekit; claudekit.usage.plot_cost; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"  # the lazy attribute does load it
+
+
+# -- found in review: the ends of a stream, and markers --------------------------------------------------
+
+
+async def test_peeking_at_the_first_event_does_not_leave_the_chat_busy() -> None:
+    chat = ck.Chat(offline=backend(Turn(text=LONG), Turn(text="second")), render=False)
+    stream = chat.stream("first")
+    first = await anext(aiter(stream))  # the temporary iterator dies before the turn has begun
+    assert isinstance(first, ck.MessageStart)
+    await stream.aclose()
+    assert (await chat("second")).text == "second"
+
+
+async def test_awaiting_a_stream_after_break_adds_nothing_twice() -> None:
+    chat = ck.Chat(offline=backend(Turn(text=LONG), Turn(text="x")), render=False)
+    stream = chat.stream("first")
+    async for ev in stream:
+        if isinstance(ev, ck.TextDelta):
+            break
+    reply = await stream  # already finished: nothing more streams or lands in the history
+    assert reply.interrupted and len(chat.history[1]["content"]) == 1
+    assert [r.status for r in chat.usage.records] == ["interrupted"]
+
+
+async def test_aclose_from_another_task_interrupts_the_reader() -> None:
+    chat = ck.Chat(offline=backend(Turn(text=LONG), Turn(text="next"), event_delay=0.01), render=False)
+    stream = chat.stream("first")
+    task = asyncio.ensure_future(stream.collect())
+    await asyncio.sleep(0.1)
+    await stream.aclose()  # returns once the turn is finished
+    assert stream.reply.interrupted and chat.history.problems() == []  # finished; the reader is unwinding
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await chat("again")).text == "next" and chat.history.problems() == []
+
+
+async def test_a_busy_stream_does_not_replace_last_reply() -> None:
+    chat = ck.Chat(offline=backend(Turn(text=LONG), Turn(text="x"), event_delay=0.001), render=False)
+    first = asyncio.ensure_future(chat("first"))
+    await asyncio.sleep(0.05)
+    with pytest.raises(ck.BusyError):
+        async for _ in chat.stream("second"):
+            pass
+    reply = await first
+    assert chat.last_reply is reply and reply.text == LONG
+
+
+async def test_a_null_cache_control_is_not_a_marker_and_an_old_5m_one_gives_way() -> None:
+    b = backend(Turn(text="a"), Turn(text="b"))
+    system = [{"type": "text", "text": "rules " * 50, "cache_control": None}]
+    chat = ck.Chat(offline=b, render=False, system=system)
+    await chat([{"type": "text", "text": "doc one", "cache_control": {"type": "ephemeral"}}])
+    assert b.requests[0]["system"][-1]["cache_control"] == {"type": "ephemeral", "ttl": "5m"}  # claudekit's
+    prompt = [{"type": "text", "text": "doc two", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    assert (await chat(prompt)).text == "b"
+    body = b.requests[-1]
+    assert "cache_control" not in body["messages"][0]["content"][0]  # the earlier 5m marker gave way
+    assert marker_ttls(body) == ["1h", "1h", "5m"]  # system (claudekit's, lifted), the user's, automatic
+
+
+async def test_a_prompt_answering_a_call_twice_is_refused_before_sending() -> None:
+    b = backend(Turn(tool_calls=[ToolCall("calculator", {})]), Turn(text="never"))
+    chat = ck.Chat(offline=b, render=False, tools=[CALC])
+    (call,) = (await chat("2+2?")).tool_calls
+    twice = [{"type": "tool_result", "tool_use_id": call.id, "content": str(n)} for n in (4, 5)]
+    with pytest.raises(ck.ConfigError, match="more than once"):
+        await chat(twice)
+    assert len(b.requests) == 1
+
+
+async def test_the_final_failed_attempt_keeps_its_request_id() -> None:
+    from claudekit.offline import Fault
+
+    chat = ck.Chat(offline=backend(*[Fault.status(529)] * 3), render=False, max_retries=2)  # type: ignore[arg-type]
+    with pytest.raises(ck.OverloadedError) as info:
+        await chat("hi")
+    last = chat.usage.records[-1]
+    assert last.status == "overloaded_error" and last.request_id is not None
+    assert last.request_id == info.value.request_id

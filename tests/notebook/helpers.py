@@ -60,3 +60,81 @@ def delta_chat(n: int, **kw: Any) -> ck.Chat:
     """A chat whose every reply streams ``n`` text deltas as fast as the SDK parses them."""
     kw.setdefault("render", None)
     return ck.Chat(client=sdk_client(sse_transport(delta_body(n))), **kw)
+
+
+class FakeWidget:
+    """Stands in for the front-end widget: records what the kernel pushes; ``page`` applies it as
+    claudekit's JavaScript does (so a test can read what a page would show)."""
+
+    def __init__(self, on_message: Any) -> None:
+        self.on_message = on_message
+        self.pushed: list[list[list[Any]]] = []
+        self.model_id = "fake-model"
+        self.closed = False
+
+    def push(self, ops: list[list[Any]]) -> None:
+        self.pushed.append(ops)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def say(self, **content: Any) -> None:
+        """A custom message from the page (what view.js sends)."""
+        self.on_message(content)
+
+    @property
+    def page(self) -> Page:
+        return Page([op for batch in self.pushed for op in batch])
+
+
+class Page:
+    """What the page holds after applying ops (mirrors ``apply`` in claudekit/notebook/_js/view.js)."""
+
+    def __init__(self, ops: list[list[Any]]) -> None:
+        self.status = "waiting"
+        self.thinking = ""
+        self.parts: list[dict[str, Any]] = []
+        self.cards: dict[str, dict[str, Any]] = {}
+        self.problems: dict[str, tuple[Any, Any]] = {}
+        self.foot = self.error = self.extras = ""
+        self.final = False
+        for op in ops:
+            self.apply(op)
+
+    def _grow(self, i: int) -> None:
+        while len(self.parts) <= i:
+            self.parts.append({"kind": "text", "text": ""})
+
+    def apply(self, op: list[Any]) -> None:
+        kind = op[0]
+        if kind == "status":
+            self.status = op[1]
+        elif kind == "think":
+            self.thinking += op[1]
+        elif kind == "text":
+            self._grow(op[1])
+            self.parts[op[1]]["text"] += op[2]
+        elif kind == "tool":
+            self._grow(op[1])
+            self.parts[op[1]] = {"kind": "tool", "id": op[2]["id"]}
+            raw = "" if op[2]["args"] else self.cards.get(op[2]["id"], {}).get("raw", "")
+            self.cards[op[2]["id"]] = {**op[2], "raw": raw}
+        elif kind == "targs":
+            self.cards[op[1]]["raw"] += op[2]
+        elif kind == "problem":
+            self.problems[op[1]] = (op[2], op[3])
+        elif kind in ("foot", "error", "extras"):
+            setattr(self, kind, op[1])
+        elif kind == "final":
+            self.final, self.status, self.foot = True, op[1], op[2]
+
+    @property
+    def text(self) -> str:
+        return "".join(p["text"] for p in self.parts if p["kind"] == "text")
+
+    def order(self) -> list[str]:
+        """Each part as ``text:…`` or ``tool:NAME``."""
+        return [
+            f"text:{p['text']}" if p["kind"] == "text" else f"tool:{self.cards[p['id']]['name']}"
+            for p in self.parts
+        ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -50,10 +52,11 @@ def test_cell_magic_renders_live_then_static(kernel: Kernel) -> None:
     run = kernel.execute("%%claude\nWhat is the weather in {city}?\n")
     assert run.status == "ok", (run.errors, run.stderr)
     displays = run.displays
-    assert WIDGET in displays[0] and displays[0]["text/plain"] == ""
-    assert len(run.of_type("comm_open")) > 5
+    assert list(displays[0]) == [WIDGET]  # the live view alone: nbval compares this output as nothing
+    assert len(run.of_type("comm_open")) == 2  # the view and its layout, whatever the reply holds
     updates = run.of_type("update_display_data")
-    assert [u["content"]["data"] for u in updates] == [{"text/plain": ""}]
+    # No page showed the view (no frontend here): it is emptied and the saved copy follows it.
+    assert [u["content"]["data"] for u in updates] == [{}]
     assert run.of_type("comm_close")
     static = static_of(run)
     text = value(kernel, "_claude.text")
@@ -101,10 +104,13 @@ def test_api_error_is_one_line_and_partial_reply_kept(kernel: Kernel) -> None:
     assert len(err["traceback"]) == 1 and "OverloadedError" in err["traceback"][0]
     assert "Traceback" not in "".join(err["traceback"])
     assert value(kernel, "_claude.status") == "error"
-    assert "error:" in static_of(run)["text/markdown"]
+    # The cell's one line says what went wrong; the saved copy keeps the partial answer, not a repeat.
+    md = static_of(run)["text/markdown"]
+    assert "half an" in md and "error:" not in md and "OverloadedError" not in md
 
 
 def test_line_magic_subcommands(kernel: Kernel) -> None:
+    kernel.ok("%%claude\nhi\n")  # at least one call to show
     usage = kernel.ok("%claude usage")
     assert usage.results and "text/html" in usage.results[0]
     config = kernel.ok("%claude config")
@@ -120,6 +126,27 @@ def test_line_magic_subcommands(kernel: Kernel) -> None:
     assert plot.displays or plot.results
     one = kernel.ok("%claude what's the capital of {city}?")
     assert "what's the capital of Paris?" in static_of(one)["text/markdown"]
+
+
+def test_usage_is_a_compact_table_and_typos_are_caught(kernel: Kernel) -> None:
+    kernel.ok("nb.use_chat(claudekit.Chat(offline=OfflineBackend()), 'fresh')")
+    for cmd in ("%claude --chat fresh usage", "%claude --chat fresh plot"):
+        empty = kernel.ok(cmd)
+        assert empty.results == [] and empty.displays == []
+        assert ": no calls yet" in empty.stdout
+    kernel.ok("%%claude --chat fresh\nhello\n")
+    compact = kernel.ok("%claude --chat fresh usage")
+    html = compact.results[0]["text/html"]
+    for column in ("time", "turn", "model", "in", "out", "cache %", "cost $", "status", "miss reason"):
+        assert f"<th>{column}</th>" in html, column
+    assert "request_id" not in html and "message_id" not in html
+    full = kernel.ok("%claude --chat fresh usage --all")
+    assert "<th>request_id</th>" in full.results[0]["text/html"]
+    typo = kernel.execute("%claude usgae")
+    assert typo.status == "error" and not typo.of_type("comm_open")  # nothing was sent to Claude
+    assert "did you mean `%claude usage`?" in typo.stderr + "".join(e["evalue"] for e in typo.errors)
+    sentence = kernel.ok("%claude usage of commas in French?")  # a sentence is a question
+    assert "usage of commas in French?" in static_of(sentence)["text/markdown"]
 
 
 def test_help_shows_the_docstring(kernel: Kernel) -> None:
@@ -162,12 +189,40 @@ def test_python_stream_renders_and_yields_every_event(kernel: Kernel) -> None:
     assert "w499" in static_of(run)["text/markdown"]
 
 
-def test_many_deltas_send_few_comm_messages(kernel: Kernel) -> None:
+def test_many_deltas_send_few_messages_and_bytes_linear_in_the_answer(kernel: Kernel) -> None:
     kernel.ok("many = delta_chat(5000)")
     run = kernel.ok("r = await many('go')")
-    updates = len(run.comm_updates())
-    assert updates <= 40 + 2 * 15 * run.seconds, (updates, run.seconds)
+    messages = run.of_type("comm_msg")
+    assert len(messages) <= 40 + 2 * 15 * run.seconds, (len(messages), run.seconds)
+    answer = len(value(kernel, "r.text"))  # type: ignore[arg-type]
+    sent = sum(len(json.dumps(m, default=str)) for m in run.messages)
+    assert sent <= 3 * answer + 150_000, (sent, answer)
     assert "w4999" in static_of(run)["text/markdown"]
+
+
+def test_an_awaited_error_is_one_line_and_tb_has_it(kernel: Kernel) -> None:
+    run = kernel.execute("await claudekit.Chat(model='claude-no-such-model', offline=OfflineBackend())('hi')")
+    assert run.status == "error"
+    (err,) = run.errors
+    (line,) = err["traceback"]
+    assert "NotFoundError" in line or "BadRequestError" in line
+    assert "%tb for details" in line and "Traceback" not in line
+    assert value(kernel, "isinstance(sys.last_value, claudekit.ClaudekitError)") is True
+    other = kernel.execute("1 / 0")  # not claudekit's: IPython's usual traceback
+    assert len(other.errors[0]["traceback"]) > 1
+
+
+def test_an_interrupted_await_is_one_line(kernel: Kernel) -> None:
+    kernel.ok(
+        "slow2 = claudekit.Chat(offline=OfflineBackend(responder=Script("
+        "[Turn(text=' '.join(f'word{i}' for i in range(2000)))]), event_delay=0.01))"
+    )
+    run = kernel.execute("r = await slow2('go')", interrupt_after=1.0, timeout=30)
+    assert run.status == "error"
+    (err,) = run.errors
+    (line,) = err["traceback"]
+    assert line.startswith("\x1b[0;31mInterrupted\x1b[0m: the reply stopped") and "%tb" in line
+    assert "interrupted" in static_of(run)["text/markdown"]
 
 
 def test_interrupt_keeps_partial_reply_and_conversation_continues(kernel: Kernel) -> None:
@@ -233,32 +288,60 @@ def approval_chat():
 """
 
 
-@pytest.mark.parametrize("button", ["Approve", "Deny"])
-def test_approval_click_reaches_the_running_cell(kernel: Kernel, button: str) -> None:
-    """The approval widget sits in the tool card; a frontend-style click decides while the cell runs."""
+@pytest.mark.parametrize("button", ["approve", "deny"])
+def test_approval_decision_reaches_the_running_cell(kernel: Kernel, button: str) -> None:
+    """The approval controls sit in the tool card; the page's one decision message decides while the
+    cell runs (sent here as JupyterLab sends it: a custom comm message on the shell channel)."""
     kernel.ok(APPROVAL_SETUP + "nb.use_chat(approval_chat(), 'appr')")
     sent: list[str] = []
+    views: set[str] = set()
 
-    def frontend(msg: dict[str, object]) -> None:
-        if msg["msg_type"] != "comm_open":
-            return
+    def frontend(msg: dict[str, Any]) -> None:
         content = msg["content"]
-        assert isinstance(content, dict)
-        state = content["data"]["state"]
-        if state.get("_view_count") == 0:  # the approval card asks to be told about views: show it
-            kernel.send_comm(content["comm_id"], {"method": "update", "state": {"_view_count": 1}})
-            sent.append("view")
-        if state.get("description") == button:
-            kernel.send_comm(content["comm_id"], {"method": "custom", "content": {"event": "click"}})
-            sent.append("click")
+        if msg["msg_type"] == "comm_open" and content["data"]["state"].get("_model_name") == "AnyModel":
+            kernel.send_comm(
+                content["comm_id"], {"method": "custom", "content": {"kind": "view", "shown": True}}
+            )
+            views.add(content["comm_id"])
+        if msg["msg_type"] != "comm_msg" or content["comm_id"] not in views:
+            return
+        for op in content["data"].get("content", {}).get("ops", []):
+            if op[0] == "tool" and "approval" in op[2] and "click" not in sent:
+                decision = {"kind": "decide", "id": op[2]["id"], "action": button, "reason": "not now"}
+                decision["text"] = '{"path": "/tmp/y"}' if button == "approve" else None
+                kernel.send_comm(content["comm_id"], {"method": "custom", "content": decision})
+                sent.append("click")
 
     run = kernel.execute("%%claude --chat appr\ndelete /tmp/x\n", timeout=30, on_message=frontend)
     assert run.status == "ok", run.errors
     assert "click" in sent
-    assert run.seconds < 4  # decided by the click, not by the unattended fallback after its grace period
-    md = static_of(run)["text/markdown"]
-    if button == "Approve":
-        assert "remove — done: removed /tmp/x" in md
+    assert run.seconds < 4  # decided by the page, not by the unattended fallback after its grace period
+    updates = [u["content"]["data"] for u in run.of_type("update_display_data")]
+    # A page showed the view: its own output became the saved copy (one output for the reply).
+    assert len(updates) == 1 and not [d for d in run.displays if "text/markdown" in d]
+    md = updates[0]["text/markdown"]
+    if button == "approve":
+        assert "remove — done: removed /tmp/y · Approved by you (with edited arguments)" in md
     else:
-        assert "remove — denied" in md
+        assert "remove — denied" in md and "Denied by you: not now" in md
     assert value(kernel, "[c.decision is not None for c in _claude.tool_calls]") == [True]
+
+
+GAUGE = '''
+@claudekit.tool
+def gauge() -> str:
+    """Read the gauge."""
+    raise RuntimeError("the gauge is broken")
+
+gauged = claudekit.Chat(tools=[gauge], offline=OfflineBackend(responder=Script(
+    [Turn(tool_calls=[ToolCall("gauge", {})]), Turn(text="It failed.")])))
+'''
+
+
+def test_a_raising_tool_is_one_line_and_tb_has_its_traceback(kernel: Kernel) -> None:
+    kernel.ok(GAUGE)
+    run = kernel.ok("r = await gauged('read it')")
+    lines = [x for x in run.stderr.splitlines() if x.strip()]
+    expected = "claudekit: tool gauge raised RuntimeError: the gauge is broken (the model was told)"
+    assert lines == [f"{expected} · %tb for details"], run.stderr
+    assert value(kernel, "str(sys.last_value)") == "the gauge is broken"

@@ -23,7 +23,9 @@ async def test_static_bundle_has_answer_collapsed_tools_and_timings_only_in_the_
     bundle = static_bundle(reply)
     md = bundle["text/markdown"]
     assert set(bundle) == {"text/markdown", "text/plain"}
-    assert reply.text in md
+    # Text and the tool card in the order they happened (the live view's order).
+    first, card, second = (md.index(t) for t in ("Let me check.", "🔧 weather", "It is **sunny** in Paris."))
+    assert first < card < second
     assert "<summary>🔧 weather — done: sunny in Paris</summary>" in md
     assert '"city": "Paris"' in md
     # The footer shows the latency; nothing else is timed, and timings=False leaves it out.
@@ -60,18 +62,69 @@ async def test_thinking_is_collapsed_and_redacted_is_labelled() -> None:
     assert red.text in red_md
 
 
-async def test_dollars_in_claudekit_text_are_not_math_but_the_answer_is_left_alone() -> None:
-    # JupyterLab and GitHub typeset $…$ pairs in Markdown: reasoning, tool results and the footer's costs
-    # are literal text (entity-encoded, inside elements MathJax ignores); the answer is the model's Markdown.
-    turns = [Turn(text="Costs $x$ per unit.", thinking="Between $5 and $7.")]
+async def test_dollars_are_text_unless_math_is_asked_for() -> None:
+    # JupyterLab and GitHub typeset $…$ pairs in Markdown. Reasoning, tool results and the footer's costs
+    # are claudekit's text; the answer's "$5 and $7" shows as written too, as in chat UIs, unless math=True.
+    turns = [Turn(text="Costs $x$ per unit, `$HOME` in code.", thinking="Between $5 and $7.")]
     reply = await offline_chat(turns, thinking=2048, model="claude-sonnet-4-6")("price?")
     md = static_bundle(reply)["text/markdown"]
-    assert "Costs $x$ per unit." in md
+    wrapped = "\n\nCosts &#36;x&#36; per unit, `$HOME` in code.\n\n</div>"
+    assert f'<div class="tex2jax_ignore mathjax_ignore">{wrapped}' in md
     assert "<blockquote>Between &#36;5 and &#36;7.</blockquote>" in md
     footer = re.findall(FOOTER_SANITIZE_REGEX, md)
     assert len(footer) == 1 and "&#36;" in footer[0] and "mathjax_ignore" in footer[0]
-    assert md.count("$") == 2, md  # only the answer's own dollars remain
+    assert md.count("$") == 1, md  # only the one inside a code span, which no renderer typesets
+    math = static_bundle(reply, math=True)["text/markdown"]
+    assert "\n\nCosts $x$ per unit, `$HOME` in code.\n\n" in math
     assert "$" in static_bundle(reply)["text/plain"]  # plain text is not Markdown: unchanged
+
+
+async def test_an_unclosed_fence_and_raw_html_do_not_swallow_the_footer() -> None:
+    import mistune
+
+    text = "Here:\n\n<b>raw</b> and <https://example.org>\n\n```python\nprint('<sub>x</sub>')\n"
+    reply = await offline_chat([Turn(text=text)])("q")
+    html = str(mistune.html(static_bundle(reply)["text/markdown"]))
+    code = re.findall(r"<code[^>]*>(.*?)</code>", html, re.S)
+    assert code == ["print('&lt;sub&gt;x&lt;/sub&gt;')\n"], code  # the code is exactly the answer's
+    assert re.search(r'<sub class="tex2jax_ignore mathjax_ignore">claudekit · ', html)  # rendered, not text
+    assert "&lt;b&gt;raw&lt;/b&gt;" in html and "<b>raw</b>" not in html  # raw HTML shown as text
+    assert '<a href="https://example.org">' in html  # an autolink is not raw HTML
+
+
+async def test_decisions_and_edited_arguments_are_recorded() -> None:
+    reply = await tool_chat()("weather?")
+    call = reply.tool_calls[0]
+    md = static_bundle(
+        reply, decisions={call.id: ("Approved by you (with edited arguments)", {"city": "Rome"})}
+    )["text/markdown"]
+    assert (
+        "<summary>🔧 weather — done: sunny in Paris · Approved by you (with edited arguments)</summary>" in md
+    )
+    assert '"city": "Rome"' in md and '"city": "Paris"' not in md
+
+
+async def test_a_tool_without_arguments_has_no_empty_block() -> None:
+    @ck.tool
+    def clock() -> str:
+        """The time."""
+        return "12:00"
+
+    turns = [Turn(tool_calls=[ToolCall("clock", {})]), Turn(text="Noon.")]
+    reply = await offline_chat(turns, tools=[clock])("time?")
+    md = static_bundle(reply)["text/markdown"]
+    assert "<summary>🔧 clock — done: 12:00</summary>\n\n<div><b>Result:</b> 12:00</div>" in md
+    assert "```json" not in md
+
+
+async def test_the_error_line_can_be_left_to_the_cell() -> None:
+    chat = offline_chat([Turn(text="partial", fault=Fault.error_event(after_events=4))])
+    with pytest.raises(ck.ClaudekitError) as info:
+        await chat("q")
+    err = info.value
+    assert err.reply is not None
+    assert "⚠ <b>error:</b>" in static_bundle(err.reply, err)["text/markdown"]
+    assert "⚠" not in static_bundle(err.reply, err, show_error=False)["text/markdown"]
 
 
 async def test_claudekit_text_is_shown_literally_by_a_markdown_renderer() -> None:
@@ -192,3 +245,25 @@ def test_dataframes_are_inserted_as_text_with_a_size_limit() -> None:
     assert "\n59 " in out and "\n60 " not in out
     long = format_prompt("{s}", {"s": "x" * 30_000})
     assert long.startswith("x" * 20_000) and "truncated: 30,000 characters" in long
+
+
+async def test_a_refusal_is_said_in_the_saved_copy_and_by_the_text_renderer() -> None:
+    import io
+
+    from claudekit.notebook._text import TextRenderer
+    from tests.conftest import SSE_DIR, sdk_client, sse_transport
+
+    refusal = (SSE_DIR / "sdk-python__refusal_stop_details.sse").read_bytes()
+    chat = ck.Chat(client=sdk_client(sse_transport(refusal)), render=False)
+    reply = await chat("something refused")
+    md = ck.notebook.static_markdown(reply)
+    assert "refused" in md and "cyber: This request was refused due to policy." in md
+    assert "taken out of the conversation" in md and "no text; stop reason" not in md
+    out = io.StringIO()
+    renderer = TextRenderer(out=io.StringIO(), trace=out)  # notes go to the trace stream (stderr)
+    renderer.start({"consumer": "reply"})
+    renderer.finish(reply, None)
+    assert (
+        "[refused — Claude declined this prompt (cyber: This request was refused due to policy.)"
+        in out.getvalue()
+    )

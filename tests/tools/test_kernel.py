@@ -1,9 +1,10 @@
 """Approval in a real kernel: the test plays the frontend, sending the comm messages JupyterLab sends.
 
-A cell runs ``await chat(...)`` as a top-level await; the approval widget appears (comm_open on iopub);
-the "frontend" reports the widget's view (``_view_count``), edits the Textarea (``update``) and clicks
-(``custom`` ``click``) — on the shell channel, and through a kernel subshell as JupyterLab 4.6 does —
-while the cell is still running.
+A cell runs ``await chat(...)`` as a top-level await; the approval card appears (an anywidget comm_open on
+iopub, then the kernel's custom messages with the card); the "frontend" reports the card's view and sends
+the decision — with the final arguments and the reason in the same custom message, as claudekit's front
+end does — on the shell channel, and through a kernel subshell as JupyterLab 4.6 does, while the cell is
+still running.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class Kernel:
         self.kc.wait_for_ready(timeout=60)
         self.comms: dict[str, dict[str, Any]] = {}
         self.comm_parent: dict[str, str] = {}
+        self.ops: dict[str, list[list[Any]]] = {}  # what the kernel told each claudekit widget
         self.idle: set[str] = set()
         self.out: dict[str, dict[str, Any]] = {}
 
@@ -111,6 +113,12 @@ class Kernel:
                 self.comm_parent[c["comm_id"]] = parent
             elif t == "comm_msg" and c["data"].get("method") == "update":
                 self.comms.setdefault(c["comm_id"], {}).update(c["data"].get("state", {}))
+            elif t == "comm_msg" and c["data"].get("method") == "custom":
+                content = c["data"].get("content") or {}
+                log = self.ops.setdefault(c["comm_id"], [])
+                if content.get("reset"):
+                    log.clear()
+                log.extend(content.get("ops", []))
             elif t == "stream":
                 o[c["name"]] += c["text"]
             elif t == "error":
@@ -164,15 +172,49 @@ class Kernel:
             msg["header"]["subshell_id"] = subshell
         self.kc.shell_channel.send(msg)
 
+    def custom(self, comm_id: str, content: dict[str, Any], subshell: str | None = None) -> None:
+        self.send_comm(comm_id, {"method": "custom", "content": content}, subshell)
+
     def show(self, comm_id: str, views: int = 1) -> None:
-        """What the frontend's WidgetView sends when it is displayed (or removed: views=0)."""
-        self.send_comm(comm_id, {"method": "update", "state": {"_view_count": views}, "buffer_paths": []})
+        """What claudekit's front end sends when a view is displayed (or removed: views=0)."""
+        self.custom(comm_id, {"kind": "view", "shown": views > 0})
 
-    def click(self, comm_id: str, subshell: str | None = None) -> None:
-        self.send_comm(comm_id, {"method": "custom", "content": {"event": "click"}}, subshell)
+    def cards(self, comm_id: str, timeout: float = 15) -> dict[str, dict[str, Any]]:
+        """The tool cards the kernel sent to this widget (latest state of each), once one asks approval."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cards: dict[str, dict[str, Any]] = {}
+            for op in self.ops.get(comm_id, []):
+                if op[0] == "tool":
+                    cards[op[2]["id"]] = op[2]
+            if any("approval" in c for c in cards.values()) or time.monotonic() > deadline:
+                return cards
+            self.pump(0.1)
 
-    def set_value(self, comm_id: str, value: str) -> None:
-        self.send_comm(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+    def decide(
+        self,
+        comm_id: str,
+        action: str,
+        *,
+        text: str | None = None,
+        reason: str = "",
+        index: int = 0,
+        subshell: str | None = None,
+    ) -> None:
+        """One decision message, as the card's buttons send it (``index``: which waiting call)."""
+        waiting = [c for c in self.cards(comm_id).values() if "approval" in c]
+        call = waiting[index]["id"]
+        decision = {"kind": "decide", "id": call, "action": action, "text": text, "reason": reason}
+        self.custom(comm_id, decision, subshell)
+
+    def decided(self) -> str:
+        """Every decision line the kernel sent to any card."""
+        return " ".join(
+            str(op[2].get("decided", "")) for ops in self.ops.values() for op in ops if op[0] == "tool"
+        )
+
+    def problems(self, comm_id: str) -> list[Any]:
+        return [op for op in self.ops.get(comm_id, []) if op[0] == "problem"]
 
     def create_subshell(self) -> str:
         self.kc.control_channel.send(self.kc.session.msg("create_subshell_request", {}))
@@ -202,36 +244,13 @@ def kernel() -> Iterator[Kernel]:
 
 
 def card_of(k: Kernel, seen: set[str], mid: str) -> str:
-    """The newest approval card (a VBox tracking its views) shown by the cell ``mid``."""
-    card = k.find("VBoxModel", _view_count=0, exclude=seen, parent=mid)
+    """The newest claudekit widget (approval cards, or the live view holding them) shown by cell ``mid``."""
+    card = k.find("AnyModel", exclude=seen, parent=mid)
     seen.add(card)
     return card
 
 
 SEEN: set[str] = set()
-
-
-def button(k: Kernel, card: str, description: str) -> str:
-    """The button with this description inside ``card`` (cards nest: VBox > HBox > Button)."""
-    todo = [card]
-    while todo:
-        cid = todo.pop()
-        s = k.comms[cid]
-        if s.get("_model_name") == "ButtonModel" and s.get("description") == description:
-            return cid
-        todo += [c[len("IPY_MODEL_") :] for c in s.get("children", [])]
-    raise LookupError(description)
-
-
-def child(k: Kernel, card: str, model: str) -> str:
-    todo = [card]
-    while todo:
-        cid = todo.pop()
-        s = k.comms[cid]
-        if s.get("_model_name") == model:
-            return cid
-        todo += [c[len("IPY_MODEL_") :] for c in s.get("children", [])]
-    raise LookupError(model)
 
 
 def test_approve_click_runs_the_tool_and_waiting_is_idle(kernel: Kernel) -> None:
@@ -245,14 +264,14 @@ def test_approve_click_runs_the_tool_and_waiting_is_idle(kernel: Kernel) -> None
         time.sleep(wait_s)  # the cell waits for a person
         kernel.pump(0.05)
         assert mid not in kernel.idle
-        kernel.click(button(kernel, card, "Approve"))
+        kernel.decide(card, "approve")
         data = result(kernel.wait(mid))
         assert data["ran"] == [{"path": "a.txt", "text": "hi"}]
         assert data["results"][0]["content"] == "wrote a.txt" and "is_error" not in data["results"][0]
         assert data["text"] == "done"
         assert data["wall"] >= wait_s
         measured.append((data["cpu"], data["wall"]))
-        assert any("Approved by you" in s.get("value", "") for s in kernel.comms.values())
+        assert "Approved by you" in kernel.decided()
     (cpu1, wall1), (cpu2, wall2) = measured[1:]
     per_s = (cpu2 - cpu1) / (wall2 - wall1)
     print(
@@ -267,9 +286,8 @@ def test_deny_click_through_a_subshell_never_runs(kernel: Kernel) -> None:
     mid = kernel.execute(turn('helpers.tool_use("delete_everything", {"path": "/"})'))
     card = card_of(kernel, SEEN, mid)
     kernel.show(card)
-    kernel.set_value(child(kernel, card, "TextModel"), "looks dangerous")
     time.sleep(0.3)
-    kernel.click(button(kernel, card, "Deny"), subshell=sub)
+    kernel.decide(card, "deny", reason="looks dangerous", subshell=sub)
     data = result(kernel.wait(mid))
     assert data["ran"] == [] and data["denied_runs"] == 0
     block = data["results"][0]
@@ -283,7 +301,7 @@ def test_approve_click_through_a_subshell(kernel: Kernel) -> None:
     card = card_of(kernel, SEEN, mid)
     kernel.show(card)
     t0 = time.perf_counter()
-    kernel.click(button(kernel, card, "Approve"), subshell=sub)
+    kernel.decide(card, "approve", subshell=sub)
     data = result(kernel.wait(mid))
     assert time.perf_counter() - t0 < 5
     assert data["ran"] == [{"path": "sub.txt", "text": ""}]
@@ -293,11 +311,8 @@ def test_edited_arguments_are_the_ones_used(kernel: Kernel) -> None:
     mid = kernel.execute(turn('helpers.tool_use("write_file", {"path": "/etc/passwd", "text": "x"})'))
     card = card_of(kernel, SEEN, mid)
     kernel.show(card)
-    kernel.click(button(kernel, card, "Edit"))
-    area = child(kernel, card, "TextareaModel")
-    kernel.set_value(area, json.dumps({"path": "/tmp/safe.txt", "text": "x"}))
     time.sleep(0.3)
-    kernel.click(button(kernel, card, "Approve"))
+    kernel.decide(card, "approve", text=json.dumps({"path": "/tmp/safe.txt", "text": "x"}, indent=2))
     data = result(kernel.wait(mid))
     assert data["ran"] == [{"path": "/tmp/safe.txt", "text": "x"}]
     assert "the user edited the arguments" in data["results"][0]["content"]
@@ -307,13 +322,13 @@ def test_invalid_edit_blocks_approve(kernel: Kernel) -> None:
     mid = kernel.execute(turn('helpers.tool_use("write_file", {"path": "a"})'))
     card = card_of(kernel, SEEN, mid)
     kernel.show(card)
-    kernel.set_value(child(kernel, card, "TextareaModel"), json.dumps({"path": 42}))
-    kernel.click(button(kernel, card, "Approve"))  # refused: the edit does not validate
+    kernel.decide(card, "approve", text=json.dumps({"path": 42}))  # refused: the edit does not validate
     time.sleep(0.5)
     kernel.pump(0.1)
     assert mid not in kernel.idle
-    assert kernel.comms[button(kernel, card, "Approve")]["disabled"] is True
-    kernel.click(button(kernel, card, "Deny"))
+    (problem,) = kernel.problems(card)
+    assert problem[2] == -1 and "Input should be a valid string" in problem[3]  # the card stays open
+    kernel.decide(card, "deny")
     data = result(kernel.wait(mid))
     assert data["ran"] == []
 
@@ -356,9 +371,7 @@ def test_interrupt_while_waiting_denies_and_keeps_history_valid(kernel: Kernel) 
     data = result(check)
     assert data["uses"] == data["answered"] and data["errors"] == [True]
     assert data["ran"] == [] and data["denied_runs"] == 0 and data["next_text"] == "done"
-    assert "Not run: the turn was interrupted before a decision" in " ".join(
-        s.get("value", "") for s in kernel.comms.values() if s.get("_model_name") == "HTMLModel"
-    )
+    assert "Not run: the turn was interrupted before a decision" in kernel.decided()
 
 
 def test_rerun_while_pending_denies_the_old_request(kernel: Kernel) -> None:
@@ -376,7 +389,7 @@ def test_rerun_while_pending_denies_the_old_request(kernel: Kernel) -> None:
     card2 = card_of(kernel, SEEN, second)
     assert card2 != card1
     kernel.show(card2)
-    kernel.click(button(kernel, card2, "Approve"))
+    kernel.decide(card2, "approve")
     data2 = result(kernel.wait(second, timeout=15))
     assert data2["ran"] == [{"path": "rerun.txt", "text": ""}]
 
@@ -385,12 +398,11 @@ def test_parallel_calls_shown_together_approve_all(kernel: Kernel) -> None:
     mid = kernel.execute(
         turn('helpers.tool_use("write_file", {"path": "p1"}), helpers.tool_use("write_file", {"path": "p2"})')
     )
-    card1 = card_of(kernel, SEEN, mid)
-    card2 = card_of(kernel, SEEN, mid)
-    kernel.show(card1)
-    kernel.show(card2)
-    all_btn = kernel.find("ButtonModel", description="Approve all (2)", parent=mid)
-    kernel.click(all_btn)
+    card = card_of(kernel, SEEN, mid)  # one card for the step's parallel calls
+    kernel.show(card)
+    waiting = [c["approval"] for c in kernel.cards(card).values() if "approval" in c]
+    assert [(a["group"], a["first"]) for a in waiting] == [(2, True), (2, False)]
+    kernel.decide(card, "approve_all")
     data = result(kernel.wait(mid))
     assert sorted(r["path"] for r in data["ran"]) == ["p1", "p2"]
     assert [b["content"] for b in data["results"]] == ["wrote p1", "wrote p2"]
@@ -406,14 +418,14 @@ def test_in_the_notebook_renderers_tool_card(kernel: Kernel) -> None:
         time.sleep(0.3)
         kernel.pump(0.05)
         assert mid not in kernel.idle
-        # only one approval card: the policy did not show a second one of its own
-        cards = [
+        # only one claudekit widget: the policy did not show a card of its own
+        widgets = [
             c
             for c, s in kernel.comms.items()
-            if kernel.comm_parent.get(c) == mid and s.get("_view_count") == 0
+            if kernel.comm_parent.get(c) == mid and s.get("_model_name") == "AnyModel"
         ]
-        assert cards == [card]
-        kernel.click(button(kernel, card, "Approve"))
+        assert widgets == [card]
+        kernel.decide(card, "approve")
         data = result(kernel.wait(mid))
         assert data["ran"] == [{"path": "view.txt", "text": ""}]
     finally:

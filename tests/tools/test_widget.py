@@ -1,17 +1,16 @@
-"""The approval widget's logic, without a kernel: buttons decide, edits validate, the card reports."""
+"""The approval card's logic without a kernel: a decision from the page is applied in one message,
+edits are validated against the tool's schema, views are reported."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
-
-import ipywidgets as widgets
 
 from claudekit._approval import PendingCall
 from claudekit._reply import ToolCall
 from claudekit._tools import tool
-from claudekit.notebook._approval import approval_group_widget, approval_widget
+from claudekit.notebook._approval import ApprovalDoc, approval_group_widget
+from tests.notebook.helpers import FakeWidget
 
 
 @tool(approve=True)
@@ -34,14 +33,15 @@ def pending(loop: asyncio.AbstractEventLoop, n: int = 1) -> list[PendingCall]:
     return out
 
 
-def find(root: widgets.Widget, kind: type, **attrs: Any) -> Any:
-    stack = [root]
-    while stack:
-        w = stack.pop()
-        if isinstance(w, kind) and all(getattr(w, k) == v for k, v in attrs.items()):
-            return w
-        stack.extend(getattr(w, "children", ()))
-    raise LookupError(f"no {kind.__name__} with {attrs}")
+def doc(ps: list[PendingCall]) -> tuple[ApprovalDoc, FakeWidget]:
+    made: list[FakeWidget] = []
+
+    def factory(on_message: object) -> FakeWidget:
+        made.append(FakeWidget(on_message))
+        return made[0]
+
+    d = ApprovalDoc(ps, widget_factory=factory)
+    return d, made[0]
 
 
 async def settle() -> None:
@@ -51,118 +51,106 @@ async def settle() -> None:
 
 async def test_card_shows_the_call_and_approve_decides() -> None:
     (p,) = pending(asyncio.get_running_loop())
-    card = approval_widget(p)
-    assert card._view_count == 0  # the frontend reports its views
-    html = " ".join(w.value for w in _all(card) if isinstance(w, widgets.HTML))
-    assert "write_file" in html and "f0.txt" in html and "Write a file." in html
-    approve_btn = find(card, widgets.Button, description="Approve")
-    assert approve_btn.tooltip and find(card, widgets.Button, description="Deny").tooltip
-    approve_btn.click()
+    _, w = doc([p])
+    card = w.page.cards["id0"]
+    assert card["name"] == "write_file" and json.loads(card["args"]) == {"path": "f0.txt"}
+    assert card["result"] == "Write a file."  # the description, first line
+    assert card["approval"] == {"args": card["args"], "group": 1, "first": True}
+    w.say(kind="decide", id="id0", action="approve", text=None, reason="")
     await settle()
     assert p.decision is not None and p.decision.approved and p.decision.by == "user"
-    assert all(b.disabled for b in _all(card) if isinstance(b, widgets.Button))
-    assert "Approved by you" in " ".join(w.value for w in _all(card) if isinstance(w, widgets.HTML))
-    find(card, widgets.Button, description="Deny").click()  # too late: ignored
+    assert p.decision.arguments is None
+    decided = w.page.cards["id0"]
+    assert "approval" not in decided and decided["decided"] == "Approved by you"
+    w.say(kind="decide", id="id0", action="deny", text=None, reason="")  # too late: ignored
     await settle()
     assert p.decision.approved
 
 
-async def test_deny_with_reason() -> None:
+async def test_deny_carries_the_whole_reason() -> None:
     (p,) = pending(asyncio.get_running_loop())
-    card = approval_widget(p)
-    find(card, widgets.Text, description="Reason").value = "not that file"
-    find(card, widgets.Button, description="Deny").click()
+    _, w = doc([p])
+    w.say(kind="decide", id="id0", action="deny", text=None, reason="  not that file, ever  ")
     await settle()
-    assert p.decision is not None and not p.decision.approved and p.decision.reason == "not that file"
-    assert "Denied by you: not that file" in " ".join(
-        w.value for w in _all(card) if isinstance(w, widgets.HTML)
-    )
+    assert p.decision is not None and not p.decision.approved
+    assert p.decision.reason == "not that file, ever"
+    assert w.page.cards["id0"]["decided"] == "Denied by you: not that file, ever"
 
 
-async def test_edit_validates_before_approve() -> None:
+async def test_edited_arguments_are_validated_in_the_kernel() -> None:
     (p,) = pending(asyncio.get_running_loop())
-    card = approval_widget(p)
-    find(card, widgets.Button, description="Edit").click()
-    editor = find(card, widgets.Textarea)
-    assert editor.layout.display == ""
-    approve_btn = find(card, widgets.Button, description="Approve")
-    editor.value = "{not json"
-    assert approve_btn.disabled
-    editor.value = json.dumps({"path": 5})
-    assert approve_btn.disabled
-    assert "Input should be a valid string" in " ".join(
-        w.value for w in _all(card) if isinstance(w, widgets.HTML)
-    )
-    approve_btn.click()  # a click racing the disabled state is refused too
-    await settle()
-    assert not p.done
-    editor.value = json.dumps({"path": "safe.txt", "mode": 1})
-    assert not approve_btn.disabled
-    approve_btn.click()
+    _, w = doc([p])
+    # What the page asks while the user types, and the answer it gets (n is the page's edit counter).
+    w.say(kind="validate", id="id0", text='{"path": 5}', n=3)
+    assert w.page.problems["id0"][0] == 3 and "Input should be a valid string" in w.page.problems["id0"][1]
+    w.say(kind="validate", id="id0", text='{"path": "ok.txt"}', n=4)
+    assert w.page.problems["id0"] == (4, None)
+    # A decision with invalid arguments is refused (n = -1): the card stays open, nothing decided.
+    for bad, why in (("{not json", "Not valid JSON"), ("[1]", "must be a JSON object"), ('{"x": 1}', "path")):
+        w.say(kind="decide", id="id0", action="approve", text=bad, reason="")
+        await settle()
+        assert not p.done
+        assert w.page.problems["id0"][0] == -1 and why in w.page.problems["id0"][1], w.page.problems
+    edited = json.dumps({"path": "safe.txt", "mode": 1}, indent=2)
+    w.say(kind="decide", id="id0", action="approve", text=edited, reason="")
     await settle()
     assert p.decision is not None and p.decision.arguments == {"path": "safe.txt", "mode": 1}
+    card = w.page.cards["id0"]
+    assert json.loads(card["args"]) == {"path": "safe.txt", "mode": 1}  # the card shows what runs
+    assert card["decided"] == "Approved by you (with edited arguments)"
 
 
-def _visible_html(root: widgets.Widget) -> str:
-    return " ".join(w.value for w in _all(root) if isinstance(w, widgets.HTML) and w.layout.display != "none")
-
-
-async def test_in_a_tool_card_the_arguments_are_not_repeated_until_edited() -> None:
+async def test_unchanged_text_approves_the_original_arguments() -> None:
     (p,) = pending(asyncio.get_running_loop())
-    card = approval_widget(p, in_card=True)
-    assert "f0.txt" not in _visible_html(card) and "write_file" not in _visible_html(card)
-    assert "f0.txt" in _visible_html(approval_widget(p))  # a standalone card shows them
-    edit = find(card, widgets.Button, description="Edit")
-    edit.click()
-    find(card, widgets.Textarea).value = json.dumps({"path": "other.txt"})
-    find(card, widgets.Button, description="Done editing").click()
-    # Edited arguments differ from what the tool card shows: now they are shown here.
-    assert "other.txt" in _visible_html(card)
+    _, w = doc([p])
+    w.say(kind="decide", id="id0", action="approve", text='{"path": "f0.txt"}', reason="")
+    await settle()
+    assert p.decision is not None and p.decision.approved and p.decision.arguments is None
 
 
 async def test_always_allow() -> None:
     (p,) = pending(asyncio.get_running_loop())
-    card = approval_widget(p)
-    find(card, widgets.Button, description="Always allow this tool").click()
+    _, w = doc([p])
+    w.say(kind="decide", id="id0", action="always", text=None, reason="")
     await settle()
     assert p.decision is not None and p.decision.approved and p.decision.always
 
 
 async def test_group_approve_all_and_one_by_one() -> None:
-    loop = asyncio.get_running_loop()
-    ps = pending(loop, 3)
-    group = approval_group_widget(ps)
-    cards = [c for c in group.children if isinstance(c, widgets.VBox)]
-    assert len(cards) == 3
-    find(cards[0], widgets.Button, description="Deny").click()
+    ps = pending(asyncio.get_running_loop(), 3)
+    _, w = doc(ps)
+    approvals = [w.page.cards[f"id{i}"]["approval"] for i in range(3)]
+    assert [a["first"] for a in approvals] == [True, False, False] and approvals[0]["group"] == 3
+    w.say(kind="decide", id="id0", action="deny", text=None, reason="")
     await settle()
-    find(group, widgets.Button, description="Approve all (3)").click()
+    w.say(kind="decide", id="id1", action="approve_all", text=None, reason="")
     await settle()
     assert [p.decision.approved for p in ps if p.decision] == [False, True, True]
-    assert find(group, widgets.Button, description="Deny all (3)").disabled
 
 
-async def test_card_group_controls_and_view_reports() -> None:
-    loop = asyncio.get_running_loop()
-    ps = pending(loop, 2)
-    card = approval_widget(ps[0])
-    find(card, widgets.Button, description="Deny all (2)").click()
+async def test_deny_all_with_a_reason() -> None:
+    ps = pending(asyncio.get_running_loop(), 2)
+    _, w = doc(ps)
+    w.say(kind="decide", id="id1", action="deny_all", text=None, reason="no writes today")
     await settle()
-    assert all(p.decision is not None and not p.decision.approved for p in ps)
-    ps2 = pending(loop, 1)
-    card2 = approval_widget(ps2[0])
-    card2._view_count = 1
-    await settle()
-    assert ps2[0]._seen.done()
-    card2._view_count = 0  # the output was cleared
-    await settle()
-    assert ps2[0].decision is not None and ps2[0].decision.by == "closed prompt"
+    assert all(p.decision is not None and p.decision.reason == "no writes today" for p in ps)
 
 
-def _all(root: widgets.Widget) -> list[widgets.Widget]:
-    out, stack = [], [root]
-    while stack:
-        w = stack.pop()
-        out.append(w)
-        stack.extend(getattr(w, "children", ()))
-    return out
+async def test_views_are_reported_and_a_closed_prompt_denies() -> None:
+    (p,) = pending(asyncio.get_running_loop())
+    _, w = doc([p])
+    assert p._tracked
+    w.say(kind="view", shown=True)
+    await settle()
+    assert p._seen.done()
+    w.say(kind="view", shown=False)  # the output was cleared
+    await settle()
+    assert p.decision is not None and p.decision.by == "closed prompt"
+
+
+async def test_the_real_widget_carries_the_front_end_code() -> None:
+    (p,) = pending(asyncio.get_running_loop())
+    w = approval_group_widget([p])
+    assert "markedLib" in w._esm and "export default" in w._esm and ".ck-approval" in w._css
+    assert w.key and w.seq == 1 and w.sent[0] == ["bare"]
+    w.close()

@@ -236,3 +236,24 @@ def test_plots_accept_df_records_and_empty(plot) -> None:  # type: ignore[no-unt
 def test_log_plot_is_the_hit_rate_plot() -> None:
     fig = small_session().plot()
     assert fig.axes[0].get_title() == "Prompt cache hit rate per call"
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_few_calls_get_whole_call_numbers_and_theme_neutral_colours(plot) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib as mpl
+
+    fig = plot([rec(i, read=10 * i) for i in range(3)])
+    fig.canvas.draw()
+    for ax in fig.axes:
+        if ax.get_xlabel().startswith("API call"):
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        assert ax.get_facecolor()[3] == 0  # transparent: the notebook's own background shows
+    texts = [t for t in fig.findobj(mpl.text.Text) if t.get_text()]
+    assert texts and not [t.get_text() for t in texts if mpl.colors.same_color(t.get_color(), "black")]
+    assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_calls_says_so() -> None:
+    fig = plot_cache_hit_rate(UsageLog())
+    assert "no calls yet" in [t.get_text() for t in fig.axes[0].texts]

@@ -1,0 +1,105 @@
+"""The widget with claudekit's own front-end code (anywidget): one model per reply or approval card.
+
+Its JavaScript (``_js/view.js``) and CSS ship inside the package and travel with the widget's state, so
+nothing is fetched from the network. ``_js/marked.esm.js`` is marked 16.4.2 (MIT, see
+``_js/LICENSE-marked.md``), the Markdown parser JupyterLab 4.6 itself uses: the live view renders the
+answer as the saved Markdown copy will be rendered.
+
+The kernel talks to the page with custom messages only (:meth:`DocWidget.push`); the page answers with
+custom messages too (handled by the ``on_message`` callback): typed widget state is held back by the
+frontend while a cell runs, custom messages are not (measured; see docs/approval.md).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import anywidget
+import ipywidgets
+import traitlets
+
+__all__ = ["DocWidget", "front_end_code"]
+
+
+def _read(name: str) -> str:
+    return (resources.files(__package__) / "_js" / name).read_text(encoding="utf-8")
+
+
+@cache
+def front_end_code() -> tuple[str, str]:
+    """``(esm, css)``: marked wrapped in a function scope (its minified names stay private), then ours."""
+    marked = _read("marked.esm.js")
+    found = re.search(r"export\s*\{([^}]*)\}\s*;?\s*$", marked)
+    if found is None:
+        raise RuntimeError("claudekit: the vendored marked.esm.js has no export list")
+    pairs = [p.strip().split(" as ") for p in found.group(1).split(",")]
+    exports = ", ".join(f"{alias.strip()}: {local.strip()}" for local, alias in pairs)
+    wrapped = f"const markedLib = (() => {{\n{marked[: found.start()]}\nreturn {{ {exports} }};\n}})();\n"
+    return wrapped + _read("view.js"), _read("view.css")
+
+
+@cache
+def _layout() -> Any:
+    """One layout model shared by every view: one comm fewer per reply (nothing sets its fields)."""
+    return ipywidgets.Layout()
+
+
+def _in_colab() -> bool:
+    import sys
+
+    return "google.colab" in sys.modules
+
+
+class DocWidget(anywidget.AnyWidget):  # type: ignore[misc]
+    """A document the page renders: the live view of a reply, or approval cards on their own."""
+
+    key = traitlets.Unicode("").tag(sync=True)
+    # Class traits, not the per-instance traits AnyWidget.__init__ adds (that makes a new class for every
+    # widget: 1.1 ms of a reply's fixed cost, measured); everything else is anywidget's own front end.
+    _esm = traitlets.Unicode().tag(sync=True)
+    _css = traitlets.Unicode().tag(sync=True)
+    _anywidget_id = traitlets.Unicode("claudekit.notebook.DocWidget").tag(sync=True)
+
+    @traitlets.default("_esm")
+    def _default_esm(self) -> str:
+        return front_end_code()[0]
+
+    @traitlets.default("_css")
+    def _default_css(self) -> str:
+        return front_end_code()[1]
+
+    def __init__(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+        if _in_colab():
+            super().__init__(key=uuid.uuid4().hex)  # anywidget enables Colab's widget manager
+        else:
+            ipywidgets.DOMWidget.__init__(self, key=uuid.uuid4().hex, layout=_layout())
+        self.seq = 0
+        self.sent: list[list[Any]] = []  # every op sent, for a page that asks for the whole state
+        self._on_message = on_message
+        self.on_msg(self._received)
+
+    def push(self, ops: list[list[Any]]) -> None:
+        """Send what changed (one custom message)."""
+        if not ops:
+            return
+        self.seq += 1
+        self.sent.extend(ops)
+        self.send({"seq": self.seq, "ops": ops})
+
+    def resend(self) -> None:
+        """The page missed messages: send everything so far in one message."""
+        self.send({"seq": self.seq, "reset": True, "ops": self.sent})
+
+    def _received(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        if content.get("kind") == "sync":
+            if self.seq:
+                self.resend()
+            return
+        self._on_message(content)

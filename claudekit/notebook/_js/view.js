@@ -1,0 +1,356 @@
+// claudekit's front end (an anywidget module): the live view of a reply and the tool approval card.
+//
+// `markedLib` (the vendored marked, the Markdown parser JupyterLab itself uses) is defined just before
+// this code by claudekit/notebook/_front.py.
+//
+// Kernel -> page: custom messages {seq, ops, reset?}. Each op adds what changed (appended text, one
+// tool card, the status), so the bytes sent grow with the answer, not with its square. A page that
+// missed messages (its module loaded late, a reload) asks for the whole state once ({kind: "sync"}).
+// Page -> kernel: custom messages only ({kind: "view" | "sync" | "decide" | "validate" | "stop"}):
+// widget state typed while a cell runs is held back by the frontend until the kernel goes idle, custom
+// messages are not, so a decision carries its final arguments and reason in one message.
+
+const md = new markedLib.Marked({ gfm: true, breaks: false });
+const esc = (s) =>
+  String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+md.use({
+  renderer: {
+    // Raw HTML in an answer is shown as text (chat UIs do the same); the saved copy escapes it too.
+    html({ text }) {
+      return esc(text);
+    },
+    link({ href, title, tokens }) {
+      const body = this.parser.parseInline(tokens);
+      if (!/^(https?:|mailto:|#)/i.test(href || "")) return body;
+      return `<a href="${esc(href)}"${title ? ` title="${esc(title)}"` : ""} target="_blank" rel="noopener">${body}</a>`;
+    },
+  },
+});
+
+const LIVE = new Set(["waiting", "thinking", "writing", "calling tools"]);
+const states = new Map(); // per widget (its `key`): the document, shared by every view of it
+
+function blank() {
+  return {
+    seq: 0, status: "waiting", elapsed: 0, at: performance.now(), final: false, model: "",
+    thinking: "", thinkingLabel: "", parts: [], cards: {}, extras: "", error: "", foot: "",
+    problems: {}, views: new Set(), lastSync: 0,
+  };
+}
+
+function state(model) {
+  const key = model.get("key");
+  if (!states.has(key)) states.set(key, blank());
+  return states.get(key);
+}
+
+function apply(st, op) {
+  const [kind, a, b, c] = op;
+  if (kind === "status") { st.status = a; st.elapsed = b; st.at = performance.now(); st.model = c || st.model; }
+  else if (kind === "think") st.thinking += a;
+  else if (kind === "think_label") st.thinkingLabel = a;
+  else if (kind === "text") {
+    while (st.parts.length <= a) st.parts.push({ kind: "text", text: "" });
+    st.parts[a].text += b;
+  } else if (kind === "tool") {
+    while (st.parts.length <= a) st.parts.push({ kind: "text", text: "" });
+    st.parts[a] = { kind: "tool", id: b.id };
+    const old = st.cards[b.id];
+    st.cards[b.id] = { ...b, rawArgs: b.args ? "" : (old ? old.rawArgs : "") };
+  } else if (kind === "targs") {
+    const card = st.cards[a];
+    if (card) card.rawArgs += b;
+  } else if (kind === "problem") st.problems[a] = { n: b, text: c };
+  else if (kind === "extras") st.extras = a;
+  else if (kind === "error") st.error = a;
+  else if (kind === "foot") st.foot = a;
+  else if (kind === "final") { st.final = true; st.status = a; st.foot = b; }
+  else if (kind === "bare") st.bare = true; // an approval card on its own: no status line
+}
+
+function receive(model, msg) {
+  const st = state(model);
+  if (msg.reset) {
+    const views = st.views;
+    Object.assign(st, blank(), { views });
+  } else if (msg.seq !== st.seq + 1) {
+    if (msg.seq > st.seq + 1) askSync(model, st);
+    return;
+  }
+  for (const op of msg.ops) apply(st, op);
+  st.seq = msg.seq;
+  for (const view of st.views) view.schedule();
+}
+
+function askSync(model, st) {
+  const now = performance.now();
+  if (now - st.lastSync < 1000) return;
+  st.lastSync = now;
+  model.send({ kind: "sync", have: st.seq });
+}
+
+function el(tag, cls, html) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (html !== undefined) e.innerHTML = html;
+  return e;
+}
+
+function button(label, cls, title) {
+  const b = el("button", `jupyter-button widget-button ck-btn ${cls}`);
+  b.type = "button";
+  b.textContent = label;
+  if (title) b.title = title;
+  return b;
+}
+
+function elapsedText(st) {
+  const secs = st.final ? st.elapsed : st.elapsed + (performance.now() - st.at) / 1000;
+  return st.final ? `${secs.toFixed(1)} s` : `${Math.floor(secs)} s`;
+}
+
+// -- the approval part of a tool card ---------------------------------------------------------------
+
+class Approval {
+  constructor(model, card) {
+    this.model = model;
+    this.id = card.id;
+    this.n = 0;
+    this.root = el("div", "ck-approval");
+    this.root.append(el("div", "ck-approval-title", `<b>Run <code>${esc(card.name)}</code> with these arguments?</b>`));
+    this.editor = el("textarea", "ck-editor jp-mod-styled");
+    this.editor.setAttribute("aria-label", "Arguments (JSON)");
+    this.editor.spellcheck = false;
+    this.editor.value = card.approval.args;
+    this.editor.rows = Math.min(16, Math.max(3, card.approval.args.split("\n").length + 1));
+    this.editor.hidden = true;
+    this.problem = el("div", "ck-problem");
+    this.approve = button("Approve", "mod-primary ck-approve", `Run ${card.name} with these arguments`);
+    this.deny = button("Deny", "mod-danger ck-deny", "Do not run it; Claude is told you denied it (with the reason, if you give one)");
+    this.edit = button("Edit", "ck-edit", "Edit the arguments (JSON) before approving");
+    this.always = button("Always allow this tool", "ck-always", `Approve, and run ${card.name} without asking for the rest of this chat`);
+    const row = el("div", "ck-buttons");
+    row.append(this.approve, this.deny, this.edit, this.always);
+    const group = card.approval.group;
+    if (card.approval.first && group > 1) {
+      this.approveAll = button(`Approve all (${group})`, "mod-primary ck-approve-all", `Approve all ${group} tool calls of this step as they are`);
+      this.denyAll = button(`Deny all (${group})`, "mod-danger ck-deny-all", `Deny all ${group} tool calls of this step`);
+      row.append(this.approveAll, this.denyAll);
+    }
+    this.reason = el("input", "ck-reason jp-mod-styled");
+    this.reason.type = "text";
+    this.reason.placeholder = "reason for denying (optional, told to Claude)";
+    this.reason.setAttribute("aria-label", "Reason for denying");
+    this.root.append(this.editor, this.problem, row, this.reason);
+    this.original = card.approval.args;
+    this.pending = false;
+    const decide = (action) => () => this.decide(action);
+    this.approve.onclick = decide("approve");
+    this.always.onclick = decide("always");
+    this.deny.onclick = decide("deny");
+    if (this.approveAll) this.approveAll.onclick = decide("approve_all");
+    if (this.denyAll) this.denyAll.onclick = decide("deny_all");
+    this.edit.onclick = () => {
+      this.editor.hidden = !this.editor.hidden;
+      this.edit.textContent = this.editor.hidden ? "Edit" : "Done editing";
+      if (!this.editor.hidden) this.editor.focus();
+    };
+    this.editor.oninput = () => this.edited();
+    this.timer = null;
+  }
+
+  text() {
+    return this.editor.value === this.original ? null : this.editor.value;
+  }
+
+  localProblem() {
+    const text = this.text();
+    if (text === null) return null;
+    try {
+      const value = JSON.parse(text);
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return "The arguments must be a JSON object.";
+    } catch (err) {
+      return `Not valid JSON: ${err.message}`;
+    }
+    return null;
+  }
+
+  edited() {
+    this.n += 1;
+    this.sync(null);
+    clearTimeout(this.timer);
+    if (this.localProblem() === null && this.text() !== null) {
+      const n = this.n;
+      // The kernel checks the arguments against the tool's schema (one message per pause in typing).
+      this.timer = setTimeout(() => this.model.send({ kind: "validate", id: this.id, text: this.editor.value, n }), 250);
+    }
+  }
+
+  decide(action) {
+    if (this.pending) return;
+    this.pending = true;
+    this.sync(null);
+    this.model.send({ kind: "decide", id: this.id, action, text: this.text(), reason: this.reason.value });
+  }
+
+  // Enable or disable the controls from the local JSON check and the kernel's last schema check.
+  sync(st) {
+    const kernel = st ? st.problems[this.id] : null;
+    if (kernel && kernel.n === -1) this.pending = false; // the kernel refused a decision: edit again
+    const local = this.localProblem();
+    const remote = kernel && (kernel.n === this.n || kernel.n === -1) ? kernel.text : null;
+    const problem = local || remote;
+    this.problem.textContent = problem || "";
+    this.problem.hidden = !problem;
+    const blocked = this.pending || Boolean(problem);
+    this.approve.disabled = this.always.disabled = blocked;
+    this.deny.disabled = this.pending;
+    if (this.approveAll) this.approveAll.disabled = this.denyAll.disabled = this.pending;
+  }
+}
+
+// -- one view of the live document ------------------------------------------------------------------
+
+class View {
+  constructor(model, root) {
+    this.model = model;
+    this.st = state(model);
+    this.root = root;
+    root.classList.add("claudekit-live", "jp-RenderedHTMLCommon", "jp-RenderedMarkdown");
+    this.thinking = el("details", "ck-thinking tex2jax_ignore mathjax_ignore");
+    this.thinkingSummary = el("summary");
+    this.thinkingBody = el("blockquote");
+    this.thinking.append(this.thinkingSummary, this.thinkingBody);
+    this.thinking.hidden = true;
+    this.parts = el("div", "ck-parts");
+    this.extras = el("div", "ck-extras tex2jax_ignore mathjax_ignore");
+    this.error = el("blockquote", "ck-error tex2jax_ignore mathjax_ignore");
+    this.status = el("div", "ck-status tex2jax_ignore mathjax_ignore");
+    this.statusText = el("span", "ck-status-text");
+    this.dots = el("span", "ck-dots");
+    this.dots.setAttribute("aria-hidden", "true");
+    this.stop = button("Stop", "ck-stop", "Stop the reply (as interrupting the kernel does); the partial answer is kept");
+    this.stop.onclick = () => {
+      this.stop.disabled = true;
+      this.model.send({ kind: "stop" });
+    };
+    this.status.append(this.statusText, this.dots, this.stop);
+    this.foot = el("p", "ck-foot");
+    root.append(this.thinking, this.parts, this.extras, this.error, this.status, this.foot);
+    this.shown = []; // per part: [kind, element, rendered length or card json]
+    this.approvals = {};
+    this.frame = 0;
+    this.tick = setInterval(() => this.renderStatus(), 1000);
+    this.render();
+  }
+
+  schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); });
+  }
+
+  render() {
+    const st = this.st;
+    if (st.thinking || st.thinkingLabel) {
+      this.thinking.hidden = false;
+      const label = esc(st.thinkingLabel || "Thinking");
+      if (this.thinkingSummary.innerHTML !== label) this.thinkingSummary.innerHTML = label;
+      if (this.thinkingBody.textContent.length !== st.thinking.length) this.thinkingBody.textContent = st.thinking;
+    }
+    st.parts.forEach((part, i) => this.renderPart(part, i));
+    this.extras.innerHTML = st.extras;
+    this.extras.hidden = !st.extras;
+    this.error.innerHTML = st.error ? `⚠ <b>error:</b> ${esc(st.error)}` : "";
+    this.error.hidden = !st.error;
+    this.foot.innerHTML = st.foot ? `<sub class="tex2jax_ignore mathjax_ignore">${esc(st.foot)}</sub>` : "";
+    this.renderStatus();
+  }
+
+  renderStatus() {
+    const st = this.st;
+    this.status.hidden = st.final || st.bare;
+    if (st.final || st.bare) { clearInterval(this.tick); return; }
+    const model = st.model ? ` · ${esc(st.model)}` : "";
+    this.statusText.innerHTML = `<b class="ck-dot ck-${st.status.replace(/ /g, "-")}">●</b> <b>${esc(st.status)}</b>${model} · ${elapsedText(st)}`;
+    this.dots.classList.toggle("ck-typing", LIVE.has(st.status));
+  }
+
+  renderPart(part, i) {
+    let shown = this.shown[i];
+    if (!shown || shown[0] !== part.kind) {
+      const node = part.kind === "text" ? el("div", "ck-text") : el("details", "ck-tool tex2jax_ignore mathjax_ignore");
+      if (shown) this.parts.replaceChild(node, shown[1]); else this.parts.append(node);
+      shown = this.shown[i] = [part.kind, node, null];
+    }
+    if (part.kind === "text") {
+      if (shown[2] !== part.text.length) {
+        // Per-code-block actions (Copy, Insert below) belong here: decorate shown[1]'s <pre> elements
+        // after each render, and send what a button does to the kernel as one more custom message kind.
+        shown[1].innerHTML = md.parse(part.text);
+        shown[2] = part.text.length;
+      }
+      return;
+    }
+    const card = this.st.cards[part.id];
+    const stamp = card ? JSON.stringify(card) + card.rawArgs.length : "";
+    if (shown[2] !== stamp) {
+      this.renderCard(shown[1], card);
+      shown[2] = stamp;
+    }
+    const appr = this.approvals[part.id];
+    if (appr) appr.sync(this.st);
+  }
+
+  renderCard(node, card) {
+    if (!card) return;
+    let summary = `🔧 ${esc(card.name)} — ${esc(card.status)}`;
+    if (card.result) summary += `: ${esc(card.short || card.result)}`;
+    if (card.decided) summary += ` · ${esc(card.decided)}`;
+    const waiting = Boolean(card.approval && !card.decided);
+    const keep = this.approvals[card.id];
+    node.innerHTML = `<summary>${summary}</summary>`;
+    const args = card.args || card.rawArgs;
+    if (args && args !== "{}") {
+      const pre = el("pre");
+      const code = el("code");
+      code.textContent = args;
+      pre.append(code);
+      node.append(pre);
+    }
+    if (card.result) node.append(el("div", "ck-result", `<b>Result:</b> ${esc(card.result)}`));
+    if (waiting) {
+      const appr = keep || new Approval(this.model, card);
+      this.approvals[card.id] = appr;
+      node.append(appr.root);
+      node.open = true;
+    } else {
+      delete this.approvals[card.id];
+      if (keep || card.decided) node.open = false;
+    }
+  }
+
+  remove() {
+    clearInterval(this.tick);
+    if (this.frame) cancelAnimationFrame(this.frame);
+  }
+}
+
+function initialize({ model }) {
+  const st = state(model);
+  model.on("msg:custom", (msg) => receive(model, msg));
+  // Messages sent before this module was loaded were missed: ask for what the kernel has so far.
+  askSync(model, st);
+}
+
+function render({ model, el: root }) {
+  const st = state(model);
+  const view = new View(model, root);
+  st.views.add(view);
+  model.send({ kind: "view", shown: true });
+  return () => {
+    st.views.delete(view);
+    view.remove();
+    if (!st.final) model.send({ kind: "view", shown: false });
+  };
+}
+
+export default { initialize, render };
