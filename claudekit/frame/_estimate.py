@@ -6,11 +6,13 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..usage._prices import get_prices
 from ..usage._record import costs_for
-from ._plan import Request
+
+if TYPE_CHECKING:
+    from ._plan import Request
 
 __all__ = ["JobEstimate", "estimate_job", "worst_case_usd"]
 
