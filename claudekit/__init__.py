@@ -64,6 +64,7 @@ from ._history import History
 from ._reply import Reply, Step, ToolCall
 from ._settings import DEFAULT_MODEL, Settings
 from ._tools import Tool, ToolError, tool
+from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
 from .store import chats, search
@@ -77,6 +78,7 @@ __all__ = [
     "ApprovalRequest",
     "AuthenticationError",
     "BadRequestError",
+    "BatchJob",
     "BudgetExceededError",
     "BusyError",
     "CassetteMissError",
@@ -123,11 +125,13 @@ __all__ = [
     "UsageUpdate",
     "WidgetApproval",
     "approve",
+    "batch",
     "chats",
     "configure_rendering",
     "deny",
     "get_default_approval",
     "load_ipython_extension",
+    "map",
     "notebook",
     "search",
     "set_default_approval",

@@ -26,7 +26,7 @@ from typing import Any
 from ._errors import ConfigError
 from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
 
-__all__ = ["PromptFieldError", "format_prompt", "to_prompt_text"]
+__all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
 
 MAX_ROWS = 60
 MAX_CHARS = 20_000
@@ -169,3 +169,33 @@ def _frame_field(obj: Any, field: str, spec: str, budget: int) -> str:
             hint=f"use {FRAME_FORMS.replace('df', field)}",
         )
     return frame_text(obj, spec, budget=budget)
+
+
+def template_fields(template: str) -> list[str]:
+    """The names a template reads from its namespace, in order, each once (``{row.a}`` and ``{d[k]}``
+    read ``row`` and ``d``), so that a caller can report every missing one before filling anything."""
+    names: list[str] = []
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise PromptFieldError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
+    for _literal, field, spec, _conversion in parsed:
+        for text in (field, *_nested_fields(spec)):
+            if not text:
+                continue
+            try:
+                first, _rest = _string.formatter_field_name_split(text)
+            except ValueError:
+                continue  # format_prompt reports it, with the rules
+            if isinstance(first, str) and first and first not in names:
+                names.append(first)
+    return names
+
+
+def _nested_fields(spec: str | None) -> list[str]:
+    if not spec or "{" not in spec:
+        return []
+    try:
+        return [f for _l, f, _s, _c in Formatter().parse(spec) if f]
+    except ValueError:
+        return []

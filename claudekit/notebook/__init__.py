@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import _render
 from .._template import PromptFieldError, format_prompt, to_prompt_text
+from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, in_widget_kernel, make_renderer, render_mode
 from ._state import STATUSES, ToolCard, ViewState
@@ -69,6 +70,15 @@ def _present_approvals(pending: tuple[Any, ...]) -> None:
 
 _render.set_approval_presenter(_present_approvals)
 _render.set_cell_inserter(_to_cell)
+
+
+def _frame_progress(setting: Any) -> Any:
+    from ._frame_progress import make_frame_progress
+
+    return make_frame_progress(setting)
+
+
+_frame_progress_seam.set_progress_factory(_frame_progress)
 
 _LAZY = {
     "WidgetRenderer": "._widget",

@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._backend import Call, OfflineBackend, Route
+from ._batches import BatchSettings
 from ._cache import CacheUsage, min_cacheable_tokens
 from ._cache import build_prompt as _build_prompt
 from ._cassette import Cassette, CassetteMiss, RecordingTransport
 from ._errors import ApiError
 from ._faults import FAULT_HEADER, Fault
+from ._ratelimit import RateLimits
 from ._responders import DefaultResponder, OfflineRequest, Script, ToolCall, Turn
 from ._server import OfflineServer
 from ._tokens import count_text
@@ -35,6 +37,7 @@ __all__ = [
     "OFFLINE_BASE_URL",
     "RULES",
     "ApiError",
+    "BatchSettings",
     "CacheUsage",
     "Call",
     "Cassette",
@@ -46,6 +49,7 @@ __all__ = [
     "OfflineRequest",
     "OfflineServer",
     "OfflineTransport",
+    "RateLimits",
     "RecordingTransport",
     "Route",
     "Script",

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ._backend import OfflineBackend
+from ._batches import BatchSettings
+from ._ratelimit import RateLimits
 from ._server import OfflineServer
 
 
@@ -24,9 +26,27 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the backend's date, YYYY-MM-DD (decides which models are retired; default: today)",
     )
+    parser.add_argument(
+        "--batch-seconds",
+        type=float,
+        default=BatchSettings.processing_seconds,
+        help="how long a message batch takes to process (default %(default)s)",
+    )
+    parser.add_argument(
+        "--requests-per-minute",
+        type=int,
+        default=None,
+        help="enforce this rate limit on /v1/messages, with 429 and retry-after (default: none)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
     args = parser.parse_args(argv)
-    backend = OfflineBackend(event_delay=args.event_delay, today=args.today)
+    limits = RateLimits(requests_per_minute=args.requests_per_minute) if args.requests_per_minute else None
+    backend = OfflineBackend(
+        event_delay=args.event_delay,
+        today=args.today,
+        rate_limits=limits,
+        batches=BatchSettings(processing_seconds=args.batch_seconds),
+    )
     server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +24,8 @@ from ._sse import Block, Rendered, encode_event, message_json, render, stream_ev
 from ._validation import Context, parse_betas, thinking_on, validate_request
 
 if TYPE_CHECKING:
+    from ._batches import BatchSettings, BatchStore
+    from ._ratelimit import RateLimits
     from ._server import OfflineServer
     from ._transport import OfflineAsyncTransport, OfflineTransport
 
@@ -70,6 +73,7 @@ class Reply:
     headers: list[tuple[str, str]]
     actions: list[Action] = field(default_factory=list)
     streaming: bool = False
+    usage: Mapping[str, Any] | None = None  # of an answered /v1/messages request (for rate limits)
 
     @property
     def body(self) -> bytes:
@@ -148,8 +152,12 @@ class OfflineBackend:
     a model is retired; ``signing_key`` is the HMAC key for thinking signatures (random by
     default); ``event_delay`` paces stream events (seconds).
 
+    ``rate_limits`` (:class:`~claudekit.offline.RateLimits`) enforces per-minute limits; by default
+    generous ones are only reported in ``anthropic-ratelimit-*`` headers. ``batches``
+    (:class:`~claudekit.offline.BatchSettings`) sets how the Message Batches endpoints behave.
+
     Requests are dispatched by method and path through :attr:`routes`; append a :class:`Route`
-    to serve another endpoint.
+    to serve another endpoint. ``http_log`` lists ``(method, path)`` of every request received.
     """
 
     def __init__(
@@ -160,7 +168,12 @@ class OfflineBackend:
         today: dt.date | str | None = None,
         signing_key: bytes | None = None,
         event_delay: float = 0.0,
+        rate_limits: RateLimits | None = None,
+        batches: BatchSettings | None = None,
     ) -> None:
+        from ._batches import BatchSettings, BatchStore
+        from ._ratelimit import DEFAULT_LIMITS, RateLimiter, WallClock
+
         self.responder: Responder = responder if responder is not None else DefaultResponder()
         self._base_clock = clock or time.monotonic
         self._offset = 0.0
@@ -179,6 +192,11 @@ class OfflineBackend:
         self._counter = 0
         self._records: dict[str, _Record] = {}
         self.requests: list[dict[str, Any]] = []
+        self.http_log: list[tuple[str, str]] = []
+        wall = WallClock(self.now)
+        self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
+        self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
+        self.routes += self.batches.routes()
 
     # -- clock ----------------------------------------------------------------------------------
     def now(self) -> float:
@@ -224,6 +242,7 @@ class OfflineBackend:
         """Answer one HTTP request (headers with lower-case names)."""
         path, _, query = path.partition("?")
         path = path.rstrip("/")
+        self.http_log.append((method, path))
         msg_id, req_id = self._next_ids(body)
         try:
             route, params = self._route(method, path)
@@ -250,7 +269,25 @@ class OfflineBackend:
         fault = self._header_fault(call.headers)
         if fault is not None and fault.kind == "status":
             return self._status_reply(fault, call.req_id)
-        return self._messages(call, fault)
+        return self._limited(call, fault)
+
+    def _limited(self, call: Call, fault: Fault | None) -> Reply:
+        """``/v1/messages`` under the rate limits: refused with 429, or answered and charged."""
+        limiter = self.rate_limiter
+        refusal = limiter.admit()
+        if refusal is not None:
+            wait, which = refusal
+            body = error_body("rate_limit_error", limiter.refusal_message(which), call.req_id)
+            reply = _json_reply(429, body, call.req_id)
+            reply.headers.append(("retry-after", str(max(1, math.ceil(wait)))))
+        else:
+            reply = self._messages(call, fault)
+            if reply.usage is not None:
+                u = reply.usage
+                uncached = int(u.get("input_tokens") or 0) + int(u.get("cache_creation_input_tokens") or 0)
+                limiter.charge(uncached, int(u.get("output_tokens") or 0))
+        reply.headers.extend(limiter.headers())
+        return reply
 
     def _count_tokens_route(self, call: Call) -> Reply:
         fault = self._header_fault(call.headers)
@@ -318,10 +355,12 @@ class OfflineBackend:
         if diagnostics is not None:
             message["diagnostics"] = diagnostics
         if view.get("stream"):
-            return self._stream_reply(message, rendered, usage, call.req_id, fault)
-        payload = message_json(message, rendered, usage)
-        reply = _json_reply(200, payload, call.req_id)
-        return self._apply_body_fault(reply, fault)
+            reply = self._stream_reply(message, rendered, usage, call.req_id, fault)
+        else:
+            reply = _json_reply(200, message_json(message, rendered, usage), call.req_id)
+            reply = self._apply_body_fault(reply, fault)
+        reply.usage = {**usage, "output_tokens": rendered.output_tokens}
+        return reply
 
     # -- rendering ------------------------------------------------------------------------------
     def _render(self, body: Mapping[str, Any], turn: Turn, msg_id: str, fault: Fault | None) -> Rendered:

@@ -87,7 +87,7 @@ def count_tokens_params(request: Mapping[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _cache_ttl(value: Any) -> str | None:
+def request_cache_ttl(value: Any) -> str | None:
     """The longest TTL among the request's cache_control markers, or None when it does not cache."""
     best: str | None = None
     stack = [value]
@@ -117,7 +117,7 @@ def expected_cache_read(
     """Cache reads to expect for ``request`` from the previous call in ``log`` (of ``chat_id`` if given):
     what that call read or wrote, when the request caches, uses the same model and the entry is still
     within its TTL; else 0."""
-    ttl = _cache_ttl(request)
+    ttl = request_cache_ttl(request)
     if log is None or ttl is None:
         return 0
     now = now or datetime.now(timezone.utc)
@@ -141,8 +141,10 @@ def price_range(
     expected_cache_read_tokens: int = 0,
     cache_ttl: str | None = None,
     prices: Prices | None = None,
+    multiplier: float = 1.0,
 ) -> tuple[float | None, float | None]:
-    """(cost_min, cost_max) in USD for a prompt of ``input_tokens`` tokens (see the module docstring)."""
+    """(cost_min, cost_max) in USD for a prompt of ``input_tokens`` tokens (see the module docstring);
+    ``multiplier`` scales every rate (the Message Batches price: ``Prices.batch_multiplier``)."""
     price = (prices or get_prices()).lookup(model)
     if price is None:
         warn_unknown(model)
@@ -154,10 +156,15 @@ def price_range(
         output_tokens=0,
         cache_creation_input_tokens=0,
         cache_read_input_tokens=read,
+        multiplier=multiplier,
     )
     if cache_ttl is None:
         high, _ = costs_for(
-            price, input_tokens=input_tokens, output_tokens=max_output_tokens, cache_creation_input_tokens=0
+            price,
+            input_tokens=input_tokens,
+            output_tokens=max_output_tokens,
+            cache_creation_input_tokens=0,
+            multiplier=multiplier,
         )
     else:
         high, _ = costs_for(
@@ -166,6 +173,7 @@ def price_range(
             output_tokens=max_output_tokens,
             cache_creation_input_tokens=input_tokens,
             cache_creation_1h_input_tokens=input_tokens if cache_ttl == "1h" else None,
+            multiplier=multiplier,
         )
     return low, high
 
@@ -188,7 +196,7 @@ async def estimate_request(
     max_output = int(request.get("max_tokens") or 0)
     read = max(0, min(int(expected_cache_read_tokens), input_tokens))
     low, high = price_range(
-        model, input_tokens, max_output, expected_cache_read_tokens=read, cache_ttl=_cache_ttl(request)
+        model, input_tokens, max_output, expected_cache_read_tokens=read, cache_ttl=request_cache_ttl(request)
     )
     return Estimate(
         model=model,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BATCH_MULTIPLIER",
     "CACHE_READ_MULTIPLIER",
     "CACHE_WRITE_1H_MULTIPLIER",
     "CACHE_WRITE_5M_MULTIPLIER",
@@ -34,6 +35,9 @@ __all__ = [
 CACHE_WRITE_5M_MULTIPLIER = 1.25
 CACHE_WRITE_1H_MULTIPLIER = 2.0
 CACHE_READ_MULTIPLIER = 0.1
+#: The Message Batches API charges this fraction of the standard price for every token class; the
+#: prompt-cache prices (writes and reads) stack with it (batch-processing guide, "Pricing").
+BATCH_MULTIPLIER = 0.5
 
 _PER_TOKEN = 1e-6
 _DATE_SUFFIX = re.compile(r"-\d{8}$")
@@ -72,15 +76,26 @@ class ModelPrice:
     long_prompt_threshold: int | None = None
     long_prompt: Rates | None = None
 
-    def rates(self, prompt_tokens: int) -> Rates:
-        """The rates that apply to a request whose prompt has ``prompt_tokens`` tokens."""
+    def rates(self, prompt_tokens: int, multiplier: float = 1.0) -> Rates:
+        """The rates that apply to a request whose prompt has ``prompt_tokens`` tokens, each scaled by
+        ``multiplier`` (the batch discount, see :attr:`Prices.batch_multiplier`)."""
         if (
             self.long_prompt is not None
             and self.long_prompt_threshold is not None
             and prompt_tokens > self.long_prompt_threshold
         ):
-            return self.long_prompt
-        return Rates(self.input, self.output, self.cache_write_5m, self.cache_write_1h, self.cache_read)
+            base = self.long_prompt
+        else:
+            base = Rates(self.input, self.output, self.cache_write_5m, self.cache_write_1h, self.cache_read)
+        if multiplier == 1.0:
+            return base
+        return Rates(
+            base.input * multiplier,
+            base.output * multiplier,
+            base.cache_write_5m * multiplier,
+            base.cache_write_1h * multiplier,
+            base.cache_read * multiplier,
+        )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ModelPrice:
@@ -133,12 +148,17 @@ def _rates_from_mapping(data: Mapping[str, Any]) -> Rates:
 
 @dataclass(frozen=True, slots=True)
 class Prices:
-    """A price table: model id -> :class:`ModelPrice`, with aliases and provenance."""
+    """A price table: model id -> :class:`ModelPrice`, with aliases and provenance.
+
+    ``batch_multiplier``: the fraction of every price charged for a Message Batches request (a usage
+    record whose ``service_tier`` is ``"batch"``).
+    """
 
     models: Mapping[str, ModelPrice]
     aliases: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
     retrieved: str | None = None
+    batch_multiplier: float = BATCH_MULTIPLIER
 
     def lookup(self, model: str | None) -> ModelPrice | None:
         """The price of ``model``, resolving aliases, a ``-YYYYMMDD`` suffix and a ``[1m]`` suffix."""
@@ -176,11 +196,13 @@ class Prices:
         aliases = {str(k): str(v) for k, v in dict(data.get("aliases", {}) or {}).items()}
         sources = tuple(str(s) for s in data.get("sources", ()) or ())
         retrieved = data.get("retrieved")
+        batch = _price_value(data, "batch_multiplier") if "batch_multiplier" in data else BATCH_MULTIPLIER
         return cls(
             models=models,
             aliases=aliases,
             sources=sources,
             retrieved=str(retrieved) if retrieved is not None else None,
+            batch_multiplier=batch,
         )
 
 

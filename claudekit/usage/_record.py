@@ -38,12 +38,19 @@ TOKEN_FIELDS = (
 )
 
 
+_MISSING = object()
+
+
 def _get(obj: Any, name: str) -> Any:
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return obj.get(name)
-    return getattr(obj, name, None)
+    # Attributes first: the ABC check isinstance(obj, Mapping) is slow for SDK models (most calls).
+    value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        return obj.get(name) if isinstance(obj, Mapping) else None
+    return value
 
 
 def _check_count(name: str, value: Any) -> int | None:
@@ -111,8 +118,11 @@ def costs_for(
     cache_creation_5m_input_tokens: int | None = None,
     cache_creation_1h_input_tokens: int | None = None,
     cache_read_input_tokens: int | None = None,
+    multiplier: float = 1.0,
 ) -> tuple[float | None, float | None]:
     """(cost, cost without caching) in USD, or ``(None, None)`` when price or input/output counts are missing.
+
+    ``multiplier`` scales every rate (0.5 for a Message Batches call; cache prices stack with it).
 
     - Cache creation is counted once. When the 5m/1h split is reported, each part is charged at its rate and
       any remainder of ``cache_creation_input_tokens`` not covered by the split at the 5m rate; when no split
@@ -134,7 +144,7 @@ def costs_for(
     # (the 5m part, or everything when no split is reported) at the 5m rate.
     w1_tokens = min(w1 or 0, creation)
     w5_tokens = creation - w1_tokens
-    rates = price.rates(input_tokens + creation + read)
+    rates = price.rates(input_tokens + creation + read, multiplier)
     cost = (
         input_tokens * rates.input
         + w5_tokens * rates.cache_write_5m
@@ -171,6 +181,8 @@ class UsageRecord:
         model's price or the usage is unknown.
       - ``cache_miss_reason``: the server's ``diagnostics.cache_miss_reason.type``;
         ``client_miss_reason``: claudekit's own explanation from :class:`PrefixTracker`.
+      - ``service_tier``: as the response reports it; ``"batch"`` marks a Message Batches call, priced
+        at the table's ``batch_multiplier`` (:attr:`is_batch`).
     """
 
     timestamp: datetime
@@ -296,12 +308,23 @@ class UsageRecord:
             client_miss_reason=client_miss_reason,
             service_tier=_get(u, "service_tier"),
         )
-        return record.priced(prices)
+        # Priced in place: nobody else holds this record yet, and a copy would validate every field again.
+        record._set_costs(prices)
+        return record
 
     def priced(self, prices: Prices | None = None) -> UsageRecord:
         """A copy with ``cost_usd`` / ``cost_no_cache_usd`` computed from ``prices`` (default: in force).
 
         Warns once per unknown model, and only when there is usage to price."""
+        cost, no_cache = self._costs(prices)
+        return replace(self, cost_usd=cost, cost_no_cache_usd=no_cache)
+
+    def _set_costs(self, prices: Prices | None) -> None:
+        cost, no_cache = self._costs(prices)
+        object.__setattr__(self, "cost_usd", cost)
+        object.__setattr__(self, "cost_no_cache_usd", no_cache)
+
+    def _costs(self, prices: Prices | None) -> tuple[float | None, float | None]:
         table = prices if prices is not None else get_prices()
         price = table.lookup(self.model)
         if price is None and self.input_tokens is not None and self.output_tokens is not None:
@@ -314,8 +337,14 @@ class UsageRecord:
             cache_creation_5m_input_tokens=self.cache_creation_5m_input_tokens,
             cache_creation_1h_input_tokens=self.cache_creation_1h_input_tokens,
             cache_read_input_tokens=self.cache_read_input_tokens,
+            multiplier=table.batch_multiplier if self.is_batch else 1.0,
         )
-        return replace(self, cost_usd=cost, cost_no_cache_usd=no_cache)
+        return cost, no_cache
+
+    @property
+    def is_batch(self) -> bool:
+        """A Message Batches call (``service_tier == "batch"``): every token at the batch price."""
+        return self.service_tier == "batch"
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -383,10 +412,12 @@ def _model_fields(obj: Any) -> dict[str, Any]:
 def cost_of(record_or_usage: Any, model: str | None = None, *, prices: Prices | None = None) -> float | None:
     """Cost in USD of a :class:`UsageRecord`, an SDK ``Usage`` or a usage dict, priced as ``model``.
 
-    ``model`` defaults to the record's model. Returns ``None`` (and warns once) for an unknown model,
+    ``model`` defaults to the record's model; a batch call (``service_tier`` ``"batch"``) is priced at the
+    table's ``batch_multiplier``. Returns ``None`` (and warns once) for an unknown model,
     and ``None`` when input or output tokens are missing.
     """
     table = prices if prices is not None else get_prices()
+    batch = _get(record_or_usage, "service_tier") == "batch"
     if isinstance(record_or_usage, UsageRecord):
         rec = record_or_usage
         name = model or rec.model
@@ -424,4 +455,4 @@ def cost_of(record_or_usage: Any, model: str | None = None, *, prices: Prices | 
     if price is None:
         warn_unknown(name)
         return None
-    return costs_for(price, **tokens)[0]
+    return costs_for(price, **tokens, multiplier=table.batch_multiplier if batch else 1.0)[0]

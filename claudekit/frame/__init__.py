@@ -1,0 +1,19 @@
+"""claudekit.frame — Claude over a DataFrame: a prompt per row, live or through the Message Batches API.
+
+- ``await claudekit.map(df, prompt, **options)``: live calls, paced to the service's rate limits,
+  returns a new DataFrame (the input's columns, index and order, plus the answer and bookkeeping).
+- ``job = await claudekit.batch(df, prompt, **options)``: the same through the Message Batches API at
+  half price; ``await job`` for the frame, ``BatchJob.resume(state)`` to re-attach in a new kernel.
+
+This package knows no Jupyter: progress goes through a seam the notebook layer fills
+(:func:`set_progress_factory`). Importing it loads no pandas; a job does.
+"""
+
+from __future__ import annotations
+
+from ._api import batch, map
+from ._estimate import JobEstimate
+from ._job import BatchJob
+from ._progress import LineProgress, Snapshot, set_progress_factory
+
+__all__ = ["BatchJob", "JobEstimate", "LineProgress", "Snapshot", "batch", "map", "set_progress_factory"]

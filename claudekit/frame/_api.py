@@ -1,0 +1,361 @@
+"""``claudekit.map`` and ``claudekit.batch``: a prompt over every row of a DataFrame."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import _attempts
+from .._client import resolve_client
+from .._errors import BudgetExceededError, ClaudekitError, ConfigError
+from .._settings import Settings
+from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
+from ._progress import make_progress
+from ._state import StateFile
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ._estimate import JobEstimate
+    from ._plan import Plan, PromptSpec, Request
+
+__all__ = ["batch", "make_usage_log", "map"]
+
+_ids = itertools.count(1)
+
+
+async def map(
+    df: Any,
+    prompt: PromptSpec,
+    *,
+    concurrency: int = 16,
+    max_cost_usd: float | None = None,
+    dry_run: bool = False,
+    progress: bool | str = True,
+    state: str | os.PathLike[str] | None = None,
+    examples: Sequence[Any] | None = None,
+    usage_log: Any = None,
+    name: str | None = None,
+    client: Any = None,
+    backend: str | None = None,
+    offline: Any = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    **settings: Any,
+) -> pd.DataFrame | JobEstimate:
+    """Run ``prompt`` over every row of ``df`` with live calls; returns a new DataFrame.
+
+    ``prompt`` is a template with ``{column}`` fields (``{{``/``}}`` for literal braces; a missing
+    column is an error before anything is sent) or a function of the row (a dict) returning text or
+    content blocks. The result has the input's columns, index and order, plus ``claude_text`` — or,
+    with ``output_format`` (a pydantic model or JSON schema), one typed column per top-level field —
+    and the bookkeeping columns ``claude_status``, ``claude_error``, ``claude_cost_usd``,
+    ``claude_input_tokens``, ``claude_output_tokens``, ``claude_cache_read_input_tokens``. A bad row
+    never raises: it has its status and error, and every other row completes.
+
+    Options are :class:`~claudekit.Chat`'s settings (``model``, ``system``, ``max_tokens``, ``thinking``,
+    ``output_format``, ``cache``, …, and ``client`` / ``backend`` / ``offline`` / ``api_key`` /
+    ``base_url``), plus: ``concurrency`` (most rows at once; the job adapts below it to the rate
+    limits), ``max_cost_usd`` (rows that could pass it are not started: ``skipped_budget``),
+    ``dry_run`` (send nothing; return a :class:`JobEstimate`), ``progress`` (False for none),
+    ``state`` (a JSON Lines file: rows already answered are not sent again), ``examples``
+    (few-shot ``(question, answer)`` pairs, cached with the system prompt), ``usage_log``, ``name``.
+    Identical prompts are sent once. ``result.attrs["claudekit"]`` says what the job did (distinct
+    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits).
+    """
+    from ._columns import result_frame
+    from ._estimate import estimate_job
+    from ._live import LiveRun, reuse
+    from ._pacing import Pacer
+
+    job_settings = _settings(settings)
+    frame = _frame(df)
+    _check_job(concurrency, max_cost_usd)
+    plan = _plan(frame, prompt, job_settings, examples)
+    distinct = len(plan.requests)
+    state_file = StateFile(state) if state is not None else None
+    known = reuse(state_file.load().results, plan) if state_file is not None else {}
+    handle = resolve_client(
+        **client_options(
+            job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
+        )
+    )
+    try:
+        pacer = Pacer(concurrency)
+        # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
+        sdk = _attempts.with_attempts(handle.client.with_middleware(pacer))
+        if dry_run:
+            todo = [r for fp, r in plan.requests.items() if fp not in known]
+            return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
+        budget = _budget(max_cost_usd, plan, examples) if max_cost_usd is not None else None
+        import httpx2
+
+        run = LiveRun(
+            plan,
+            sdk,
+            pacer,
+            make_usage_log(usage_log),
+            name or f"map-{next(_ids)}",
+            state=state_file,
+            budget=budget,
+            progress=make_progress(progress),
+            timeout=httpx2.Timeout(job_settings.timeout, connect=job_settings.connect_timeout),
+            outcomes=dict(known),
+        )
+        error: BaseException | None = None
+        try:
+            outcomes = await run.run()
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if run.progress is not None:
+                run.snapshot.note = ""
+                run.progress.finish(run.snapshot, error)
+            if state_file is not None:
+                state_file.close()
+    finally:
+        await handle.aclose()
+    out = result_frame(plan, outcomes, frame)
+    out.attrs["claudekit"] = {
+        "job": run.name,
+        "requests": distinct,
+        "reused": len(known),
+        "attempts": pacer.attempts,
+        "rate_limited": pacer.rate_limited,
+        "waited_s": round(pacer.waited_s, 3),
+    }
+    return out
+
+
+async def batch(
+    df: Any,
+    prompt: PromptSpec,
+    *,
+    state: str | os.PathLike[str] | None = None,
+    max_cost_usd: float | None = None,
+    dry_run: bool = False,
+    progress: bool | str = True,
+    poll_interval: float | None = None,
+    max_batch_requests: int = MAX_BATCH_REQUESTS,
+    max_batch_bytes: int = MAX_BATCH_BYTES,
+    examples: Sequence[Any] | None = None,
+    usage_log: Any = None,
+    name: str | None = None,
+    concurrency: int = 16,
+    client: Any = None,
+    backend: str | None = None,
+    offline: Any = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    **settings: Any,
+) -> BatchJob | JobEstimate:
+    """Submit the same job as :func:`map` through the Message Batches API (half price); returns a
+    :class:`BatchJob` at once — ``await job`` for the frame.
+
+    The inputs and the result frame are :func:`map`'s. Caching defaults to the 1-hour TTL (a batch can
+    take longer than 5 minutes; the docs recommend it for batches that share a prefix). ``state`` (a
+    JSON Lines file) records the submitted batches and the finished rows: re-running the same call, or
+    :meth:`BatchJob.resume` in a new kernel, re-attaches without submitting anything again.
+    ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
+    ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
+    ``concurrency`` applies to token counting for dry runs and budgets.
+    """
+    from ._estimate import estimate_job
+    from ._live import reuse
+
+    settings.setdefault("cache", "1h")
+    if settings["cache"] is True:
+        settings["cache"] = "1h"
+    job_settings = _settings(settings)
+    frame = _frame(df)
+    _check_job(concurrency, max_cost_usd)
+    if max_batch_requests < 1 or max_batch_bytes < 1:
+        raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
+    plan = _plan(frame, prompt, job_settings, examples)
+    state_file = StateFile(state) if state is not None else None
+    saved = state_file.load() if state_file is not None else None
+    known = reuse(saved.results, plan) if saved is not None else {}
+    params = requests_params(plan.requests.values())
+    pending = _pending_batches(saved, plan, known) if saved is not None else {}
+    in_flight = {fp for cids in pending.values() for fp in cids.values()}
+    todo = [r for fp, r in plan.requests.items() if fp not in known and fp not in in_flight]
+    options = client_options(
+        job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
+    )
+    job = BatchJob(
+        name=name or f"batch-{next(_ids)}",
+        rows=_Rows(plan.index, plan.row_fp, plan.row_error, plan.fields),
+        base=frame,
+        output_format=job_settings.output_format,
+        client_options=options,
+        usage_log=make_usage_log(usage_log),
+        state=state_file,
+        outcomes=known,
+        params=params,
+        poll_interval=poll_interval,
+        progress=progress,
+    )
+    for batch_id, cids in pending.items():
+        job._attach(batch_id, list(cids))
+    async with job._client() as (sdk, _offline):
+        if dry_run or max_cost_usd is not None:
+            estimate = await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
+            if dry_run:
+                return estimate
+            worst = estimate.batch_max_usd
+            if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
+                raise _over_budget(estimate, float(max_cost_usd or 0.0))
+        if state_file is not None:
+            _record_rows(state_file, plan, job, todo, params)
+        if todo:
+            items = [params[r.fp] for r in todo]
+            await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
+    return job
+
+
+def make_usage_log(usage_log: Any) -> Any:
+    """The job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
+    from ..usage import UsageLog, session_log
+
+    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
+        return session_log()
+    if isinstance(usage_log, UsageLog):
+        return usage_log
+    return UsageLog(path=usage_log, parent=session_log())
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _settings(settings: dict[str, Any]) -> Settings:
+    if "tools" in settings:
+        raise ConfigError(
+            "map and batch send one request per row and run no tools",
+            hint="use output_format=... for structured answers, or a Chat for tool use",
+        )
+    job = Settings().replace(**settings)
+    job.validate()
+    return job
+
+
+def _frame(df: Any) -> pd.DataFrame:
+    import pandas as pd
+
+    if isinstance(df, pd.DataFrame):
+        return df
+    to_pandas = getattr(df, "to_pandas", None)  # polars and other frames that convert themselves
+    if callable(to_pandas):
+        converted = to_pandas()
+        if isinstance(converted, pd.DataFrame):
+            return converted
+    raise ConfigError(
+        f"expected a pandas DataFrame, got {type(df).__name__}", hint="e.g. pandas.DataFrame({'text': [...]})"
+    )
+
+
+def _check_job(concurrency: int, max_cost_usd: float | None) -> None:
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
+    if max_cost_usd is not None and not max_cost_usd >= 0:
+        raise ConfigError(f"max_cost_usd must be a non-negative amount, got {max_cost_usd!r}")
+
+
+def _plan(frame: pd.DataFrame, prompt: PromptSpec, settings: Settings, examples: Any) -> Plan:
+    from ._plan import make_plan
+
+    return make_plan(frame, prompt, settings, examples=examples)
+
+
+async def _estimate(
+    estimate_job: Any, sdk: Any, todo: list[Request], plan: Plan, reused: int, concurrency: int
+) -> JobEstimate:
+    from ._estimate import JobEstimate
+
+    if not todo:
+        s = plan.settings
+        return JobEstimate(s.model, plan.rows, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, "nothing to send", reused)
+    estimate: JobEstimate = await estimate_job(
+        sdk, todo, rows=plan.rows, reused=reused, concurrency=concurrency
+    )
+    return estimate
+
+
+def _budget(max_cost_usd: float, plan: Plan, examples: Any) -> Any:
+    from ..usage import get_prices
+    from ._live import Budget
+
+    s = plan.settings
+    if get_prices().lookup(s.model) is None:
+        raise ConfigError(
+            f"max_cost_usd needs a price for {s.model!r}, and none is known",
+            hint="add one with claudekit.usage.set_prices({...}) or drop max_cost_usd",
+        )
+    first = next(iter(plan.requests.values()), None)
+    prefix = 0
+    if first is not None:
+        # The shared part of every request (system, tools, examples) in characters, for token estimates.
+        import json
+
+        shared = {k: v for k, v in first.body.items() if k in ("system", "tools")}
+        prefix = len(json.dumps(shared)) + len(json.dumps(first.body["messages"][:-1]))
+    return Budget(float(max_cost_usd), s.model, s.max_tokens, s.cache_ttl, prefix)
+
+
+class JobBudgetError(BudgetExceededError):
+    """A batch whose upper bound passes ``max_cost_usd`` was not submitted (``.estimate`` says why)."""
+
+    def __init__(self, estimate: JobEstimate, limit: float) -> None:
+        self.estimate = estimate
+        self.budget_usd = limit
+        worst = "an unknown amount" if estimate.batch_max_usd is None else f"${estimate.batch_max_usd:,.4f}"
+        ClaudekitError.__init__(
+            self,
+            f"refused before submitting: this batch could cost up to {worst} at batch price "
+            f"({estimate.requests:,} requests, {estimate.input_tokens:,} input tokens, up to "
+            f"{estimate.max_output_tokens:,} output tokens), above max_cost_usd=${limit:,.4f}",
+            hint="raise max_cost_usd, lower max_tokens, or send fewer rows; nothing was submitted",
+        )
+
+
+def _over_budget(estimate: JobEstimate, limit: float) -> JobBudgetError:
+    return JobBudgetError(estimate, limit)
+
+
+def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Batches in the state file that were submitted and not fully collected: id -> {custom_id: fp}."""
+    out: dict[str, dict[str, str]] = {}
+    for batch_id, cids in saved.batches.items():
+        if batch_id in saved.collected:
+            continue
+        mine = {c: saved.requests[c][0] for c in cids if c in saved.requests}
+        mine = {c: fp for c, fp in mine.items() if fp in plan.requests and fp not in known}
+        if mine:
+            out[batch_id] = mine
+    return out
+
+
+def _record_rows(
+    state: StateFile, plan: Plan, job: BatchJob, todo: list[Request], params: dict[str, Any]
+) -> None:
+    """Write what a new kernel needs to re-attach: the rows, and each request before it is submitted."""
+    from .._settings import output_schema
+
+    fmt = plan.settings.output_format
+    state.write(
+        {
+            "t": "rows",
+            "name": job.name,
+            "keys": plan.keys,
+            "index_names": list(plan.index.names),
+            "fps": plan.row_fp,
+            "errors": {str(k): v for k, v in plan.row_error.items()},
+            "fields": [f.to_json() for f in plan.fields] if plan.fields is not None else None,
+            "schema": output_schema(fmt) if fmt is not None else None,
+        }
+    )
+    for req in todo:
+        cid, body = params[req.fp]
+        state.write({"t": "req", "cid": cid, "fp": req.fp, "params": body})

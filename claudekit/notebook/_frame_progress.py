@@ -1,0 +1,82 @@
+"""The progress of a DataFrame job in the notebook: a bar and a line, then a static summary.
+
+Registered with :mod:`claudekit.frame` through its progress seam. Inside a kernel with widgets a job
+shows an ``IntProgress`` bar and one line (done / total, ok / errors, cost so far, rate, ETA),
+refreshed at most ``rate`` times a second (:class:`Throttle`); when the job ends the widgets are closed,
+the live output is emptied and the final summary is displayed as plain text, so a saved notebook shows
+it without widget state. Elsewhere the job gets the frame's one-line terminal progress.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from ..frame._progress import LineProgress, Progress, Snapshot, summary_line
+from ._config import render_mode
+from ._throttle import Throttle
+
+__all__ = ["WidgetProgress", "make_frame_progress"]
+
+
+def make_frame_progress(setting: Any) -> Progress | None:
+    """A job's display for ``progress=setting`` (True follows the rendering mode; "widget" forces it)."""
+    mode = "widget" if setting == "widget" else render_mode()
+    if mode == "off":
+        return None
+    if mode == "widget":
+        return WidgetProgress()
+    return LineProgress()
+
+
+class WidgetProgress:
+    """A live bar for one job (see the module docstring)."""
+
+    def __init__(self, *, rate: float = 10.0) -> None:
+        self.throttle = Throttle(rate)
+        self._bar: Any = None
+        self._label: Any = None
+        self._box: Any = None
+        self._handle: Any = None
+
+    def _show(self, snapshot: Snapshot) -> None:
+        import ipywidgets as w
+        from IPython import display as ipd
+
+        self._bar = w.IntProgress(value=0, min=0, max=max(1, snapshot.total), bar_style="info")
+        self._label = w.HTML()
+        self._box = w.HBox([self._bar, self._label])
+        bundle = {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self._box.model_id,
+            },
+            "text/plain": "",
+        }
+        show: Any = ipd.display
+        self._handle = show(bundle, raw=True, display_id=True)
+
+    def update(self, snapshot: Snapshot) -> None:
+        if not self.throttle.poll():
+            return
+        if self._box is None:
+            self._show(snapshot)
+        self._bar.value = snapshot.done
+        self._bar.bar_style = "warning" if snapshot.errors else "info"
+        style = "font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);"
+        self._label.value = f'<span style="{style}">{escape(summary_line(snapshot, live=True))}</span>'
+
+    def finish(self, snapshot: Snapshot, error: BaseException | None) -> None:
+        from IPython import display as ipd
+
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+        for widget in (self._bar, self._label, self._box):
+            if widget is not None:
+                widget.close()
+        line = summary_line(snapshot)
+        if error is not None:
+            line += f" · stopped ({type(error).__name__})"
+        show: Any = ipd.display
+        show({"text/plain": line}, raw=True)
