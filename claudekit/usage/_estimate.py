@@ -25,6 +25,7 @@ import anthropic
 from .._errors import from_sdk_error
 from ._prices import Prices, get_prices, warn_unknown
 from ._record import costs_for
+from ._tracker import find_ttl
 
 if TYPE_CHECKING:
     from ._log import UsageLog
@@ -89,19 +90,8 @@ def count_tokens_params(request: Mapping[str, Any]) -> dict[str, Any]:
 
 def request_cache_ttl(value: Any) -> str | None:
     """The longest TTL among the request's cache_control markers, or None when it does not cache."""
-    best: str | None = None
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Mapping):
-            cc = item.get("cache_control")
-            if isinstance(cc, Mapping):
-                ttl = "1h" if cc.get("ttl") == "1h" else "5m"
-                best = "1h" if "1h" in (best, ttl) else ttl
-            stack.extend(v for k, v in item.items() if k != "cache_control")
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return best
+    ttl = find_ttl(value)
+    return None if ttl is None else ("1h" if ttl >= _TTL["1h"] else "5m")
 
 
 _TTL = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1)}

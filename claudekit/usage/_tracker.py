@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["PrefixFingerprint", "PrefixTracker", "canonical_hash"]
+__all__ = ["PrefixFingerprint", "PrefixTracker", "canonical_hash", "find_ttl"]
 
 _TTL = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
 #: Request keys that change what the API can reuse from the cache besides model/tools/system/messages.
@@ -48,7 +48,7 @@ def _normalise_message(message: Any) -> Any:
     return message
 
 
-def _find_ttl(value: Any) -> timedelta | None:
+def find_ttl(value: Any) -> timedelta | None:
     """The longest TTL among the cache_control markers in ``value`` (None when there are none)."""
     best: timedelta | None = None
     stack = [value]
@@ -95,7 +95,7 @@ class PrefixFingerprint:
             system=canonical_hash(_normalise_system(params.get("system"))),
             messages=tuple(canonical_hash(_normalise_message(m)) for m in messages),
             other=tuple((k, canonical_hash(params.get(k))) for k in _OTHER_KEYS),
-            ttl=_find_ttl(params),
+            ttl=find_ttl(params),
             at=at,
         )
 
