@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -67,9 +69,11 @@ class Kernel:
 
     def __init__(self, env: dict[str, str] | None = None) -> None:
         # The test session's claudekit settings stay out, except where the store writes (a temporary
-        # CLAUDEKIT_HOME, see conftest.py): a kernel must never write to the user's data directory.
+        # CLAUDEKIT_HOME, see conftest.py): a kernel must never write to the user's data directory. Outside
+        # pytest (the benchmarks) the kernel gets a temporary home of its own, removed at shutdown.
         kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
-        kernel_env["CLAUDEKIT_HOME"] = os.environ["CLAUDEKIT_HOME"]
+        self._own_home = None if "CLAUDEKIT_HOME" in os.environ else tempfile.mkdtemp(prefix="claudekit-kernel-")
+        kernel_env["CLAUDEKIT_HOME"] = os.environ.get("CLAUDEKIT_HOME") or str(self._own_home)
         kernel_env.pop("ANTHROPIC_API_KEY", None)
         kernel_env["PYTHONPATH"] = str(ROOT) + os.pathsep + kernel_env.get("PYTHONPATH", "")
         kernel_env.update(env or {})
@@ -134,3 +138,5 @@ class Kernel:
     def shutdown(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+        if self._own_home is not None:
+            shutil.rmtree(self._own_home, ignore_errors=True)
