@@ -21,7 +21,7 @@ from ._paths import DB_NAME, db_path, default_home, home, mode
 from ._query import StoredChat, chats, load_chat, query_calls, search
 from ._schema import SCHEMA_VERSION, migrate
 from ._scrub import REDACTED, add_secret, scrub
-from ._store import ChatState, Store, StoreWarning
+from ._store import ChatState, Store, StoreError, StoreWarning
 
 __all__ = [
     "DB_NAME",
@@ -29,6 +29,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ChatState",
     "Store",
+    "StoreError",
     "StoreWarning",
     "StoredChat",
     "add_secret",

@@ -26,12 +26,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from .._errors import ClaudekitError
 from . import _context
 from ._paths import Mode
 from ._schema import CALL_COLUMNS, SCHEMA_VERSION, NewerSchemaError, migrate, version
 from ._scrub import current_secrets, scrub
 
-__all__ = ["ChatState", "Store", "StoreWarning", "now_us"]
+__all__ = ["ChatState", "Store", "StoreError", "StoreWarning", "now_us"]
 
 _log = logging.getLogger("claudekit.store")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -55,6 +56,21 @@ _RETRY_FOR_S = 60.0  # how long a batch waits for other processes' locks before 
 
 class StoreWarning(UserWarning):
     """The store could not be opened or written; claudekit carries on without it."""
+
+
+class StoreError(ClaudekitError):
+    """The store could not be read (``history()``, ``chats()``, ``search()``, ``Chat.resume``)."""
+
+
+def _what_to_do(exc: BaseException) -> str:
+    """The advice for a file that cannot be opened: a damaged one is moved aside, anything else is
+    about the directory (claudekit never overwrites a damaged file: it may be recoverable)."""
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return (
+            "it is damaged or not a claudekit database: move it aside (a new one is then made), "
+            "or set CLAUDEKIT_HOME"
+        )
+    return "check that directory, or set CLAUDEKIT_HOME"
 
 
 def now_us() -> int:
@@ -184,15 +200,27 @@ class Store:
         if not self.path.exists():
             yield None
             return
-        db = self._connect()
         try:
-            if not self._schema_ready and version(db) < SCHEMA_VERSION:
-                migrate(db)  # an older file, not opened for writing yet: bring it up to date first
-            self._schema_ready = True
-            db.execute("PRAGMA query_only = 1")
-            yield db
+            db = self._connect()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unreadable(exc) from None
+        try:
+            try:
+                if not self._schema_ready and version(db) < SCHEMA_VERSION:
+                    migrate(db)  # an older file, not opened for writing yet: bring it up to date first
+                self._schema_ready = True
+                db.execute("PRAGMA query_only = 1")
+            except (sqlite3.Error, OSError) as exc:
+                raise self._unreadable(exc) from None
+            try:
+                yield db
+            except sqlite3.DatabaseError as exc:  # a damaged page met by the query itself
+                raise self._unreadable(exc) from None
         finally:
             db.close()
+
+    def _unreadable(self, exc: BaseException) -> StoreError:
+        return StoreError(f"cannot read the store {self.path}: {exc}", hint=_what_to_do(exc))
 
     # -- the writer thread --------------------------------------------------------------------------------
 
@@ -232,7 +260,7 @@ class Store:
         except NewerSchemaError as exc:
             self._give_up(f"not writing to {self.path}: {exc}", "upgrade claudekit, or set CLAUDEKIT_HOME")
         except (sqlite3.Error, OSError) as exc:
-            self._give_up(f"could not open {self.path}: {exc}", "check that directory, or set CLAUDEKIT_HOME")
+            self._give_up(f"could not open {self.path}: {exc}", _what_to_do(exc))
         while True:
             batch = [self._queue.get()]
             while len(batch) < _BATCH:

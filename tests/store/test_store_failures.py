@@ -1,0 +1,40 @@
+"""Failure modes a user meets: a database file that is not one, and mistakes in what they ask for.
+
+Each must be one line saying what happened and what to do (a ClaudekitError, which the notebook shows
+without a traceback), and the conversation itself must go on.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+import claudekit as ck
+from claudekit import ClaudekitError
+from claudekit.offline import OfflineBackend
+from claudekit.store import StoreWarning
+from claudekit.usage import history
+
+
+@pytest.mark.parametrize("junk", [b"this is not a database\n", bytes(range(256)) * 32])
+async def test_a_corrupted_database_file_is_one_line_and_the_chat_goes_on(home: Path, junk: bytes) -> None:
+    home.mkdir(parents=True)
+    (home / "claudekit.db").write_bytes(junk)
+    chat = ck.Chat(offline=OfflineBackend(), name="kept", render=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reply = await chat("hello")
+        ck.store.flush()
+    assert reply.text, "the answer must arrive even though the store cannot keep it"
+    said = [str(w.message) for w in caught if issubclass(w.category, StoreWarning)]
+    assert len(said) == 1 and "\n" not in said[0] and "move it aside" in said[0], said
+
+    for read in (history, ck.chats, lambda: ck.search("hello"), lambda: ck.Chat.resume("kept")):
+        with pytest.raises(ClaudekitError) as info:
+            read()
+        line = str(info.value)
+        assert "\n" not in line and str(home / "claudekit.db") in line and "move it aside" in line, line
+    await chat.aclose()
+    assert (home / "claudekit.db").read_bytes() == junk  # never overwritten: it may be recoverable
