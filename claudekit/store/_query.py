@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from .._errors import ConfigError
 from ._schema import CALL_COLUMNS
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def search(
 
     columns = ["chat", "chat_id", "position", "role", "snippet", "created", "notebook", "rank"]
     if not isinstance(query, str) or not query.strip():
-        raise ValueError("search needs some words to look for, e.g. claudekit.search('churn')")
+        raise ConfigError("search needs some words to look for, e.g. claudekit.search('churn')")
     found = _store(store)
     rows: list[Any] = []
     if found is not None:
@@ -195,7 +196,7 @@ def search(
                 try:
                     rows = db.execute(sql, args).fetchall()
                 except sqlite3.OperationalError as exc:
-                    raise ValueError(f"search query {query!r} is not valid FTS5 syntax ({exc})") from None
+                    raise ConfigError(f"search query {query!r} is not valid FTS5 syntax ({exc})") from None
     cols = list(zip(*rows, strict=True)) if rows else [()] * 8
     out: pd.DataFrame = pd.DataFrame(
         {

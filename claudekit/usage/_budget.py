@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from .._errors import BudgetExceededError
+from .._errors import BudgetExceededError, ConfigError
 from ._estimate import Estimate
 from ._log import UsageLog, session_log
 
@@ -19,7 +19,7 @@ def _valid(usd: float | None, what: str) -> float | None:
     if usd is None:
         return None
     if isinstance(usd, bool) or not isinstance(usd, int | float) or not math.isfinite(usd) or usd < 0:
-        raise ValueError(f"{what} must be a non-negative amount in USD (or None for no budget), got {usd!r}")
+        raise ConfigError(f"{what} must be a non-negative amount in USD (or None for no budget), got {usd!r}")
     return float(usd)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .. import store as _store
+from .._errors import ConfigError
 from ._log import _build_frame, summarize
 from ._record import miss_reason_text
 
@@ -88,7 +89,7 @@ def _time_us(value: Any, name: str) -> int | None:
             return _to_us(pd.Timestamp(value).to_pydatetime())
         except ValueError:
             pass
-    raise ValueError(
+    raise ConfigError(
         f"{name}={value!r} is not a time: use a duration such as '7d', '12h' or '30m', a datetime, "
         "or an ISO date such as '2026-11-01'"
     )

@@ -15,7 +15,9 @@ import claudekit as ck
 from claudekit import ClaudekitError
 from claudekit.offline import OfflineBackend
 from claudekit.store import StoreWarning
-from claudekit.usage import history
+from claudekit.usage import history, session_log, set_budget
+
+from ._support import record
 
 
 @pytest.mark.parametrize("junk", [b"this is not a database\n", bytes(range(256)) * 32])
@@ -38,3 +40,17 @@ async def test_a_corrupted_database_file_is_one_line_and_the_chat_goes_on(home: 
         assert "\n" not in line and str(home / "claudekit.db") in line and "move it aside" in line, line
     await chat.aclose()
     assert (home / "claudekit.db").read_bytes() == junk  # never overwritten: it may be recoverable
+
+
+def test_mistakes_in_what_is_asked_are_one_line_claudekit_errors(home: Path) -> None:
+    session_log().append(record(1))  # a file exists, so that the search query really runs
+    asks = [
+        lambda: history("last tuesday"),
+        lambda: ck.search(""),
+        lambda: ck.search("("),
+        lambda: set_budget(-1),
+    ]
+    for ask in asks:
+        with pytest.raises(ClaudekitError) as info:
+            ask()
+        assert "\n" not in str(info.value)
