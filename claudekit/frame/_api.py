@@ -90,6 +90,8 @@ async def map(
             todo = [r for fp, r in plan.requests.items() if fp not in known]
             return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
         budget = _budget(max_cost_usd, plan, examples) if max_cost_usd is not None else None
+        if state_file is not None:
+            state_file.open()
         import httpx2
 
         run = LiveRun(

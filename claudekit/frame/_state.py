@@ -45,7 +45,11 @@ class StateFile:
         state = JobState()
         if not self.path.exists():
             return state
-        with self.path.open(encoding="utf-8", errors="replace") as fh:
+        try:
+            fh = self.path.open(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        with fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -59,17 +63,30 @@ class StateFile:
                     )
         return state
 
-    def write(self, fact: dict[str, Any]) -> None:
-        if self._fh is None:
+    def open(self) -> None:
+        """Open the file for appending now: a job calls this before it sends anything, so that a path
+        that cannot be written is an error up front instead of after answers were paid for."""
+        if self._fh is not None:
+            return
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fresh = not self.path.exists() or self.path.stat().st_size == 0
-            try:
-                self._fh = self.path.open("a", encoding="utf-8")
-            except OSError as exc:
-                raise ConfigError(f"cannot write the job's state file {str(self.path)!r}: {exc}") from None
+            self._fh = self.path.open("a", encoding="utf-8")
             if fresh:
                 self._line({"t": _KIND, "version": 1})
+        except OSError as exc:
+            raise self._unusable(exc) from None
+
+    def write(self, fact: dict[str, Any]) -> None:
+        if self._fh is None:
+            self.open()
         self._line(fact)
+
+    def _unusable(self, exc: OSError) -> ConfigError:
+        return ConfigError(
+            f"cannot use {str(self.path)!r} as the job's state file: {exc.strerror or exc}",
+            hint="pass state= a file path in a writable directory; nothing was sent",
+        )
 
     def _line(self, fact: dict[str, Any]) -> None:
         assert self._fh is not None
