@@ -8,11 +8,13 @@ request would be identical (same prompt, model and settings) share one request: 
 
 from __future__ import annotations
 
+import _string  # type: ignore[import-not-found]
 import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 
 import pandas as pd
@@ -164,6 +166,7 @@ def _row_prompts(df: pd.DataFrame, prompt: PromptSpec) -> list[tuple[Any, int] |
 
 
 def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] | _RowError]:
+    _check_template(template)
     names = template_fields(template)
     missing = [n for n in names if n not in df.columns]
     if missing:
@@ -173,8 +176,14 @@ def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] |
             hint=f"its columns are: {have}; write {{{{ and }}}} for literal braces",
         )
     columns = {n: df[n].tolist() for n in names}
+    # A missing cell (None, NaN, NA, NaT) would be sent as the text "nan" or "None" and paid for.
+    absent = {n: df[n].isna().to_numpy() for n in names}
     out: list[tuple[Any, int] | _RowError] = []
     for pos in range(len(df)):
+        empty = [n for n, mask in absent.items() if mask[pos]]
+        if empty:
+            out.append(_RowError(_missing_message(empty)))
+            continue
         row = {n: values[pos] for n, values in columns.items()}
         try:
             text = format_prompt(template, row)
@@ -182,6 +191,42 @@ def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] |
         except ClaudekitError as err:
             out.append(_RowError(err.message))
     return out
+
+
+def _check_template(template: str) -> None:
+    """Refuse, before anything is sent, a template that could not be filled for any row: a positional
+    field, a field that is not a name (a column such as ``my col``), an unknown conversion."""
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
+    for _literal, field, _spec, conversion in parsed:
+        if field is None:
+            continue
+        try:
+            first, _rest = _string.formatter_field_name_split(field)
+        except ValueError as exc:
+            raise ConfigError(f"prompt field {{{field}}} is not valid: {exc}", hint=_BRACES) from None
+        if isinstance(first, int) or first == "":
+            raise ConfigError(f"prompt field {{{field}}} is positional; name a column instead", hint=_BRACES)
+        if not first.isidentifier():
+            raise ConfigError(
+                f"prompt field {{{field}}} is not a name a template can use",
+                hint=f"use a function prompt for such columns, e.g. prompt=lambda row: row[{first!r}]",
+            )
+        if conversion and conversion not in "rsa":
+            raise ConfigError(f"prompt field {{{field}!{conversion}}}: unknown conversion (use !r, !s or !a)")
+
+
+_BRACES = "a field is {column}; write {{ and }} for literal braces"
+
+
+def _missing_message(columns: list[str]) -> str:
+    named = ", ".join(map(repr, columns))
+    return (
+        f"column {named} is empty (NaN/None) in this row, so nothing was sent; "
+        "fill it first (df.fillna(...)) or drop the row"
+    )
 
 
 def _function_prompts(

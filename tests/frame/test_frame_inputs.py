@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import claudekit as ck
-from claudekit.offline import OfflineBackend
+from claudekit.offline import BatchSettings, OfflineBackend
 
-from .conftest import calls, messages_sent
+from .conftest import EchoResponder, calls, messages_sent
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,3 +39,35 @@ async def test_an_unwritable_state_file_is_one_line_before_anything_is_sent(
     # Nothing was sent, so nothing was paid for and then lost with the error.
     assert messages_sent(backend) == 0 and calls(backend, "POST", "/v1/messages/batches") == 0
 
+
+@pytest.mark.parametrize("template", ["{0} {id}", "{} {id}", "{my col}", "{id!x}"])
+async def test_a_template_that_cannot_work_for_any_row_is_an_error_before_anything_is_sent(
+    backend: OfflineBackend, template: str
+):
+    df = pd.DataFrame({"id": ["a", "b"], "my col": ["x", "y"]})
+    with pytest.raises(ck.ConfigError) as info:
+        await ck.map(df, template, offline=backend, progress=False)
+    assert "\n" not in str(info.value)
+    assert backend.http_log == []
+
+
+async def test_a_missing_cell_is_that_rows_error_and_nan_is_never_sent(
+    backend: OfflineBackend, echo: EchoResponder
+):
+    df = pd.DataFrame(
+        {"id": ["a", None, "c", "d", "e"], "note": ["x", "y", np.nan, pd.NA, "z"]}, index=[5, 4, 3, 2, 1]
+    )
+    df["when"] = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", None])
+    out = await ck.map(df, "id={id} {note} {when}", offline=backend, progress=False)
+
+    assert out["claude_status"].tolist() == ["ok"] + ["prompt_error"] * 4
+    assert out.loc[5, "claude_text"] == "answer for a"
+    assert "'id'" in out.loc[4, "claude_error"] and "'note'" in out.loc[3, "claude_error"]
+    assert "'when'" in out.loc[1, "claude_error"] and "fillna" in out.loc[1, "claude_error"]
+    assert messages_sent(backend) == 1 and echo.seen == ["a"]
+    # The batch path plans the same way: the missing rows are not submitted.
+    backend.batches.settings = BatchSettings(processing_seconds=0.0)
+    job = await ck.batch(df, "id={id} {note} {when}", offline=backend, progress=False, poll_interval=0.01)
+    assert isinstance(job, ck.BatchJob)
+    res = await job
+    assert res["claude_status"].tolist() == out["claude_status"].tolist()
