@@ -156,8 +156,11 @@ def _check_columns(df: pd.DataFrame, fields: list[Field] | None) -> None:
 
 def _row_prompts(df: pd.DataFrame, prompt: PromptSpec) -> list[tuple[Any, int] | _RowError]:
     if isinstance(prompt, str):
+        _check_template(prompt)
+        _check_unique(df, template_fields(prompt))
         return _template_prompts(df, prompt)
     if callable(prompt):
+        _check_unique(df, list(df.columns))  # the row dict would keep only one of them
         return _function_prompts(df, prompt)
     raise ConfigError(
         f"prompt must be a template string or a function of the row, got {type(prompt).__name__}",
@@ -166,7 +169,6 @@ def _row_prompts(df: pd.DataFrame, prompt: PromptSpec) -> list[tuple[Any, int] |
 
 
 def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] | _RowError]:
-    _check_template(template)
     names = template_fields(template)
     missing = [n for n in names if n not in df.columns]
     if missing:
@@ -191,6 +193,16 @@ def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] |
         except ClaudekitError as err:
             out.append(_RowError(err.message))
     return out
+
+
+def _check_unique(df: pd.DataFrame, names: Sequence[Any]) -> None:
+    counts = df.columns.value_counts()
+    twice = [n for n in names if n in counts.index and counts[n] > 1]
+    if twice:
+        raise ConfigError(
+            f"the DataFrame has more than one column named {', '.join(map(repr, twice))}",
+            hint="rename them first, e.g. df.columns = [...], so that each row has one value per name",
+        )
 
 
 def _check_template(template: str) -> None:

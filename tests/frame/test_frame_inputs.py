@@ -71,3 +71,14 @@ async def test_a_missing_cell_is_that_rows_error_and_nan_is_never_sent(
     assert isinstance(job, ck.BatchJob)
     res = await job
     assert res["claude_status"].tolist() == out["claude_status"].tolist()
+
+
+async def test_duplicate_column_names_are_one_line_before_anything_is_sent(backend: OfflineBackend):
+    df = pd.DataFrame([["a", "b", "c"]], columns=["x", "x", "y"])
+    for prompt in ("{x}", lambda row: str(row)):
+        with pytest.raises(ck.ConfigError, match="'x'") as info:
+            await ck.map(df, prompt, offline=backend, progress=False)
+        assert "\n" not in str(info.value)
+    out = await ck.map(df, "id={y}", offline=backend, progress=False)  # the template does not read x
+    assert out["claude_text"].tolist() == ["answer for c"]
+
