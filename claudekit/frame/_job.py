@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._client import ClientHandle, resolve_client
-from .._errors import ConfigError, from_sdk_error, is_transport_error
+from .._errors import APIError, ConfigError, from_sdk_error, is_transport_error
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
@@ -235,7 +235,12 @@ class BatchJob:
         for b in self._batches.values():
             if b.collected:
                 continue
-            batch = await _sdk(client.messages.batches.retrieve(b.id))
+            try:
+                batch = await _sdk(client.messages.batches.retrieve(b.id))
+            except APIError as err:
+                if err.status == 404:
+                    raise _unknown_batch(b.id, client) from None
+                raise
             b.status = batch.processing_status
             if b.status == "ended":
                 b.counts = batch.request_counts.to_dict()
@@ -412,6 +417,16 @@ def _result_type(outcome: Outcome) -> str:
     if outcome.answered:
         return "succeeded"
     return "errored"
+
+
+def _unknown_batch(batch_id: str, client: Any) -> ConfigError:
+    """A batch the server does not know: another server submitted it, or it was deleted."""
+    return ConfigError(
+        f"message batch {batch_id} is not known to {client.base_url} (deleted there, or submitted "
+        "through another server: an in-process offline backend does not outlive its kernel)",
+        hint="resume with the client or base_url that submitted it (e.g. python -m claudekit.offline's "
+        "URL); what was already collected is kept in the state file",
+    )
 
 
 async def _sdk(call: Any) -> Any:

@@ -82,3 +82,16 @@ async def test_duplicate_column_names_are_one_line_before_anything_is_sent(backe
     out = await ck.map(df, "id={y}", offline=backend, progress=False)  # the template does not read x
     assert out["claude_text"].tolist() == ["answer for c"]
 
+
+async def test_resuming_where_the_batch_is_unknown_says_which_server_to_use(tmp_path: Path):
+    state = tmp_path / "job.jsonl"
+    first = OfflineBackend(responder=EchoResponder(), batches=BatchSettings(processing_seconds=30.0))
+    df = pd.DataFrame({"id": ["a", "b"]})
+    job = await ck.batch(df, "id={id}", offline=first, state=state, progress=False)
+    assert isinstance(job, ck.BatchJob)
+    # A new kernel whose in-process offline backend is a new one: it never saw that batch.
+    again = ck.BatchJob.resume(state, offline=OfflineBackend(), progress=False)
+    with pytest.raises(ck.ConfigError) as info:
+        await again.wait(poll_interval=0.01)
+    line = str(info.value)
+    assert job.batch_ids[0] in line and "base_url" in line and "\n" not in line
