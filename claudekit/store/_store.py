@@ -333,7 +333,9 @@ _warned: set[str] = set()
 def _warn_once(text: str) -> None:
     if text not in _warned:
         _warned.add(text)
-        warnings.warn(text, StoreWarning, stacklevel=2)
+        # Raised on the writer thread, so no frame is the user's: name the store as the place, which
+        # prints as one line (warnings.warn would add a line of claudekit's source under it).
+        warnings.warn_explicit(text, StoreWarning, "claudekit.store", 0, module="claudekit.store")
 
 
 def _call_row(item: tuple[Any, ...], secrets: list[str]) -> tuple[Any, ...]:

@@ -54,3 +54,18 @@ def test_mistakes_in_what_is_asked_are_one_line_claudekit_errors(home: Path) -> 
         with pytest.raises(ClaudekitError) as info:
             ask()
         assert "\n" not in str(info.value)
+
+
+def test_the_store_warning_prints_as_one_line(home: Path) -> None:
+    home.parent.mkdir(parents=True, exist_ok=True)
+    home.write_text("a file where the home directory should be")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        session_log().append(record(1))
+        ck.store.flush()
+    said = [w for w in caught if issubclass(w.category, StoreWarning)]
+    assert len(said) == 1
+    w = said[0]
+    shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
+    # What the user sees (the kernel's stderr): one line, without a line of claudekit's source under it.
+    assert shown.count("\n") == 1 and "CLAUDEKIT_HOME" in shown, shown
