@@ -40,6 +40,7 @@ class StateFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._fh: IO[str] | None = None
+        self._failed = False  # a write failed mid-job: said once, nothing more is written
 
     def load(self) -> JobState:
         state = JobState()
@@ -80,7 +81,20 @@ class StateFile:
     def write(self, fact: dict[str, Any]) -> None:
         if self._fh is None:
             self.open()
-        self._line(fact)
+        if self._failed:
+            return
+        try:
+            self._line(fact)
+        except OSError as exc:
+            # Mid-job (a full disk): the answers already paid for matter more than the file, so the
+            # job goes on and returns them; the file keeps what was written before.
+            self._failed = True
+            warnings.warn(
+                f"could not write to the job's state file {str(self.path)!r} ({exc.strerror or exc}); "
+                "the job goes on, but a restart would send the rows recorded from now on again",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _unusable(self, exc: OSError) -> ConfigError:
         return ConfigError(

@@ -3,6 +3,7 @@ paid for twice, never lost. Through real HTTP: the offline backend's in-process 
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,25 @@ async def test_resuming_where_the_batch_is_unknown_says_which_server_to_use(tmp_
         await again.wait(poll_interval=0.01)
     line = str(info.value)
     assert job.batch_ids[0] in line and "base_url" in line and "\n" not in line
+
+
+async def test_a_state_file_that_fills_up_mid_job_warns_and_the_answers_are_returned(
+    backend: OfflineBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from claudekit.frame import _state
+
+    line = _state.StateFile._line
+
+    def disk_full(self: _state.StateFile, fact: dict[str, object]) -> None:
+        if fact.get("t") == "res":  # the disk fills up once the job is under way
+            raise OSError(errno.ENOSPC, "No space left on device")
+        line(self, fact)
+
+    monkeypatch.setattr(_state.StateFile, "_line", disk_full)
+    df = pd.DataFrame({"id": ["a", "b", "c"]})
+    with pytest.warns(UserWarning) as caught:
+        out = await ck.map(df, "id={id}", offline=backend, state=tmp_path / "job.jsonl", progress=False)
+    assert out["claude_text"].tolist() == ["answer for a", "answer for b", "answer for c"]
+    said = [str(w.message) for w in caught if "job.jsonl" in str(w.message)]
+    assert len(said) == 1 and "No space left" in said[0] and "\n" not in said[0]
+    assert messages_sent(backend) == 3
