@@ -120,11 +120,14 @@ def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str,
 def load(name_or_id: str) -> StoredChat:
     """The stored chat, with a one-line error saying what to do when it cannot be resumed."""
     from .._errors import ConfigError
+    from . import mode
 
     try:
         stored = load_chat(name_or_id)
     except LookupError as exc:
-        raise ConfigError(str(exc), hint="claudekit.chats() lists the stored chats") from None
+        off = mode() == "off"
+        hint = "set CLAUDEKIT_STORE=on (or unset it) to keep chats from now on" if off else ""
+        raise ConfigError(str(exc), hint=hint or "claudekit.chats() lists the stored chats") from None
     if stored.settings is None:
         raise ConfigError(
             f"chat {stored.name!r} was stored without its conversation (CLAUDEKIT_STORE=usage)",

@@ -69,3 +69,14 @@ def test_the_store_warning_prints_as_one_line(home: Path) -> None:
     shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
     # What the user sees (the kernel's stderr): one line, without a line of claudekit's source under it.
     assert shown.count("\n") == 1 and "CLAUDEKIT_HOME" in shown, shown
+
+
+def test_resume_with_the_store_off_says_how_to_turn_it_on(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAUDEKIT_STORE", "off")
+    with pytest.raises(ClaudekitError) as info:
+        ck.Chat.resume("analysis")
+    line = str(info.value)
+    # Not "claudekit.chats() lists the stored chats": with the store off that list is always empty.
+    assert "chats()" not in line and "CLAUDEKIT_STORE=on" in line and "\n" not in line, line
