@@ -210,11 +210,15 @@ async def batch(
             worst = estimate.batch_max_usd
             if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
                 raise _over_budget(estimate, float(max_cost_usd or 0.0))
-        if state_file is not None:
-            _record_rows(state_file, plan, job, todo, params)
-        if todo:
-            items = [params[r.fp] for r in todo]
-            await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
+        try:
+            if state_file is not None:
+                _record_rows(state_file, plan, job, todo, params)
+            if todo:
+                items = [params[r.fp] for r in todo]
+                await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
+        finally:
+            if state_file is not None:
+                state_file.close()  # a job that is never awaited must not hold the file open
     return job
 
 

@@ -98,6 +98,23 @@ async def test_resuming_where_the_batch_is_unknown_says_which_server_to_use(tmp_
     assert job.batch_ids[0] in line and "base_url" in line and "\n" not in line
 
 
+async def test_a_submitted_batch_that_is_never_awaited_leaves_no_open_file(
+    backend: OfflineBackend, tmp_path: Path
+):
+    import gc
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        job = await ck.batch(
+            pd.DataFrame({"id": ["a"]}), "id={id}", offline=backend, state=tmp_path / "s.jsonl"
+        )
+        assert isinstance(job, ck.BatchJob)
+        del job
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
 async def test_a_state_file_that_fills_up_mid_job_warns_and_the_answers_are_returned(
     backend: OfflineBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -115,6 +132,6 @@ async def test_a_state_file_that_fills_up_mid_job_warns_and_the_answers_are_retu
     with pytest.warns(UserWarning) as caught:
         out = await ck.map(df, "id={id}", offline=backend, state=tmp_path / "job.jsonl", progress=False)
     assert out["claude_text"].tolist() == ["answer for a", "answer for b", "answer for c"]
-    said = [str(w.message) for w in caught if "job.jsonl" in str(w.message)]
+    said = [str(w.message) for w in caught if "state file" in str(w.message)]
     assert len(said) == 1 and "No space left" in said[0] and "\n" not in said[0]
     assert messages_sent(backend) == 3
