@@ -122,6 +122,9 @@ _SEEN_BETAS = frozenset(
         "tool-examples-2025-10-29",
         "mcp-client-2025-04-04",
         "structured-outputs-2025-12-15",
+        # The tools beta of 2024 (tool use went GA on 2024-05-30); a 200 with it on /v1/messages in
+        # traceloop/openllmetry's cassette test_async_anthropic_beta_message_stream_manager_legacy.yaml.
+        "tools-2024-04-04",
     }
 )
 
