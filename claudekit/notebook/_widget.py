@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._events import ApprovalRequest
+from .._events import ApprovalRequest, TextDelta
 from ._state import TextPart, ToolCard, ViewState
 from ._static import footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
@@ -148,6 +148,12 @@ class WidgetRenderer:
         self._envelopes = 0  # bytes of message envelopes sent (estimated)
         self._content = 0  # bytes of answer, reasoning and arguments sent
         self._messages = 0
+        # The fast lane: while a refresh is already scheduled and only answer text arrives, a delta is
+        # appended to the current text run's chunks and nothing else happens (the scheduled refresh
+        # shows it). The per-delta cost is then one list append, whatever the answer's length.
+        self._lane: list[str] | None = None
+        self._lane_part: TextPart | None = None
+        self._lane_from = 0  # the run's length when the lane opened
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
@@ -172,12 +178,20 @@ class WidgetRenderer:
             self._guard(self._build)
 
     def event(self, ev: Event) -> None:
+        lane = self._lane
+        if lane is not None:
+            if ev.__class__ is TextDelta:
+                lane.append(ev.text)  # type: ignore[union-attr]
+                return
+            self._settle()
         st = self.state
         st.apply(ev)
         if self._broken:
             return
         if self._timer is not None and st.status == self._sent["status"] and type(ev) is not ApprovalRequest:
             self._held = True  # a refresh is already set for the end of the interval: it will show this
+            if ev.__class__ is TextDelta:
+                self._open_lane()
             return
         if isinstance(ev, ApprovalRequest):
             self._guard(self._approval, ev)
@@ -188,6 +202,7 @@ class WidgetRenderer:
             self._hold()
 
     def finish(self, reply: Reply, error: BaseException | None) -> None:
+        self._settle()
         self.state.finish(reply, error)
         if self._timer is not None:
             self._timer.cancel()
@@ -209,6 +224,27 @@ class WidgetRenderer:
             self._guard(self._freeze, reply, error)
 
     # -- throttling ----------------------------------------------------------------------------
+    def _open_lane(self) -> None:
+        """Let the next text deltas skip the state machine (see ``_lane``): they extend this run."""
+        st = self.state
+        part = st._last_text
+        if part is None or not st.parts or st.parts[-1] is not part or part.step != st.step:
+            return
+        self._lane_from = len(part.text)
+        self._lane_part = part
+        self._lane = part.chunks
+
+    def _settle(self) -> None:
+        """Close the fast lane: the state counts the text that went through it."""
+        part = self._lane_part
+        self._lane = self._lane_part = None
+        if part is None:
+            return
+        grown = len(part.text) - self._lane_from
+        if grown:
+            self.state.chars += grown
+            self.state.versions["text"] += 1
+
     def _due(self) -> bool:
         """A refresh may go out now: the rate allows it, and so does the byte budget."""
         if not self.throttle.ready():
@@ -381,6 +417,7 @@ class WidgetRenderer:
 
     def flush(self, reply: Reply | None = None) -> None:
         """Send every change since the last refresh, in one message."""
+        self._settle()
         if self.root is None:
             return
         self.throttle.mark()
