@@ -97,6 +97,7 @@ class DocWidget(anywidget.AnyWidget):  # type: ignore[misc]
 
     key = traitlets.Unicode("").tag(sync=True)
     lib = traitlets.Unicode("").tag(sync=True)  # the model id of the shared FrontEndCode ("" in Colab)
+    init = traitlets.Dict().tag(sync=True)  # the first message ({seq, ops}), applied when the module loads
     # Class traits, not the per-instance traits AnyWidget.__init__ adds (that makes a new class for every
     # widget: 1.1 ms of a reply's fixed cost, measured); everything else is anywidget's own front end.
     _esm = traitlets.Unicode().tag(sync=True)
@@ -111,16 +112,20 @@ class DocWidget(anywidget.AnyWidget):  # type: ignore[misc]
     def _default_css(self) -> str:
         return front_end_code()[1]
 
-    def __init__(self, on_message: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self, on_message: Callable[[dict[str, Any]], None], ops: list[list[Any]] | None = None
+    ) -> None:
+        # ``ops``: the first message, sent in the opening state (``init``) rather than on its own.
+        init = {"seq": 1, "ops": ops} if ops else {}
         if _in_colab():
-            super().__init__(key=uuid.uuid4().hex)  # anywidget enables Colab's widget manager
+            super().__init__(key=uuid.uuid4().hex, init=init)  # anywidget enables Colab's widget manager
         else:
             lib = _front_end_model().model_id
             ipywidgets.DOMWidget.__init__(
-                self, key=uuid.uuid4().hex, lib=lib, _esm=_loader(), _css="", layout=_layout()
+                self, key=uuid.uuid4().hex, lib=lib, init=init, _esm=_loader(), _css="", layout=_layout()
             )
-        self.seq = 0
-        self.sent: list[list[Any]] = []  # every op sent, for a page that asks for the whole state
+        self.seq = 1 if ops else 0
+        self.sent: list[list[Any]] = list(ops or [])  # every op sent, for a page that asks for everything
         self._on_message = on_message
         self.on_msg(self._received)
 
@@ -140,7 +145,8 @@ class DocWidget(anywidget.AnyWidget):  # type: ignore[misc]
         if not isinstance(content, dict):
             return
         if content.get("kind") == "sync":
-            if self.seq:
+            have = content.get("have")
+            if self.seq and not (isinstance(have, int) and have >= self.seq):  # it missed something
                 self.resend()
             return
         self._on_message(content)
