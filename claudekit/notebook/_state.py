@@ -191,7 +191,7 @@ class TextPart:
     def text(self) -> str:
         if self.chunks:
             self.joined += "".join(self.chunks)
-            self.chunks = []
+            self.chunks.clear()  # in place: a live view may append to this very list (its fast lane)
         return self.joined
 
 

@@ -15,7 +15,9 @@ status line (live only) and the footer. It is the layout of the saved Markdown c
 Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status
 change go out at once, the rest at most ``rate`` times a second (a timer shows a held change when the
 interval ends); past ~75 KB of message envelopes a refresh waits until the answer has grown enough to
-pay for it, or 2 s (bytes ≤ 3 × answer + 150 KB). ``finish`` flushes the final state.
+pay for it, or 2 s (bytes ≤ 3 × answer + 150 KB). ``finish`` flushes the final state (unless no page
+showed the view: its output is emptied then). The first refresh travels in the widget's opening state;
+while a refresh is already scheduled, a text delta costs one list append (the renderer's fast lane).
 
 When the reply ends and a page showed the view, the view's own output is replaced by the saved copy
 (``update_display_data``): one output per reply in the saved notebook. When no page showed it (nbconvert,
@@ -32,7 +34,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._events import ApprovalRequest
+from .._events import ApprovalRequest, TextDelta
 from ._state import TextPart, ToolCard, ViewState
 from ._static import footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
@@ -47,9 +49,46 @@ __all__ = ["WidgetRenderer"]
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _MESSAGE_BYTES = 700  # a comm message's envelope (header, parent header, ids), measured in a kernel
 # Envelopes may cost up to this plus the answer's own bytes: with the front-end code (~62 KB, once per
-# reply) and the saved copy (~1x the answer) a reply stays within 3x the answer + 150 KB.
+# kernel since it travels in a shared model; it used to be once per reply) and the saved copy (~1x the
+# answer) a reply stays within 3x the answer + 150 KB.
 _FREE_BYTES = 75_000
 _SLOW_INTERVAL = 2.0  # past that allowance, at least one refresh this often (the page ticks meanwhile)
+
+
+def _idle(stream: Any) -> bool:
+    """True when an ipykernel output stream holds no text waiting to be sent (False when unsure)."""
+    return getattr(stream, "_flush_pending", None) is False and not getattr(
+        stream, "_subprocess_flush_pending", True
+    )
+
+
+def _nothing() -> None:
+    return None
+
+
+@contextlib.contextmanager
+def _no_idle_flush() -> Any:
+    """Displays here skip ipykernel's flush of stdout and stderr when neither holds any text.
+
+    Before every display or update the kernel flushes both streams so that printed text comes first: a
+    round trip to its IO thread each (~0.25 ms of a display's ~0.35 ms, measured; a reply displays up
+    to three times). With nothing buffered that flush sends nothing, and the display message goes
+    through the same IO thread after anything it is still sending, so the order stays. Any doubt (an
+    ipykernel without these attributes, text pending) keeps the flush.
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()  # type: ignore[no-untyped-call]
+    pub = getattr(shell, "display_pub", None)
+    if pub is None or "_flush_streams" in vars(pub) or not (_idle(sys.stdout) and _idle(sys.stderr)):
+        yield
+        return
+    pub._flush_streams = _nothing
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del pub._flush_streams
 
 
 def _usage_line(model: str, usage: Usage | None, steps: list[Usage], streamed: int) -> str:
@@ -148,6 +187,12 @@ class WidgetRenderer:
         self._envelopes = 0  # bytes of message envelopes sent (estimated)
         self._content = 0  # bytes of answer, reasoning and arguments sent
         self._messages = 0
+        # The fast lane: while a refresh is already scheduled and only answer text arrives, a delta is
+        # appended to the current text run's chunks and nothing else happens (the scheduled refresh
+        # shows it). The per-delta cost is then one list append, whatever the answer's length.
+        self._lane: list[str] | None = None
+        self._lane_part: TextPart | None = None
+        self._lane_from = 0  # the run's length when the lane opened
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
@@ -172,12 +217,20 @@ class WidgetRenderer:
             self._guard(self._build)
 
     def event(self, ev: Event) -> None:
+        lane = self._lane
+        if lane is not None:
+            if ev.__class__ is TextDelta:
+                lane.append(ev.text)  # type: ignore[union-attr]
+                return
+            self._settle()
         st = self.state
         st.apply(ev)
         if self._broken:
             return
         if self._timer is not None and st.status == self._sent["status"] and type(ev) is not ApprovalRequest:
             self._held = True  # a refresh is already set for the end of the interval: it will show this
+            if ev.__class__ is TextDelta:
+                self._open_lane()
             return
         if isinstance(ev, ApprovalRequest):
             self._guard(self._approval, ev)
@@ -188,6 +241,7 @@ class WidgetRenderer:
             self._hold()
 
     def finish(self, reply: Reply, error: BaseException | None) -> None:
+        self._settle()
         self.state.finish(reply, error)
         if self._timer is not None:
             self._timer.cancel()
@@ -204,11 +258,35 @@ class WidgetRenderer:
             self._building.cancel()
             if not self.static:
                 self._guard(self._build)
-        self._guard(self.flush, reply)
+        if self.seen or not self.static:
+            # Not when the saved copy is about to take the place of a view no page showed: the view's
+            # output is emptied, so its final state would be bytes (and a message) for nobody.
+            self._guard(self.flush, reply)
         if self.static:
             self._guard(self._freeze, reply, error)
 
     # -- throttling ----------------------------------------------------------------------------
+    def _open_lane(self) -> None:
+        """Let the next text deltas skip the state machine (see ``_lane``): they extend this run."""
+        st = self.state
+        part = st._last_text
+        if part is None or not st.parts or st.parts[-1] is not part or part.step != st.step:
+            return
+        self._lane_from = len(part.text)
+        self._lane_part = part
+        self._lane = part.chunks
+
+    def _settle(self) -> None:
+        """Close the fast lane: the state counts the text that went through it."""
+        part = self._lane_part
+        self._lane = self._lane_part = None
+        if part is None:
+            return
+        grown = len(part.text) - self._lane_from
+        if grown:
+            self.state.chars += grown
+            self.state.versions["text"] += 1
+
     def _due(self) -> bool:
         """A refresh may go out now: the rate allows it, and so does the byte budget."""
         if not self.throttle.ready():
@@ -254,29 +332,37 @@ class WidgetRenderer:
                 file=sys.stderr,
             )
 
+    def _quick(self) -> Any:
+        """Updates of the view's output skip an idle flush in a kernel (not with an injected display)."""
+        return contextlib.nullcontext() if self._display is not None else _no_idle_flush()
+
     def _show(self, obj: Any, **kw: Any) -> Any:
         if self._display is not None:
             return self._display(obj, **kw)
         from IPython import display as ipd
 
         show: Any = ipd.display
-        return show(obj, **kw)
+        with _no_idle_flush():
+            return show(obj, **kw)
 
     def _build(self) -> None:
         self._building = None
         if self.state.final and self.static:
             return  # finished before the view was needed
+        from ._code import ignoring_frontend
+
+        # The page offers Copy only: Insert below would do nothing.
+        caps = [["caps", {"insert": False}]] if ignoring_frontend() is not None else []
         if self._factory is not None:
             self.root = self._factory(self._message)
+            self._push(caps)
+            self.flush()
         else:
             from ._front import DocWidget
 
-            self.root = DocWidget(self._message)
-        from ._code import ignoring_frontend
-
-        if ignoring_frontend() is not None:  # the page offers Copy only: Insert below would do nothing
-            self._push([["caps", {"insert": False}]])
-        self.flush()
+            # The first refresh rides in the widget's opening state: one message fewer per reply, and a
+            # page shows it as soon as the module loads (a message sent before that would be missed).
+            self.root = DocWidget(self._message, caps + self._refresh())
         # The widget view alone: nbval skips this mime type, so this output compares as nothing.
         bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = self._show(bundle, raw=True, display_id=True)
@@ -381,8 +467,12 @@ class WidgetRenderer:
 
     def flush(self, reply: Reply | None = None) -> None:
         """Send every change since the last refresh, in one message."""
-        if self.root is None:
-            return
+        if self.root is not None:
+            self._push(self._refresh(reply))
+
+    def _refresh(self, reply: Reply | None = None) -> list[list[Any]]:
+        """A refresh: the ops that bring a page from the last refresh to now (noted as sent)."""
+        self._settle()
         self.throttle.mark()
         self._held = False
         self.refreshes += 1
@@ -415,7 +505,7 @@ class WidgetRenderer:
             line = " · ".join(p for p in (line, budget) if p)
             line = f"claudekit · {line}" if line else ""
             self._set(ops, "foot", line, ["foot", line])
-        self._push(ops)
+        return ops
 
     def _text_op(self, ops: list[list[Any]], i: int, part: TextPart) -> None:
         text = part.text
@@ -470,10 +560,12 @@ class WidgetRenderer:
             reply, error, decisions=decisions, show_error=not hook_active(), math=self.math
         )
         if self._handle is not None and self.seen:
-            self._handle.update(bundle, raw=True)
+            with self._quick():
+                self._handle.update(bundle, raw=True)
         else:
             if self._handle is not None:
-                self._handle.update({}, raw=True)
+                with self._quick():
+                    self._handle.update({}, raw=True)
             self._show(bundle, raw=True)
         if self.root is not None:
             self.root.close()

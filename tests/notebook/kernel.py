@@ -72,7 +72,8 @@ class Kernel:
         # CLAUDEKIT_HOME, see conftest.py): a kernel must never write to the user's data directory. Outside
         # pytest (the benchmarks) the kernel gets a temporary home of its own, removed at shutdown.
         kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
-        self._own_home = None if "CLAUDEKIT_HOME" in os.environ else tempfile.mkdtemp(prefix="claudekit-kernel-")
+        own = "CLAUDEKIT_HOME" not in os.environ
+        self._own_home = tempfile.mkdtemp(prefix="claudekit-kernel-") if own else None
         kernel_env["CLAUDEKIT_HOME"] = os.environ.get("CLAUDEKIT_HOME") or str(self._own_home)
         kernel_env.pop("ANTHROPIC_API_KEY", None)
         kernel_env["PYTHONPATH"] = str(ROOT) + os.pathsep + kernel_env.get("PYTHONPATH", "")

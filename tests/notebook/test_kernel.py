@@ -53,7 +53,14 @@ def test_cell_magic_renders_live_then_static(kernel: Kernel) -> None:
     assert run.status == "ok", (run.errors, run.stderr)
     displays = run.displays
     assert list(displays[0]) == [WIDGET]  # the live view alone: nbval compares this output as nothing
-    assert len(run.of_type("comm_open")) == 2  # the view and its layout, whatever the reply holds
+    # The view, whatever the reply holds; the first view of a kernel also opens the shared layout and
+    # the model with the front-end code (once per kernel: the view itself carries only a loader).
+    states = [m["content"]["data"]["state"] for m in run.of_type("comm_open")]
+    views = [st for st in states if st.get("_anywidget_id") == "claudekit.notebook.DocWidget"]
+    assert len(views) == 1 and len(views[0]["_esm"]) < 2_000 and views[0]["init"]["seq"] == 1
+    others = sorted(st["_model_name"] for st in states if st not in views)
+    assert others in ([], ["LayoutModel", "WidgetModel"])
+    assert all("markedLib" in st["code"] for st in states if st["_model_name"] == "WidgetModel")
     updates = run.of_type("update_display_data")
     # No page showed the view (no frontend here): it is emptied and the saved copy follows it.
     assert [u["content"]["data"] for u in updates] == [{}]
@@ -345,3 +352,16 @@ def test_a_raising_tool_is_one_line_and_tb_has_its_traceback(kernel: Kernel) -> 
     expected = "claudekit: tool gauge raised RuntimeError: the gauge is broken (the model was told)"
     assert lines == [f"{expected} · %tb for details"], run.stderr
     assert value(kernel, "str(sys.last_value)") == "the gauge is broken"
+
+
+def test_printed_text_stays_before_and_after_the_view(kernel: Kernel) -> None:
+    """The view's displays skip the kernel's stream flush only when nothing is buffered: order holds."""
+    kernel.ok("paced = claudekit.Chat(offline=OfflineBackend(event_delay=0.001))")  # the view is built
+    run = kernel.ok("print('before'); r = await paced('order'); print('after', file=sys.stderr)")
+    kinds = [
+        m["content"]["text"].strip() if m["msg_type"] == "stream" else m["msg_type"]
+        for m in run.messages
+        if m["msg_type"] in ("stream", "display_data", "update_display_data")
+    ]
+    assert kinds[0] == "before" and kinds[-1] == "after", kinds
+    assert "display_data" in kinds and "update_display_data" in kinds

@@ -151,6 +151,13 @@ async def test_views_are_reported_and_a_closed_prompt_denies() -> None:
 async def test_the_real_widget_carries_the_front_end_code() -> None:
     (p,) = pending(asyncio.get_running_loop())
     w = approval_group_widget([p])
-    assert "markedLib" in w._esm and "export default" in w._esm and ".ck-approval" in w._css
+    # The widget carries only the loader; the code travels once, in the shared model its `lib` names.
+    from claudekit.notebook._front import _front_end_model
+
+    lib = _front_end_model()
+    assert lib.model_id == w.lib
+    assert "markedLib" in lib.code and "export default" in lib.code and ".ck-approval" in lib.css
+    assert 'get_model(model.get("lib"))' in w._esm and "markedLib" not in w._esm and len(w._esm) < 2000
+    assert lib.version and approval_group_widget([p]).lib == w.lib  # one shared model per kernel
     assert w.key and w.seq == 1 and w.sent[0] == ["bare"]
     w.close()

@@ -405,6 +405,9 @@ class View {
 function initialize({ model }) {
   const st = state(model);
   model.on("msg:custom", (msg) => receive(model, msg));
+  // The first message came in the opening state.
+  const init = model.get("init");
+  if (init && init.seq && !st.seq) receive(model, { ...init, reset: true });
   // Messages sent before this module was loaded were missed: ask for what the kernel has so far.
   askSync(model, st);
 }
