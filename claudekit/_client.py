@@ -68,6 +68,7 @@ def resolve_client(
     cassette: str | os.PathLike[str] | None = None,
     cassette_mode: str | None = None,
 ) -> ClientHandle:
+    backend, offline = _offline_choice(backend, offline)
     if cassette is not None:
         return _cassette_handle(
             cassette,
@@ -103,6 +104,24 @@ def resolve_client(
         api_key=key or "none", base_url=base_url, max_retries=max_retries, timeout=timeouts
     )
     return ClientHandle(sdk, owned=True, backend="anthropic")
+
+
+def _offline_choice(backend: str | None, offline: Any) -> tuple[str | None, Any]:
+    """``offline=True`` means the shared offline backend, ``False`` the real API; else a backend or None."""
+    if offline is True:
+        if backend not in (None, "offline"):
+            raise ConfigError(f"offline=True contradicts backend={backend!r}", hint="pass one of the two")
+        return "offline", None
+    if offline is False:
+        if backend == "offline":
+            raise ConfigError("offline=False contradicts backend='offline'", hint="pass one of the two")
+        return backend or "anthropic", None
+    if offline is not None and not callable(getattr(offline, "async_transport", None)):
+        raise ConfigError(
+            f"offline must be an OfflineBackend, True or False, got {type(offline).__name__}",
+            hint="build one with claudekit.offline.OfflineBackend(...), or pass offline=True",
+        )
+    return backend, offline
 
 
 def _cassette_handle(

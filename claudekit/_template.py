@@ -19,6 +19,7 @@ In a notebook namespace, ``{In[3]}`` / ``{Out[3]}`` (a cell's input and output b
 from __future__ import annotations
 
 import _string  # type: ignore[import-not-found]
+import inspect
 from collections.abc import Mapping
 from string import Formatter
 from typing import Any
@@ -99,6 +100,13 @@ def _resolve(field: str, namespace: Mapping[str, Any]) -> Any:
                     f"prompt field {{{field}}}: {path}[{key!r}] failed ({_lookup_failure(obj, key, exc)})"
                 ) from None
             path += f"[{key!r}]"
+    if inspect.isroutine(obj):
+        # Its text would be "<built-in method upper of str object at 0x…>": nothing the model can use,
+        # and an address that changes every run (so a job's state never finds the earlier answer).
+        raise PromptFieldError(
+            f"prompt field {{{field}}} is a function or method, not a value",
+            hint="prompt fields cannot call; compute the value into a variable or column first",
+        )
     return obj
 
 

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._jsonschema import resolve_refs
+
 __all__ = ["BOOKKEEPING", "OUTPUT_COLUMN", "TEXT_COLUMN", "Field", "output_fields"]
 
 TEXT_COLUMN = "claude_text"
@@ -39,7 +41,7 @@ class Field:
 
 def output_fields(schema: Mapping[str, Any]) -> list[Field]:
     """The columns of an output schema: one per top-level property (or one ``claude_output``)."""
-    root = _resolve(schema, schema)
+    root = resolve_refs(schema, schema)
     props = root.get("properties")
     if not isinstance(props, Mapping) or not props:
         return [Field(OUTPUT_COLUMN, "object")]
@@ -47,7 +49,7 @@ def output_fields(schema: Mapping[str, Any]) -> list[Field]:
 
 
 def _field(name: str, prop: Any, root: Mapping[str, Any]) -> Field:
-    p = _resolve(prop, root) if isinstance(prop, Mapping) else {}
+    p = resolve_refs(prop, root) if isinstance(prop, Mapping) else {}
     enum = p.get("enum")
     if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
         return Field(name, "category", tuple(enum))
@@ -62,11 +64,3 @@ def _field(name: str, prop: Any, root: Mapping[str, Any]) -> Field:
         real_types = [t for t in kind if t != "null"]
         kind = real_types[0] if len(real_types) == 1 else None
     return Field(name, _SIMPLE.get(str(kind), "object"))
-
-
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local ``$ref``s and a lone ``allOf`` (how pydantic writes enums and nested models), with the
-    offline responder's resolver (one implementation of the JSON-schema rules in the package)."""
-    from ..offline._responders import _resolve as resolve_refs
-
-    return resolve_refs(schema, root)

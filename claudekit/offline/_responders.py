@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._jsonschema import resolve_refs
 from ._errors import ApiError
 from ._faults import Fault
 from ._validation import thinking_on
@@ -285,29 +286,6 @@ def _numbers(prompt: str) -> list[str]:
 _MAX_DEPTH = 6  # recursive models (a tree of nodes) stop nesting here: optional parts left out
 
 
-def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Follow local ``$ref``s (``#/$defs/X``, ``#/definitions/X``) and a lone ``allOf`` wrapper."""
-    for _ in range(32):
-        all_of = schema.get("allOf")
-        if isinstance(all_of, list) and len(all_of) == 1 and isinstance(all_of[0], Mapping):
-            schema = {**{k: v for k, v in schema.items() if k != "allOf"}, **all_of[0]}
-            continue
-        ref = schema.get("$ref")
-        if not (isinstance(ref, str) and ref.startswith("#/")):
-            return schema
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = (
-                target.get(part.replace("~1", "/").replace("~0", "~"))
-                if isinstance(target, Mapping)
-                else None
-            )
-        if not isinstance(target, Mapping):
-            return {}
-        schema = {**{k: v for k, v in schema.items() if k != "$ref"}, **target}
-    return schema
-
-
 def value_for_schema(
     schema: Mapping[str, Any],
     prompt: str,
@@ -319,7 +297,7 @@ def value_for_schema(
 ) -> Any:
     """A value valid against ``schema``, drawn from ``prompt`` where the field name or type allows."""
     root = schema if root is None else root
-    schema = _resolve(schema, root)
+    schema = resolve_refs(schema, root)
     if depth > 4 * _MAX_DEPTH:  # a schema no finite value satisfies (a required self-reference)
         return None
 
@@ -372,7 +350,7 @@ def value_for_schema(
             if not isinstance(prop, Mapping):
                 continue
             mentioned = depth < _MAX_DEPTH and (
-                bool(_field_values(key, prompt)) or _enum_mentioned(_resolve(prop, root), prompt)
+                bool(_field_values(key, prompt)) or _enum_mentioned(resolve_refs(prop, root), prompt)
             )
             if key in required or mentioned:
                 obj[key] = sub(prop, key, index)

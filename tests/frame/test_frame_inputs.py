@@ -135,3 +135,13 @@ async def test_a_state_file_that_fills_up_mid_job_warns_and_the_answers_are_retu
     said = [str(w.message) for w in caught if "state file" in str(w.message)]
     assert len(said) == 1 and "No space left" in said[0] and "\n" not in said[0]
     assert messages_sent(backend) == 3
+
+
+async def test_a_method_in_a_field_is_never_sent_as_its_repr(backend: OfflineBackend):
+    # "{text.upper}" names the bound method, whose text is "<built-in method upper of str object at 0x…>":
+    # garbage to pay for, with an address that changed every run so state= never found the answer.
+    df = pd.DataFrame({"text": ["a", "b"]})
+    out = await ck.map(df, "{text.upper}", offline=backend, progress=False)
+    assert list(out["claude_status"]) == ["prompt_error", "prompt_error"]
+    assert out["claude_error"].str.contains("function or method").all()
+    assert messages_sent(backend) == 0
