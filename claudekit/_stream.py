@@ -31,7 +31,6 @@ from ._events import (
     TextDelta,
     ThinkingDelta,
     ThinkingSignature,
-    ToolCallDelta,
     ToolCallReady,
     ToolCallStart,
     UnknownEvent,
@@ -40,6 +39,7 @@ from ._events import (
     _JsonBuffer,
     new_text_delta,
     new_thinking_delta,
+    new_tool_call_delta,
 )
 
 _TOOL_BLOCKS = (ToolUseBlock, ServerToolUseBlock)
@@ -89,19 +89,32 @@ class Accumulator:
     def feed(self, event: Any) -> list[Event]:
         try:
             if event.type == "content_block_delta":
-                delta = event.delta
-                if delta.type == "text_delta":  # the hot path: every token of an answer, inline
-                    index = event.index
-                    blocks = self.blocks
-                    if 0 <= index < len(blocks):
-                        block = blocks[index]
-                        if block.kind == "text" and not block.done:
-                            text = delta.text
-                            block.parts.append(text)
-                            if self.first_token_at is None:
-                                self.first_token_at = time.perf_counter()
-                            return [new_text_delta(index, text)]
-                return self._delta(event)  # everything else, and the errors, the careful way
+                # The hot path: every token of an answer and every fragment of a tool call's
+                # arguments, inline. Anything unusual, and every error, goes the careful way (_delta).
+                index = event.index
+                blocks = self.blocks
+                if 0 <= index < len(blocks):
+                    block = blocks[index]
+                    if not block.done:
+                        delta = event.delta
+                        dtype = delta.type
+                        if dtype == "text_delta":
+                            if block.kind == "text":
+                                text = delta.text
+                                block.parts.append(text)
+                                if self.first_token_at is None:
+                                    self.first_token_at = time.perf_counter()
+                                return [new_text_delta(index, text)]
+                        elif dtype == "input_json_delta":
+                            buf = block.buffer
+                            if buf is not None:
+                                fragment = delta.partial_json
+                                parts = buf.parts
+                                parts.append(fragment)
+                                if self.first_token_at is None:
+                                    self.first_token_at = time.perf_counter()
+                                return [new_tool_call_delta(index, block.tool_id, fragment, buf, len(parts))]
+                return self._delta(event)
             return self._feed(event)
         except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
             # The SDK builds events without validating them: a field of the wrong shape surfaces here.
@@ -170,7 +183,7 @@ class Accumulator:
             parts.append(fragment)
             if self.first_token_at is None:
                 self.first_token_at = time.perf_counter()
-            return [ToolCallDelta(index, block.tool_id, fragment, buf, len(parts))]
+            return [new_tool_call_delta(index, block.tool_id, fragment, buf, len(parts))]
         if dtype == "signature_delta":
             self._expect(block, "thinking", dtype, index)
             accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._json_bufs)
