@@ -182,3 +182,18 @@ def test_hot_path_events_are_the_same_objects_the_dataclasses_build() -> None:
     assert type(fast) is ck.TextDelta and new_thinking_delta(1, "t") == ck.ThinkingDelta(1, "t")
     with pytest.raises(FrozenInstanceError):
         fast.text = "changed"  # type: ignore[misc]
+
+
+def test_a_hot_path_tool_fragment_is_the_object_the_dataclass_builds() -> None:
+    from dataclasses import FrozenInstanceError
+
+    from claudekit._events import _JsonBuffer, new_tool_call_delta
+
+    buf = _JsonBuffer()
+    buf.parts.extend(['{"a": ', "1}"])
+    fast, slow = new_tool_call_delta(0, "toolu_1", "1}", buf, 2), ck.ToolCallDelta(0, "toolu_1", "1}", buf, 2)
+    assert type(fast) is ck.ToolCallDelta and fast == slow and repr(fast) == repr(slow)
+    assert fast.arguments_json == slow.arguments_json == '{"a": 1}'
+    assert fast.partial == {"a": 1}
+    with pytest.raises(FrozenInstanceError):
+        fast.fragment = "changed"  # type: ignore[misc]
