@@ -159,14 +159,10 @@ class Accumulator:
         block = blocks[index]
         delta = event.delta
         dtype = delta.type
+        # feed() takes every text delta of an open text block and every argument fragment of an open tool
+        # call inline; what reaches here of those two is a delta for the wrong kind of block.
         if dtype == "text_delta":
-            if block.kind != "text":
-                self._expect(block, "text", dtype, index)
-            text = delta.text
-            block.parts.append(text)
-            if self.first_token_at is None:
-                self.first_token_at = time.perf_counter()
-            return [new_text_delta(index, text)]
+            self._expect(block, "text", dtype, index)
         if dtype == "thinking_delta":
             self._expect(block, "thinking", dtype, index)
             block.parts.append(delta.thinking)
@@ -174,16 +170,8 @@ class Accumulator:
                 self.first_token_at = time.perf_counter()
             return [new_thinking_delta(index, delta.thinking)] if delta.thinking else []
         if dtype == "input_json_delta":
-            buf = block.buffer
-            if buf is None:
-                # The SDK tracks arguments only for tool_use / server_tool_use; others keep their input.
-                return [UnknownEvent(dtype, index, event)]
-            fragment = delta.partial_json
-            parts = buf.parts
-            parts.append(fragment)
-            if self.first_token_at is None:
-                self.first_token_at = time.perf_counter()
-            return [new_tool_call_delta(index, block.tool_id, fragment, buf, len(parts))]
+            # The SDK tracks arguments only for tool_use / server_tool_use; others keep their input.
+            return [UnknownEvent(dtype, index, event)]
         if dtype == "signature_delta":
             self._expect(block, "thinking", dtype, index)
             accumulate_event(event=event, current_snapshot=self.snapshot, json_bufs=self._json_bufs)
