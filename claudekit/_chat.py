@@ -37,7 +37,8 @@ class Chat:
 
     ``await chat("…")`` returns a :class:`Reply`; ``async for event in chat.stream("…")`` yields typed
     events as they arrive. Settings are keyword arguments (see :class:`Settings`); per-call overrides
-    go to ``send``/``stream``. With no API key, the offline backend answers (and says so once).
+    go to ``send``/``stream``. With no API key, the offline backend answers (and says so once);
+    ``offline=True`` asks for it even with a key, ``offline=<OfflineBackend>`` for a backend of your own.
     """
 
     def __init__(
