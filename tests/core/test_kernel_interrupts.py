@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.notebook.kernel import Kernel
+from tests.notebook.kernel import Kernel, started_kernel
 
 SETUP = """
 import claudekit as ck
@@ -28,13 +28,9 @@ WARM_UP = "raise ValueError('warm-up')"
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    k = Kernel(env={"CLAUDEKIT_RENDER": "off"})
-    try:
-        k.ok(SETUP)
+    with started_kernel(SETUP, env={"CLAUDEKIT_RENDER": "off"}) as k:
         assert k.execute(WARM_UP).status == "error"
         yield k
-    finally:
-        k.shutdown()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.notebook.kernel import Kernel
+from tests.notebook.kernel import Kernel, started_kernel
 
 pytestmark = pytest.mark.timeout(120)
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -28,12 +28,8 @@ df = pd.DataFrame({"id": [f"r{i}" for i in range(40)]})
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    k = Kernel()
-    try:
-        k.ok(SETUP)
+    with started_kernel(SETUP) as k:
         yield k
-    finally:
-        k.shutdown()
 
 
 def test_a_live_job_shows_a_throttled_bar_then_leaves_its_summary(kernel: Kernel) -> None:

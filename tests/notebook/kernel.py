@@ -8,7 +8,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,14 @@ class Kernel:
         self.km.shutdown_kernel(now=True)
         if self._own_home is not None:
             shutil.rmtree(self._own_home, ignore_errors=True)
+
+
+@contextmanager
+def started_kernel(setup: str, env: dict[str, str] | None = None) -> Iterator[Kernel]:
+    """A kernel that has run ``setup`` (which must succeed), shut down on the way out whatever happened."""
+    k = Kernel(env)
+    try:
+        k.ok(setup)
+        yield k
+    finally:
+        k.shutdown()

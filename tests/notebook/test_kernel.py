@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.notebook.kernel import CellRun, Kernel
+from tests.notebook.kernel import CellRun, Kernel, started_kernel
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -28,12 +28,8 @@ city = "Paris"
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    k = Kernel()
-    try:
-        k.ok(SETUP)
+    with started_kernel(SETUP) as k:
         yield k
-    finally:
-        k.shutdown()
 
 
 def value(k: Kernel, expr: str) -> object:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from claudekit.offline import count_text
-from tests.notebook.kernel import CellRun, Kernel
+from tests.notebook.kernel import CellRun, Kernel, started_kernel
 
 FAKE_KEY = "sk-ant-api03-FAKE0123456789abcdefghijklmnop"  # looks real; lives only in the kernel's env
 FAKE_PASSWORD = "correct-horse-battery-staple"  # matches no key pattern: only the environment net catches it
@@ -47,12 +47,8 @@ monthly_revenue(sales, header)
 
 @pytest.fixture(scope="module")
 def kernel() -> Iterator[Kernel]:
-    k = Kernel(env={"ANTHROPIC_API_KEY": FAKE_KEY, "SERVICE_PASSWORD": FAKE_PASSWORD})
-    try:
-        k.ok(SETUP)
+    with started_kernel(SETUP, env={"ANTHROPIC_API_KEY": FAKE_KEY, "SERVICE_PASSWORD": FAKE_PASSWORD}) as k:
         yield k
-    finally:
-        k.shutdown()
 
 
 def payloads(run: CellRun) -> list[dict[str, Any]]:
