@@ -85,7 +85,9 @@ async def map(
     try:
         pacer = Pacer(concurrency)
         # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
-        sdk = _attempts.with_attempts(handle.client.with_middleware(pacer))
+        # (The handle's client already logs attempts, so the pacer goes in front of its middleware.)
+        base = _attempts.with_attempts(handle.client)
+        sdk = base.with_options(middleware=[pacer, *base.middleware])
         if dry_run:
             todo = [r for fp, r in plan.requests.items() if fp not in known]
             return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
