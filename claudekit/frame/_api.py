@@ -68,7 +68,8 @@ async def map(
     the rows left fail with that error; the progress line says "stuck" before). The kernel budget
     (:func:`claudekit.usage.set_budget`) holds too: a row that could pass it is ``skipped_budget``.
     Identical prompts are sent once. ``result.attrs["claudekit"]`` says what the job did (distinct
-    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits).
+    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits,
+    ``cost_usd`` spent by this run and ``reused_cost_usd`` paid by earlier runs for the reused answers).
     """
     from ._columns import result_frame
     from ._estimate import estimate_job
@@ -135,6 +136,10 @@ async def map(
         "job": run.name,
         "requests": distinct,
         "reused": len(known),
+        # This run's spend, and what the reused answers cost when an earlier run paid for them: summing
+        # "cost_usd" over runs counts every answer once (claude_cost_usd is each row's answer's cost).
+        "cost_usd": round(run.snapshot.cost_usd, 10),
+        "reused_cost_usd": round(run.snapshot.reused_cost_usd, 10),
         "attempts": pacer.attempts,
         "rate_limited": pacer.rate_limited,
         "waited_s": round(pacer.waited_s, 3),

@@ -130,8 +130,13 @@ class LiveRun:
         plan = self.plan
         self.snapshot = Snapshot("map", plan.rows)
         self.snapshot.done = self.snapshot.errors = len(plan.row_error)
-        for fp, outcome in self.outcomes.items():
-            self._count(plan.requests[fp], outcome)
+        for fp, outcome in self.outcomes.items():  # reused from a state file: counted apart
+            rows = len(plan.requests[fp].rows)
+            self.snapshot.done += rows
+            self.snapshot.ok += rows if outcome.ok else 0
+            self.snapshot.errors += 0 if outcome.ok else rows
+            self.snapshot.reused += rows
+            self.snapshot.reused_cost_usd += outcome.cost or 0.0
         first = next(iter(plan.requests.values()), None)
         chars = first.chars if first is not None else 0
         self._estimates = _Estimates(chars / 3.0, 0.0, plan.settings.max_tokens)

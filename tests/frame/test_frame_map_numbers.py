@@ -58,3 +58,30 @@ async def test_a_25000_character_cell_is_sent_whole():
     assert messages_sent(backend) == 2
     sent = next(s for s in seen if s.startswith("Summarise: 0"))
     assert sent == "Summarise: " + long  # every character, no "[… truncated" note
+
+
+async def test_a_resumed_map_says_what_it_reused_and_what_this_run_spent(backend: OfflineBackend, tmp_path):
+    import io
+
+    from claudekit.frame import LineProgress, set_progress_factory
+
+    df = pd.DataFrame({"id": [f"r{i}" for i in range(6)]})
+    state = tmp_path / "job.jsonl"
+    first = await ck.map(df, "id={id}", offline=backend, state=state, progress=False)
+    paid = first["claude_cost_usd"].sum()
+    assert paid > 0 and first.attrs["claudekit"]["cost_usd"] == pytest.approx(paid)
+
+    lines = io.StringIO()
+    set_progress_factory(lambda _setting: LineProgress(lines))
+    try:
+        second = await ck.map(df, "id={id}", offline=backend, state=state)
+    finally:
+        set_progress_factory(None)
+    assert messages_sent(backend) == 6  # the second run sent nothing
+    info = second.attrs["claudekit"]
+    assert info["reused"] == 6 and info["cost_usd"] == 0
+    assert info["reused_cost_usd"] == pytest.approx(paid)
+    # Summing this-run costs over both runs counts every answer once.
+    assert first.attrs["claudekit"]["cost_usd"] + info["cost_usd"] == pytest.approx(paid)
+    line = lines.getvalue().strip()
+    assert "6 reused" in line and "$0.0000 this run" in line, line
