@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from typing import Any
 
 from .._errors import BudgetExceededError, ConfigError
@@ -19,6 +20,8 @@ __all__ = ["Reservation", "check_budget", "get_budget", "reserve_budget", "reser
 
 _lock = threading.Lock()
 _session_budget: float | None = None
+#: Per log: (id of its record list, records counted, their cost), so that spent() only adds new ones.
+_sums: weakref.WeakKeyDictionary[UsageLog, tuple[int, int, float]] = weakref.WeakKeyDictionary()
 #: Worst cases of the calls in flight, per budget: "session", or the id of a chat's usage log.
 _reserved: dict[object, float] = {}
 
@@ -51,7 +54,15 @@ def get_budget() -> float | None:
 def spent(log: UsageLog | None = None) -> float:
     """The known cost of the calls in ``log`` (default: the session log); unpriced calls count 0."""
     source = log if log is not None else session_log()
-    return math.fsum(r.cost_usd for r in source.records if r.cost_usd is not None)
+    # Summed incrementally: a 100k-row ck.map asks before every row, and the log only grows.
+    with source._lock:
+        records = source._records
+        key, counted, total = _sums.get(source, (0, 0, 0.0))
+        if key != id(records) or counted > len(records):  # cleared since: start over
+            counted, total = 0, 0.0
+        total += math.fsum(r.cost_usd for r in records[counted:] if r.cost_usd is not None)
+        _sums[source] = (id(records), len(records), total)
+    return total
 
 
 def reserved(scope: str = "session", log: UsageLog | None = None) -> float:
