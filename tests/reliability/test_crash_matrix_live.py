@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ._support import size
+from ._support import FULL, size
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -146,6 +146,7 @@ def _crash_once(tmp_path: Path, server: Server, moment: str, kill_at: int) -> Ro
         time.sleep(0.002)
     job.send_signal(signal.SIGKILL)
     job.wait(30)
+    time.sleep(0.3)  # the server logs a request when it answers: let it answer what it had received
     received = server.received() - base
     answered, stored = _answers_in_state(state), _calls_in_store(home)
 
@@ -172,6 +173,8 @@ def test_crash_matrix_map_and_store(tmp_path: Path, server: Server, capsys: pyte
         "three quarters sent": 3 * ROWS // 4,
         "all sent": ROWS,
     }
+    if not FULL:  # the default run keeps three moments (about a minute on 2 busy cores)
+        moments = {k: v for k, v in moments.items() if k in ("at the first request", "half sent", "all sent")}
     rows = [_crash_once(tmp_path, server, name, k) for name, k in moments.items()]
     with capsys.disabled():
         print(f"\ncrash matrix: ck.map(state=…) and the store, {ROWS} rows, concurrency {CONCURRENCY}")
