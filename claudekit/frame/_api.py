@@ -78,9 +78,7 @@ async def map(
 
     job_settings = _settings(settings)
     frame = _frame(df)
-    _check_job(concurrency, max_cost_usd)
-    if not give_up_after_s > 0:
-        raise ConfigError(f"give_up_after_s must be a positive number of seconds, got {give_up_after_s!r}")
+    _check_job(concurrency, max_cost_usd, give_up_after_s)
     plan = _plan(frame, prompt, job_settings, examples)
     distinct = len(plan.requests)
     state_file = StateFile(state) if state is not None else None
@@ -132,19 +130,24 @@ async def map(
     finally:
         await handle.aclose()
     out = result_frame(plan, outcomes, frame)
-    out.attrs["claudekit"] = {
+    out.attrs["claudekit"] = _run_attrs(run, distinct, len(known))
+    return out
+
+
+def _run_attrs(run: Any, distinct: int, reused: int) -> dict[str, Any]:
+    """``result.attrs["claudekit"]`` of a live job: what it did and what it spent."""
+    return {
         "job": run.name,
         "requests": distinct,
-        "reused": len(known),
+        "reused": reused,
         # This run's spend, and what the reused answers cost when an earlier run paid for them: summing
         # "cost_usd" over runs counts every answer once (claude_cost_usd is each row's answer's cost).
         "cost_usd": round(run.snapshot.cost_usd, 10),
         "reused_cost_usd": round(run.snapshot.reused_cost_usd, 10),
-        "attempts": pacer.attempts,
-        "rate_limited": pacer.rate_limited,
-        "waited_s": round(pacer.waited_s, 3),
+        "attempts": run.pacer.attempts,
+        "rate_limited": run.pacer.rate_limited,
+        "waited_s": round(run.pacer.waited_s, 3),
     }
-    return out
 
 
 async def batch(
@@ -279,11 +282,13 @@ def _frame(df: Any) -> pd.DataFrame:
     )
 
 
-def _check_job(concurrency: int, max_cost_usd: float | None) -> None:
+def _check_job(concurrency: int, max_cost_usd: float | None, give_up_after_s: float = 1.0) -> None:
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
     if max_cost_usd is not None and not max_cost_usd >= 0:
         raise ConfigError(f"max_cost_usd must be a non-negative amount, got {max_cost_usd!r}")
+    if isinstance(give_up_after_s, bool) or not isinstance(give_up_after_s, int | float) or not give_up_after_s > 0:
+        raise ConfigError(f"give_up_after_s must be a positive number of seconds, got {give_up_after_s!r}")
 
 
 def _plan(frame: pd.DataFrame, prompt: PromptSpec, settings: Settings, examples: Any) -> Plan:
