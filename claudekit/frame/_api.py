@@ -287,7 +287,8 @@ def _check_job(concurrency: int, max_cost_usd: float | None, give_up_after_s: fl
         raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
     if max_cost_usd is not None and not max_cost_usd >= 0:
         raise ConfigError(f"max_cost_usd must be a non-negative amount, got {max_cost_usd!r}")
-    if isinstance(give_up_after_s, bool) or not isinstance(give_up_after_s, int | float) or not give_up_after_s > 0:
+    wait = give_up_after_s
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:
         raise ConfigError(f"give_up_after_s must be a positive number of seconds, got {give_up_after_s!r}")
 
 
