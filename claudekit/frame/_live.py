@@ -82,6 +82,8 @@ class _Worst:
 
     cost_max_usd: float | None
     model: str
+    input_tokens: int
+    max_output_tokens: int
 
 
 @dataclass
@@ -154,7 +156,7 @@ class LiveRun:
                         break
                     req = todo[0]
                     worst = self.budget.worst(req) if self.budget is not None else 0.0
-                    held, refusal = self._admit(worst)
+                    held, refusal = self._admit(req, worst)
                     if refusal is not None:
                         if not running:  # even alone it would pass the budget: stop starting rows
                             self._skip_all(todo, refusal)
@@ -183,7 +185,7 @@ class LiveRun:
             raise
         return self.outcomes
 
-    def _admit(self, worst: float) -> tuple[Reservation | None, str | None]:
+    def _admit(self, req: Request, worst: float) -> tuple[Reservation | None, str | None]:
         """Whether a row whose worst case is ``worst`` may start: the job's max_cost_usd, then the
         kernel's budget (set_budget), which holds the worst case while the row is in flight."""
         b = self.budget
@@ -194,11 +196,15 @@ class LiveRun:
             )
         if get_budget() is None:
             return None, None
-        estimate = _Worst(None if worst == float("inf") else worst, self.plan.settings.model)
+        chars = (b.prefix_chars + req.chars) if b is not None else req.chars
+        tokens = int(chars * (b.tokens_per_char if b is not None else 0.5))
+        s = self.plan.settings
+        estimate = _Worst(None if worst == float("inf") else worst, s.model, tokens, s.max_tokens)
         try:
             return reserve_budget(estimate), None
         except BudgetExceededError as err:
-            return None, f"not sent: {err.message} (claudekit.usage.set_budget)"
+            why = err.message.removeprefix("refused before sending: ").replace("this call", "this row")
+            return None, f"not sent: {why}; see claudekit.usage.set_budget"
 
     def _fail_all(self, todo: deque[Request], err: ClaudekitError) -> None:
         """The job is stuck (see ``give_up_after_s``): the rows not started fail with its error."""
