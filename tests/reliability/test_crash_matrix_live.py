@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ._support import FULL, size
+from ._support import FULL, note, size
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -183,6 +183,11 @@ def test_crash_matrix_map_and_store(tmp_path: Path, server: Server, capsys: pyte
         for r in rows:
             print(f"{r.moment:24} {r.received_at_kill:8d} {r.answered_at_kill:8d} {r.map_lost:8d} "
                   f"{r.sent_twice:10d} {r.store_lost:10d}")
+    note("crash matrix", "map rows lost", sum(r.map_lost for r in rows))
+    note("crash matrix", "map rows sent twice", sum(r.sent_twice for r in rows))
+    in_flight = sum(r.received_at_kill - r.answered_at_kill for r in rows)
+    note("crash matrix", "map rows in flight at the kills", in_flight)
+    note("crash matrix", "store calls lost (worst moment)", max(r.store_lost for r in rows))
     for r in rows:
         assert r.map_lost == 0, r
         # Only the rows in flight at the kill (received, not yet in the state file) are sent again.
@@ -230,5 +235,6 @@ def test_crash_while_the_store_is_locked_loses_at_most_the_last_moments(
             f"\nstore, kill -9 after 1 s of another process holding its lock: {answered} rows answered "
             f"({answered - before} during the lock), {stored} calls stored, {max(0, answered - stored)} lost"
         )
+    note("crash matrix", "store calls lost with its file locked", max(0, answered - stored))
     assert job.returncode == -signal.SIGKILL
     assert answered - stored <= STORE_LOSS_BOUND, (answered, stored)
