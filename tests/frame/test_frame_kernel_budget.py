@@ -135,3 +135,26 @@ async def test_a_map_under_a_persistent_529_gives_up_after_give_up_after_s():
     assert any(n.startswith("stuck") for n in notes.notes), notes.notes
     # Said before it gave up, and it gave up without sending every row 50 times.
     assert messages_sent(backend) < 6 * 20
+
+
+async def test_a_reply_interrupted_mid_stream_counts_its_input_and_what_arrived():
+    backend = OfflineBackend(responder=lambda _r: Turn(text="word " * 200), event_delay=0.005)
+    chat = ck.Chat(offline=backend, render=False, system="You are terse. " * 300, usage_log=UsageLog())
+    stream = chat.stream("Tell me something long.")
+    words = asyncio.Event()
+
+    async def consume() -> None:
+        async for _event in stream:
+            if stream.text:  # some words have arrived
+                words.set()
+
+    task = asyncio.ensure_future(consume())
+    await words.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = chat.usage.records[-1]
+    assert record.status == "interrupted" and record.input_tokens and record.output_tokens is None
+    price = get_prices().lookup(MODEL)
+    assert price is not None
+    assert record.cost_usd is not None and record.cost_usd > record.input_tokens * price.input * 1e-6
