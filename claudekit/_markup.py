@@ -85,8 +85,12 @@ def clean(fragment: str) -> str:
 
 
 def text_html(text: str) -> str:
-    """Literal text as HTML: every character shown, line breaks kept."""
-    return html.escape(text).replace("\n", "<br>\n")
+    """Literal text as HTML: every character shown, line breaks and indentation kept."""
+    lines = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        lines.append("&#160;" * (len(line) - len(body)) + html.escape(body))
+    return "<br>\n".join(lines)
 
 
 def remote_image_label(url: str, alt: str = "") -> str:
