@@ -123,7 +123,7 @@ def test_line_magic_subcommands(kernel: Kernel) -> None:
     assert value(kernel, "chat.model") == "claude-haiku-4-5"
     kernel.ok("%claude model claude-sonnet-4-6")
     history = kernel.ok("%claude history")
-    assert "**user**" in history.results[0]["text/html"]
+    assert "<b>user</b>:" in history.results[0]["text/html"]
     assert "%%claude" in kernel.ok("%claude help").stdout
     plot = kernel.ok("%claude plot")
     assert plot.displays or plot.results
