@@ -14,6 +14,7 @@ from claudekit.notebook._static import footer_line
 from claudekit.offline import Fault, ToolCall, Turn
 from tests.notebook.helpers import offline_chat, recorded_chat, tool_chat
 
+
 def visible(html: str) -> str:
     """The text a reader sees in ``html`` (tags dropped, entities decoded)."""
     from html import unescape
@@ -157,7 +158,7 @@ async def test_claudekit_text_is_shown_literally_not_as_markdown() -> None:
     assert "Run `echo $HOME` first.<br>" in html
     assert "&nbsp;" * 4 + "indented &lt;b&gt;x&lt;/b&gt;<br>" in html
     assert "<b>Result:</b> `rm $X` # result</div>" in html  # the tool result, one line
-    assert html.count('<code class="language-json">') == 1 and "P```\"\n}</code>" in html
+    assert html.count('<code class="language-json">') == 1 and 'P```"\n}</code>' in html
 
 
 async def test_citations_and_server_tools_are_summarised() -> None:
