@@ -140,6 +140,13 @@ def _assert_inert(session: Session, beacon: Beacon, root: str, shell: str, marke
     assert missing == [], f"payload text not visible: {missing}"
 
 
+def _trusted(nb: nbformat.NotebookNode) -> bool:
+    """Whether the notebook's signature is in the server's trust database (the user's default one)."""
+    from nbformat.sign import NotebookNotary
+
+    return bool(NotebookNotary().check_signature(nb))
+
+
 def _payload_sources(beacon: Beacon, live: bool) -> list[str]:
     setup = notebook_setup(beacon.host)
     if live:
@@ -180,6 +187,7 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
     time.sleep(1.5)
     saved = nbformat.read(lab.root / "saved.ipynb", 4)
     assert [o for c in saved.cells for o in c.outputs if "text/html" in o.get("data", {})]
+    assert _trusted(saved), "the saved notebook is not signed: the reload would not test trusted outputs"
     session.page.reload()
     session.open("saved.ipynb")  # trusted: the kernel ran these outputs and the notebook was saved
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
@@ -209,6 +217,7 @@ def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: 
     assert converted.returncode == 0, converted.stderr[-2000:]
     assert beacon.hits == []
 
+    assert not _trusted(nbformat.read(path, 4))
     session.open("executed.ipynb")  # not signed here: JupyterLab sanitises it too
     outputs = ".jp-NotebookPanel .jp-Cell-outputArea"
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
