@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["clean", "link_allowed", "markdown_html", "remote_image_label", "text_html"]
+__all__ = [
+    "LINK_SCHEMES",
+    "NO_MATH",
+    "clean",
+    "link_allowed",
+    "markdown_html",
+    "remote_image_label",
+    "text_html",
+]
 
 LINK_SCHEMES = ("http", "https", "mailto")
 # Raster images only: an SVG can carry script, and a data: URL needs no network.
