@@ -19,7 +19,7 @@ from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, in_widget_kernel, make_renderer, render_mode
 from ._state import STATUSES, ToolCard, ViewState
-from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
+from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_html
 from ._text import TextRenderer
 from ._throttle import Throttle
 
@@ -43,7 +43,7 @@ __all__ = [
     "render_mode",
     "show",
     "static_bundle",
-    "static_markdown",
+    "static_html",
     "to_prompt_text",
     "unload_ipython_extension",
     "use_chat",
@@ -112,7 +112,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def show(reply: Any, error: BaseException | None = None) -> None:
-    """Display a finished :class:`~claudekit.Reply` statically (Markdown; works with no widget state)."""
+    """Display a finished :class:`~claudekit.Reply` statically (safe HTML; works with no widget state)."""
     from IPython import display as ipd
 
     from ._config import _settings

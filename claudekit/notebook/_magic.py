@@ -360,8 +360,8 @@ def _line_command(ip: Any, line: str) -> Any:
     if word == "history":
         from IPython import display as ipd
 
-        markdown: Any = ipd.Markdown
-        return markdown(_history_markdown(chat))
+        as_html: Any = ipd.HTML
+        return as_html(_history_html(chat))
     if word == "reset":
         chat.reset()
         print(f"claudekit: {chat.name}: conversation reset (settings and usage log kept)")
@@ -423,8 +423,13 @@ def _stored_usage(words: list[str]) -> Any:
     return compact_frame(frame)
 
 
-def _history_markdown(chat: Chat) -> str:
-    lines = [f"**{chat.name}** · {len(chat.history)} messages · model {chat.model}"]
+def _history_html(chat: Chat) -> str:
+    """The conversation as safe HTML: prompts and answers alike may carry an injected payload."""
+    from html import escape
+
+    from .._markup import NO_MATH, clean, markdown_html
+
+    lines = [f"<p><b>{escape(chat.name)}</b> · {len(chat.history)} messages · model {escape(chat.model)}</p>"]
     for msg in chat.history.messages:
         parts = []
         for b in msg["content"]:
@@ -432,18 +437,18 @@ def _history_markdown(chat: Chat) -> str:
             if t == "text":
                 parts.append(str(b.get("text", "")))
             elif t == "tool_use":
-                parts.append(f"`🔧 {b.get('name')}`")
+                parts.append(f"`🔧 {str(b.get('name')).replace('`', '')}`")
             elif t == "tool_result":
                 parts.append("`tool result`")
             elif t in ("thinking", "redacted_thinking"):
                 parts.append("*(thinking)*")
             else:
-                parts.append(f"`[{t}]`")
+                parts.append(f"`[{str(t).replace('`', '')}]`")
         text = " ".join(p for p in parts if p)
         if len(text) > 500:
             text = text[:499] + "…"
-        lines.append(f"**{msg['role']}**: {text}")
-    return "\n\n".join(lines)
+        lines.append(f"<div><b>{escape(str(msg['role']))}</b>:\n{markdown_html(text)}</div>")
+    return clean(f'<div class="{NO_MATH}">' + "\n".join(lines) + "</div>")
 
 
 _HIDDEN_SETTINGS = ("extra_body", "metadata")

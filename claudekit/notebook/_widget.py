@@ -3,14 +3,14 @@
 One widget per reply (:class:`~claudekit.notebook._front.DocWidget`). The kernel sends what changed
 as one custom message per refresh: appended answer text, appended reasoning, a tool card when it
 changes, the status and the footer. So the bytes sent grow linearly with the answer, and the page
-renders the Markdown itself (with marked, as JupyterLab renders the saved copy). The page ticks the
-elapsed seconds and animates a typing indicator on its own, between messages; its Stop button calls
-the turn's ``stop`` (the path of a kernel interrupt).
+renders the Markdown itself (with marked, under the rules of claudekit._markup that make the saved
+copy). The page ticks the elapsed seconds and animates a typing indicator on its own, between
+messages; its Stop button calls the turn's ``stop`` (the path of a kernel interrupt).
 
 Layout, in the order things happened: the reasoning (a collapsed ``<details>``), then text runs and tool
 cards interleaved as the model produced them, server-tool blocks and citations, an error line, the
 status line (live only) and the footer. It is the layout of the saved Markdown copy
-(:func:`~claudekit.notebook.static_bundle`), so nothing jumps when the reply ends.
+(:func:`~claudekit.notebook.static_bundle`, safe HTML), so nothing jumps when the reply ends.
 
 Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status
 change go out at once, the rest at most ``rate`` times a second (a timer shows a held change when the
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequest, TextDelta
 from ._state import TextPart, ToolCard, ViewState
-from ._static import footer_line, static_bundle, usage_so_far
+from ._static import cut_note, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -492,7 +492,7 @@ class WidgetRenderer:
                 self._text_op(ops, i, part)
             else:
                 self._card_op(ops, i, st.cards[part])
-        extras = self._extras_html()
+        extras = self._extras_html(reply)
         self._set(ops, "extras", extras, ["extras", extras])
         self._set(ops, "error", st.error or "", ["error", st.error or ""])
         if reply is not None:
@@ -542,14 +542,19 @@ class WidgetRenderer:
         self._content += len(data["args"])
         ops.append(["tool", i, data])
 
-    def _extras_html(self) -> str:
+    def _extras_html(self, reply: Reply | None = None) -> str:
         from html import escape
+
+        from .._markup import clean
 
         st = self.state
         rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
         if st.citations:
             rows.append("Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1)))
-        return "<br>".join(rows)
+        cut = cut_note(reply) if reply is not None else None
+        if cut is not None:
+            rows.append(f"✂ <b>{escape(cut)}</b>")
+        return clean("<br>".join(rows))
 
     def _freeze(self, reply: Reply, error: BaseException | None) -> None:
         """Leave the saved copy: in place of the view when a page showed it, else as a new output."""

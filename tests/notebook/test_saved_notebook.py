@@ -54,8 +54,8 @@ def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path:
     # nbconvert shows no page, so the live view was emptied and the saved copy follows it (in JupyterLab
     # the view's own output becomes the saved copy); an empty output renders as nothing anywhere.
     assert outputs[0].data == {}
-    md = outputs[1].data["text/markdown"]
-    assert "Sunny in **{city}**." in md and "| Mon | 21 |" in md
+    md = outputs[1].data["text/html"]
+    assert "Sunny in <strong>{city}</strong>." in md and "<td>21</td>" in md
     assert "<summary>Thinking</summary>" in md and "Check the forecast." in md
 
     html = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=tmp_path)
