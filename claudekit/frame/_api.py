@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from .._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._settings import Settings
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
-from ._state import StateFile
+from ._state import Intent, JobState, StateFile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,7 +167,6 @@ async def batch(
     ``concurrency`` applies to token counting for dry runs and budgets.
     """
     from ._estimate import estimate_job
-    from ._live import reuse
 
     settings.setdefault("cache", "1h")
     if settings["cache"] is True:
@@ -178,48 +178,78 @@ async def batch(
         raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
     plan = _plan(frame, prompt, job_settings, examples)
     state_file = StateFile(state) if state is not None else None
-    saved = state_file.load() if state_file is not None else None
-    known = reuse(saved.results, plan) if saved is not None else {}
-    params = requests_params(plan.requests.values())
-    pending = _pending_batches(saved, plan, known) if saved is not None else {}
-    in_flight = {fp for cids in pending.values() for fp in cids.values()}
-    todo = [r for fp, r in plan.requests.items() if fp not in known and fp not in in_flight]
     options = client_options(
         job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
     )
+    locked = state_file.lock() if state_file is not None and not dry_run else contextlib.nullcontext()
+    try:
+        async with locked:  # one run per state file: loaded, submitted and recorded as one step
+            saved = state_file.load() if state_file is not None else None
+            job = _batch_job(
+                plan, frame, saved, state_file, options, name, usage_log, poll_interval, progress
+            )
+            job._limits = (max_batch_requests, max_batch_bytes)
+            todo = job._unsent()
+            async with job._client() as (sdk, is_offline):
+                if dry_run or max_cost_usd is not None:
+                    requests = [plan.requests[fp] for fp in todo]
+                    estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
+                    if dry_run:
+                        return estimate
+                    worst = estimate.batch_max_usd
+                    if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
+                        raise _over_budget(estimate, float(max_cost_usd or 0.0))
+                if state_file is not None:
+                    _record_rows(state_file, plan, job, None if is_offline else str(sdk.base_url))
+                await job._catch_up(sdk, quiet=True)
+    finally:
+        if state_file is not None:
+            state_file.close()  # a job that is never awaited must not hold the file open
+    return job
+
+
+def _batch_job(
+    plan: Plan,
+    frame: pd.DataFrame,
+    saved: JobState | None,
+    state_file: StateFile | None,
+    options: dict[str, Any],
+    name: str | None,
+    usage_log: Any,
+    poll_interval: float | None,
+    progress: Any,
+) -> BatchJob:
+    """The job for this plan, with what the state file already holds: answers reused, batches still
+    in flight re-attached (joined through the file's own custom_ids, whatever the index is now)."""
+    from ._live import reuse
+
+    known = reuse(saved.results, plan) if saved is not None else {}
+    pending = _pending_batches(saved, plan, known) if saved is not None else {}
     job = BatchJob(
         name=name or f"batch-{next(_ids)}",
         rows=_Rows(plan.index, plan.row_fp, plan.row_error, plan.fields),
         base=frame,
-        output_format=job_settings.output_format,
+        output_format=plan.settings.output_format,
         client_options=options,
         usage_log=make_usage_log(usage_log),
         state=state_file,
         outcomes=known,
-        params=params,
+        params=requests_params(plan.requests.values()),
         poll_interval=poll_interval,
         progress=progress,
+        known_cids={c: fp for c, (fp, _p) in saved.requests.items()} if saved is not None else None,
+        intents=_my_intents(saved, plan) if saved is not None else None,
+        known_batches=saved.batches if saved is not None else (),
     )
     for batch_id, cids in pending.items():
         job._attach(batch_id, list(cids))
-    async with job._client() as (sdk, _offline):
-        if dry_run or max_cost_usd is not None:
-            estimate = await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
-            if dry_run:
-                return estimate
-            worst = estimate.batch_max_usd
-            if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
-                raise _over_budget(estimate, float(max_cost_usd or 0.0))
-        try:
-            if state_file is not None:
-                _record_rows(state_file, plan, job, todo, params)
-            if todo:
-                items = [params[r.fp] for r in todo]
-                await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
-        finally:
-            if state_file is not None:
-                state_file.close()  # a job that is never awaited must not hold the file open
     return job
+
+
+def _my_intents(saved: JobState, plan: Plan) -> dict[str, Intent]:
+    """Open creates (a crash between intent and answer) for this plan's requests."""
+    fps = {c: fp for c, (fp, _p) in saved.requests.items()}
+    return {k: i for k, i in saved.intents.items() if any(fps.get(c) in plan.requests for c in i.cids)}
 
 
 def make_usage_log(usage_log: Any) -> Any:
@@ -343,10 +373,9 @@ def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str,
     return out
 
 
-def _record_rows(
-    state: StateFile, plan: Plan, job: BatchJob, todo: list[Request], params: dict[str, Any]
-) -> None:
-    """Write what a new kernel needs to re-attach: the rows, and each request before it is submitted."""
+def _record_rows(state: StateFile, plan: Plan, job: BatchJob, base_url: str | None) -> None:
+    """Write what a new kernel needs to re-attach: the rows, the split limits and the server (never the
+    key); each request is written just before the create that submits it."""
     from .._settings import output_schema
 
     fmt = plan.settings.output_format
@@ -360,8 +389,7 @@ def _record_rows(
             "errors": {str(k): v for k, v in plan.row_error.items()},
             "fields": [f.to_json() for f in plan.fields] if plan.fields is not None else None,
             "schema": output_schema(fmt) if fmt is not None else None,
+            "limits": list(job._limits),
+            "base_url": base_url,
         }
     )
-    for req in todo:
-        cid, body = params[req.fp]
-        state.write({"t": "req", "cid": cid, "fp": req.fp, "params": body})
