@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._client import ClientHandle, resolve_client
-from .._errors import APIError, ConfigError, from_sdk_error, is_transport_error
+from .._errors import APIError, ConfigError, NetworkError, from_sdk_error, is_transport_error
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
@@ -243,8 +243,33 @@ class BatchJob:
         finally:
             await handle.aclose()
 
-    def _locked(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._state.lock() if self._state is not None else contextlib.nullcontext()
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """Hold the state file's lock, then take in what another run recorded meanwhile (so a batch it
+        collected is neither collected nor logged twice)."""
+        if self._state is None:
+            yield
+            return
+        async with self._state.lock():
+            self._sync(self._state.load())
+            yield
+
+    def _sync(self, st: Any) -> None:
+        self._by_cid.update({c: fp for c, (fp, _p) in st.requests.items()})
+        self._recorded.update(st.requests)
+        mine = set(self._rows.row_fp)
+        for batch_id, b in self._batches.items():
+            if batch_id in st.collected and not b.collected:
+                b.collected, b.status = True, "ended"
+                for cid in b.custom_ids:
+                    fp = self._by_cid.get(cid)
+                    if fp is not None and fp in st.results:
+                        self._outcomes[fp] = st.results[fp]
+        for batch_id, cids in st.batches.items():
+            if batch_id not in self._known_batches:  # another run submitted these
+                self._known_batches.add(batch_id)
+                if batch_id not in st.collected and any(self._by_cid.get(c) in mine for c in cids):
+                    self._attach(batch_id, cids)
 
     async def _submit(self, client: Any, fps: list[str]) -> None:
         """Submit these requests in batches within the job's limits, each create recorded around it."""
@@ -273,8 +298,9 @@ class BatchJob:
         try:
             batch = await _sdk(once.messages.batches.create(requests=requests))
             return str(batch.id)
-        except APIError as err:
-            if err.status is not None and 400 <= err.status < 500 and err.status not in (408, 409):
+        except (APIError, NetworkError) as err:
+            status = err.status if isinstance(err, APIError) else None
+            if status is not None and 400 <= status < 500 and status not in (408, 409):
                 self._unsent_fact(intent)  # refused: certainly not created
                 raise
             found = await self._find(client, intent)
@@ -282,8 +308,7 @@ class BatchJob:
                 raise APIError(
                     f"{err.message}; no batch of these {len(intent.cids):,} requests is listed (yet), so "
                     "whether it was created is unknown",
-                    status=err.status,
-                    type=err.type,
+                    status=status,
                     hint="await the job (or re-run with the same state=) later: it looks for that batch "
                     "again before submitting anything",
                 ) from err

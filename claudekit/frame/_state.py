@@ -130,7 +130,7 @@ class StateFile:
             finally:
                 self._lock_depth -= 1
             return
-        fd = await self._take_lock(LOCK_WAIT_S if wait_s is None else wait_s)
+        fd = await self._take_lock(_lock_wait() if wait_s is None else wait_s)
         self._lock_depth = 1
         try:
             yield
@@ -224,6 +224,14 @@ class StateFile:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def _lock_wait() -> float:
+    """Seconds a second run waits for the state file (``CLAUDEKIT_STATE_LOCK_WAIT``, default 15)."""
+    try:
+        return max(0.0, float(os.environ.get("CLAUDEKIT_STATE_LOCK_WAIT", LOCK_WAIT_S)))
+    except ValueError:
+        return LOCK_WAIT_S
 
 
 def _ends_in_newline(path: Path) -> bool:
