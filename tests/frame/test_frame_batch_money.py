@@ -177,18 +177,18 @@ async def test_a_resume_of_a_job_stopped_before_submitting_says_so_and_submits(t
 
 
 async def test_a_torn_last_line_does_not_swallow_the_next_fact(tmp_path: Path):
-    backend = make_backend(processing_seconds=0.0)
+    backend = make_backend(processing_seconds=30.0)
     state = tmp_path / "job.jsonl"
-    await (
-        await ck.batch(frame(3), "id={id}", offline=backend, state=state, progress=False, poll_interval=FAST)
-    )
+    df = frame(5)
+    await ck.batch(df, "id={id}", offline=backend, state=state, progress=False)
     with state.open("a") as fh:
         fh.write('{"t":"res","fp":"0123')  # a kill mid-write
-    more = frame(5)
-    await (await ck.batch(more, "id={id}", offline=backend, state=state, progress=False, poll_interval=FAST))
-    assert submitted(backend) == 5
+    backend.advance(30.0)
     with pytest.warns(UserWarning, match="skipping an unreadable state line"):
-        last = await ck.batch(more, "id={id}", offline=backend, state=state, progress=False)
+        resumed = ck.BatchJob.resume(state, offline=backend, poll_interval=FAST, progress=False)
+        await resumed  # its first fact must not land on the fragment
+    with pytest.warns(UserWarning, match="skipping an unreadable state line"):
+        last = await ck.batch(df, "id={id}", offline=backend, state=state, progress=False)
     assert last.batch_ids == [] and submitted(backend) == 5
     assert last.df["claude_status"].tolist() == ["ok"] * 5
 
