@@ -21,10 +21,10 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._client import ClientHandle, resolve_client
 from .._errors import APIError, ConfigError, NetworkError, from_sdk_error, is_transport_error
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from ._plan import Request
 
 __all__ = ["BatchJob"]
+
+T = TypeVar("T")
 
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
@@ -113,6 +115,7 @@ class BatchJob:
         self._limits = limits
         self._intents = dict(intents or {})  # creates a crash left unanswered: found or resubmitted
         self._known_batches = set(known_batches)
+        self._running: set[asyncio.Future[Any]] = set()  # a cancel() or retry() started unawaited
         self._batches: dict[str, _Batch] = {}
         self.poll_interval = poll_interval
         self.progress = progress
@@ -166,6 +169,8 @@ class BatchJob:
 
     async def wait(self, *, poll_interval: float | None = None) -> pd.DataFrame:
         """Poll every unfinished batch until all have ended, collect their results, return the frame."""
+        if self._running:  # `job.retry()` written without await, then `await job`: its batches first
+            await asyncio.gather(*self._running, return_exceptions=True)
         progress = make_progress(self.progress)
         started = time.monotonic()
         error: BaseException | None = None
@@ -208,8 +213,33 @@ class BatchJob:
         submitting them); :meth:`wait` submits them first."""
         return len(self._unsent())
 
-    async def cancel(self) -> str:
-        """Cancel every batch still processing; requests already done keep their results."""
+    def cancel(self) -> Awaitable[str]:
+        """Cancel every batch still processing; requests already done keep their results. In a notebook
+        it starts at once (``await`` it for the status); in a script, ``await`` it."""
+        return self._start("cancel", self._cancel())
+
+    def retry(self, statuses: Iterable[str] = ("errored", "expired")) -> Awaitable[BatchJob]:
+        """Submit again the requests whose results have one of ``statuses``; returns this job.
+
+        ``errored`` covers every API error type, ``expired`` the 24-hour limit; add ``"canceled"`` for
+        requests a cancel stopped. Await the job again for their answers. In a notebook it starts at
+        once (awaiting the job waits for it too); in a script, ``await`` it.
+        """
+        return self._start("retry", self._retry(statuses))
+
+    def _start(self, name: str, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """Run ``coro`` now when an event loop is running (a notebook), so a call written without
+        ``await`` still happens; its failure is then said in one line if it is never awaited."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return coro  # a script: awaiting it runs it (Python warns if it never is)
+        started = _Started(name, asyncio.ensure_future(coro))
+        self._running.add(started.task)
+        started.task.add_done_callback(self._running.discard)
+        return started
+
+    async def _cancel(self) -> str:
         async with self._client() as (client, _offline):
             for b in self._batches.values():
                 if b.status == "in_progress":
@@ -217,12 +247,7 @@ class BatchJob:
                     b.status = batch.processing_status
         return self.status
 
-    async def retry(self, statuses: Iterable[str] = ("errored", "expired")) -> BatchJob:
-        """Submit again the requests whose results have one of ``statuses``; returns this job.
-
-        ``errored`` covers every API error type, ``expired`` the 24-hour limit; add ``"canceled"`` for
-        requests a cancel stopped. Await the job again for their answers.
-        """
+    async def _retry(self, statuses: Iterable[str]) -> BatchJob:
         wanted = set(statuses)
         again = [fp for fp, o in self._outcomes.items() if _result_type(o) in wanted and fp in self._params]
         if again:  # each outcome is dropped only once its new batch is recorded (a failed submit keeps it)
@@ -536,6 +561,32 @@ def _resumed_rows(facts: dict[str, Any], df: pd.DataFrame | None) -> _Rows:
         index = df.index
     fields = [Field.from_json(f) for f in facts["fields"]] if facts.get("fields") is not None else None
     return _Rows(index, facts["fps"], {int(k): v for k, v in facts.get("errors", {}).items()}, fields)
+
+
+class _Started(Awaitable[T]):
+    """A job operation already running; ``await`` it for its result (or its error)."""
+
+    def __init__(self, name: str, task: asyncio.Future[T]) -> None:
+        self.name = name
+        self.task = task
+        self._awaited = False
+        task.add_done_callback(self._said)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._awaited = True
+        return self.task.__await__()
+
+    def _said(self, task: asyncio.Future[T]) -> None:
+        if task.cancelled() or self._awaited:
+            return
+        error = task.exception()
+        if error is not None:
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            warnings.warn(f"job.{self.name}() failed: {message}", UserWarning, stacklevel=1)
+
+    def __repr__(self) -> str:
+        state = "done" if self.task.done() else "running"
+        return f"<job.{self.name}() {state}; await it for its result>"
 
 
 def client_options(settings: Any, **options: Any) -> dict[str, Any]:

@@ -241,3 +241,32 @@ async def test_resume_finds_the_server_in_the_state_file_and_never_the_key(tmp_p
     text = state.read_text()
     assert secret not in text and json.dumps(server.base_url) in text
     assert calls(backend, "GET", "/v1/messages/batches/") >= 1
+
+
+async def test_retry_and_cancel_written_without_await_still_happen_in_a_running_loop():
+    backend = make_backend(processing_seconds=0.0, fault=_fail_once({"id=r2"}))
+    job = await ck.batch(frame(4), "id={id}", offline=backend, progress=False, poll_interval=FAST)
+    await job
+    assert job.counts["errored"] == 1
+    job.retry()  # as the README lists it, in a notebook (where an event loop is running)
+    out = await job
+    assert out["claude_status"].tolist() == ["ok"] * 4 and submitted(backend) == 5
+
+    slow = make_backend(processing_seconds=30.0)
+    other = await ck.batch(frame(4), "id={id}", offline=slow, progress=False, poll_interval=FAST)
+    other.cancel()
+    slow.advance(1.0)
+    out = await other
+    assert set(out["claude_status"]) == {"canceled"}
+
+
+async def test_a_failed_retry_never_awaited_is_said_in_one_line():
+    backend = make_backend(processing_seconds=0.0, fault=_fail_once({"id=r1"}))
+    job = await ck.batch(frame(3), "id={id}", offline=backend, progress=False, poll_interval=FAST)
+    await job
+    backend.batches.settings = dataclasses.replace(backend.batches.settings, max_requests=0)
+    with pytest.warns(UserWarning, match=r"job\.retry\(\) failed: .*at most 0 requests"):
+        job.retry()
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+    assert job.df["claude_status"].tolist().count("ok") == 2

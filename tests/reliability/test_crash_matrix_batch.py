@@ -9,7 +9,8 @@ per row across every batch the server made. Goal: 0 and 0 at every moment.
 
 Moments: before a create (nothing sent yet), during a create (the server made the
 batch and has not answered yet), after a create (answered, not yet recorded), mid-collection (half the
-results recorded), mid-append (a result line half written).
+results recorded), mid-append (a result line half written; then also with ``BatchJob.resume`` before
+the same call, so the resumed job's first fact meets the torn line).
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ from ._support import note
 pytestmark = pytest.mark.timeout(300)
 
 ROWS = 30
-MOMENTS = ("before-create", "during-create", "after-create", "mid-collection", "mid-append")
+MOMENTS = (
+    "before-create",
+    "during-create",
+    "after-create",
+    "mid-collection",
+    "mid-append",
+    "mid-append/resume",
+)
 _CREATE_SECONDS = {"during-create": 2.0}  # the server answers this create slowly: time to kill mid-way
 
 CLIENT = """
@@ -82,12 +90,15 @@ def line(self, fact):
     write(self, fact)
 
 
-if MOMENT != "none":
+MOMENT = MOMENT.split("/")[0]
+if MOMENT not in ("none", "resume"):
     AsyncBatches.create = create_hook
     _state.StateFile._line = line
 
 
 async def main():
+    if MOMENT == "resume":  # a new kernel: re-attach from the state file, then run the same cell again
+        await ck.BatchJob.resume(STATE, base_url=URL, api_key="offline", poll_interval=0.05, progress=False)
     job = await ck.batch(df, "id={id}", base_url=URL, api_key="offline", state=STATE, progress=False,
                          poll_interval=0.05, max_batch_requests=10)
     out = await job
@@ -145,7 +156,7 @@ def _wait_for_batches(url: str, n: int) -> None:
 def _crash_then_rerun(moment: str, tmp_path: Path) -> dict[str, Any]:
     script = tmp_path / "client.py"
     script.write_text(f"ROWS, HALF = {ROWS}, {ROWS // 2}\n" + CLIENT)
-    state = tmp_path / f"{moment}.jsonl"
+    state = tmp_path / "job.jsonl"
     server, url = _server(_CREATE_SECONDS.get(moment, 0.0))
     try:
         first = subprocess.Popen(
@@ -164,7 +175,7 @@ def _crash_then_rerun(moment: str, tmp_path: Path) -> dict[str, Any]:
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         again = subprocess.run(
-            [sys.executable, str(script), url, str(state), "none"],
+            [sys.executable, str(script), url, str(state), "resume" if "/resume" in moment else "none"],
             capture_output=True,
             text=True,
             timeout=120,
@@ -188,13 +199,13 @@ def _crash_then_rerun(moment: str, tmp_path: Path) -> dict[str, Any]:
 def test_crash_matrix_batch(tmp_path: Path) -> None:
     rows: dict[str, dict[str, Any]] = {}
     for moment in MOMENTS:
-        place = tmp_path / moment
+        place = tmp_path / moment.replace("/", "-")
         place.mkdir()
         rows[moment] = _crash_then_rerun(moment, place)
     lines = [f"ck.batch crash matrix ({ROWS} rows, batches of 10, kill -9 then the same call again)"]
-    lines.append(f"{'moment':<16}{'rows lost':>10}{'sent twice':>12}{'requests':>10}")
+    lines.append(f"{'moment':<20}{'rows lost':>10}{'sent twice':>12}{'requests':>10}")
     for moment, r in rows.items():
-        lines.append(f"{moment:<16}{r['lost']:>10}{r['twice']:>12}{r['requests']:>10}")
+        lines.append(f"{moment:<20}{r['lost']:>10}{r['twice']:>12}{r['requests']:>10}")
         note("crash matrix: ck.batch", moment, f"lost {r['lost']}, twice {r['twice']}")
     print("\n" + "\n".join(lines))
     assert all(r["lost"] == 0 and r["twice"] == 0 and r["never_sent"] == 0 for r in rows.values()), rows
