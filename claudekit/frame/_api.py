@@ -166,8 +166,6 @@ async def batch(
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets.
     """
-    from ._estimate import estimate_job
-
     settings.setdefault("cache", "1h")
     if settings["cache"] is True:
         settings["cache"] = "1h"
@@ -189,23 +187,40 @@ async def batch(
                 plan, frame, saved, state_file, options, name, usage_log, poll_interval, progress
             )
             job._limits = (max_batch_requests, max_batch_bytes)
-            todo = job._unsent()
-            async with job._client() as (sdk, is_offline):
-                if dry_run or max_cost_usd is not None:
-                    requests = [plan.requests[fp] for fp in todo]
-                    estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
-                    if dry_run:
-                        return estimate
-                    worst = estimate.batch_max_usd
-                    if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
-                        raise _over_budget(estimate, float(max_cost_usd or 0.0))
-                if state_file is not None:
-                    _record_rows(state_file, plan, job, None if is_offline else str(sdk.base_url))
-                await job._catch_up(sdk, quiet=True)
+            estimate = await _start(job, plan, state_file, dry_run, max_cost_usd, concurrency)
+            if estimate is not None:
+                return estimate
     finally:
         if state_file is not None:
             state_file.close()  # a job that is never awaited must not hold the file open
     return job
+
+
+async def _start(
+    job: BatchJob,
+    plan: Plan,
+    state_file: StateFile | None,
+    dry_run: bool,
+    max_cost_usd: float | None,
+    concurrency: int,
+) -> JobEstimate | None:
+    """Estimate (``dry_run``: only that), check the budget, record the rows, submit what is unsent."""
+    from ._estimate import estimate_job
+
+    todo = job._unsent()
+    async with job._client() as (sdk, is_offline):
+        if dry_run or max_cost_usd is not None:
+            requests = [plan.requests[fp] for fp in todo]
+            estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
+            if dry_run:
+                return estimate
+            worst = estimate.batch_max_usd
+            if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
+                raise _over_budget(estimate, float(max_cost_usd or 0.0))
+        if state_file is not None:
+            _record_rows(state_file, plan, job, None if is_offline else str(sdk.base_url))
+        await job._catch_up(sdk, quiet=True)
+    return None
 
 
 def _batch_job(
