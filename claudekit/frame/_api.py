@@ -218,9 +218,19 @@ async def _start(
             if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
                 raise _over_budget(estimate, float(max_cost_usd or 0.0))
         if state_file is not None:
-            _record_rows(state_file, plan, job, None if is_offline else str(sdk.base_url))
+            _record_rows(state_file, plan, job, None if is_offline else _public_url(str(sdk.base_url)))
+            job._write_requests(job._params[fp] for fp in todo)  # a resume can submit any of them
         await job._catch_up(sdk, quiet=True)
     return None
+
+
+def _public_url(url: str) -> str:
+    """The server's URL without any user:password or query (a state file never holds a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _batch_job(

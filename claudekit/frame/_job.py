@@ -180,12 +180,18 @@ class BatchJob:
                     poll_interval or self.poll_interval or (_OFFLINE_POLL if offline else _SERVICE_POLL)
                 )
                 await self._catch_up(client)
+                caught_up = False
                 while True:
                     await self._poll(client)
                     if progress is not None:
                         progress.update(self._snapshot(started))
                     if all(b.collected for b in self._batches.values()):
-                        break
+                        if caught_up or not self._unsent():
+                            break
+                        # A batch found for a lost create held none of these rows (another job's of
+                        # the same size): submit them, once.
+                        caught_up = True
+                        await self._catch_up(client)
                     await asyncio.sleep(interval)
         except BaseException as exc:
             error = exc
@@ -306,15 +312,20 @@ class BatchJob:
             batch_id = await self._create(client, intent, chunk)
             self._adopt(batch_id, intent)
 
-    def _write_intent(self, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> None:
-        """What a new kernel needs before the create: each request, then the intent to create."""
+    def _write_requests(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Each request not yet in the state file: what a new kernel needs to submit it."""
         if self._state is None:
             return
-        for cid, params in chunk:
+        for cid, params in items:
             if cid not in self._recorded:
                 self._state.write({"t": "req", "cid": cid, "fp": self._by_cid[cid], "params": params})
                 self._recorded.add(cid)
-        self._state.write({"t": "submit", "key": intent.key, "cids": intent.cids, "at": intent.at})
+
+    def _write_intent(self, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> None:
+        """What a new kernel needs before the create: each request, then the intent to create."""
+        self._write_requests(chunk)
+        if self._state is not None:
+            self._state.write({"t": "submit", "key": intent.key, "cids": intent.cids, "at": intent.at})
 
     async def _create(self, client: Any, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> str:
         """One create, never retried blindly: if its answer is lost, the batches list says if it was made."""
