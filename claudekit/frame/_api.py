@@ -166,8 +166,7 @@ async def batch(
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets.
     """
-    settings.setdefault("cache", "1h")
-    if settings["cache"] is True:
+    if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
     job_settings = _settings(settings)
     frame = _frame(df)
