@@ -209,3 +209,32 @@ def test_crash_matrix_batch(tmp_path: Path) -> None:
         note("crash matrix: ck.batch", moment, f"lost {r['lost']}, twice {r['twice']}")
     print("\n" + "\n".join(lines))
     assert all(r["lost"] == 0 and r["twice"] == 0 and r["never_sent"] == 0 for r in rows.values()), rows
+
+
+def test_two_kernels_sharing_a_state_file_send_each_row_once(tmp_path: Path) -> None:
+    script = tmp_path / "client.py"
+    script.write_text(f"ROWS, HALF = {ROWS}, {ROWS // 2}\n" + CLIENT)
+    state = tmp_path / "job.jsonl"
+    server, url = _server(0.0)
+    try:
+        clients = [
+            subprocess.Popen(
+                [sys.executable, str(script), url, str(state), "none"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=_env(),
+                cwd=tmp_path,
+            )
+            for _ in range(2)
+        ]
+        outs = [c.communicate(timeout=120) for c in clients]
+        per_row = _sent(url)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=10)
+    for c, (out, err) in zip(clients, outs, strict=True):
+        assert c.returncode == 0, err[-2000:]
+        assert json.loads(out.strip().splitlines()[-1])["status"] == ["ok"] * ROWS
+    print(f"\ntwo kernels, one state file: {sum(per_row.values())} requests for {ROWS} rows")
+    assert sum(per_row.values()) == ROWS and max(per_row.values()) == 1
