@@ -47,6 +47,7 @@ MAX_BATCH_BYTES = 256 * 1024 * 1024
 _OFFLINE_POLL = 0.25
 _SERVICE_POLL = 30.0
 _LOOKBACK = timedelta(minutes=10)  # clock skew allowed when finding a batch a create may have made
+_REFUSED = (429, 529)  # the service refused the create: nothing was made, so it may be sent again
 _LIST_SCAN = 1000  # batches looked at, newest first, when finding one
 _NOT_PROCESSED = {
     "canceled": "not processed: the batch was canceled",
@@ -328,27 +329,37 @@ class BatchJob:
             self._state.write({"t": "submit", "key": intent.key, "cids": intent.cids, "at": intent.at})
 
     async def _create(self, client: Any, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> str:
-        """One create, never retried blindly: if its answer is lost, the batches list says if it was made."""
+        """One create, never retried blindly: if its answer is lost, the batches list says if it was made.
+        A refusal (429, 529: nothing was made) is tried again after a pause, as the SDK would."""
         requests = [{"custom_id": cid, "params": params} for cid, params in chunk]
         once = client.with_options(max_retries=0)
-        try:
-            batch = await _sdk(once.messages.batches.create(requests=requests))
-            return str(batch.id)
-        except (APIError, NetworkError) as err:
-            status = err.status if isinstance(err, APIError) else None
-            if status is not None and 400 <= status < 500 and status not in (408, 409):
-                self._unsent_fact(intent)  # refused: certainly not created
-                raise
-            found = await self._find(client, intent)
-            if found is None:
-                raise APIError(
-                    f"{err.message}; no batch of these {len(intent.cids):,} requests is listed (yet), so "
-                    "whether it was created is unknown",
-                    status=status,
-                    hint="await the job (or re-run with the same state=) later: it looks for that batch "
-                    "again before submitting anything",
-                ) from err
-            return found
+        attempts = max(0, int(getattr(client, "max_retries", 2))) + 1
+        for attempt in range(attempts):
+            try:
+                batch = await _sdk(once.messages.batches.create(requests=requests))
+                return str(batch.id)
+            except (APIError, NetworkError) as err:
+                status = err.status if isinstance(err, APIError) else None
+                if status in _REFUSED and attempt + 1 < attempts:
+                    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+                    continue
+                if status is not None and (status in _REFUSED or (400 <= status < 500 and status != 408)):
+                    self._unsent_fact(intent)  # refused: certainly not created
+                    raise
+                return await self._found_or_raise(client, intent, err, status)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _found_or_raise(self, client: Any, intent: Intent, err: Any, status: int | None) -> str:
+        found = await self._find(client, intent)
+        if found is None:
+            raise APIError(
+                f"{err.message}; no batch of these {len(intent.cids):,} requests is listed (yet), so "
+                "whether it was created is unknown",
+                status=status,
+                hint="await the job (or re-run with the same state=) later: it looks for that batch "
+                "again before submitting anything",
+            ) from err
+        return found
 
     def _unsent_fact(self, intent: Intent) -> None:
         self._intents.pop(intent.key, None)

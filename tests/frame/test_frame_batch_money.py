@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import claudekit as ck
-from claudekit.offline import BatchSettings, OfflineBackend
+from claudekit.offline import BatchSettings, Fault, OfflineBackend
 
 from .conftest import EchoResponder, calls, messages_sent
 
@@ -270,3 +270,14 @@ async def test_a_failed_retry_never_awaited_is_said_in_one_line():
         for _ in range(100):
             await asyncio.sleep(0.01)
     assert job.df["claude_status"].tolist().count("ok") == 2
+
+
+async def test_a_create_the_service_refuses_with_529_is_sent_again_and_makes_one_batch(tmp_path: Path):
+    backend = make_backend(
+        processing_seconds=0.0, create_fault=lambda n: Fault.status(529) if n == 1 else None
+    )
+    out = await (
+        await ck.batch(frame(4), "id={id}", offline=backend, state=tmp_path / "j.jsonl", poll_interval=FAST)
+    )
+    assert out["claude_status"].tolist() == ["ok"] * 4
+    assert creates(backend) == 2 and len(backend.batches._batches) == 1 and submitted(backend) == 4
