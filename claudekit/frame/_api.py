@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from .._settings import Settings
 from ..usage import get_budget
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
-from ._state import StateFile
+from ._state import Intent, JobState, StateFile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,11 +184,7 @@ async def batch(
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets.
     """
-    from ._estimate import estimate_job
-    from ._live import reuse
-
-    settings.setdefault("cache", "1h")
-    if settings["cache"] is True:
+    if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
     job_settings = _settings(settings)
     frame = _frame(df)
@@ -196,33 +193,42 @@ async def batch(
         raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
     plan = _plan(frame, prompt, job_settings, examples)
     state_file = StateFile(state) if state is not None else None
-    saved = state_file.load() if state_file is not None else None
-    known = reuse(saved.results, plan) if saved is not None else {}
-    params = requests_params(plan.requests.values())
-    pending = _pending_batches(saved, plan, known) if saved is not None else {}
-    in_flight = {fp for cids in pending.values() for fp in cids.values()}
-    todo = [r for fp, r in plan.requests.items() if fp not in known and fp not in in_flight]
     options = client_options(
         job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
     )
-    job = BatchJob(
-        name=name or f"batch-{next(_ids)}",
-        rows=_Rows(plan.index, plan.row_fp, plan.row_error, plan.fields),
-        base=frame,
-        output_format=job_settings.output_format,
-        client_options=options,
-        usage_log=make_usage_log(usage_log),
-        state=state_file,
-        outcomes=known,
-        params=params,
-        poll_interval=poll_interval,
-        progress=progress,
-    )
-    for batch_id, cids in pending.items():
-        job._attach(batch_id, list(cids))
-    async with job._client() as (sdk, _offline):
+    locked = state_file.lock() if state_file is not None and not dry_run else contextlib.nullcontext()
+    try:
+        async with locked:  # one run per state file: loaded, submitted and recorded as one step
+            saved = state_file.load() if state_file is not None else None
+            job = _batch_job(
+                plan, frame, saved, state_file, options, name, usage_log, poll_interval, progress
+            )
+            job._limits = (max_batch_requests, max_batch_bytes)
+            estimate = await _start(job, plan, state_file, dry_run, max_cost_usd, concurrency)
+            if estimate is not None:
+                return estimate
+    finally:
+        if state_file is not None:
+            state_file.close()  # a job that is never awaited must not hold the file open
+    return job
+
+
+async def _start(
+    job: BatchJob,
+    plan: Plan,
+    state_file: StateFile | None,
+    dry_run: bool,
+    max_cost_usd: float | None,
+    concurrency: int,
+) -> JobEstimate | None:
+    """Estimate (``dry_run``: only that), check the budget, record the rows, submit what is unsent."""
+    from ._estimate import estimate_job
+
+    todo = job._unsent()
+    async with job._client() as (sdk, is_offline):
         if dry_run or max_cost_usd is not None or get_budget() is not None:
-            estimate = await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
+            requests = [plan.requests[fp] for fp in todo]
+            estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
             if dry_run:
                 return estimate
             worst = estimate.batch_max_usd
@@ -230,16 +236,64 @@ async def batch(
                 raise _over_budget(estimate, float(max_cost_usd))
             if todo:
                 _within_kernel_budget(estimate)
-        try:
-            if state_file is not None:
-                _record_rows(state_file, plan, job, todo, params)
-            if todo:
-                items = [params[r.fp] for r in todo]
-                await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
-        finally:
-            if state_file is not None:
-                state_file.close()  # a job that is never awaited must not hold the file open
+        if state_file is not None:
+            _record_rows(state_file, plan, job, None if is_offline else _public_url(str(sdk.base_url)))
+            job._write_requests(job._params[fp] for fp in todo)  # a resume can submit any of them
+        await job._catch_up(sdk, quiet=True)
+    return None
+
+
+def _public_url(url: str) -> str:
+    """The server's URL without any user:password or query (a state file never holds a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _batch_job(
+    plan: Plan,
+    frame: pd.DataFrame,
+    saved: JobState | None,
+    state_file: StateFile | None,
+    options: dict[str, Any],
+    name: str | None,
+    usage_log: Any,
+    poll_interval: float | None,
+    progress: Any,
+) -> BatchJob:
+    """The job for this plan, with what the state file already holds: answers reused, batches still
+    in flight re-attached (joined through the file's own custom_ids, whatever the index is now)."""
+    from ._live import reuse
+
+    known = reuse(saved.results, plan) if saved is not None else {}
+    pending = _pending_batches(saved, plan, known) if saved is not None else {}
+    job = BatchJob(
+        name=name or f"batch-{next(_ids)}",
+        rows=_Rows(plan.index, plan.row_fp, plan.row_error, plan.fields),
+        base=frame,
+        output_format=plan.settings.output_format,
+        client_options=options,
+        usage_log=make_usage_log(usage_log),
+        state=state_file,
+        outcomes=known,
+        params=requests_params(plan.requests.values()),
+        poll_interval=poll_interval,
+        progress=progress,
+        known_cids={c: fp for c, (fp, _p) in saved.requests.items()} if saved is not None else None,
+        intents=_my_intents(saved, plan) if saved is not None else None,
+        known_batches=saved.batches if saved is not None else (),
+    )
+    for batch_id, cids in pending.items():
+        job._attach(batch_id, list(cids))
     return job
+
+
+def _my_intents(saved: JobState, plan: Plan) -> dict[str, Intent]:
+    """Open creates (a crash between intent and answer) for this plan's requests."""
+    fps = {c: fp for c, (fp, _p) in saved.requests.items()}
+    return {k: i for k, i in saved.intents.items() if any(fps.get(c) in plan.requests for c in i.cids)}
 
 
 def make_usage_log(usage_log: Any) -> Any:
@@ -393,10 +447,9 @@ def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str,
     return out
 
 
-def _record_rows(
-    state: StateFile, plan: Plan, job: BatchJob, todo: list[Request], params: dict[str, Any]
-) -> None:
-    """Write what a new kernel needs to re-attach: the rows, and each request before it is submitted."""
+def _record_rows(state: StateFile, plan: Plan, job: BatchJob, base_url: str | None) -> None:
+    """Write what a new kernel needs to re-attach: the rows, the split limits and the server (never the
+    key); each request is written just before the create that submits it."""
     from .._settings import output_schema
 
     fmt = plan.settings.output_format
@@ -410,8 +463,7 @@ def _record_rows(
             "errors": {str(k): v for k, v in plan.row_error.items()},
             "fields": [f.to_json() for f in plan.fields] if plan.fields is not None else None,
             "schema": output_schema(fmt) if fmt is not None else None,
+            "limits": list(job._limits),
+            "base_url": base_url,
         }
     )
-    for req in todo:
-        cid, body = params[req.fp]
-        state.write({"t": "req", "cid": cid, "fp": req.fp, "params": body})

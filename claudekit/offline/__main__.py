@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how long a message batch takes to process (default %(default)s)",
     )
     parser.add_argument(
+        "--batch-create-seconds",
+        type=float,
+        default=0.0,
+        help="delay each batch create's answer (the batch is made first) by this long (default 0)",
+    )
+    parser.add_argument(
         "--requests-per-minute",
         type=int,
         default=None,
@@ -45,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         event_delay=args.event_delay,
         today=args.today,
         rate_limits=limits,
-        batches=BatchSettings(processing_seconds=args.batch_seconds),
+        batches=BatchSettings(
+            processing_seconds=args.batch_seconds, create_seconds=args.batch_create_seconds
+        ),
     )
     server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
