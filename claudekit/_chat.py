@@ -75,7 +75,7 @@ class Chat:
             raise ConfigError("max_steps must be at least 1")
         self.max_steps = max_steps
         self.budget_usd = _budget(budget_usd)
-        self.name = name or f"chat-{next(_ids)}"
+        self.name = name or _default_name()
         self.render = render
         self.history = history if history is not None else History()
         self._handle: ClientHandle = resolve_client(
@@ -292,7 +292,9 @@ class ReplyStream:
         self._claimed = True
         self._ended = asyncio.Event()
         try:
-            factory = _render.get_renderer_factory() if self._render is not False else None
+            # Iterating the events yourself means you show them: nothing is drawn unless render=True.
+            drawn = self._render is True or (self._render is None and self._consumer == "reply")
+            factory = _render.get_renderer_factory() if drawn else None
             self._renderer = factory(self._render) if factory is not None else None
             if self._renderer is not None:
                 info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
@@ -433,6 +435,23 @@ def _running(agen: AsyncGenerator[Event, None]) -> bool:
 async def _finished() -> AsyncGenerator[Event, None]:
     return
     yield  # an async generator that is already at its end
+
+
+def _default_name() -> str:
+    """The notebook's (or script's) name and a number, ``analysis-1``; ``chat-1`` when there is neither.
+
+    Not unique across kernels: :meth:`Chat.resume` refuses a name that several stored chats carry."""
+    import sys
+    from pathlib import PurePath
+
+    where = os.environ.get("JPY_SESSION_NAME") or ""  # the notebook's path, set by Jupyter Server
+    if not where.endswith(".ipynb"):
+        script = sys.argv[0] if sys.argv else ""
+        where = script if script.endswith(".py") and "ipykernel" not in script else ""
+    stem = PurePath(where).stem if where else ""
+    if not stem or stem.startswith("_"):  # __main__.py of `python -m …`
+        stem = "chat"
+    return f"{stem}-{next(_ids)}"
 
 
 def _make_usage_log(usage_log: Any) -> Any:

@@ -17,7 +17,7 @@ from .. import _render
 from .._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
-from ._config import configure, in_widget_kernel, make_renderer, render_mode
+from ._config import configure, headless, in_widget_kernel, make_renderer, render_mode
 from ._state import STATUSES, ToolCard, ViewState
 from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
 from ._text import TextRenderer
@@ -54,7 +54,7 @@ _render.set_renderer_factory(make_renderer)
 
 def _present_approvals(pending: tuple[Any, ...]) -> None:
     """Show approval requests no live view claimed as a card of their own (inside a kernel only)."""
-    if not in_widget_kernel():
+    if not in_widget_kernel() or headless():  # nobody could click: the unattended fallback decides
         return
     from IPython import display as ipd
 
@@ -79,6 +79,22 @@ def _frame_progress(setting: Any) -> Any:
 
 
 _frame_progress_seam.set_progress_factory(_frame_progress)
+
+
+def _one_line_errors() -> None:
+    """In a Jupyter kernel claudekit's errors are one line from the first import, not only after
+    ``%load_ext`` or a first reply: a bad ``Chat(...)`` is one line too (``%tb`` has the traceback)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")  # never imported here: no IPython loaded, no notebook
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        from ._errors import install
+
+        install(shell)
+
+
+_one_line_errors()
 
 _LAZY = {
     "WidgetRenderer": "._widget",

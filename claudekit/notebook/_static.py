@@ -470,7 +470,7 @@ def static_markdown(
 _PLAIN_LIMIT = 2000
 
 
-def static_plain(reply: Reply, error: BaseException | None = None) -> str:
+def static_plain(reply: Reply, error: BaseException | None = None, *, show_error: bool = True) -> str:
     """A short text version (frontends show the Markdown; this is for consoles and diffs)."""
     lines: list[str] = []
     notes = _thinking_notes(reply)
@@ -489,7 +489,7 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         lines.append(f"[refused — {refused}]")
     if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
-    else:
+    elif show_error:  # else the cell's one-line error says it: not twice
         err = _error_text(reply, error)
         if err is not None:
             lines.append(f"[error: {err}]")
@@ -507,7 +507,7 @@ def static_bundle(
 ) -> dict[str, str]:
     """``{"text/markdown": …, "text/plain": …}`` for ``IPython.display.display(bundle, raw=True)``."""
     md = static_markdown(reply, error, timings=timings, decisions=decisions, show_error=show_error, math=math)
-    return {"text/markdown": md, "text/plain": static_plain(reply, error)}
+    return {"text/markdown": md, "text/plain": static_plain(reply, error, show_error=show_error)}
 
 
 def _epoch() -> Any:

@@ -177,6 +177,7 @@ class WidgetRenderer:
         self.root: Any = None
         self.views = 0  # views of the live view the page reported now
         self.seen = False  # a page showed the view at least once
+        self.headless = False  # no page can show a view (nbconvert, nbval): only the saved copy
         self.pending: dict[str, PendingCall] = {}
         self.ran: dict[str, Any] = {}  # arguments that ran when a person edited them
         self._sent_text: dict[int, int] = {}
@@ -209,7 +210,13 @@ class WidgetRenderer:
             from ._errors import install
 
             install()
-        if self._loop is not None:
+        if self._display is None and self.static:
+            from ._config import headless
+
+            self.headless = headless()
+        if self.headless:
+            pass  # no page will ever show a view: the saved copy, at the end, is the only output
+        elif self._loop is not None:
             # Built when the turn first waits (for the HTTP response): off the reply's critical path,
             # and not at all for a reply that finished before the loop turned (it shows its saved copy).
             self._building = self._loop.call_soon(self._guard, self._build)
@@ -423,11 +430,13 @@ class WidgetRenderer:
             if card is None:
                 continue
             claim = getattr(item, "claim", None)
-            if callable(claim) and claim() is False:
+            if self.headless:
+                claim = None  # nobody can click here: the policy's unattended fallback decides at once
+            elif callable(claim) and claim() is False:
                 continue  # someone else shows this call
             self.pending[card.id] = item
             track = getattr(item, "track_views", None)
-            if callable(track):
+            if callable(track) and callable(claim):
                 track()
                 if self.views:
                     item.views_changed(self.views)
