@@ -35,7 +35,8 @@ async def test_a_name_several_chats_carry_is_an_error_listing_them(home: Path) -
     assert "last used 20" in line and "Chat.resume(ID)" in line
     # Its id resumes exactly that one.
     again = ck.Chat.resume(str(stored[0]), offline=backend, render=False)
-    assert again.store_id == stored[0] and again.history.messages[0]["content"][0]["text"] == "hello from a.ipynb"
+    assert again.store_id == stored[0]
+    assert again.history.messages[0]["content"][0]["text"] == "hello from a.ipynb"
 
 
 async def test_a_name_one_chat_carries_still_resumes_by_name(home: Path) -> None:
