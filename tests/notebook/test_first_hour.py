@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +155,41 @@ def test_headless_run_decides_approval_at_once_and_says_how_to_change_it(
     assert 'Chat(approval="auto")' in notice and "CLAUDEKIT_APPROVAL=auto" in notice
     displays = [o for o in run if o["output_type"] == "display_data"]
     assert len(displays) == 1 and "text/markdown" in displays[0]["data"]  # the saved copy, nothing empty
+
+
+SCRIPT = """
+import asyncio
+import claudekit as ck
+from claudekit.offline import Fault, OfflineBackend, Script
+
+async def main():
+    chat = ck.Chat(offline=OfflineBackend(Script([Fault.status(500)])), max_retries=0)
+    await chat("hi")
+
+asyncio.run(main())
+"""
+
+
+def run_python(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
+    env["CLAUDEKIT_HOME"] = os.environ["CLAUDEKIT_HOME"]
+    env.pop("ANTHROPIC_API_KEY", None)
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_a_script_that_fails_says_so_in_one_plain_line_first(tmp_path: Path) -> None:
+    (tmp_path / "ask.py").write_text(SCRIPT)
+    done = run_python("ask.py", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("claudekit: no ANTHROPIC_API_KEY")]
+    assert lines[0].startswith("claudekit: ServerError: API error (HTTP 500)"), done.stderr[:500]
+    assert lines[1] == "Traceback (most recent call last):"
+
+
+def test_offline_server_help_is_plain_text(tmp_path: Path) -> None:
+    done = run_python("-m", "claudekit.offline", "--help", cwd=tmp_path)
+    assert done.returncode == 0 and "127.0.0.1" in done.stdout
+    assert "``" not in done.stdout
