@@ -143,7 +143,10 @@ class Chat:
     def stream(
         self, prompt: Prompt | None = None, *, render: bool | None = None, **overrides: Any
     ) -> ReplyStream:
-        """Start a reply; iterate it for events or await it for the :class:`Reply`."""
+        """Start a reply; iterate it for events or await it for the :class:`Reply`.
+
+        Awaited, the reply is drawn live (in a notebook) or printed (in a script); iterated, nothing is
+        drawn or printed — you show the events — unless ``render=True``."""
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
         blocks = to_blocks(prompt) if prompt is not None else None
