@@ -341,13 +341,13 @@ def _split_tools(words: list[str], namespace: Mapping[str, Any]) -> tuple[list[s
         parts = [p for p in word.split(",") if p]
         if not parts or not all(p.isidentifier() and p in namespace for p in parts):
             if not names:  # not even one tool: a misspelt name, not the prompt
-                _set_tools_check(parts or [word])
+                _no_such_tools(parts or [word])
             return names, words[i:]
         names.extend(parts)
     return names, []
 
 
-def _set_tools_check(names: list[str]) -> None:
+def _no_such_tools(names: list[str]) -> None:
     raise UsageError(
         f"--tools: {', '.join(repr(n) for n in names)} not defined in the notebook "
         "(write the tool names first, then the prompt: %claude --tools get_weather What's the weather?)"
@@ -381,11 +381,7 @@ def _line_command(ip: Any, line: str) -> Any:
         return _PROMPT if _assist.is_prompt(rest) else _EXPLAIN
     ns = ip.user_ns
     if word in ("usage", "plot", "history") and _existing_chat(chat_name, ns) is None:
-        # No chat yet: answer without making one (a new chat would announce its backend first).
-        if word == "usage" and {"session", "all", "history"} & set(rest.split()):
-            return _usage(None, rest.split())
-        print(f"claudekit: no calls yet ({'no chat' if chat_name == 'default' else chat_name} so far)")
-        return None
+        return _no_chat_yet(word, rest.split(), chat_name)
     chat = get_chat(chat_name, namespace=ns)
     if word == "context":
         try:
@@ -464,6 +460,15 @@ def _stored_usage(words: list[str]) -> Any:
     from ..usage._display import compact_frame
 
     return compact_frame(frame)
+
+
+def _no_chat_yet(word: str, words: list[str], name: str) -> Any:
+    """``usage``/``plot``/``history`` before the chat exists: answered without making one (a new chat
+    would first announce its backend, only to say there is nothing yet)."""
+    if word == "usage" and {"session", "all", "history"} & set(words):
+        return _usage(None, words)
+    print(f"claudekit: no calls yet ({'no chat' if name == 'default' else name} so far)")
+    return None
 
 
 def _existing_chat(name: str, namespace: Mapping[str, Any]) -> Chat | None:
