@@ -193,3 +193,21 @@ def test_offline_server_help_is_plain_text(tmp_path: Path) -> None:
     done = run_python("-m", "claudekit.offline", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "127.0.0.1" in done.stdout
     assert "``" not in done.stdout
+
+
+def test_the_recording_notebook_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Running notebooks/04 (as nbval does in the test run) used to leave build/demo-session.jsonl."""
+    from nbclient import NotebookClient
+
+    for name in [k for k in os.environ if k.startswith(("CLAUDEKIT_", "PYTEST_"))]:
+        if name != "CLAUDEKIT_HOME":
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    nb = nbformat.read(ROOT / "notebooks" / "04-offline-and-recording.ipynb", as_version=4)
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    assert list(tmp_path.iterdir()) == []
