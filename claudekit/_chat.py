@@ -170,8 +170,9 @@ class Chat:
 
     @classmethod
     def resume(cls, name_or_id: str, **kwargs: Any) -> Chat:
-        """The stored chat ``name_or_id`` (its id, or the most recent chat of that name) with its settings
-        and conversation, so that its next request is the one its old kernel would have sent.
+        """The stored chat ``name_or_id`` (its id, or the one chat of that name: a name several stored
+        chats carry is a :class:`ConfigError` listing them) with its settings and conversation, so that
+        its next request is the one its old kernel would have sent.
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
