@@ -70,7 +70,12 @@ def headless() -> bool:
     Those clients send ``execute_request`` with ``allow_stdin: false`` (they cannot answer ``input()``);
     JupyterLab, Notebook 7 and VS Code allow stdin. No page there can ever show a widget, so claudekit
     draws no live view and asks nobody to approve: it decides at once instead of waiting for a view.
+    ``CLAUDEKIT_HEADLESS=0`` / ``1`` overrides the guess (Voilà, for one, runs cells as nbclient does but
+    shows widgets).
     """
+    forced = os.environ.get("CLAUDEKIT_HEADLESS", "").strip().lower()
+    if forced:
+        return forced not in _OFF
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False

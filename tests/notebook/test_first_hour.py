@@ -211,3 +211,12 @@ def test_the_recording_notebook_leaves_nothing_behind(
         nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     ).execute()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_headless_guess_can_be_overridden() -> None:
+    """CLAUDEKIT_HEADLESS=0: a client that sends allow_stdin false but shows widgets (Voilà) gets the view."""
+    with started_kernel("import claudekit as ck", env={"CLAUDEKIT_HEADLESS": "0"}) as k:
+        k.kc.allow_stdin = False
+        k.ok("from claudekit.offline import OfflineBackend\nchat = ck.Chat(offline=OfflineBackend())")
+        run = k.ok("import asyncio\nr = await chat('hi')")
+    assert any(WIDGET in d for d in run.displays)
