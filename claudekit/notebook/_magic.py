@@ -339,12 +339,18 @@ def _split_tools(words: list[str], namespace: Mapping[str, Any]) -> tuple[list[s
     names: list[str] = []
     for i, word in enumerate(words):
         parts = [p for p in word.split(",") if p]
-        if not parts or not all(p.isidentifier() and p in namespace for p in parts):
+        if not parts or not all(_is_tool(namespace, p) for p in parts):
             if not names:  # not even one tool: a misspelt name, not the prompt
                 _no_such_tools(parts or [word])
             return names, words[i:]
         names.extend(parts)
     return names, []
+
+
+def _is_tool(namespace: Mapping[str, Any], name: str) -> bool:
+    """A function, a Tool or a tool definition (dict) of that name: a word of the prompt is none."""
+    value = namespace.get(name) if name.isidentifier() else None
+    return callable(value) or isinstance(value, dict)
 
 
 def _no_such_tools(names: list[str]) -> None:
