@@ -64,7 +64,7 @@ def test_tools_option_leaves_the_prompt_words(kernel: Kernel) -> None:
     sent = "nb.chats['weather'].history.messages[0]['content'][0]['text']"
     assert value(kernel, sent) == "What's the weather?"
     kernel.ok("city = 'Paris'")  # a variable, not a tool: the prompt starts there
-    run = kernel.ok("%claude --chat weather2 --tools get_weather city weather?")
+    kernel.ok("%claude --chat weather2 --tools get_weather city weather?")
     assert value(kernel, "[t.name for t in nb.chats['weather2'].tools]") == ["get_weather"]
     assert value(kernel, "nb.chats['weather2'].history.messages[0]['content'][0]['text']") == "city weather?"
     typo = kernel.execute("%claude --chat weather --tools get_wether What's the weather?")
