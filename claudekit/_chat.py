@@ -189,8 +189,18 @@ class Chat:
 
     def reset(self) -> None:
         """Forget the conversation (settings, tools and the usage log stay)."""
+        self._refuse_while_answering("reset()")
         self._forget(History())
         self.last_reply = None
+
+    def _refuse_while_answering(self, what: str) -> None:
+        # The running turn would write its answer into the new conversation (which would then start
+        # with an assistant message, and be stored so).
+        if self._active is not None:
+            raise BusyError(
+                f"chat.{what} was refused: this chat is still answering a prompt",
+                hint="await the reply (or stop it: stream.stop() / await stream.aclose()) first",
+            )
 
     def _forget(self, history: History) -> None:
         """A new conversation: the cache tracker and the previous message id start over with it."""
@@ -217,6 +227,7 @@ class Chat:
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Replace the conversation with one saved by :meth:`save`."""
+        self._refuse_while_answering("load()")
         hist = History.load(path)
         self._forget(hist)
         if hist.system is not None:

@@ -12,6 +12,7 @@ import _string  # type: ignore[import-not-found]
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Formatter
@@ -188,7 +189,8 @@ def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] |
             continue
         row = {n: values[pos] for n, values in columns.items()}
         try:
-            text = format_prompt(template, row)
+            # A cell is the row's data, sent whole (never cut at the magic's 20,000 characters).
+            text = format_prompt(template, row, max_chars=sys.maxsize)
             out.append((to_blocks(text), len(text)))
         except ClaudekitError as err:
             out.append(_RowError(err.message))
