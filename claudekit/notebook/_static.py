@@ -401,7 +401,7 @@ def static_html(
 _PLAIN_LIMIT = 2000
 
 
-def static_plain(reply: Reply, error: BaseException | None = None) -> str:
+def static_plain(reply: Reply, error: BaseException | None = None, *, show_error: bool = True) -> str:
     """A short text version (frontends show the Markdown; this is for consoles and diffs)."""
     lines: list[str] = []
     notes = _thinking_notes(reply)
@@ -420,7 +420,7 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         lines.append(f"[refused — {refused}]")
     if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
-    else:
+    elif show_error:  # else the cell's one-line error says it: not twice
         err = _error_text(reply, error)
         if err is not None:
             lines.append(f"[error: {err}]")
@@ -441,7 +441,7 @@ def static_bundle(
     HTML, not Markdown: a trusted output is rendered as it is (JupyterLab, nbconvert, GitHub), so the
     copy is made safe here, by one parser and one allow-list, not by each viewer's Markdown rules."""
     page = static_html(reply, error, timings=timings, decisions=decisions, show_error=show_error, math=math)
-    return {"text/html": page, "text/plain": static_plain(reply, error)}
+    return {"text/html": page, "text/plain": static_plain(reply, error, show_error=show_error)}
 
 
 def _epoch() -> Any:

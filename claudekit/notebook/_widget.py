@@ -20,9 +20,10 @@ showed the view: its output is emptied then). The first refresh travels in the w
 while a refresh is already scheduled, a text delta costs one list append (the renderer's fast lane).
 
 When the reply ends and a page showed the view, the view's own output is replaced by the saved copy
-(``update_display_data``): one output per reply in the saved notebook. When no page showed it (nbconvert,
-nbval, a frontend without widgets), the saved copy is displayed as a new output and the view's output
-is emptied: nbval compares that run with the saved notebook the same way in both cases.
+(``update_display_data``): one output per reply in the saved notebook. Under nbconvert, nbval or
+papermill (:func:`~claudekit.notebook.headless`) no view is drawn at all: the saved copy is the one output.
+When no page showed it elsewhere (a frontend without widgets), the saved copy is displayed as a new output
+and the view's output is emptied: nbval compares that run with the saved notebook the same way.
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ class WidgetRenderer:
         self.root: Any = None
         self.views = 0  # views of the live view the page reported now
         self.seen = False  # a page showed the view at least once
+        self.headless = False  # no page can show a view (nbconvert, nbval): only the saved copy
         self.pending: dict[str, PendingCall] = {}
         self.ran: dict[str, Any] = {}  # arguments that ran when a person edited them
         self._sent_text: dict[int, int] = {}
@@ -209,6 +211,12 @@ class WidgetRenderer:
             from ._errors import install
 
             install()
+        if self._display is None and self.static:
+            from ._config import headless
+
+            self.headless = headless()
+            if self.headless:
+                return  # no page will ever show a view: the saved copy, at the end, is the only output
         if self._loop is not None:
             # Built when the turn first waits (for the HTTP response): off the reply's critical path,
             # and not at all for a reply that finished before the loop turned (it shows its saved copy).
@@ -423,11 +431,12 @@ class WidgetRenderer:
             if card is None:
                 continue
             claim = getattr(item, "claim", None)
-            if callable(claim) and claim() is False:
+            # Headless, nobody can click: left unclaimed, the policy's unattended fallback decides at once.
+            if not self.headless and callable(claim) and claim() is False:
                 continue  # someone else shows this call
             self.pending[card.id] = item
             track = getattr(item, "track_views", None)
-            if callable(track):
+            if callable(track) and not self.headless:
                 track()
                 if self.views:
                     item.views_changed(self.views)

@@ -16,7 +16,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import _context
-from ._query import StoredChat, load_chat
+from ._query import AmbiguousChatError, StoredChat, load_chat
 from ._scrub import add_secret
 from ._store import ChatState
 
@@ -124,6 +124,8 @@ def load(name_or_id: str) -> StoredChat:
 
     try:
         stored = load_chat(name_or_id)
+    except AmbiguousChatError as exc:
+        raise ConfigError(str(exc), hint="resume one by its id: Chat.resume(ID)") from None
     except LookupError as exc:
         off = mode() == "off"
         hint = "set CLAUDEKIT_STORE=on (or unset it) to keep chats from now on" if off else ""

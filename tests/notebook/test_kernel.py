@@ -145,9 +145,9 @@ def test_usage_is_a_compact_table_and_typos_are_caught(kernel: Kernel) -> None:
     assert "request_id" not in html and "message_id" not in html
     full = kernel.ok("%claude --chat fresh usage --all")
     assert "<th>request_id</th>" in full.results[0]["text/html"]
-    typo = kernel.execute("%claude usgae")
-    assert typo.status == "error" and not typo.of_type("comm_open")  # nothing was sent to Claude
-    assert "did you mean `%claude usage`?" in typo.stderr + "".join(e["evalue"] for e in typo.errors)
+    typo = kernel.ok("%claude usgae")  # a suggestion, not a failure: Run All goes on
+    assert not typo.of_type("comm_open")  # nothing was sent to Claude
+    assert "did you mean `%claude usage`?" in typo.stdout
     sentence = kernel.ok("%claude usage of commas in French?")  # a sentence is a question
     assert "usage of commas in French?" in static_of(sentence)["text/html"]
 
@@ -184,8 +184,11 @@ def test_chat_with_render_false_still_shows_the_static_answer(kernel: Kernel) ->
 
 def test_python_stream_renders_and_yields_every_event(kernel: Kernel) -> None:
     kernel.ok("many = delta_chat(500)")
-    run = kernel.ok(
-        "n = 0\nasync for ev in many.stream('go'):\n    n += isinstance(ev, claudekit.TextDelta)\nn"
+    run = kernel.ok(  # iterating the events yourself draws nothing unless asked to (render=True)
+        "n = 0\n"
+        "async for ev in many.stream('go', render=True):\n"
+        "    n += isinstance(ev, claudekit.TextDelta)\n"
+        "n"
     )
     assert run.results[0]["text/plain"] == "500"
     assert WIDGET in run.displays[0]
