@@ -8,20 +8,7 @@ from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
 from . import notebook, store, usage
-from ._approval import (
-    ApprovalPolicy,
-    Decision,
-    PendingCall,
-    ScriptedApproval,
-    WidgetApproval,
-    approve,
-    deny,
-    get_default_approval,
-    set_default_approval,
-)
-from ._chat import Chat, ReplyStream
-from ._content import Image
-from ._errors import (
+from ._base._errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -41,7 +28,7 @@ from ._errors import (
     StreamError,
     TimeoutError,
 )
-from ._events import (
+from ._base._events import (
     ApprovalRequest,
     Citation,
     Event,
@@ -60,10 +47,23 @@ from ._events import (
     Usage,
     UsageUpdate,
 )
-from ._history import History
-from ._reply import Reply, Step, ToolCall
-from ._settings import DEFAULT_MODEL, Settings
-from ._tools import Tool, ToolError, tool
+from ._request._content import Image
+from ._request._history import History
+from ._request._settings import DEFAULT_MODEL, Settings
+from ._runner._chat import Chat, ReplyStream
+from ._runner._reply import Reply, Step, ToolCall
+from ._tooling._approval import (
+    ApprovalPolicy,
+    Decision,
+    PendingCall,
+    ScriptedApproval,
+    WidgetApproval,
+    approve,
+    deny,
+    get_default_approval,
+    set_default_approval,
+)
+from ._tooling._tools import Tool, ToolError, tool
 from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension

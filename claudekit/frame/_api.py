@@ -7,10 +7,10 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import _attempts
-from .._client import resolve_client
-from .._errors import BudgetExceededError, ClaudekitError, ConfigError
-from .._settings import Settings
+from .._base._errors import BudgetExceededError, ClaudekitError, ConfigError
+from .._request._settings import Settings
+from .._runner import _attempts
+from .._runner._client import resolve_client
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
 from ._state import StateFile
@@ -347,7 +347,7 @@ def _record_rows(
     state: StateFile, plan: Plan, job: BatchJob, todo: list[Request], params: dict[str, Any]
 ) -> None:
     """Write what a new kernel needs to re-attach: the rows, and each request before it is submitted."""
-    from .._settings import output_schema
+    from .._request._settings import output_schema
 
     fmt = plan.settings.output_format
     state.write(

@@ -19,8 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .._client import ClientHandle, resolve_client
-from .._errors import APIError, ConfigError, from_sdk_error, is_transport_error
+from .._base._errors import APIError, ConfigError, from_sdk_error, is_transport_error
+from .._runner._client import ClientHandle, resolve_client
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
@@ -326,7 +326,7 @@ class BatchJob:
         again; ``await`` it for the frame. Pass ``df`` to get the input's columns back."""
         import pandas as pd
 
-        from .._settings import Settings
+        from .._request._settings import Settings
         from ._api import make_usage_log
 
         state_file = StateFile(path)

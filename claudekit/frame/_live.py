@@ -16,8 +16,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import _attempts
-from .._errors import ClaudekitError, OverloadedError, RateLimitError, from_sdk_error, is_transport_error
+from .._base._errors import (
+    ClaudekitError,
+    OverloadedError,
+    RateLimitError,
+    from_sdk_error,
+    is_transport_error,
+)
+from .._runner import _attempts
 from ..usage import UsageRecord
 from ._estimate import worst_case_usd
 from ._outcome import Outcome, from_error, from_message

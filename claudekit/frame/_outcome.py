@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._errors import ClaudekitError, OutputFormatError
-from .._turn import _parse_output
+from .._base._errors import ClaudekitError, OutputFormatError
+from .._runner._turn import _parse_output
 
 __all__ = ["ANSWERED", "Outcome", "from_error", "from_message"]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _render
-from .._template import PromptFieldError, format_prompt, to_prompt_text
+from .. import _seams as _render
+from .._request._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, in_widget_kernel, make_renderer, render_mode

@@ -37,14 +37,14 @@ from IPython.core import magic as _magic
 from IPython.core import magic_arguments as _margs
 from IPython.core.error import UsageError
 
-from .._chat import Chat
-from .._errors import ClaudekitError
-from .._template import format_prompt
+from .._base._errors import ClaudekitError
+from .._request._template import format_prompt
+from .._runner._chat import Chat
 from . import _assist, _code, _context
 from ._config import render_mode
 
 if TYPE_CHECKING:
-    from .._reply import Reply
+    from .._runner._reply import Reply
 
 __all__ = [
     "ClaudeCellError",

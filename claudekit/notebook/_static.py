@@ -16,12 +16,12 @@ import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .._errors import INTERRUPTS
+from .._base._errors import INTERRUPTS
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
-    from .._events import Usage
-    from .._reply import Reply
+    from .._base._events import Usage
+    from .._runner._reply import Reply
 
 __all__ = [
     "FOOTER_SANITIZE_REGEX",

@@ -34,15 +34,15 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._events import ApprovalRequest, TextDelta
+from .._base._events import ApprovalRequest, TextDelta
 from ._state import TextPart, ToolCard, ViewState
 from ._static import footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
-    from .._approval import PendingCall
-    from .._events import Event, Usage
-    from .._reply import Reply
+    from .._base._events import Event, Usage
+    from .._runner._reply import Reply
+    from .._tooling._approval import PendingCall
 
 __all__ = ["WidgetRenderer"]
 

@@ -21,7 +21,7 @@ from ._scrub import add_secret
 from ._store import ChatState
 
 if TYPE_CHECKING:
-    from .._chat import Chat
+    from .._runner._chat import Chat
 
 __all__ = ["attach", "chat_state", "commit", "restore_settings"]
 
@@ -48,7 +48,7 @@ def attach(chat: Chat, store_id: str | None = None) -> None:
 
 def settings_dict(chat: Chat) -> dict[str, Any]:
     """The chat's settings as JSON values (a pydantic output_format as the schema it is sent as)."""
-    from .._settings import output_schema
+    from .._request._settings import output_schema
 
     out: dict[str, Any] = {}
     for f in dataclasses.fields(chat.settings):
@@ -100,7 +100,7 @@ def commit(chat: Chat) -> None:
 
 def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str, Any]:
     """Chat keyword arguments for ``stored``, with ``overrides`` (what the caller passed) winning."""
-    from .._settings import Settings
+    from .._request._settings import Settings
 
     known = {f.name for f in dataclasses.fields(Settings)}
     kwargs = {k: v for k, v in (stored.settings or {}).items() if k in known}
@@ -119,7 +119,7 @@ def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str,
 
 def load(name_or_id: str) -> StoredChat:
     """The stored chat, with a one-line error saying what to do when it cannot be resumed."""
-    from .._errors import ConfigError
+    from .._base._errors import ConfigError
     from . import mode
 
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigError
+from .._base._errors import ConfigError
 from ._schema import CALL_COLUMNS
 
 if TYPE_CHECKING:

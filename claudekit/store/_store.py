@@ -26,7 +26,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .._errors import ClaudekitError
+from .._base._errors import ClaudekitError
 from . import _context
 from ._paths import Mode
 from ._schema import CALL_COLUMNS, SCHEMA_VERSION, NewerSchemaError, migrate, version

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from .._errors import BudgetExceededError, ConfigError
+from .._base._errors import BudgetExceededError, ConfigError
 from ._estimate import Estimate
 from ._log import UsageLog, session_log
 

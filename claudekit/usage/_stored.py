@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 
 from .. import store as _store
-from .._errors import ConfigError
+from .._base._errors import ConfigError
 from ._log import _build_frame, summarize
 from ._record import miss_reason_text
 

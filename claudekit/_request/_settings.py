@@ -12,9 +12,9 @@ from typing import Any, Literal, cast
 
 import anthropic
 
-from . import _models
+from .._base import _models
+from .._base._errors import ConfigError
 from ._content import check_unicode
-from ._errors import ConfigError
 from ._markers import place_markers
 
 __all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
@@ -199,7 +199,7 @@ def build_request(
     Caching (claudekit's default): a breakpoint on the last tool and the last system block, which
     change rarely, plus the top-level automatic ``cache_control`` that marks the last block of the
     conversation, so each turn reads everything the previous turn sent. The markers are placed within
-    the service's limits beside any of the user's own (see :mod:`claudekit._markers`).
+    the service's limits beside any of the user's own (see :mod:`claudekit._request._markers`).
     """
     tools = [dict(t) for t in (tools or [])]
     settings.validate([t["name"] for t in tools if "name" in t])

@@ -1,7 +1,7 @@
 """One user turn: the steps of its tool loop, and the one place that finishes it.
 
 A turn takes the prompt (answering tool calls nobody answered), then per step: builds the request,
-sends it, streams the SDK's events into an :class:`~claudekit._stream.Accumulator`, finishes the step
+sends it, streams the SDK's events into an :class:`~claudekit._runner._stream.Accumulator`, finishes the step
 (history first, then usage: a log that cannot be written never costs the answer) and runs the tools
 the step asked for. However the turn ends — done, an error, an interrupt, the consumer closing or
 dropping the stream — :meth:`Turn.fail` / :meth:`Turn.close` run exactly once, synchronously, and
@@ -26,8 +26,7 @@ import anthropic
 import httpx2
 import pydantic
 
-from . import _attempts, _hygiene
-from ._errors import (
+from .._base._errors import (
     INTERRUPTS,
     ClaudekitError,
     ConfigError,
@@ -36,17 +35,19 @@ from ._errors import (
     from_sdk_error,
     is_transport_error,
 )
-from ._events import Event, ToolCallReady, ToolResult, Usage
-from ._notes import say_once
+from .._base._events import Event, ToolCallReady, ToolResult, Usage
+from .._base._notes import say_once
+from .._request import _hygiene
+from .._request._settings import Settings, build_request
+from .._tooling._tools import RunState
+from . import _attempts
 from ._reply import Reply, Step, ToolCall
-from ._settings import Settings, build_request
 from ._stream import Accumulator
-from ._tools import RunState
 
 if TYPE_CHECKING:
+    from .._request._history import History
+    from .._seams import Renderer
     from ._chat import Chat, ReplyStream
-    from ._history import History
-    from ._render import Renderer
 
 __all__ = ["Turn", "next_request"]
 
@@ -426,7 +427,7 @@ class Turn:
         if log_ is None:
             return
         try:
-            from .usage import UsageRecord
+            from ..usage import UsageRecord
 
             log_.append(UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields))
         except Exception as exc:
@@ -488,7 +489,7 @@ def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Sett
 
 async def _within_budget(chat: Chat, body: dict[str, Any]) -> None:
     """With a chat or session budget in force, estimate the call and refuse it if it could pass one."""
-    from .usage import check_budget, estimate_request, expected_cache_read, get_budget
+    from ..usage import check_budget, estimate_request, expected_cache_read, get_budget
 
     if chat.budget_usd is None and get_budget() is None:
         return

@@ -6,14 +6,14 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import _render
-from ._errors import ConfigError
-from ._events import Usage
+from .. import _seams as _render
+from .._base._errors import ConfigError
+from .._base._events import Usage
 
 if TYPE_CHECKING:
     import anthropic.types
 
-    from ._errors import ClaudekitError
+    from .._base._errors import ClaudekitError
 
 __all__ = ["Reply", "Step", "ToolCall"]
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ._approval import PendingCall
-    from ._events import Event
-    from ._reply import Reply
+    from ._base._events import Event
+    from ._runner._reply import Reply
+    from ._tooling._approval import PendingCall
 
 __all__ = [
     "ApprovalPresenter",

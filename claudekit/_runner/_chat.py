@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from . import _render
+from .. import _seams as _render
+from .._base._errors import BusyError, ConfigError
+from .._base._events import Event
+from .._request._content import Prompt, to_blocks
+from .._request._history import History
+from .._request._settings import Settings
+from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
-from ._content import Prompt, to_blocks
-from ._errors import BusyError, ConfigError
-from ._events import Event
-from ._history import History
 from ._reply import Reply
-from ._settings import Settings
-from ._tools import ToolSet
 from ._turn import Turn, next_request
 
 if TYPE_CHECKING:
-    from .usage import Estimate
+    from ..usage import Estimate
 
 __all__ = ["Chat", "ReplyStream"]
 
@@ -157,7 +157,7 @@ class Chat:
     async def estimate(self, prompt: Prompt | None = None, **overrides: Any) -> Estimate:
         """Tokens and cost range of the request ``send(prompt)`` would make first, from the API's token
         counter; no message is sent and the chat is not changed (see :class:`claudekit.usage.Estimate`)."""
-        from .usage import estimate_request, expected_cache_read
+        from ..usage import estimate_request, expected_cache_read
 
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
@@ -172,7 +172,7 @@ class Chat:
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
-        from .store import _link
+        from ..store import _link
 
         stored = _link.load(name_or_id)
         chat = cls(**_link.restore_settings(stored, kwargs))
@@ -233,7 +233,7 @@ class Chat:
     def _budget_info(self) -> dict[str, Any] | None:
         """What the view shows of the budget in force (the tighter of the chat's and the session's)."""
         try:
-            from .usage import get_budget, spent
+            from ..usage import get_budget, spent
         except ImportError:
             return None
         found = []
@@ -437,7 +437,7 @@ async def _finished() -> AsyncGenerator[Event, None]:
 
 def _make_usage_log(usage_log: Any) -> Any:
     try:
-        from .usage import UsageLog, session_log
+        from ..usage import UsageLog, session_log
     except ImportError:  # the usage package is optional at this layer
         return None
     if usage_log is None:
@@ -459,13 +459,13 @@ def _store_link(action: str, chat: Chat) -> None:
     """Keep the chat in claudekit.store (attach at creation, commit after each turn); the store is
     optional and best effort: a failure is said once and never costs the conversation."""
     try:
-        from .store import _link
+        from ..store import _link
     except ImportError:
         return
     try:
         getattr(_link, action)(chat)
     except Exception as exc:
-        from ._notes import say_once
+        from .._base._notes import say_once
 
         why = " ".join(str(exc).split())[:200]
         say_once(
@@ -476,7 +476,7 @@ def _store_link(action: str, chat: Chat) -> None:
 
 def _make_tracker() -> Any:
     try:
-        from .usage import PrefixTracker
+        from ..usage import PrefixTracker
     except ImportError:
         return None
     return PrefixTracker()

@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from . import _render
-from ._errors import ConfigError
-from ._notes import say_once as _say_once
+from .. import _seams as _render
+from .._base._errors import ConfigError
+from .._base._notes import say_once as _say_once
 
 if TYPE_CHECKING:
-    from ._reply import ToolCall
+    from .._runner._reply import ToolCall
     from ._tools import Tool
 
 __all__ = [
