@@ -7,7 +7,7 @@ analytics, and an offline backend so that everything runs without an API key.
 from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
-from . import notebook, store, usage
+from . import _base, notebook, store, usage
 from ._base._errors import (
     APIError,
     AuthenticationError,
@@ -47,11 +47,11 @@ from ._base._events import (
     Usage,
     UsageUpdate,
 )
+from ._base._reply import Reply, Step, ToolCall
 from ._request._content import Image
 from ._request._history import History
 from ._request._settings import DEFAULT_MODEL, Settings
 from ._runner._chat import Chat, ReplyStream
-from ._runner._reply import Reply, Step, ToolCall
 from ._tooling._approval import (
     ApprovalPolicy,
     Decision,
@@ -69,7 +69,7 @@ from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
 from .store import chats, search
 
-__version__ = "0.1.0"
+__version__ = _base.__version__
 
 __all__ = [
     "DEFAULT_MODEL",

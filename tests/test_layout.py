@@ -19,50 +19,11 @@ TODO_CYCLES: list[frozenset[str]] = [
     frozenset({"offline._backend", "offline._batches", "offline._server", "offline._transport"}),
     frozenset({"offline._turns", "offline._validation"}),
     # in progress on this branch
-    frozenset(
-        {
-            "_base._errors",
-            "_request._content",
-            "_runner._reply",
-            "_seams",
-            "_tooling._approval",
-            "_tooling._tools",
-        }
-    ),
-    frozenset(
-        {
-            "_runner._chat",
-            "_runner._turn",
-            "claudekit",
-            "frame",
-            "frame._api",
-            "frame._columns",
-            "frame._estimate",
-            "frame._job",
-            "frame._live",
-            "frame._outcome",
-            "frame._state",
-            "notebook",
-            "notebook._assist",
-            "notebook._config",
-            "notebook._frame_progress",
-            "notebook._magic",
-            "notebook._static",
-            "notebook._text",
-            "notebook._widget",
-            "store",
-            "store._link",
-            "store._query",
-            "store._store",
-            "usage",
-            "usage._budget",
-            "usage._display",
-            "usage._estimate",
-            "usage._log",
-            "usage._plots",
-            "usage._stored",
-        }
-    ),
+    frozenset({"_base._errors", "_base._reply"}),
+    frozenset({"_tooling._approval", "_tooling._tools"}),
+    frozenset({"usage._display", "usage._log", "usage._plots"}),
+    frozenset({"_runner._chat", "_runner._turn"}),
+    frozenset({"frame._api", "frame._job"}),
 ]
 
 # Functions allowed over MAX_LINES. DATA: a table, not logic. TODO: to split after the parallel branches

@@ -16,7 +16,7 @@ import httpx2
 import pydantic
 
 if TYPE_CHECKING:
-    from .._runner._reply import Reply
+    from ._reply import Reply
 
 __all__ = [
     "INTERRUPTS",

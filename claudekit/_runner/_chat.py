@@ -16,12 +16,12 @@ import anthropic
 from .. import _seams as _render
 from .._base._errors import BusyError, ConfigError
 from .._base._events import Event
+from .._base._reply import Reply
 from .._request._content import Prompt, to_blocks
 from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
-from ._reply import Reply
 from ._turn import Turn, next_request
 
 if TYPE_CHECKING:
@@ -172,15 +172,12 @@ class Chat:
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
-        from ..store import _link
-
-        stored = _link.load(name_or_id)
-        chat = cls(**_link.restore_settings(stored, kwargs))
-        chat.history = History(stored.messages, system=chat.settings.system)
-        chat._last_message_id = stored.state.get("last_message_id")
-        chat._turn = int(stored.state.get("turn") or 0)
-        _link.attach(chat, stored.id)
-        _link.check_tools(stored, chat)
+        resume = _render.get_resumer()  # claudekit.store registers it; the core never imports the store
+        if resume is None:
+            raise ConfigError(
+                "Chat.resume reads claudekit's store, which is not loaded", hint="import claudekit"
+            )
+        chat: Chat = resume(cls, name_or_id, kwargs)
         return chat
 
     def reset(self) -> None:
@@ -458,20 +455,17 @@ def _budget(usd: float | None) -> float | None:
 def _store_link(action: str, chat: Chat) -> None:
     """Keep the chat in claudekit.store (attach at creation, commit after each turn); the store is
     optional and best effort: a failure is said once and never costs the conversation."""
-    try:
-        from ..store import _link
-    except ImportError:
-        return
-    try:
-        getattr(_link, action)(chat)
-    except Exception as exc:
-        from .._base._notes import say_once
+    for listener in _render.chat_listeners():  # the store listens here
+        try:
+            listener(action, chat)
+        except Exception as exc:
+            from .._base._notes import say_once
 
-        why = " ".join(str(exc).split())[:200]
-        say_once(
-            f"the store could not keep chat {chat.name!r} ({type(exc).__name__}: {why})",
-            key=f"store-{action}",
-        )
+            why = " ".join(str(exc).split())[:200]
+            say_once(
+                f"the store could not keep chat {chat.name!r} ({type(exc).__name__}: {why})",
+                key=f"store-{action}",
+            )
 
 
 def _make_tracker() -> Any:

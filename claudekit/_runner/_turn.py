@@ -37,11 +37,11 @@ from .._base._errors import (
 )
 from .._base._events import Event, ToolCallReady, ToolResult, Usage
 from .._base._notes import say_once
+from .._base._reply import Reply, Step, ToolCall
 from .._request import _hygiene
 from .._request._settings import Settings, build_request
 from .._tooling._tools import RunState
 from . import _attempts
-from ._reply import Reply, Step, ToolCall
 from ._stream import Accumulator
 
 if TYPE_CHECKING:

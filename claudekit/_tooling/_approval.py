@@ -29,7 +29,7 @@ from .._base._errors import ConfigError
 from .._base._notes import say_once as _say_once
 
 if TYPE_CHECKING:
-    from .._runner._reply import ToolCall
+    from .._base._reply import ToolCall
     from ._tools import Tool
 
 __all__ = [

@@ -29,8 +29,8 @@ from pydantic.experimental.arguments_schema import generate_arguments_schema
 
 from .._base._errors import ConfigError
 from .._base._events import ApprovalRequest, ToolResult
+from .._base._reply import ToolCall
 from .._request._content import Image, sniff_image
-from .._runner._reply import ToolCall
 from ._approval import (
     Decision,
     PendingCall,

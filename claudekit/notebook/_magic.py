@@ -44,7 +44,7 @@ from . import _assist, _code, _context
 from ._config import render_mode
 
 if TYPE_CHECKING:
-    from .._runner._reply import Reply
+    from .._base._reply import Reply
 
 __all__ = [
     "ClaudeCellError",

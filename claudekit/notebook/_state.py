@@ -36,7 +36,7 @@ from .._base._events import (
 
 if TYPE_CHECKING:
     from .._base._events import Event
-    from .._runner._reply import Reply
+    from .._base._reply import Reply
 
 __all__ = [
     "SECTIONS",

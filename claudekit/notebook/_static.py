@@ -21,7 +21,7 @@ from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
     from .._base._events import Usage
-    from .._runner._reply import Reply
+    from .._base._reply import Reply
 
 __all__ = [
     "FOOTER_SANITIZE_REGEX",

@@ -27,7 +27,7 @@ from ._static import refusal_note
 
 if TYPE_CHECKING:
     from .._base._events import Event
-    from .._runner._reply import Reply
+    from .._base._reply import Reply
 
 __all__ = ["TextRenderer"]
 

@@ -41,7 +41,7 @@ from ._throttle import Throttle
 
 if TYPE_CHECKING:
     from .._base._events import Event, Usage
-    from .._runner._reply import Reply
+    from .._base._reply import Reply
     from .._tooling._approval import PendingCall
 
 __all__ = ["WidgetRenderer"]

@@ -245,7 +245,7 @@ class Store:
         db.execute("PRAGMA synchronous = NORMAL")  # in WAL: safe against a killed process
         migrate(db)
         self._schema_ready = True
-        from .. import __version__
+        from .._base import __version__
 
         db.execute(
             "INSERT OR IGNORE INTO sessions (id, started, pid, notebook, version) VALUES (?, ?, ?, ?, ?)",

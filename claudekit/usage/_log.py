@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import store as _store
+from .. import _seams
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -398,7 +398,6 @@ def session_log() -> UsageLog:
 
 
 def _to_store(record: UsageRecord) -> None:
-    """Every record of the session goes to the store too (unless CLAUDEKIT_STORE=off)."""
-    store = _store.get_store()
-    if store is not None:
-        store.add_call(record)
+    """Every record of the session goes to its listeners too: the store (unless CLAUDEKIT_STORE=off)."""
+    for listener in _seams.usage_listeners():
+        listener(record)

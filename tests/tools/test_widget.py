@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from claudekit._runner._reply import ToolCall
+from claudekit._base._reply import ToolCall
 from claudekit._tooling._approval import PendingCall
 from claudekit._tooling._tools import tool
 from claudekit.notebook._approval import ApprovalDoc, approval_group_widget

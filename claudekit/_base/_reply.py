@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import _seams as _render
-from .._base._errors import ConfigError
-from .._base._events import Usage
+from ._errors import ConfigError
+from ._events import Usage
 
 if TYPE_CHECKING:
     import anthropic.types
 
-    from .._base._errors import ClaudekitError
+    from ._errors import ClaudekitError
 
 __all__ = ["Reply", "Step", "ToolCall"]
 
