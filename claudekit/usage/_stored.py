@@ -10,7 +10,8 @@ import pandas as pd
 
 from .. import _seams
 from .._base._errors import ConfigError
-from ._log import _build_frame, summarize
+from ._frame import _build_frame
+from ._log import summarize
 from ._record import miss_reason_text
 
 __all__ = ["UsageFrame", "history"]
