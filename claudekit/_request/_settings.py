@@ -7,17 +7,19 @@ instead of a 400 from the service half a minute into a notebook run.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
 import anthropic
+import pydantic
 
 from .._base import _models
-from .._base._errors import ConfigError
+from .._base._errors import ConfigError, OutputFormatError
 from ._content import check_unicode
 from ._markers import place_markers
 
-__all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
+__all__ = ["DEFAULT_MODEL", "Settings", "build_request", "output_schema", "parse_output"]
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -185,6 +187,26 @@ def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:
     schema: dict[str, Any] = schema_fn()
     schema.setdefault("additionalProperties", False)
     return schema
+
+
+def parse_output(fmt: Any, text: str) -> Any:
+    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
+    what = getattr(fmt, "__name__", "the output_format schema")
+    if isinstance(fmt, dict) or not hasattr(fmt, "model_json_schema"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
+    try:
+        return pydantic.TypeAdapter(fmt).validate_json(text)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first.get("type") == "json_invalid":
+            raise OutputFormatError(f"the answer is not JSON for {what}: {first.get('msg')}") from exc
+        detail = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ()))) or '(answer)'}: {e.get('msg')}" for e in exc.errors()[:2]
+        )
+        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc
 
 
 def build_request(

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import threading
 import time
@@ -24,14 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import anthropic
 import httpx2
-import pydantic
 
 from .._base._errors import (
     INTERRUPTS,
     ClaudekitError,
     ConfigError,
     IncompleteStreamError,
-    OutputFormatError,
     from_sdk_error,
     is_transport_error,
 )
@@ -39,7 +36,7 @@ from .._base._events import Event, ToolCallReady, ToolResult, Usage
 from .._base._notes import say_once
 from .._base._reply import Reply, Step, ToolCall
 from .._request import _hygiene
-from .._request._settings import Settings, build_request
+from .._request._settings import Settings, build_request, parse_output
 from .._tooling._tools import RunState
 from . import _attempts
 from ._stream import Accumulator
@@ -229,7 +226,7 @@ class Turn:
         if self.settings.output_format is not None and message.stop_reason == "end_turn":
             # The final message's text only: earlier steps of a tool loop may have said things.
             final_text = "".join(b.text for b in message.content if b.type == "text")
-            self.reply.parsed = _parse_output(self.settings.output_format, final_text)
+            self.reply.parsed = parse_output(self.settings.output_format, final_text)
         if message.stop_reason == "pause_turn":
             return []
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
@@ -561,23 +558,3 @@ def _valid_unicode(value: Any) -> Any:
     if isinstance(value, list):
         return [_valid_unicode(v) for v in value]
     return value
-
-
-def _parse_output(fmt: Any, text: str) -> Any:
-    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
-    what = getattr(fmt, "__name__", "the output_format schema")
-    if isinstance(fmt, dict) or not hasattr(fmt, "model_json_schema"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
-    try:
-        return pydantic.TypeAdapter(fmt).validate_json(text)
-    except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        if first.get("type") == "json_invalid":
-            raise OutputFormatError(f"the answer is not JSON for {what}: {first.get('msg')}") from exc
-        detail = "; ".join(
-            f"{'.'.join(map(str, e.get('loc', ()))) or '(answer)'}: {e.get('msg')}" for e in exc.errors()[:2]
-        )
-        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc

@@ -11,6 +11,7 @@ from .._base._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._request._settings import Settings
 from .._runner import _attempts
 from .._runner._client import resolve_client
+from ..usage._log import log_for
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
 from ._state import StateFile
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from ._estimate import JobEstimate
     from ._plan import Plan, PromptSpec, Request
 
-__all__ = ["batch", "make_usage_log", "map"]
+__all__ = ["batch", "map"]
 
 _ids = itertools.count(1)
 
@@ -98,7 +99,7 @@ async def map(
             plan,
             sdk,
             pacer,
-            make_usage_log(usage_log),
+            log_for(usage_log),
             name or f"map-{next(_ids)}",
             state=state_file,
             budget=budget,
@@ -193,7 +194,7 @@ async def batch(
         base=frame,
         output_format=job_settings.output_format,
         client_options=options,
-        usage_log=make_usage_log(usage_log),
+        usage_log=log_for(usage_log),
         state=state_file,
         outcomes=known,
         params=params,
@@ -220,17 +221,6 @@ async def batch(
             if state_file is not None:
                 state_file.close()  # a job that is never awaited must not hold the file open
     return job
-
-
-def make_usage_log(usage_log: Any) -> Any:
-    """The job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
-    from ..usage import UsageLog, session_log
-
-    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
-        return session_log()
-    if isinstance(usage_log, UsageLog):
-        return usage_log
-    return UsageLog(path=usage_log, parent=session_log())
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -327,7 +327,7 @@ class BatchJob:
         import pandas as pd
 
         from .._request._settings import Settings
-        from ._api import make_usage_log
+        from ..usage._log import log_for
 
         state_file = StateFile(path)
         st = state_file.load()
@@ -362,7 +362,7 @@ class BatchJob:
             client_options=client_options(
                 settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
             ),
-            usage_log=make_usage_log(usage_log),
+            usage_log=log_for(usage_log),
             state=state_file,
             outcomes={fp: o for fp, o in st.results.items() if fp in wanted},
             params=params,

@@ -309,6 +309,15 @@ def session_log() -> UsageLog:
         return _session
 
 
+def log_for(usage_log: UsageLog | str | os.PathLike[str] | None) -> UsageLog:
+    """A job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
+    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
+        return session_log()
+    if isinstance(usage_log, UsageLog):
+        return usage_log
+    return UsageLog(path=usage_log, parent=session_log())
+
+
 def _to_store(record: UsageRecord) -> None:
     """Every record of the session goes to its listeners too: the store (unless CLAUDEKIT_STORE=off)."""
     for listener in _seams.usage_listeners():
