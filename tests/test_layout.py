@@ -18,10 +18,14 @@ MAX_LINES = 60
 TODO_CYCLES: list[frozenset[str]] = [
     frozenset({"offline._backend", "offline._batches", "offline._server", "offline._transport"}),
     frozenset({"offline._turns", "offline._validation"}),
-    # in progress on this branch
-    frozenset({"_base._errors", "_base._reply"}),
-    frozenset({"_runner._chat", "_runner._turn"}),
 ]
+
+# Type-only knots kept on purpose, with the reason. A Reply carries the error that ended it and an error
+# carries the partial Reply: two halves of one public type; a Protocol on either side would weaken the
+# type users see on ``reply.error`` or ``err.reply``. Both live in _base, so no layer is crossed.
+TYPE_KNOTS: dict[frozenset[str], str] = {
+    frozenset({"_base._errors", "_base._reply"}): "Reply.error <-> ClaudekitError.reply (annotations only)",
+}
 
 # Functions allowed over MAX_LINES. DATA: a table, not logic. TODO: to split after the parallel branches
 # that edit these files are merged (issue 22); the test fails once one of them fits, so the list shrinks.
@@ -139,7 +143,7 @@ def _short(names: frozenset[str]) -> frozenset[str]:
 
 def test_no_import_cycle_in_claudekit() -> None:
     found = [_short(c) for c in cycles(import_graph(PACKAGE))]
-    assert [sorted(c) for c in found if c not in TODO_CYCLES] == []
+    assert [sorted(c) for c in found if c not in TODO_CYCLES and c not in TYPE_KNOTS] == []
     assert [sorted(c) for c in TODO_CYCLES if c not in found] == [], "broken: take it off TODO_CYCLES"
 
 

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anthropic
 import httpx2
@@ -42,11 +42,39 @@ from . import _attempts
 from ._stream import Accumulator
 
 if TYPE_CHECKING:
+    import anthropic
+
     from .._request._history import History
     from .._seams import Renderer
-    from ._chat import Chat, ReplyStream
+    from .._tooling._tools import ToolSet
 
-__all__ = ["Turn", "next_request"]
+__all__ = ["Turn", "TurnChat", "TurnHost", "next_request"]
+
+
+class TurnChat(Protocol):
+    """What a turn reads and updates of its :class:`~claudekit.Chat` (``_chat`` imports this module)."""
+
+    history: History
+    toolset: ToolSet
+    usage: Any
+    name: str
+    max_steps: int
+    budget_usd: float | None
+    _tracker: Any
+    _last_message_id: str | None
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic: ...
+
+    def _next_turn(self) -> int: ...
+
+
+class TurnHost(Protocol):
+    """The reply stream that runs the turn: it claims the chat for it and shows the reply."""
+
+    def _begin(self) -> Renderer | None: ...
+
+    def _closed(self, error: BaseException | None) -> None: ...
 
 log = logging.getLogger("claudekit")
 # ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
@@ -85,11 +113,11 @@ class Turn:
 
     def __init__(
         self,
-        chat: Chat,
+        chat: TurnChat,
         prompt: list[dict[str, Any]] | None,
         settings: Settings,
         reply: Reply,
-        host: ReplyStream,
+        host: TurnHost,
     ) -> None:
         self.chat = chat
         self.prompt = prompt
@@ -461,7 +489,7 @@ def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> N
         )
 
 
-def _build(chat: Chat, history: History, settings: Settings) -> dict[str, Any]:
+def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, Any]:
     try:
         return build_request(
             settings, history.to_params(), chat.toolset.params(), previous_message_id=chat._last_message_id
@@ -473,7 +501,7 @@ def _build(chat: Chat, history: History, settings: Settings) -> dict[str, Any]:
         raise ConfigError(f"could not build the request ({why})") from exc
 
 
-def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
+def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
     """The request the chat's next turn would send first for ``prompt``; the chat is left untouched."""
     history = copy.deepcopy(chat.history)
     _answer_dangling(history, prompt)
@@ -484,7 +512,7 @@ def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Sett
     return _build(chat, history, settings)
 
 
-async def _within_budget(chat: Chat, body: dict[str, Any]) -> None:
+async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> None:
     """With a chat or session budget in force, estimate the call and refuse it if it could pass one."""
     from ..usage import check_budget, estimate_request, expected_cache_read, get_budget
 
