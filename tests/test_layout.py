@@ -38,9 +38,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "usage._plots:plot_cache_hit_rate": "TODO after merge: usage/_plots.py is being edited (rendering)",
     "usage._plots:plot_cost": "TODO after merge: usage/_plots.py is being edited (rendering)",
     "usage._plots:plot_input_tokens": "TODO after merge: usage/_plots.py is being edited (rendering)",
-    "_request._settings:Settings.validate": "in progress on this branch",
-    "_request._settings:build_request": "in progress on this branch",
-    "usage._record:UsageRecord.from_message": "in progress on this branch",
 }
 
 
