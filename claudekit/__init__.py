@@ -2,6 +2,12 @@
 
 Typed streaming on the official ``anthropic`` SDK, live widgets, tool approval, usage and cache
 analytics, and an offline backend so that everything runs without an API key.
+
+Layers, each importing only those below it (``lint-imports`` checks it; README "Layout")::
+
+    notebook > frame > store > _runner > usage > _tooling > _request > offline > _base > _seams
+
+This module only re-exports the public API.
 """
 
 from __future__ import annotations

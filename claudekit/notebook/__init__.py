@@ -7,6 +7,8 @@ with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a 
 ``Chat(render=False)``). Rendering never changes the events a stream yields.
 
 Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
+
+Layer: the top one. It may import every other layer; none imports it (it plugs in through ``_seams``).
 """
 
 from __future__ import annotations

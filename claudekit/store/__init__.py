@@ -9,6 +9,9 @@ kernel), ``chats`` (name, model, settings, tools), ``messages`` (each chat's his
 params, in order, searchable with FTS5), ``calls`` (one row per usage record, with the notebook path
 from ``JPY_SESSION_NAME`` and the cell's execution count). API keys and key-shaped strings are replaced
 by ``[redacted]`` before anything is written.
+
+Layer: above ``_runner`` and usage, which never import it: on import it registers itself with
+``claudekit._seams`` (a chat's attach/commit, each usage record, ``Chat.resume``, ``usage.history()``).
 """
 
 from __future__ import annotations
