@@ -1,10 +1,8 @@
-"""The seams: where the layers above plug into the core, which imports none of them.
+"""The seam between the chat core and whatever displays a reply.
 
-The notebook layer registers a renderer factory (live widgets or plain text), its approval card and its
-cell inserter; the store listens to each chat's lifecycle and to the session's usage records, and serves
-``Chat.resume`` and ``usage.history()`` (as simonw/llm's ``Response.log_to_db`` hands off to a log store
-the model layer never imports). This module imports nothing of claudekit: it is the lowest layer, so
-its types are ``Any`` where a claudekit class would be. Nothing here imports IPython.
+The core knows only this protocol; the notebook layer registers a factory for live widgets or plain
+text. Nothing here imports IPython. The store listens here too (see the end), as llm's ``log_to_db``
+hands off to a store the model never imports. Nothing of claudekit either: ``Any`` stands for its types.
 """
 
 from __future__ import annotations
@@ -15,23 +13,16 @@ from typing import Any, Protocol
 __all__ = [
     "ApprovalPresenter",
     "CellInserter",
-    "ChatListener",
     "Renderer",
     "RendererFactory",
-    "UsageListener",
-    "add_chat_listener",
-    "add_usage_listener",
     "chat_listeners",
     "get_approval_presenter",
-    "get_call_reader",
     "get_cell_inserter",
     "get_renderer_factory",
-    "get_resumer",
     "set_approval_presenter",
-    "set_call_reader",
     "set_cell_inserter",
     "set_renderer_factory",
-    "set_resumer",
+    "store_hooks",
     "usage_listeners",
 ]
 
@@ -91,56 +82,10 @@ def get_cell_inserter() -> CellInserter | None:
     return _inserter
 
 
-# A chat's lifecycle: called with ("attach", chat) when it starts a conversation and ("commit", chat)
-# after each turn (the store keeps it). A listener's failure is said once by the chat, never raised.
-ChatListener = Callable[[str, Any], None]
-_chat_listeners: list[ChatListener] = []
-
-
-def add_chat_listener(listener: ChatListener) -> None:
-    if listener not in _chat_listeners:
-        _chat_listeners.append(listener)
-
-
-def chat_listeners() -> tuple[ChatListener, ...]:
-    return tuple(_chat_listeners)
-
-
-# Every usage record of the session (a claudekit.usage.UsageRecord), after the session log has it.
-UsageListener = Callable[[Any], None]
-_usage_listeners: list[UsageListener] = []
-
-
-def add_usage_listener(listener: UsageListener) -> None:
-    if listener not in _usage_listeners:
-        _usage_listeners.append(listener)
-
-
-def usage_listeners() -> tuple[UsageListener, ...]:
-    return tuple(_usage_listeners)
-
-
-# ``Chat.resume``: called with (the Chat class, name or id, keyword overrides); the store registers it.
-_resumer: Callable[[Any, str, dict[str, Any]], Any] | None = None
-
-
-def set_resumer(resumer: Callable[[Any, str, dict[str, Any]], Any] | None) -> None:
-    global _resumer
-    _resumer = resumer
-
-
-def get_resumer() -> Callable[[Any, str, dict[str, Any]], Any] | None:
-    return _resumer
-
-
-# ``usage.history()``'s source: the store's ``query_calls`` (keyword filters -> columns of stored calls).
-_call_reader: Callable[..., Any] | None = None
-
-
-def set_call_reader(reader: Callable[..., Any] | None) -> None:
-    global _call_reader
-    _call_reader = reader
-
-
-def get_call_reader() -> Callable[..., Any] | None:
-    return _call_reader
+# The store's side, filled by claudekit.store on import (the core and usage never import the store):
+# chat listeners get ("attach", chat) at a new conversation and ("commit", chat) after each turn; usage
+# listeners each usage record of the session; "resume" serves Chat.resume(cls, name_or_id, overrides)
+# and "query_calls" usage.history() (keyword filters -> columns of the stored calls).
+chat_listeners: list[Callable[[str, Any], None]] = []
+usage_listeners: list[Callable[[Any], None]] = []
+store_hooks: dict[str, Callable[..., Any]] = {}

@@ -172,7 +172,7 @@ class Chat:
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
-        resume = _render.get_resumer()  # claudekit.store registers it; the core never imports the store
+        resume = _render.store_hooks.get("resume")  # the store registers it: the core never imports it
         if resume is None:
             raise ConfigError(
                 "Chat.resume reads claudekit's store, which is not loaded", hint="import claudekit"
@@ -455,7 +455,7 @@ def _budget(usd: float | None) -> float | None:
 def _store_link(action: str, chat: Chat) -> None:
     """Keep the chat in claudekit.store (attach at creation, commit after each turn); the store is
     optional and best effort: a failure is said once and never costs the conversation."""
-    for listener in _render.chat_listeners():  # the store listens here
+    for listener in _render.chat_listeners:  # the store listens here
         try:
             listener(action, chat)
         except Exception as exc:

@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 # The store listens to the core through the seams; the core never imports it.
-_seams.add_chat_listener(on_chat)
-_seams.add_usage_listener(keep_call)
-_seams.set_resumer(resume)
-_seams.set_call_reader(query_calls)
+_seams.chat_listeners.append(on_chat)
+_seams.usage_listeners.append(keep_call)
+_seams.store_hooks.update(resume=resume, query_calls=query_calls)

@@ -320,5 +320,5 @@ def log_for(usage_log: UsageLog | str | os.PathLike[str] | None) -> UsageLog:
 
 def _to_store(record: UsageRecord) -> None:
     """Every record of the session goes to its listeners too: the store (unless CLAUDEKIT_STORE=off)."""
-    for listener in _seams.usage_listeners():
+    for listener in _seams.usage_listeners:
         listener(record)

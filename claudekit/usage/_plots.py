@@ -60,6 +60,7 @@ def _neutral(fig: _MplFigure) -> None:
 
 __all__ = ["plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame"]
 
+
 @runtime_checkable
 class HasFrame(Protocol):
     """A :class:`~claudekit.usage.UsageLog`, or anything with the usage DataFrame as ``.df``."""

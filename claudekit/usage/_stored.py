@@ -110,7 +110,7 @@ def history(
     ``since="7d"`` (or "12h", "30m", a timedelta, a datetime, "2026-11-01"), ``until``, ``model`` (one
     name or a list), ``notebook`` (a path, or just its file name), ``chat`` (name or stored id) and
     ``session`` (a kernel's session id) narrow it down. Empty when the store is off or empty."""
-    query_calls = _seams.get_call_reader()  # the store registers it: usage never imports the store
+    query_calls = _seams.store_hooks.get("query_calls")  # the store registers it: usage never imports it
     if query_calls is None:
         raise ConfigError(
             "usage.history() reads claudekit's store, which is not loaded", hint="import claudekit"
