@@ -76,6 +76,7 @@ class TurnHost(Protocol):
 
     def _closed(self, error: BaseException | None) -> None: ...
 
+
 log = logging.getLogger("claudekit")
 # ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
 # not wake an event loop asleep in select(): without a wake-up now and then, an interrupt during an
