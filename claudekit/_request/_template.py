@@ -7,7 +7,7 @@ conversions ``!r``/``!s``/``!a`` and format specs (``{x:.2f}``); ``{{`` and ``}}
 Names resolve in the namespace only, through attribute and index access: nothing is evaluated, and
 dunder attributes are refused. A missing name is an error that names it.
 
-A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`claudekit._frames`):
+A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`._frames`):
 ``{df}`` (shape, dtypes, nulls, first rows), ``{df:schema}``, ``{df:head=20}``, ``{df:sample=20}``
 (seeded) and ``{df:describe}``, each fitted to ``frame_budget`` tokens. Other objects without a format
 spec are inserted by their text: another frame-like object with ``to_string`` (at most ``max_rows``
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from string import Formatter
 from typing import Any
 
-from ._errors import ConfigError
+from .._base._errors import ConfigError
 from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
 
 __all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
