@@ -212,7 +212,7 @@ class WidgetRenderer:
 
             install()
         if self._display is None and self.static:
-            from ._config import headless
+            from ._where import headless
 
             self.headless = headless()
             if self.headless:
