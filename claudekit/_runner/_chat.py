@@ -280,6 +280,7 @@ class ReplyStream:
         self.reply = Reply(settings.model)
         self._render = render
         self._renderer: _render.Renderer | None = None
+        self._view = contextlib.ExitStack()  # holds the renderer from its start to its finish
         self._turn: Turn | None = None
         self._agen: AsyncGenerator[Event, None] | None = None
         self._consumer = "events"
@@ -307,10 +308,15 @@ class ReplyStream:
             # Iterating the events yourself means you show them: nothing is drawn unless render=True.
             drawn = self._render is True or (self._render is None and self._consumer == "reply")
             factory = _render.get_renderer_factory() if drawn else None
-            self._renderer = factory(self._render) if factory is not None else None
-            if self._renderer is not None:
+            renderer = factory(self._render) if factory is not None else None
+            if renderer is not None:
                 info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
-                self._renderer.start({**info, "stop": self.stop, "budget": chat._budget_info()})
+                renderer.start(
+                    {**info, "stop": self.stop, "budget": chat._budget_info(), "reply": self.reply}
+                )
+                # Entered once started: _closed leaves it, and so does the stack's own end, whatever comes.
+                self._view.enter_context(_render.showing(renderer, self.reply))
+                self._renderer = renderer
         except BaseException:
             chat._active = None
             self._claimed = False
@@ -328,11 +334,11 @@ class ReplyStream:
         _store_link("commit", self.chat)  # the conversation as the turn left it
         if self._ended is not None:
             self._ended.set()
-        if self._renderer is not None:
-            try:
-                self._renderer.finish(self.reply, error)
-            except Exception:
-                logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
+        view, self._view = self._view, contextlib.ExitStack()
+        try:
+            view.__exit__(type(error) if error is not None else None, error, None)
+        except Exception:
+            logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
 
     def _abandoned(self) -> None:
         """The consumer dropped the iterator before the end: finish now, close the generator soon.

@@ -18,13 +18,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
 import httpx2
 
+from .. import _seams
 from .._base._errors import (
     INTERRUPTS,
     ClaudekitError,
@@ -80,10 +81,6 @@ class TurnHost(Protocol):
 
 
 log = logging.getLogger("claudekit")
-# ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
-# not wake an event loop asleep in select(): without a wake-up now and then, an interrupt during an
-# HTTP wait (connect, first byte, the SDK's retry back-off) lands only when some other I/O happens.
-_WAKE_S = 0.25
 
 
 @dataclasses.dataclass
@@ -137,7 +134,7 @@ class Turn:
         self._mark: tuple[int, int] | None = None  # the history before the prompt
         self._previous_id: str | None = None
         self._raw: Any = None  # the last HTTP response, closed on the way out
-        self._waker: _Waker | None = None
+        self._awake: Callable[[], None] | None = None  # releases the loop waker (see _seams)
         self._reservation: Reservation | None = None  # the budget held for the call in flight
 
     # -- the turn ---------------------------------------------------------------------------------------
@@ -212,8 +209,9 @@ class Turn:
             chat.history.add_user(self.prompt)
         elif not chat.history.messages:
             raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
-        if threading.current_thread() is threading.main_thread():
-            self._waker = _Waker.acquire()
+        keep_awake = _seams.get_loop_waker()
+        if keep_awake is not None and threading.current_thread() is threading.main_thread():
+            self._awake = keep_awake()
 
     def _answer_dangling(self) -> None:
         _answer_dangling(self.chat.history, self.prompt)
@@ -385,8 +383,8 @@ class Turn:
             return
         self.closed = True
         self._release_budget()
-        if self._waker is not None:
-            self._waker.release()
+        if self._awake is not None:
+            self._awake()
         self._host._closed(error)
 
     async def _release(self) -> None:
@@ -572,41 +570,6 @@ async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> Reservation | 
     expected = expected_cache_read(chat.usage, body)
     estimate = await estimate_request(chat.client, body, expected_cache_read_tokens=expected)
     return reserve_budget(estimate, chat_budget=chat.budget_usd, chat_log=chat.usage)
-
-
-class _Waker:
-    """One task per event loop that wakes it every _WAKE_S while any turn runs (see _WAKE_S)."""
-
-    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, _Waker]] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.users = 0
-        self.task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def acquire(cls) -> _Waker:
-        loop = asyncio.get_running_loop()
-        waker = cls._by_loop.get(loop)
-        if waker is None:
-            waker = cls._by_loop[loop] = cls(loop)
-        waker.users += 1
-        if waker.task is None:
-            waker.task = loop.create_task(_wake_periodically())
-        return waker
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users <= 0:
-            self._by_loop.pop(self.loop, None)
-            if self.task is not None:
-                self.task.cancel()
-                self.task = None
-
-
-async def _wake_periodically() -> None:
-    while True:
-        await asyncio.sleep(_WAKE_S)
 
 
 def _result(tool_use_id: str, content: Any, is_error: bool) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from .._request._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, headless, in_widget_kernel, make_renderer, render_mode
+from ._interrupt import keep_awake
 from ._state import STATUSES, ToolCard, ViewState
 from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_html
 from ._text import TextRenderer
@@ -75,6 +76,7 @@ def _present_approvals(pending: tuple[Any, ...]) -> None:
 
 _render.set_approval_presenter(_present_approvals)
 _render.set_cell_inserter(_to_cell)
+_render.set_loop_waker(keep_awake)
 
 
 def _frame_progress(setting: Any) -> Any:
