@@ -22,7 +22,7 @@ from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
-from ._turn import Turn, next_request
+from ._turn import Turn, TurnContext, next_request
 
 if TYPE_CHECKING:
     from ..usage import Estimate
@@ -164,7 +164,7 @@ class Chat:
 
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
-        body = next_request(self, to_blocks(prompt) if prompt is not None else None, settings)
+        body = next_request(self._turn_context(), to_blocks(prompt) if prompt is not None else None, settings)
         expected = expected_cache_read(self.usage, body)
         return await estimate_request(self.client, body, expected_cache_read_tokens=expected)
 
@@ -238,9 +238,28 @@ class Chat:
 
     # -- what the turn runner uses ------------------------------------------------------------------
 
+    def _turn_context(self) -> TurnContext:
+        """What a turn needs of this chat (taken when the turn starts, once it holds the chat)."""
+        return TurnContext(
+            self.history,
+            self.toolset,
+            self.client,
+            self.usage,
+            self.name,
+            self.max_steps,
+            self.budget_usd,
+            self._tracker,
+            self._last_message_id,
+            next_turn=self._next_turn,
+            keep_message_id=self._keep_message_id,
+        )
+
     def _next_turn(self) -> int:
         self._turn += 1
         return self._turn
+
+    def _keep_message_id(self, message_id: str | None) -> None:
+        self._last_message_id = message_id
 
     def _budget_info(self) -> dict[str, Any] | None:
         """What the view shows of the budget in force (the tighter of the chat's and the session's)."""
@@ -292,7 +311,7 @@ class ReplyStream:
 
     def _events(self) -> AsyncGenerator[Event, None]:
         if self._agen is None:
-            self._turn = Turn(self.chat, self.prompt, self.settings, self.reply, self)
+            self._turn = Turn(self.chat._turn_context, self.prompt, self.settings, self.reply, self)
             self._agen = self._turn.events()
         return self._agen
 

@@ -51,25 +51,28 @@ if TYPE_CHECKING:
     from .._tooling._tools import ToolSet
     from ..usage._budget import Reservation
 
-__all__ = ["Turn", "TurnChat", "TurnHost", "next_request"]
+__all__ = ["Turn", "TurnContext", "TurnHost", "next_request"]
 
 
-class TurnChat(Protocol):
-    """What a turn reads and updates of its :class:`~claudekit.Chat` (``_chat`` imports this module)."""
+@dataclasses.dataclass
+class TurnContext:
+    """What a turn needs of its chat, handed over when the turn starts: the turn never sees the Chat."""
 
     history: History
     toolset: ToolSet
-    usage: Any
+    client: anthropic.AsyncAnthropic
+    usage: Any  # the chat's UsageLog, or None
     name: str
     max_steps: int
     budget_usd: float | None
-    _tracker: Any
-    _last_message_id: str | None
+    tracker: Any  # the client-side cache-miss tracker, or None
+    last_message_id: str | None  # of the chat's last answer (sent as previous_message_id)
+    next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
+    keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
 
-    @property
-    def client(self) -> anthropic.AsyncAnthropic: ...
-
-    def _next_turn(self) -> int: ...
+    def set_last_message_id(self, message_id: str | None) -> None:
+        self.last_message_id = message_id  # the next step of this turn sends it
+        self.keep_message_id(message_id)  # and the chat's next turn
 
 
 class TurnHost(Protocol):
@@ -113,13 +116,14 @@ class Turn:
 
     def __init__(
         self,
-        chat: TurnChat,
+        context: Callable[[], TurnContext],
         prompt: list[dict[str, Any]] | None,
         settings: Settings,
         reply: Reply,
         host: TurnHost,
     ) -> None:
-        self.chat = chat
+        self._context = context  # taken when the turn starts, once it holds the chat
+        self.ctx: TurnContext | None = None
         self.prompt = prompt
         self.settings = settings
         self.reply = reply
@@ -137,6 +141,11 @@ class Turn:
         self._awake: Callable[[], None] | None = None  # releases the loop waker (see _seams)
         self._reservation: Reservation | None = None  # the budget held for the call in flight
 
+    @property
+    def _chat(self) -> TurnContext:
+        assert self.ctx is not None, "the turn has not started"
+        return self.ctx
+
     # -- the turn ---------------------------------------------------------------------------------------
 
     async def events(self) -> AsyncGenerator[Event, None]:
@@ -145,12 +154,13 @@ class Turn:
         self.renderer = self._host._begin()  # BusyError here: this turn never started, nothing to undo
         self.started = True
         try:
+            self.ctx = self._context()
             self._begin()
             renderer = self.renderer
-            for index in range(self.chat.max_steps):
+            for index in range(self._chat.max_steps):
                 body = self._request()
                 # Refused: nothing sent, nothing noted. Allowed: its worst case is held until it is logged.
-                self._reservation = await _within_budget(self.chat, body)
+                self._reservation = await _within_budget(self._chat, body)
                 step = self._new_step(index, body)
                 await self._send(step)
                 feed = step.acc.feed
@@ -199,10 +209,10 @@ class Turn:
         return ev
 
     def _begin(self) -> None:
-        chat = self.chat
+        chat = self._chat
         self.task = asyncio.current_task()
-        self.number = chat._next_turn()
-        self._previous_id = chat._last_message_id
+        self.number = chat.next_turn()
+        self._previous_id = chat.last_message_id
         self._answer_dangling()
         self._mark = chat.history.snapshot_len()
         if self.prompt is not None:
@@ -214,24 +224,24 @@ class Turn:
             self._awake = keep_awake()
 
     def _answer_dangling(self) -> None:
-        _answer_dangling(self.chat.history, self.prompt)
+        _answer_dangling(self._chat.history, self.prompt)
 
     # -- one step -----------------------------------------------------------------------------------------
 
     def _request(self) -> dict[str, Any]:
-        return _build(self.chat, self.chat.history, self.settings)
+        return _build(self._chat, self._chat.history, self.settings)
 
     def _new_step(self, index: int, body: dict[str, Any]) -> _Step:
-        chat = self.chat
+        chat = self._chat
         started_at = datetime.now(timezone.utc)
-        reason = chat._tracker.observe(body, started_at) if chat._tracker is not None else None
+        reason = chat.tracker.observe(body, started_at) if chat.tracker is not None else None
         self.step = _Step(index, body, reason, Accumulator(index), started_at=started_at)
         return self.step
 
     async def _send(self, step: _Step) -> None:
         step.started = time.perf_counter()
         with _attempts.watching(step.attempts):
-            step.raw = self._raw = await self.chat.client.messages.create(**step.body, stream=True)
+            step.raw = self._raw = await self._chat.client.messages.create(**step.body, stream=True)
         self._log_retried(step, step.raw.response)
         step.request_id = step.raw.response.headers.get("request-id")
 
@@ -246,8 +256,8 @@ class Turn:
         assert message is not None
         refused = message.stop_reason == "refusal"
         self.reply.steps.append(self._step_record(step, "ok"))
-        self.chat.history.add_assistant(message.content)
-        self.chat._last_message_id = message.id
+        self._chat.history.add_assistant(message.content)
+        self._chat.set_last_message_id(message.id)
         self._log_step(step, "refusal" if refused else "ok")
         step.done = True
         self.step = None
@@ -261,7 +271,7 @@ class Turn:
         if message.stop_reason == "pause_turn":
             return []
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
-        runnable = [c for c in calls if self.chat.toolset.handles(c)]
+        runnable = [c for c in calls if self._chat.toolset.handles(c)]
         if message.stop_reason != "tool_use" or not runnable:
             return None
         return runnable
@@ -269,8 +279,8 @@ class Turn:
     def _take_back_refused(self) -> None:
         """The service's rule: after a refusal the context must be reset, or refusals continue."""
         assert self._mark is not None
-        self.chat.history.restore(self._mark)
-        self.chat._last_message_id = self._previous_id
+        self._chat.history.restore(self._mark)
+        self._chat.set_last_message_id(self._previous_id)
         details = self.reply.stop_details
         why = getattr(details, "explanation", None) or getattr(details, "category", None)
         log.warning(
@@ -281,7 +291,7 @@ class Turn:
 
     def _caller_answers(self, step: int) -> bool:
         """Whether the step also called tools claudekit cannot run (definitions only)."""
-        toolset = self.chat.toolset
+        toolset = self._chat.toolset
         return any(c.step == step and not c.server and not toolset.handles(c) for c in self.reply.tool_calls)
 
     def _record_call(self, ev: ToolCallReady, step: int, error: str | None = None) -> None:
@@ -293,13 +303,13 @@ class Turn:
 
     async def _run_tools(self, calls: list[ToolCall]) -> AsyncGenerator[Event, None]:
         run = self.tools = _ToolRun(calls)
-        async with contextlib.aclosing(self.chat.toolset.run(calls, run.state)) as results:
+        async with contextlib.aclosing(self._chat.toolset.run(calls, run.state)) as results:
             async for tev in results:
                 if isinstance(tev, ToolResult):
                     _apply_result(self.reply, tev)
                     run.results[tev.id] = _result(tev.id, _valid_unicode(tev.content), tev.is_error)
                 yield tev
-        self.chat.history.add_tool_results([run.results[c.id] for c in calls])
+        self._chat.history.add_tool_results([run.results[c.id] for c in calls])
         self.tools = None
 
     def _answer_unfinished_tools(self) -> None:
@@ -310,14 +320,14 @@ class Turn:
         blocks = [
             run.results.get(c.id) or _result(c.id, run.state.unfinished_text(c.id), True) for c in run.calls
         ]
-        self.chat.history.add_tool_results(blocks)
+        self._chat.history.add_tool_results(blocks)
 
     def _max_steps(self) -> None:
         self.reply.max_steps_reached = True
         logging.getLogger("claudekit.tools").warning(
             "claudekit: stopped after max_steps=%d API calls while the model was still calling tools "
             "(reply.max_steps_reached); send again to continue, or raise Chat(max_steps=...)",
-            self.chat.max_steps,
+            self._chat.max_steps,
         )
 
     # -- the end ----------------------------------------------------------------------------------------
@@ -344,7 +354,7 @@ class Turn:
         if step is not None and not step.done:
             self._abandon_step(step, status, exc, interrupted)
         elif not self.reply.steps and self._mark is not None:
-            self.chat.history.restore(self._mark)  # nothing was sent: the prompt comes back out
+            self._chat.history.restore(self._mark)  # nothing was sent: the prompt comes back out
         self._answer_unfinished_tools()
         if interrupted:
             self.reply.interrupted = True
@@ -372,10 +382,10 @@ class Turn:
         msg = step.acc.snapshot
         kept = _hygiene.partial_content(list(msg.content), set(step.acc.open_block_indices())) if msg else []
         if kept:
-            self.chat.history.add_assistant(kept)
+            self._chat.history.add_assistant(kept)
         elif step.index == 0 and self._mark is not None:
             # Nothing came back: take the prompt out again so that re-sending it does not duplicate it.
-            self.chat.history.restore(self._mark)
+            self._chat.history.restore(self._mark)
 
     def close(self, error: BaseException | None) -> None:
         """The turn is over: stop waking the loop and tell the stream (once)."""
@@ -462,13 +472,13 @@ class Turn:
 
         ``arrived``: for a call that failed or was interrupted without its final usage, the output tokens
         estimated from what arrived, so that its cost counts input, cache and that (never $0)."""
-        log_ = self.chat.usage
+        log_ = self._chat.usage
         if log_ is None:
             return
         try:
             from ..usage import UsageRecord
 
-            record = UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields)
+            record = UsageRecord.from_message(message, chat_id=self._chat.name, turn=self.number, **fields)
             log_.append(_priced_partial(record, arrived) if arrived is not None else record)
         except Exception as exc:
             why = " ".join(str(exc).split())[:200]
@@ -536,10 +546,10 @@ def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> N
         )
 
 
-def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, Any]:
+def _build(chat: TurnContext, history: History, settings: Settings) -> dict[str, Any]:
     try:
         return build_request(
-            settings, history.to_params(), chat.toolset.params(), previous_message_id=chat._last_message_id
+            settings, history.to_params(), chat.toolset.params(), previous_message_id=chat.last_message_id
         )
     except ClaudekitError:
         raise
@@ -548,7 +558,9 @@ def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, An
         raise ConfigError(f"could not build the request ({why})") from exc
 
 
-def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
+def next_request(
+    chat: TurnContext, prompt: list[dict[str, Any]] | None, settings: Settings
+) -> dict[str, Any]:
     """The request the chat's next turn would send first for ``prompt``; the chat is left untouched."""
     history = copy.deepcopy(chat.history)
     _answer_dangling(history, prompt)
@@ -559,7 +571,7 @@ def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: 
     return _build(chat, history, settings)
 
 
-async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> Reservation | None:
+async def _within_budget(chat: TurnContext, body: dict[str, Any]) -> Reservation | None:
     """With a chat or session budget in force, estimate the call and refuse it if it could pass one;
     else hold its worst case against them (concurrent calls see it) until it is released."""
     from ..usage import estimate_request, expected_cache_read, get_budget
