@@ -2,7 +2,7 @@
 ``%claude`` / ``%%claude`` magics.
 
 Importing this package is cheap (no ipywidgets, no IPython import): it registers the renderer factory
-with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
+(and the loop waker that lets a kernel interrupt land during an HTTP wait) with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
 :class:`TextRenderer` elsewhere, or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``,
 ``Chat(render=False)``). Rendering never changes the events a stream yields, and a stream whose events
 the caller iterates is not rendered (unless ``render=True``): the caller shows them. Under nbconvert,
