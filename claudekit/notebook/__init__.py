@@ -2,11 +2,12 @@
 ``%claude`` / ``%%claude`` magics.
 
 Importing this package is cheap (no ipywidgets, no IPython import): it registers the renderer factory
-(and the loop waker that lets a kernel interrupt land during an HTTP wait) with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
-:class:`TextRenderer` elsewhere, or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``,
-``Chat(render=False)``). Rendering never changes the events a stream yields, and a stream whose events
-the caller iterates is not rendered (unless ``render=True``): the caller shows them. Under nbconvert,
-nbval or papermill (:func:`headless`) no live view is drawn: the saved copy is the reply's one output.
+(and the loop waker that lets a kernel interrupt land during an HTTP wait) with the core, which then
+builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a :class:`TextRenderer` elsewhere,
+or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``, ``Chat(render=False)``). Rendering never
+changes the events a stream yields, and a stream whose events the caller iterates is not rendered
+(unless ``render=True``): the caller shows them. Under nbconvert, nbval or papermill (:func:`headless`)
+no live view is drawn: the saved copy is the reply's one output.
 
 Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
 
