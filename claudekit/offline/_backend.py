@@ -18,9 +18,11 @@ from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
 from ._faults import FAULT_HEADER, Fault
 from ._models_api import get_model, list_models
+from ._recent import RecentList
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._signing import ThinkingSigner
-from ._sse import Block, Rendered, encode_event, message_json, render, stream_events
+from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
+from ._threads import ThreadStore
 from ._validation import Context, parse_betas, thinking_on, validate_request
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "Cut", "OfflineBackend", "Reply", "Route", "Sleep", "Stall"]
 
+_KEEP_REQUESTS = 512  # request bodies kept for inspection
+_KEEP_BYTES = 64 * 2**20  # …and at most about this many bytes of them
+_KEEP_LOG = 10_000  # (method, path) entries kept
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -191,8 +196,10 @@ class OfflineBackend:
         self._lock = threading.Lock()
         self._counter = 0
         self._records: dict[str, _Record] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.http_log: list[tuple[str, str]] = []
+        # Bounded, so a long-lived server does not keep every request (tests still read the recent ones).
+        self.requests: RecentList[dict[str, Any]] = RecentList(maxlen=_KEEP_REQUESTS, max_bytes=_KEEP_BYTES)
+        self.http_log: RecentList[tuple[str, str]] = RecentList(maxlen=_KEEP_LOG)
+        self.threads = ThreadStore(self.now)
         wall = WallClock(self.now)
         self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
         self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
@@ -251,7 +258,9 @@ class OfflineBackend:
             call = Call(method, path, query, headers, body, params, msg_id, req_id)
             return route.handler(call)
         except ApiError as err:
-            return _json_reply(err.status, error_body(err.error_type, err.message, req_id), req_id)
+            return _json_reply(
+                err.status, error_body(err.error_type, err.message, req_id, err.details), req_id
+            )
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         for route in self.routes:
@@ -324,9 +333,21 @@ class OfflineBackend:
 
     def _messages(self, call: Call, fault: Fault | None) -> Reply:
         raw = call.json()
-        view = validate_request(raw, self._context(call))
-        with self._lock:
-            self.requests.append(raw)
+        ctx = self._context(call)
+        # A threaded request is validated and answered as the whole conversation the thread holds.
+        full, continues = self.threads.expand(raw, ctx.betas) if isinstance(raw, Mapping) else (raw, None)
+        answered = False
+        try:
+            view = validate_request(full, ctx)
+            with self._lock:
+                self.requests.append(raw, len(call.body))
+            reply = self._answer(call, view, fault, threaded="thread" in raw)
+            answered = reply.status == 200
+            return reply
+        finally:
+            self.threads.finish(continues, answered=answered)
+
+    def _answer(self, call: Call, view: dict[str, Any], fault: Fault | None, *, threaded: bool) -> Reply:
         answer = self.responder(OfflineRequest(view, call.headers))
         if isinstance(answer, str):
             answer = Turn(text=answer)
@@ -345,6 +366,8 @@ class OfflineBackend:
         cache_usage = self.cache.account(model, view, prompt)
         self._remember(call.msg_id, view, prompt)
         rendered = self._render(view, answer, call.msg_id, fault)
+        if threaded:
+            self.threads.store(call.msg_id, view, [final_block(b) for b in rendered.blocks])
         usage: dict[str, Any] = {
             **cache_usage.as_usage(),
             "service_tier": "standard",

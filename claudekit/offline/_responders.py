@@ -87,6 +87,9 @@ class OfflineRequest:
     def output_schema(self) -> Mapping[str, Any] | None:
         oc = self.body.get("output_config")
         fmt = oc.get("format") if isinstance(oc, Mapping) else None
+        if fmt is None:
+            # The legacy top-level ``output_format`` (beta structured-outputs-2025-11-13): litellm sends it.
+            fmt = self.body.get("output_format")
         schema = fmt.get("schema") if isinstance(fmt, Mapping) else None
         return schema if isinstance(schema, Mapping) else None
 
@@ -421,7 +424,9 @@ class DefaultResponder:
                 f"The user asks: “{_quote(prompt, 120)}”. Plan: call {names} with arguments taken from the "
                 "request, then answer from the results."
             )
-            return Turn(thinking=thinking, text=f"(offline) I'll use {names} for this.", tool_calls=calls)
+            # Forced tool use (``any`` / ``tool``): the service writes no text before the tool_use.
+            text = None if choice in ("any", "tool") else f"(offline) I'll use {names} for this."
+            return Turn(thinking=thinking, text=text, tool_calls=calls)
         schema = request.output_schema
         if schema is not None:
             value = value_for_schema(schema, prompt)
