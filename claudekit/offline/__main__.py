@@ -38,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="enforce this rate limit on /v1/messages, with 429 and retry-after (default: none)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a connection may send nothing before it is closed (default %(default)s)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a started request may take to arrive in full; slower is 408 (default %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
     args = parser.parse_args(argv)
     limits = RateLimits(requests_per_minute=args.requests_per_minute) if args.requests_per_minute else None
@@ -47,7 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         rate_limits=limits,
         batches=BatchSettings(processing_seconds=args.batch_seconds),
     )
-    server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
+    server = OfflineServer(
+        backend,
+        args.host,
+        args.port,
+        verbose=args.verbose,
+        idle_timeout=args.idle_timeout,
+        request_timeout=args.request_timeout,
+    )
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

@@ -102,9 +102,13 @@ class Call:
         """The body parsed as JSON, or the API's 400 for a body that is not JSON text."""
         try:
             parsed = json.loads(self.body or b"null")
+            lone = _has_lone_surrogate(parsed)
         except ValueError as exc:
             raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
-        if _has_lone_surrogate(parsed):
+        except RecursionError:
+            # 100k nested arrays: Python's parser gives up (the service answers 400 as well).
+            raise ApiError(400, "There was an issue with the JSON body: it is nested too deeply") from None
+        if lone:
             # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
             raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
         return parsed
@@ -189,6 +193,7 @@ class OfflineBackend:
             Route("POST", "/v1/messages/count_tokens", self._count_tokens_route),
             Route("GET", "/v1/models", self._list_models_route),
             Route("GET", "/v1/models/{model_id}", self._get_model_route),
+            Route("POST", "/v1/complete", _complete_removed),
         ]
         self.cache = PromptCache(self.now)
         self.signer = ThinkingSigner(signing_key)
@@ -251,6 +256,23 @@ class OfflineBackend:
         path = path.rstrip("/")
         self.http_log.append((method, path))
         msg_id, req_id = self._next_ids(body)
+        if method == "OPTIONS":
+            return _preflight(headers, req_id)
+        reply = self._dispatch(method, path, query, headers, body, (msg_id, req_id))
+        if headers.get("origin"):
+            reply.headers.extend(_cors(headers))
+        return reply
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        ids: tuple[str, str],
+    ) -> Reply:
+        msg_id, req_id = ids
         try:
             route, params = self._route(method, path)
             if not (headers.get("x-api-key") or headers.get("authorization")):
@@ -553,6 +575,41 @@ class OfflineBackend:
         if prev.params_hash != _params_hash(body):
             return {"cache_miss_reason": {"type": "unavailable"}}
         return {"cache_miss_reason": None}
+
+
+_CORS_METHODS = "GET, POST, DELETE, OPTIONS"
+
+
+def _cors(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """CORS headers for a browser client (the SDKs' ``anthropic-dangerous-direct-browser-access``)."""
+    return [
+        ("access-control-allow-origin", headers.get("origin") or "*"),
+        ("access-control-expose-headers", "request-id, retry-after, x-should-retry"),
+        ("vary", "origin"),
+    ]
+
+
+def _preflight(headers: Mapping[str, str], req_id: str) -> Reply:
+    """The answer to a browser's ``OPTIONS`` preflight: any origin, the asked-for headers, no auth needed."""
+    asked = headers.get("access-control-request-headers") or "*"
+    out = [
+        *_cors(headers),
+        ("access-control-allow-methods", _CORS_METHODS),
+        ("access-control-allow-headers", asked),
+        ("access-control-max-age", "600"),
+        ("request-id", req_id),
+    ]
+    return Reply(204, out, [])
+
+
+def _complete_removed(call: Call) -> Reply:
+    # Our wording: the service's own message for the retired Text Completions endpoint was not found.
+    raise ApiError(
+        404,
+        "The Text Completions API (POST /v1/complete) has been removed, and no model serves it any more; "
+        "send the conversation to the Messages API (POST /v1/messages) instead.",
+        "not_found_error",
+    )
 
 
 def _has_lone_surrogate(value: Any) -> bool:
