@@ -93,6 +93,11 @@ RULES: tuple[Rule, ...] = (
     Rule("cache_ttl_order", CACHING, "1h cache_control entries before 5m ones"),
     Rule("tool_schema", MESSAGES_API, "custom tools: unique names, object input_schema, valid JSON Schema"),
     Rule("tool_choice", MESSAGES_API, "tool_choice tool names an existing tool; any needs tools"),
+    Rule(
+        "tool_result_file_source",
+        MESSAGES_API,
+        "no Files API `file` source in a tool_result's image or document (a real 400, issue 24)",
+    ),
     Rule("image_data", VISION, "base64 images decode and match their media_type (tool results too)"),
     Rule("sampling_ranges", MESSAGES_API, "temperature and top_p in [0, 1], top_k ≥ 0"),
     Rule("stop_sequences", MESSAGES_API, "stop sequences contain non-whitespace"),
