@@ -374,7 +374,9 @@ CASES: list[tuple[str, Callable[[OfflineBackend], dict[str, Any]], int, str]] = 
                         {
                             "type": "tool_result",
                             "tool_use_id": "toolu_1",
-                            "content": [{"type": "document", "source": {"type": "file", "file_id": "file_1"}}],
+                            "content": [
+                                {"type": "document", "source": {"type": "file", "file_id": "file_1"}}
+                            ],
                         }
                     ],
                 },
