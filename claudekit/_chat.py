@@ -21,6 +21,7 @@ from ._events import Event
 from ._history import History
 from ._reply import Reply
 from ._settings import Settings
+from ._threads import ThreadCursor
 from ._tools import ToolSet
 from ._turn import Turn, next_request
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Chat", "ReplyStream"]
 
 _ids = itertools.count(1)
+_SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
 class Chat:
@@ -93,6 +95,7 @@ class Chat:
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
+        self._threads = ThreadCursor()
         self._turn = 0
         self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
@@ -113,6 +116,16 @@ class Chat:
     def offline(self) -> Any:
         """The offline backend serving this chat, or None."""
         return self._handle.offline
+
+    def _thread_cursor(self) -> ThreadCursor | None:
+        """The chat's message thread when turns use one: ``threads=True``, or by default when claudekit built
+        the client for the service itself. A client of your own, another ``base_url`` (a gateway may not
+        know the beta) or the offline backend (tests read whole requests there): opt-in."""
+        on = self.settings.threads
+        if on is None:
+            handle = self._handle
+            on = handle.owned and handle.offline is None and handle.client.base_url.host == _SERVICE_HOST
+        return self._threads if on else None
 
     @property
     def system(self) -> str | list[dict[str, Any]] | None:
@@ -192,6 +205,7 @@ class Chat:
         """A new conversation: the cache tracker and the previous message id start over with it."""
         self.history = history
         self._last_message_id = None
+        self._threads.forget()
         self._tracker = _make_tracker()
         _store_link("attach", self)  # a new conversation in the store; the old one stays there
 

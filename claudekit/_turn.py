@@ -41,6 +41,7 @@ from ._notes import say_once
 from ._reply import Reply, Step, ToolCall
 from ._settings import Settings, build_request
 from ._stream import Accumulator
+from ._threads import resend_in_full
 from ._tools import RunState
 
 if TYPE_CHECKING:
@@ -201,8 +202,19 @@ class Turn:
 
     async def _send(self, step: _Step) -> None:
         step.started = time.perf_counter()
+        cursor = self.chat._thread_cursor()
+        create = self.chat.client.messages.create
         with _attempts.watching(step.attempts):
-            step.raw = self._raw = await self.chat.client.messages.create(**step.body, stream=True)
+            if cursor is None:
+                step.raw = self._raw = await create(**step.body, stream=True)
+            else:
+                try:
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
+                except anthropic.APIStatusError as exc:
+                    if not resend_in_full(exc):
+                        raise
+                    cursor.forget()  # the service lost the thread: once more, in full, under a new one
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
         self._log_retried(step, step.raw.response)
         step.request_id = step.raw.response.headers.get("request-id")
 
@@ -219,6 +231,7 @@ class Turn:
         self.reply.steps.append(self._step_record(step, "ok"))
         self.chat.history.add_assistant(message.content)
         self.chat._last_message_id = message.id
+        self.chat._threads.answered(message.id)
         self._log_step(step, "refusal" if refused else "ok")
         step.done = True
         self.step = None
@@ -242,6 +255,7 @@ class Turn:
         assert self._mark is not None
         self.chat.history.restore(self._mark)
         self.chat._last_message_id = self._previous_id
+        self.chat._threads.forget()
         details = self.reply.stop_details
         why = getattr(details, "explanation", None) or getattr(details, "category", None)
         log.warning(
