@@ -8,6 +8,7 @@ request (slowloris), and 400 / 408 / 413 for a bad, short or too-long ``Content-
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import socket
@@ -192,8 +193,12 @@ class _Server(HTTPServer):
     def server_activate(self) -> None:
         super().server_activate()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="claudekit-offline")
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
         self._pool.submit(self._work, request, client_address)
 
     def _work(self, request: Any, client_address: Any) -> None:
@@ -202,10 +207,18 @@ class _Server(HTTPServer):
         except Exception:
             self.handle_error(request, client_address)
         finally:
+            with self._open_lock:
+                self._open.discard(request)
             self.shutdown_request(request)
 
     def server_close(self) -> None:
         super().server_close()
+        # Wake the workers blocked on keep-alive connections, so closing (and the interpreter's exit,
+        # which joins the pool's threads) does not wait for their idle timeout.
+        with self._open_lock:
+            for sock in list(self._open):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 

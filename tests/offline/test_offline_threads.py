@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 from typing import Any
 
@@ -91,3 +92,15 @@ def test_stored_threads_and_kept_requests_are_bounded() -> None:
     backend.requests.append({"big": 1}, 40 * 2**20)
     backend.requests.append({"big": 2}, 40 * 2**20)
     assert backend.requests == [{"big": 2}]  # a byte budget as well as a count
+
+
+def test_closing_the_server_closes_its_keep_alive_connections() -> None:
+    server = OfflineBackend().serve()
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    conn.request("GET", "/v1/models", headers={"x-api-key": "k"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.read()
+    assert conn.sock is not None
+    server.close()  # the worker was waiting for this connection's next request
+    assert conn.sock.recv(1) == b""  # closed now, not after the idle timeout (nor at interpreter exit)
+    conn.close()
