@@ -41,6 +41,7 @@ class Chat:
     events as they arrive. Settings are keyword arguments (see :class:`Settings`); per-call overrides
     go to ``send``/``stream``. With no API key, the offline backend answers (and says so once);
     ``offline=True`` asks for it even with a key, ``offline=<OfflineBackend>`` for a backend of your own.
+    ``threads``: send only what is new each turn (message threads); default on for api.anthropic.com.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class Chat:
         render: bool | None = None,
         usage_log: Any = None,
         budget_usd: float | None = None,
+        threads: bool | None = None,
         **settings: Any,
     ) -> None:
         base = Settings()
@@ -96,6 +98,7 @@ class Chat:
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
         self._threads = ThreadCursor()
+        self._threads_on = threads  # None: on when claudekit built the client for the service itself
         self._turn = 0
         self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
@@ -120,11 +123,11 @@ class Chat:
     def _thread_cursor(self) -> ThreadCursor | None:
         """The chat's message thread when turns use one: ``threads=True``, or by default when claudekit built
         the client for the service itself. A client of your own, another ``base_url`` (a gateway may not
-        know the beta) or the offline backend (tests read whole requests there): opt-in."""
-        on = self.settings.threads
+        know the beta), a cassette (it matches whole requests) or the offline backend: opt-in."""
+        on = self._threads_on
         if on is None:
             handle = self._handle
-            on = handle.owned and handle.offline is None and handle.client.base_url.host == _SERVICE_HOST
+            on = handle.backend == "anthropic" and handle.client.base_url.host == _SERVICE_HOST
         return self._threads if on else None
 
     @property

@@ -51,8 +51,6 @@ class Settings:
     connect_timeout: float = 10.0
     metadata: dict[str, Any] | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
-    # Message threads (send only what is new): None = on when claudekit built the client for the service.
-    threads: bool | None = None
 
     def replace(self, **changes: Any) -> Settings:
         unknown = set(changes) - {f.name for f in fields(self)}

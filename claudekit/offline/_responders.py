@@ -524,7 +524,10 @@ def _plain_reply(request: OfflineRequest, prompt: str) -> Turn:
         return Turn(
             thinking="Plan: answer with one fenced code block.", text=_code_reply(asked, prompt, budget)
         )
-    thinking = f"The user asks: “{_quote(prompt, 120)}”. Plan: say that this reply is simulated."
+    thinking = (
+        f"The user asks: “{_quote(prompt, 120)}”. Plan: no model is available offline, so restate the "
+        "question and say clearly that this reply is simulated."
+    )
     if request.thinking_enabled:
         budget -= count_text(thinking)
     return Turn(thinking=thinking, text=_fitted(prompt, budget))
