@@ -11,7 +11,7 @@ from ._ratelimit import RateLimits
 from ._server import OfflineServer
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m claudekit.offline", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
@@ -51,7 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds a started request may take to arrive in full; slower is 408 (default %(default)s)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     limits = RateLimits(requests_per_minute=args.requests_per_minute) if args.requests_per_minute else None
     backend = OfflineBackend(
         event_delay=args.event_delay,
