@@ -283,6 +283,10 @@ class OfflineBackend:
             return _json_reply(
                 err.status, error_body(err.error_type, err.message, req_id, err.details), req_id
             )
+        except RecursionError:
+            # Parsed JSON nested deeper than a later check can walk (a schema, a tool input).
+            body_ = error_body("invalid_request_error", "The request body is nested too deeply", req_id)
+            return _json_reply(400, body_, req_id)
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         for route in self.routes:
@@ -613,16 +617,20 @@ def _complete_removed(call: Call) -> Reply:
 
 
 def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    # Iterative: JSON that the parser accepts is never refused for its depth here.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
