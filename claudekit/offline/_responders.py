@@ -383,7 +383,7 @@ def value_for_schema(
             if key in required or mentioned:
                 obj[key] = sub(prop, key, index)
         return obj
-    return _string_value(name, prompt, index)
+    return _string_value(name, prompt, index, _schema_example(schema))
 
 
 def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:
@@ -394,10 +394,21 @@ def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:
     )
 
 
-def _string_value(name: str, prompt: str, index: int) -> str:
+def _schema_example(schema: Mapping[str, Any]) -> str | None:
+    """The schema's own ``default`` or first ``examples`` string: better than the prompt's words."""
+    examples = schema.get("examples")
+    for value in (schema.get("default"), examples[0] if isinstance(examples, list) and examples else None):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _string_value(name: str, prompt: str, index: int, example: str | None = None) -> str:
     candidates = _string_candidates(name, prompt)
     if candidates:
         return candidates[min(index, len(candidates) - 1)]
+    if example is not None:
+        return example
     short = prompt.strip().splitlines()[0][:60] if prompt.strip() else "offline"
     return short
 

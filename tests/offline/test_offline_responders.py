@@ -333,3 +333,20 @@ async def test_injected_system_text_does_not_pick_tools() -> None:
     )
     (call,) = [b for b in asked.content if b.type == "tool_use"]
     assert call.input == {"cron": "0 9 * * 1"}
+
+
+async def test_a_string_the_prompt_does_not_give_comes_from_the_schema_example() -> None:
+    tool = {
+        "name": "CronCreate",
+        "description": "Schedule a prompt",
+        "input_schema": {
+            "type": "object",
+            "properties": {"cron": {"type": "string", "examples": ["0 9 * * 1-5"]}},
+            "required": ["cron"],
+        },
+    }
+    msg = await create(
+        OfflineBackend(), tools=[tool], messages=[user("Use CronCreate for my weekday stand-up")]
+    )
+    (call,) = [b for b in msg.content if b.type == "tool_use"]
+    assert call.input == {"cron": "0 9 * * 1-5"}  # not the prompt's words
