@@ -83,3 +83,20 @@ def test_threads_are_on_by_default_only_for_the_service_itself() -> None:
     gateway = ck.Chat(api_key=key, base_url="http://127.0.0.1:4000", render=False)
     assert gateway._thread_cursor() is None
     assert ck.Chat(api_key=key, base_url="http://127.0.0.1:4000", threads=True, render=False)._thread_cursor()
+
+
+async def test_after_a_refusal_taken_back_the_next_turn_starts_a_new_thread() -> None:
+    from claudekit.offline import Script, Turn
+
+    backend = OfflineBackend(
+        today="2026-12-01",
+        responder=Script([Turn(text="Sure."), Turn(text="No.", stop_reason="refusal"), Turn(text="Fine.")]),
+    )
+    chat = ck.Chat(offline=backend, render=False, threads=True)
+    await chat("one")
+    assert (await chat("two")).refused and len(chat.history) == 2
+    assert (await chat("three")).text == "Fine."
+    # The service may hold the refused turn: the next turn goes out in full under a new thread.
+    last = backend.requests[-1]
+    assert last["thread"] == {"type": "create"}
+    assert [m["role"] for m in last["messages"]] == ["user", "assistant", "user"]
