@@ -42,6 +42,7 @@ from .._request._settings import Settings, build_request, parse_output
 from .._tooling._tools import RunState
 from . import _attempts
 from ._stream import Accumulator
+from ._threads import ThreadCursor, resend_in_full
 
 if TYPE_CHECKING:
     import anthropic
@@ -67,6 +68,8 @@ class TurnContext:
     budget_usd: float | None
     tracker: Any  # the client-side cache-miss tracker, or None
     last_message_id: str | None  # of the chat's last answer (sent as previous_message_id)
+    threads: ThreadCursor = dataclasses.field(default_factory=ThreadCursor)  # every answer noted
+    threads_on: bool = False  # requests go through the thread (send only what is new)
     next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
     keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
 
@@ -240,8 +243,19 @@ class Turn:
 
     async def _send(self, step: _Step) -> None:
         step.started = time.perf_counter()
+        cursor = self._chat.threads if self._chat.threads_on else None
+        create = self._chat.client.messages.create
         with _attempts.watching(step.attempts):
-            step.raw = self._raw = await self._chat.client.messages.create(**step.body, stream=True)
+            if cursor is None:
+                step.raw = self._raw = await create(**step.body, stream=True)
+            else:
+                try:
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
+                except anthropic.APIStatusError as exc:
+                    if not resend_in_full(exc):
+                        raise
+                    cursor.forget()  # the service lost the thread: once more, in full, under a new one
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
         self._log_retried(step, step.raw.response)
         step.request_id = step.raw.response.headers.get("request-id")
 
@@ -258,6 +272,7 @@ class Turn:
         self.reply.steps.append(self._step_record(step, "ok"))
         self._chat.history.add_assistant(message.content)
         self._chat.set_last_message_id(message.id)
+        self._chat.threads.answered(message.id)
         self._log_step(step, "refusal" if refused else "ok")
         step.done = True
         self.step = None
@@ -281,6 +296,7 @@ class Turn:
         assert self._mark is not None
         self._chat.history.restore(self._mark)
         self._chat.set_last_message_id(self._previous_id)
+        self._chat.threads.forget()
         details = self.reply.stop_details
         why = getattr(details, "explanation", None) or getattr(details, "category", None)
         log.warning(
