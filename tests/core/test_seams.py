@@ -52,7 +52,12 @@ def test_leaving_the_context_finishes_a_view_once_with_the_error() -> None:
 async def test_a_reply_finishes_its_view_once_however_the_stream_ends(how: str) -> None:
     views: list[Counting] = []
     previous = _seams.get_renderer_factory()
-    _seams.set_renderer_factory(lambda render: views.append(Counting()) or views[-1])
+
+    def factory(render: Any) -> Counting:
+        views.append(Counting())
+        return views[-1]
+
+    _seams.set_renderer_factory(factory)
     try:
         chat = ck.Chat(offline=backend(Turn(text=LONG), Turn(text="ok")))
         async for ev in chat.stream("hi", render=True):
@@ -100,3 +105,30 @@ async def test_the_notebook_layer_registers_the_interrupt_waker() -> None:
     release_too()
     await asyncio.sleep(0)
     assert len(asyncio.all_tasks()) == before
+
+
+async def test_a_turn_runs_on_its_context_alone() -> None:
+    from claudekit._base._reply import Reply
+    from claudekit._runner._turn import Turn as Runner
+    from claudekit._runner._turn import TurnContext
+
+    chat = ck.Chat(offline=backend(Turn(text="from the context")), render=False)
+    kept: list[str | None] = []
+    closed: list[BaseException | None] = []
+
+    class Host:
+        def _begin(self) -> None:
+            return None
+
+        def _closed(self, error: BaseException | None) -> None:
+            closed.append(error)
+
+    ctx = TurnContext(
+        chat.history, chat.toolset, chat.client, None, "ctx", 4, None, None, None, keep_message_id=kept.append
+    )
+    reply = Reply(chat.settings.model)
+    prompt = [{"type": "text", "text": "hi"}]
+    events = [ev async for ev in Runner(lambda: ctx, prompt, chat.settings, reply, Host()).events()]
+    assert reply.text == "from the context" and events and closed == [None]
+    assert kept == [ctx.last_message_id] and ctx.last_message_id is not None
+    assert chat._last_message_id is None  # the turn wrote nothing of the Chat's own
