@@ -180,9 +180,9 @@ class MCPServer:
 
     async def _own(self, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
         """Hold the transport and session open (entered and left in this one task) until ``stop``."""
-        from mcp import ClientSession
-
         try:
+            from mcp import ClientSession
+
             async with AsyncExitStack() as stack:
                 read, write = await self._transport(stack)
                 session = await stack.enter_async_context(ClientSession(read, write))

@@ -26,7 +26,7 @@ PNG = base64.b64encode(
 
 def record(what: str) -> None:
     with open(os.environ["NOTES_CALLS"], "a") as f:
-        f.write(f"{what} {time.time():.3f}\n")
+        f.write(f"{what} pid={os.getpid()} ppid={os.getppid()} t={time.time():.3f}\n")
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True))
