@@ -88,3 +88,6 @@ if __name__ == "__main__":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))
     else:
         server.run()
+        # A stubborn server outlives the end of its stdin: only claudekit's shutdown (which ends the
+        # process tree) stops it in time, so a test can tell that the shutdown happened.
+        time.sleep(float(os.environ.get("NOTES_LINGER", "0")))

@@ -206,7 +206,8 @@ def test_closing_leaves_no_server_process(stdio_server: ck.mcp.MCPServer, calls:
 def test_interpreter_exit_leaves_no_server_process(calls: Calls) -> None:
     code = (
         "import asyncio, sys, claudekit as ck\n"
-        f"s = ck.mcp.stdio(sys.executable, [{SERVER!r}], env={{'NOTES_CALLS': {str(calls.path)!r}}})\n"
+        f"env = {{'NOTES_CALLS': {str(calls.path)!r}, 'NOTES_LINGER': '60'}}\n"
+        f"s = ck.mcp.stdio(sys.executable, [{SERVER!r}], env=env)\n"
         "t = {x.name: x for x in s.__claudekit_tools__()}\n"
         "asyncio.run(t['read_note'].call({'name': 'a'}))\n"
     )
