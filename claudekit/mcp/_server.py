@@ -81,6 +81,10 @@ class MCPServer:
             raise MCPServerError(f"MCP server {self.name!r} did not list its tools ({why})") from None
         return [self._tool(spec) for spec in specs]
 
+    def tools(self) -> list[Tool]:
+        """The server's tools as a chat would get them (``.approve``: whether a call asks first)."""
+        return self.__claudekit_tools__()
+
     def _tool(self, spec: Any) -> Tool:
         annotations = getattr(spec, "annotations", None)
         read_only = bool(annotations is not None and annotations.read_only_hint)
