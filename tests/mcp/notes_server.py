@@ -12,7 +12,14 @@ import sys
 import time
 
 from mcp.server import MCPServer
-from mcp.types import ImageContent, TextContent, ToolAnnotations
+from mcp.types import (
+    BlobResourceContents,
+    EmbeddedResource,
+    ImageContent,
+    TextContent,
+    TextResourceContents,
+    ToolAnnotations,
+)
 
 server = MCPServer("notes")
 # A 1x1 PNG.
@@ -75,6 +82,18 @@ def picture() -> list[TextContent | ImageContent]:
     """A picture."""
     dot = ImageContent(type="image", data=PNG, mime_type="image/png")
     return [TextContent(type="text", text="a dot"), dot]
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def attachments() -> list[EmbeddedResource | ImageContent]:
+    """Embedded resources: a text file, a PDF blob, and an image type Claude cannot read."""
+    text = TextResourceContents(uri="notes://a.txt", mime_type="text/plain", text="the text of a")
+    blob = BlobResourceContents(uri="notes://b.pdf", mime_type="application/pdf", blob=PNG)
+    return [
+        EmbeddedResource(type="resource", resource=text),
+        EmbeddedResource(type="resource", resource=blob),
+        ImageContent(type="image", data=PNG, mime_type="image/tiff"),
+    ]
 
 
 @server.tool(annotations=ToolAnnotations(read_only_hint=True))

@@ -156,10 +156,15 @@ def test_approve_overrides_per_server_and_per_tool(calls: Calls) -> None:
 
 
 async def test_results_images_errors_and_truncation(stdio_server: ck.mcp.MCPServer) -> None:
-    calls = [ToolCall("picture", {}), ToolCall("failing", {}), ToolCall("big_note", {})]
+    calls = [ToolCall(n, {}) for n in ("picture", "failing", "big_note", "attachments")]
     chat, _ = chat_with([stdio_server], calls)
     reply = await chat("go")
-    picture, failing, big = reply.tool_calls
+    picture, failing, big, attachments = reply.tool_calls
+    assert attachments.result == [
+        {"type": "text", "text": "[resource notes://a.txt]\nthe text of a"},
+        {"type": "text", "text": "[resource notes://b.pdf: 67 bytes of application/pdf]"},  # the 67-byte PNG,
+        {"type": "text", "text": "(an image of type image/tiff that Claude cannot read)"},
+    ]
     assert isinstance(picture.result, list)
     assert [b["type"] for b in picture.result] == ["text", "image"]
     assert picture.result[1]["source"]["media_type"] == "image/png"
