@@ -64,7 +64,7 @@ class MCPServer:
     async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    async def _exit_line(self, exc: BaseException | None) -> str | None:
+    async def _exit_line(self, exc: BaseException | None, starting: bool = False) -> str | None:
         """One line when the server is known to have stopped (after ``exc``), else None."""
         return None
 
@@ -149,9 +149,10 @@ class MCPServer:
             await self._died(line)
             raise MCPServerError(line) from None
 
-    async def _died(self, line: str) -> None:
+    async def _died(self, line: str, say: bool = True) -> None:
         self._dead = line
-        say_once(line, key=f"mcp-died-{id(self)}-{self._restarts}")
+        if say:  # a crash mid-call: the result goes to the model, this line to the person
+            say_once(line, key=f"mcp-died-{id(self)}-{self._restarts}")
         await self._stop_owner()
 
     async def _ensure(self) -> Any:
@@ -177,8 +178,9 @@ class MCPServer:
         try:
             await asyncio.wait_for(asyncio.shield(ready), self.start_timeout)
         except Exception as exc:
-            line = await self._exit_line(exc) or f"MCP server {self.name!r} did not start: {_one_line(exc)}"
-            await self._died(line)
+            line = await self._exit_line(exc, starting=True)
+            line = line or f"MCP server {self.name!r} did not start: {_one_line(exc)}"
+            await self._died(line, say=False)  # the caller raises it or returns it as the call's result
             raise MCPServerError(line) from None
         self._dead = None
 
@@ -263,7 +265,7 @@ class _Stdio(MCPServer):
         read, write = await stack.enter_async_context(stdio_client(params, errlog=self._errlog))
         return read, write
 
-    async def _exit_line(self, exc: BaseException | None) -> str | None:
+    async def _exit_line(self, exc: BaseException | None, starting: bool = False) -> str | None:
         """The server's exit code and last stderr line, once its wrapper has reported them (≤ 1 s)."""
         for _ in range(20):
             lines = _tail(self._errlog.fileno())
@@ -292,12 +294,13 @@ class _Http(MCPServer):
         streams = await stack.enter_async_context(streamable_http_client(self.url, http_client=client))
         return streams[0], streams[1]
 
-    async def _exit_line(self, exc: BaseException | None) -> str | None:
+    async def _exit_line(self, exc: BaseException | None, starting: bool = False) -> str | None:
         from mcp.shared.exceptions import MCPError
 
         if isinstance(exc, MCPError) and exc.error.code != -32000:  # the server answered: not a crash
             return None
-        return f"MCP server {self.name!r} at {self.url} stopped answering: {_one_line(exc)}"
+        what = "cannot be reached" if starting else "stopped answering"
+        return f"MCP server {self.name!r} at {self.url} {what}: {_one_line(exc)}"
 
 
 def _tail(fd: int, size: int = 4096) -> list[str]:

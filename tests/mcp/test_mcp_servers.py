@@ -199,6 +199,16 @@ def test_a_server_that_cannot_start_is_one_line(tmp_path: Path) -> None:
     server.close()
 
 
+def test_an_unreachable_http_server_is_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/mcp"  # nothing listens there
+    server = ck.mcp.http(url, name="remote")
+    with caplog.at_level(logging.WARNING), pytest.raises(ck.mcp.MCPServerError) as info:
+        ck.Chat(offline=True, tools=[server], render=False)
+    assert str(info.value).startswith(f"MCP server 'remote' at {url} cannot be reached: ")
+    assert "\n" not in str(info.value) and caplog.records == []  # said once: by the error itself
+    server.close()
+
+
 def test_closing_leaves_no_server_process(stdio_server: ck.mcp.MCPServer, calls: Calls) -> None:
     tools = {t.name: t for t in stdio_server.__claudekit_tools__()}
     asyncio.run(tools["read_note"].call({"name": "a"}))
