@@ -259,14 +259,17 @@ class _Stdio(MCPServer):
 
         self._errlog.seek(0)
         self._errlog.truncate()
-        params = StdioServerParameters(
-            command="/bin/sh", args=["-c", _WRAPPER, self.command, *self.args], env=self.env, cwd=self.cwd
-        )
+        command, args = self.command, self.args
+        if os.name == "posix":  # sh reports the exit code; elsewhere the message goes without it
+            command, args = "/bin/sh", ["-c", _WRAPPER, self.command, *self.args]
+        params = StdioServerParameters(command=command, args=args, env=self.env, cwd=self.cwd)
         read, write = await stack.enter_async_context(stdio_client(params, errlog=self._errlog))
         return read, write
 
     async def _exit_line(self, exc: BaseException | None, starting: bool = False) -> str | None:
         """The server's exit code and last stderr line, once its wrapper has reported them (≤ 1 s)."""
+        if _answered(exc):
+            return None
         for _ in range(20):
             lines = _tail(self._errlog.fileno())
             codes = [i for i, line in enumerate(lines) if line.startswith(_EXIT_MARK)]
@@ -274,6 +277,9 @@ class _Stdio(MCPServer):
                 code = lines[codes[-1]].split()[-1]
                 last = next((x for x in reversed(lines[: codes[-1]]) if x.strip()), "(no error output)")
                 return f"MCP server {self.name!r} exited (code {code}): {last.strip()[:300]}"
+            if os.name != "posix":
+                last = next((x for x in reversed(lines) if x.strip()), "(no error output)")
+                return f"MCP server {self.name!r} stopped: {last.strip()[:300]}"
             await asyncio.sleep(0.05)
         return None
 
@@ -295,12 +301,18 @@ class _Http(MCPServer):
         return streams[0], streams[1]
 
     async def _exit_line(self, exc: BaseException | None, starting: bool = False) -> str | None:
-        from mcp.shared.exceptions import MCPError
-
-        if isinstance(exc, MCPError) and exc.error.code != -32000:  # the server answered: not a crash
+        if _answered(exc):
             return None
         what = "cannot be reached" if starting else "stopped answering"
         return f"MCP server {self.name!r} at {self.url} {what}: {_one_line(exc)}"
+
+
+def _answered(exc: BaseException | None) -> bool:
+    """The server answered with an error (unknown tool, bad arguments…): it is alive."""
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import CONNECTION_CLOSED
+
+    return isinstance(exc, MCPError) and exc.error.code != CONNECTION_CLOSED
 
 
 def _tail(fd: int, size: int = 4096) -> list[str]:

@@ -295,3 +295,16 @@ def test_import_claudekit_does_not_import_the_mcp_sdk() -> None:
     code = "import sys, claudekit; claudekit.mcp.stdio; print('mcp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_an_error_the_server_answers_is_not_a_crash(
+    stdio_server: ck.mcp.MCPServer, calls: Calls
+) -> None:
+    stdio_server.tools()  # started
+    with pytest.raises(ck.ToolError) as info:
+        await stdio_server.call("no_such_tool", {})
+    assert "no_such_tool" in str(info.value.content) and "exited" not in str(info.value.content)
+    assert stdio_server.running
+    assert await stdio_server.call("read_note", {"name": "z"}) == [
+        {"type": "text", "text": "note z: buy milk"}
+    ]
