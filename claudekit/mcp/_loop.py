@@ -52,6 +52,13 @@ def track(server: Any) -> None:
             _closers.append(server)
 
 
+def untrack(server: Any) -> None:
+    """``server`` was closed already."""
+    with _lock:
+        if server in _closers:
+            _closers.remove(server)
+
+
 def shutdown(timeout: float = 10.0) -> None:
     """Close every server (ending its process), then stop the loop. Called at exit."""
     global _loop

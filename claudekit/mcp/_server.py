@@ -215,6 +215,7 @@ class MCPServer:
     async def _aclose(self) -> None:
         self.closed = True
         await self._stop_owner()
+        _loop.untrack(self)
 
     # -- for people ----------------------------------------------------------------------------------
 
@@ -253,6 +254,10 @@ class _Stdio(MCPServer):
 
     def _key(self) -> tuple[Any, ...]:
         return _stdio_key(self.command, self.args, self.env, self.cwd, self.name)
+
+    async def _aclose(self) -> None:
+        await super()._aclose()
+        self._errlog.close()
 
     async def _transport(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         from mcp.client.stdio import StdioServerParameters, stdio_client
