@@ -13,7 +13,7 @@ This module only re-exports the public API.
 from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
-from . import _base, notebook, store, usage
+from . import _base, mcp, notebook, store, usage
 from ._base._errors import (
     APIError,
     AuthenticationError,
@@ -138,6 +138,7 @@ __all__ = [
     "get_default_approval",
     "load_ipython_extension",
     "map",
+    "mcp",
     "notebook",
     "search",
     "set_default_approval",

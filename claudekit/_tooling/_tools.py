@@ -225,6 +225,31 @@ def as_tool(obj: Any) -> Tool:
     )
 
 
+def expand_tools(items: list[Any]) -> list[Tool]:
+    """Tools from tools, functions, dicts and tool providers (an MCP server: ``__claudekit_tools__()``).
+
+    A provider's tool whose name another tool also has is renamed ``<provider name>_<tool name>``.
+    """
+    groups: list[tuple[str | None, list[Tool]]] = []
+    for x in items:
+        provide = getattr(x, "__claudekit_tools__", None)
+        if callable(provide) and not isinstance(x, Tool):
+            groups.append((str(getattr(x, "name", "server")), list(provide())))
+        else:
+            groups.append((None, [as_tool(x)]))
+    counts: dict[str, int] = {}
+    for _, group in groups:
+        for t in group:
+            counts[t.name] = counts.get(t.name, 0) + 1
+    out: list[Tool] = []
+    for prefix, group in groups:
+        for t in group:
+            if prefix is not None and counts[t.name] > 1:
+                t = t.with_options(name=re.sub(r"[^a-zA-Z0-9_-]", "_", f"{prefix}_{t.name}")[:64])
+            out.append(t)
+    return out
+
+
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigError(
@@ -482,7 +507,7 @@ class ToolSet:
         *,
         max_output: int = DEFAULT_MAX_OUTPUT,
     ) -> None:
-        built = [as_tool(x) for x in (tools or [])]
+        built = expand_tools(tools or [])
         self.tools: dict[str, Tool] = {}
         for t in built:
             if t.name in self.tools:
