@@ -19,6 +19,7 @@ from typing import Any
 from . import _hygiene
 from ._content import check_unicode
 from ._errors import ConfigError
+from ._secrets import scrub
 
 __all__ = ["History", "block_to_param"]
 
@@ -188,7 +189,8 @@ class History:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        # Redacted as the store redacts (see claudekit._secrets).
+        Path(path).write_text(scrub(self.to_json()), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._errors import ConfigError
+from .._secrets import scrub
 from ._outcome import Outcome
 
 __all__ = ["JobState", "StateFile"]
@@ -104,7 +105,8 @@ class StateFile:
 
     def _line(self, fact: dict[str, Any]) -> None:
         assert self._fh is not None
-        self._fh.write(json.dumps(fact, ensure_ascii=False, separators=(",", ":")) + "\n")
+        # Redacted as the store redacts: a prompt or an answer that carries the key never reaches the disk.
+        self._fh.write(scrub(json.dumps(fact, ensure_ascii=False, separators=(",", ":"))) + "\n")
         self._fh.flush()
 
     def result(self, fp: str, outcome: Outcome) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import store as _store
+from .._secrets import scrub
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class UsageLog:
         with self._lock:
             self._store(record)
             if self.path is not None:
-                line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+                line = scrub(json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")))
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
         for sink in self._sinks:
@@ -260,7 +261,7 @@ class UsageLog:
         """Write all records to ``path`` as JSONL (overwriting it)."""
         with Path(path).open("w", encoding="utf-8") as fh:
             for r in self._records:
-                fh.write(json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+                fh.write(scrub(json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":"))) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> UsageLog:
