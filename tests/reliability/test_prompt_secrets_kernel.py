@@ -77,7 +77,9 @@ def _posts(backend: OfflineBackend) -> int:
     ],
     ids=["run_line_magic", "mid-cell", "run_cell_magic", "autoawait-off"],
 )
-def test_magic_lines_are_never_evaluated(kernel: Kernel, backend: OfflineBackend, tmp_path: Path, cell: str) -> None:
+def test_magic_lines_are_never_evaluated(
+    kernel: Kernel, backend: OfflineBackend, tmp_path: Path, cell: str
+) -> None:
     sentinel = tmp_path / "evaluated"
     payload = "{open(" + repr(str(sentinel)) + ", 'w').write('x')}"
     before = _posts(backend)
