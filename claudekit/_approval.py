@@ -180,8 +180,11 @@ class PendingCall:
             return True
 
     def validate(self, arguments: Any) -> str | None:
-        """Why ``arguments`` would be rejected by the tool's schema, or None when they are valid."""
-        return self.tool.check_arguments(arguments)
+        """Why ``arguments`` (a person's edit) would be rejected, or None when they are valid.
+
+        Strictly: ``"force": "yes"`` for a boolean is a problem, not ``True`` (what you typed is what runs).
+        """
+        return self.tool.check_arguments(arguments, strict=True)
 
     # deciding
     def decide(self, decision: Decision) -> bool:

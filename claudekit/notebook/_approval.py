@@ -28,6 +28,7 @@ __all__ = [
     "approval_widget",
     "arguments_problem",
     "card_approval",
+    "card_result",
     "decision_text",
 ]
 
@@ -45,6 +46,12 @@ def decision_text(decision: Decision) -> str:
     """``Approved by you``, ``Denied by you: not that file``, ``Approved by you with edited arguments``."""
     text = decision.describe()
     return text[:1].upper() + text[1:]
+
+
+def card_result(status: str, result: str, decided: str | None) -> str:
+    """What a card shows as its result: nothing for a denied call whose decision line already says who
+    denied it and why (the tool result repeats the reason, for the model)."""
+    return "" if status == "denied" and decided else result
 
 
 def arguments_problem(pending: PendingCall, text: str) -> tuple[dict[str, Any] | None, str | None]:

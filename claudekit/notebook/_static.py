@@ -17,6 +17,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .._errors import INTERRUPTS
+from ._approval import card_result
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
@@ -247,7 +248,7 @@ def _tool_card(
         result = server_results.get(call.id, "")
         status = "error" if result.startswith("error:") else ("done" if result else "no result")
     elif call.error:
-        status, result = "invalid", call.error
+        status, result = "invalid", preview(call.error)
     elif call.result is not None:
         decision = (call.decision or "").lower()
         status = (
@@ -257,7 +258,7 @@ def _tool_card(
     else:
         status = "interrupted" if reply.interrupted else "not run"
         result = ""
-    return call.name, status, args, result, decided or ""
+    return call.name, status, args, card_result(status, result, decided), decided or ""
 
 
 def _server_results(reply: Reply) -> dict[str, str]:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._events import ApprovalRequest, TextDelta
-from ._state import TextPart, ToolCard, ViewState
+from ._state import TextPart, ToolCard, ViewState, preview
 from ._static import footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
@@ -129,7 +129,11 @@ def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
                 args = json.dumps(value, indent=2, ensure_ascii=False, default=str)
             except (TypeError, ValueError):
                 args = repr(value)
-    result = f"invalid arguments: {card.error}" if card.error else (card.result or "")
+    result = f"invalid arguments: {preview(card.error)}" if card.error else (card.result or "")
+    if card.decided:
+        from ._approval import card_result
+
+        result = card_result(card.status, result, card.decided)
     out: dict[str, Any] = {
         "id": card.id,
         "name": card.name,
