@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._approval import Decision, PendingCall
+from ._pages import ViewSet, watch_pages
 
 __all__ = [
     "ApprovalDoc",
@@ -104,7 +105,7 @@ class ApprovalDoc:
 
         self.pendings = {p.id: p for p in pendings}
         self.widget = (widget_factory or DocWidget)(self._message)
-        self._views = 0
+        self._views = ViewSet()
         ops: list[list[Any]] = [["bare"]]
         for i, p in enumerate(pendings):
             p.track_views()
@@ -112,6 +113,19 @@ class ApprovalDoc:
             p.on_decided(self._decided)
         self._index = {p.id: i for i, p in enumerate(pendings)}
         self.widget.push(ops)
+        watch_pages(self)
+
+    def page_connected(self) -> None:
+        """A page reconnected (a reload): see :mod:`._pages`."""
+        waiting = [p for p in self.pendings.values() if not p.done]
+        if not waiting:
+            return
+        self._views.forget()
+        ping = getattr(self.widget, "ping", None)
+        if callable(ping):
+            ping()
+        for p in waiting:
+            p.page_reconnected()
 
     def _card(self, p: PendingCall, *, first: bool = False) -> dict[str, Any]:
         desc = p.description.strip().splitlines()[0] if p.description.strip() else ""
@@ -137,9 +151,9 @@ class ApprovalDoc:
     def _message(self, content: dict[str, Any]) -> None:
         kind = content.get("kind")
         if kind == "view":
-            self._views = max(0, self._views + (1 if content.get("shown") else -1))
+            count = self._views.update(content)
             for p in self.pendings.values():
-                p.views_changed(self._views)
+                p.views_changed(count)
         elif kind == "validate":
             asked = self.pendings.get(str(content.get("id")))
             if asked is not None and isinstance(content.get("text"), str):
