@@ -14,9 +14,10 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import expect
 
 from claudekit._approval import DEFAULT_GRACE_S
+
+# Through test_jupyterlab, which skips the module when Chromium or playwright is missing.
 from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     CELL_S,
     OPEN_S,
@@ -24,6 +25,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Session,
     approval_notebook,
     browser,
+    expect,
     lab,
     session,
 )
