@@ -398,7 +398,7 @@ class WidgetApproval(ApprovalPolicy):
         default = _default
         if default is not None and not isinstance(default, WidgetApproval):
             return default
-        return _Deny("the unattended default (deny)")
+        return _Deny(_UNATTENDED)
 
     async def prepare(self, pending: tuple[PendingCall, ...]) -> None:
         """Hand the calls no renderer claimed to the registered presenter (the notebook's card), if any."""
@@ -426,9 +426,11 @@ class WidgetApproval(ApprovalPolicy):
         """The fallback's decision, said once; ``tell``: the card and the model also get ``why``."""
         policy = self.fallback()
         decision = await policy.decide(pending)
-        say_once(
-            f"{why}: {'approving' if decision.approved else 'denying'} tool calls by {policy.label}", key=why
-        )
+        verb = "approving" if decision.approved else "denying"
+        # The default says how to change it: nobody chose it, so nobody may know the knobs.
+        how = f' (to run them: Chat(approval="auto") or {ENV_VAR}=auto)'
+        how = how if policy.label == _UNATTENDED else ""
+        say_once(f"{why}: {verb} tool calls by {policy.label}{how}", key=why)
         if tell and not decision.reason:
             decision = replace(decision, reason=why)
         return decision
@@ -439,6 +441,7 @@ PolicyLike: TypeAlias = (
 )
 
 _NAMES = ("widget", "auto", "deny")
+_UNATTENDED = "the unattended default"
 _default: ApprovalPolicy | None = None
 
 

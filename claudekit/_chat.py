@@ -75,7 +75,7 @@ class Chat:
             raise ConfigError("max_steps must be at least 1")
         self.max_steps = max_steps
         self.budget_usd = _budget(budget_usd)
-        self.name = name or f"chat-{next(_ids)}"
+        self.name = name or _default_name()
         self.render = render
         self.history = history if history is not None else History()
         self._handle: ClientHandle = resolve_client(
@@ -143,7 +143,10 @@ class Chat:
     def stream(
         self, prompt: Prompt | None = None, *, render: bool | None = None, **overrides: Any
     ) -> ReplyStream:
-        """Start a reply; iterate it for events or await it for the :class:`Reply`."""
+        """Start a reply; iterate it for events or await it for the :class:`Reply`.
+
+        Awaited, the reply is drawn live (in a notebook) or printed (in a script); iterated, nothing is
+        drawn or printed — you show the events — unless ``render=True``."""
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
         blocks = to_blocks(prompt) if prompt is not None else None
@@ -167,8 +170,9 @@ class Chat:
 
     @classmethod
     def resume(cls, name_or_id: str, **kwargs: Any) -> Chat:
-        """The stored chat ``name_or_id`` (its id, or the most recent chat of that name) with its settings
-        and conversation, so that its next request is the one its old kernel would have sent.
+        """The stored chat ``name_or_id`` (its id, or the one chat of that name: a name several stored
+        chats carry is a :class:`ConfigError` listing them) with its settings and conversation, so that
+        its next request is the one its old kernel would have sent.
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
@@ -185,8 +189,18 @@ class Chat:
 
     def reset(self) -> None:
         """Forget the conversation (settings, tools and the usage log stay)."""
+        self._refuse_while_answering("reset()")
         self._forget(History())
         self.last_reply = None
+
+    def _refuse_while_answering(self, what: str) -> None:
+        # The running turn would write its answer into the new conversation (which would then start
+        # with an assistant message, and be stored so).
+        if self._active is not None:
+            raise BusyError(
+                f"chat.{what} was refused: this chat is still answering a prompt",
+                hint="await the reply (or stop it: stream.stop() / await stream.aclose()) first",
+            )
 
     def _forget(self, history: History) -> None:
         """A new conversation: the cache tracker and the previous message id start over with it."""
@@ -213,6 +227,7 @@ class Chat:
 
     def load(self, path: str | os.PathLike[str]) -> None:
         """Replace the conversation with one saved by :meth:`save`."""
+        self._refuse_while_answering("load()")
         hist = History.load(path)
         self._forget(hist)
         if hist.system is not None:
@@ -292,7 +307,9 @@ class ReplyStream:
         self._claimed = True
         self._ended = asyncio.Event()
         try:
-            factory = _render.get_renderer_factory() if self._render is not False else None
+            # Iterating the events yourself means you show them: nothing is drawn unless render=True.
+            drawn = self._render is True or (self._render is None and self._consumer == "reply")
+            factory = _render.get_renderer_factory() if drawn else None
             self._renderer = factory(self._render) if factory is not None else None
             if self._renderer is not None:
                 info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
@@ -433,6 +450,23 @@ def _running(agen: AsyncGenerator[Event, None]) -> bool:
 async def _finished() -> AsyncGenerator[Event, None]:
     return
     yield  # an async generator that is already at its end
+
+
+def _default_name() -> str:
+    """The notebook's (or script's) name and a number, ``analysis-1``; ``chat-1`` when there is neither.
+
+    Not unique across kernels: :meth:`Chat.resume` refuses a name that several stored chats carry."""
+    import sys
+    from pathlib import PurePath
+
+    where = os.environ.get("JPY_SESSION_NAME") or ""  # the notebook's path, set by Jupyter Server
+    if not where.endswith(".ipynb"):
+        script = sys.argv[0] if sys.argv else ""
+        where = script if script.endswith(".py") and "ipykernel" not in script else ""
+    stem = PurePath(where).stem if where else ""
+    if not stem or stem.startswith("_"):  # __main__.py of `python -m …`
+        stem = "chat"
+    return f"{stem}-{next(_ids)}"
 
 
 def _make_usage_log(usage_log: Any) -> Any:

@@ -154,8 +154,16 @@ class Reply:
             f"tool_calls={len(self.tool_calls)}, text={preview!r}{'…' if len(self.text) > 60 else ''})"
         )
 
-    def _repr_markdown_(self) -> str:
-        return self.text or f"*(no text; stop reason: {self.stop_reason})*"
+    def _repr_html_(self) -> str:
+        # HTML made safe by the one renderer of model text: a trusted Markdown output would run raw HTML.
+        from ._markup import NO_MATH, markdown_html, text_html
+
+        body = markdown_html(self.text) if self.text else ""
+        if not self.text:
+            body = f"<p><i>(no text; stop reason: {text_html(str(self.stop_reason))})</i></p>"
+        if self.stop_reason == "max_tokens":
+            body += "<blockquote>✂ <b>cut off: the answer reached max_tokens</b></blockquote>"
+        return f'<div class="{NO_MATH}">{body}</div>'
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._chat import Chat, ReplyStream
     from ._history import History
     from ._render import Renderer
+    from .usage._budget import Reservation
 
 __all__ = ["Turn", "next_request"]
 
@@ -109,6 +110,7 @@ class Turn:
         self._previous_id: str | None = None
         self._raw: Any = None  # the last HTTP response, closed on the way out
         self._waker: _Waker | None = None
+        self._reservation: Reservation | None = None  # the budget held for the call in flight
 
     # -- the turn ---------------------------------------------------------------------------------------
 
@@ -122,7 +124,8 @@ class Turn:
             renderer = self.renderer
             for index in range(self.chat.max_steps):
                 body = self._request()
-                await _within_budget(self.chat, body)  # refused: nothing sent, nothing noted
+                # Refused: nothing sent, nothing noted. Allowed: its worst case is held until it is logged.
+                self._reservation = await _within_budget(self.chat, body)
                 step = self._new_step(index, body)
                 await self._send(step)
                 feed = step.acc.feed
@@ -353,6 +356,7 @@ class Turn:
         if self.closed:
             return
         self.closed = True
+        self._release_budget()
         if self._waker is not None:
             self._waker.release()
         self._host._closed(error)
@@ -389,6 +393,7 @@ class Turn:
         diagnostics = getattr(msg, "diagnostics", None) if msg is not None else None
         self._append_usage(
             msg,
+            arrived=_arrived_tokens(msg) if usage is not None and status != "ok" else None,
             usage=usage,
             step=step.index,
             model=(msg.model if msg is not None else None) or self.reply.model,
@@ -400,6 +405,12 @@ class Turn:
             cache_miss_reason=getattr(diagnostics, "cache_miss_reason", None),
             client_miss_reason=step.client_reason,
         )
+        self._release_budget()  # its cost is in the log now: the worst case need not be held
+
+    def _release_budget(self) -> None:
+        held, self._reservation = self._reservation, None
+        if held is not None:
+            held.release()
 
     def _log_retried(self, step: _Step, final: Any) -> None:
         """One record per attempt the SDK retried before ``final`` (no tokens: a refused call is not
@@ -420,15 +431,19 @@ class Turn:
                 started_at=a.started_at,
             )
 
-    def _append_usage(self, message: Any, **fields: Any) -> None:
-        """Best effort: the answer is already in the history, and a log that fails never costs it."""
+    def _append_usage(self, message: Any, arrived: int | None = None, **fields: Any) -> None:
+        """Best effort: the answer is already in the history, and a log that fails never costs it.
+
+        ``arrived``: for a call that failed or was interrupted without its final usage, the output tokens
+        estimated from what arrived, so that its cost counts input, cache and that (never $0)."""
         log_ = self.chat.usage
         if log_ is None:
             return
         try:
             from .usage import UsageRecord
 
-            log_.append(UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields))
+            record = UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields)
+            log_.append(_priced_partial(record, arrived) if arrived is not None else record)
         except Exception as exc:
             why = " ".join(str(exc).split())[:200]
             say_once(
@@ -436,6 +451,38 @@ class Turn:
                 "replies go on as usual, but their usage is not recorded there",
                 key=f"usage-log-{id(log_)}",
             )
+
+
+def _arrived_tokens(message: Any) -> int:
+    """Output tokens that arrived before a stream broke, estimated at 4 characters a token (rounded up)."""
+    chars = 0
+    for block in getattr(message, "content", None) or []:
+        for name in ("text", "thinking"):
+            chars += len(getattr(block, name, None) or "")
+        if getattr(block, "type", None) in ("tool_use", "server_tool_use"):
+            chars += len(json.dumps(getattr(block, "input", None) or {}))
+    return -(-chars // 4)
+
+
+def _priced_partial(record: Any, arrived: int) -> Any:
+    """``record`` with a cost for what is known: its input and cache counts, plus ``arrived`` output
+    tokens. ``output_tokens`` stays missing (the service did not say), only the cost counts them."""
+    from .usage import get_prices
+    from .usage._record import costs_for
+
+    if record.cost_usd is not None or record.input_tokens is None:
+        return record
+    price = get_prices().lookup(record.model)
+    cost, no_cache = costs_for(
+        price,
+        input_tokens=record.input_tokens,
+        output_tokens=arrived,
+        cache_creation_input_tokens=record.cache_creation_input_tokens,
+        cache_creation_5m_input_tokens=record.cache_creation_5m_input_tokens,
+        cache_creation_1h_input_tokens=record.cache_creation_1h_input_tokens,
+        cache_read_input_tokens=record.cache_read_input_tokens,
+    )
+    return dataclasses.replace(record, cost_usd=cost, cost_no_cache_usd=no_cache)
 
 
 def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> None:
@@ -486,15 +533,17 @@ def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Sett
     return _build(chat, history, settings)
 
 
-async def _within_budget(chat: Chat, body: dict[str, Any]) -> None:
-    """With a chat or session budget in force, estimate the call and refuse it if it could pass one."""
-    from .usage import check_budget, estimate_request, expected_cache_read, get_budget
+async def _within_budget(chat: Chat, body: dict[str, Any]) -> Reservation | None:
+    """With a chat or session budget in force, estimate the call and refuse it if it could pass one;
+    else hold its worst case against them (concurrent calls see it) until it is released."""
+    from .usage import estimate_request, expected_cache_read, get_budget
+    from .usage._budget import reserve_budget
 
     if chat.budget_usd is None and get_budget() is None:
-        return
+        return None
     expected = expected_cache_read(chat.usage, body)
     estimate = await estimate_request(chat.client, body, expected_cache_read_tokens=expected)
-    check_budget(estimate, chat_budget=chat.budget_usd, chat_log=chat.usage)
+    return reserve_budget(estimate, chat_budget=chat.budget_usd, chat_log=chat.usage)
 
 
 class _Waker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Sequence
@@ -11,9 +12,10 @@ from .. import _attempts
 from .._client import resolve_client
 from .._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._settings import Settings
+from ..usage import get_budget
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
-from ._state import StateFile
+from ._state import Intent, JobState, StateFile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,6 +40,7 @@ async def map(
     examples: Sequence[Any] | None = None,
     usage_log: Any = None,
     name: str | None = None,
+    give_up_after_s: float = 300.0,
     client: Any = None,
     backend: str | None = None,
     offline: Any = None,
@@ -61,9 +64,13 @@ async def map(
     limits), ``max_cost_usd`` (rows that could pass it are not started: ``skipped_budget``),
     ``dry_run`` (send nothing; return a :class:`JobEstimate`), ``progress`` (False for none),
     ``state`` (a JSON Lines file: rows already answered are not sent again), ``examples``
-    (few-shot ``(question, answer)`` pairs, cached with the system prompt), ``usage_log``, ``name``.
+    (few-shot ``(question, answer)`` pairs, cached with the system prompt), ``usage_log``, ``name``,
+    ``give_up_after_s`` (when no answer came for this long while every request is refused with 429/529,
+    the rows left fail with that error; the progress line says "stuck" before). The kernel budget
+    (:func:`claudekit.usage.set_budget`) holds too: a row that could pass it is ``skipped_budget``.
     Identical prompts are sent once. ``result.attrs["claudekit"]`` says what the job did (distinct
-    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits).
+    requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits,
+    ``cost_usd`` spent by this run and ``reused_cost_usd`` paid by earlier runs for the reused answers).
     """
     from ._columns import result_frame
     from ._estimate import estimate_job
@@ -72,7 +79,7 @@ async def map(
 
     job_settings = _settings(settings)
     frame = _frame(df)
-    _check_job(concurrency, max_cost_usd)
+    _check_job(concurrency, max_cost_usd, give_up_after_s)
     plan = _plan(frame, prompt, job_settings, examples)
     distinct = len(plan.requests)
     state_file = StateFile(state) if state is not None else None
@@ -85,11 +92,13 @@ async def map(
     try:
         pacer = Pacer(concurrency)
         # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
-        sdk = _attempts.with_attempts(handle.client.with_middleware(pacer))
+        # (The handle's client already logs attempts, so the pacer goes in front of its middleware.)
+        base = _attempts.with_attempts(handle.client)
+        sdk = base.with_options(middleware=[pacer, *base.middleware])
         if dry_run:
             todo = [r for fp, r in plan.requests.items() if fp not in known]
             return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
-        budget = _budget(max_cost_usd, plan, examples) if max_cost_usd is not None else None
+        budget = _budget(max_cost_usd, plan) if max_cost_usd is not None or get_budget() is not None else None
         if state_file is not None:
             state_file.open()
         import httpx2
@@ -104,6 +113,7 @@ async def map(
             budget=budget,
             progress=make_progress(progress),
             timeout=httpx2.Timeout(job_settings.timeout, connect=job_settings.connect_timeout),
+            give_up_after_s=float(give_up_after_s),
             outcomes=dict(known),
         )
         error: BaseException | None = None
@@ -121,15 +131,24 @@ async def map(
     finally:
         await handle.aclose()
     out = result_frame(plan, outcomes, frame)
-    out.attrs["claudekit"] = {
+    out.attrs["claudekit"] = _run_attrs(run, distinct, len(known))
+    return out
+
+
+def _run_attrs(run: Any, distinct: int, reused: int) -> dict[str, Any]:
+    """``result.attrs["claudekit"]`` of a live job: what it did and what it spent."""
+    return {
         "job": run.name,
         "requests": distinct,
-        "reused": len(known),
-        "attempts": pacer.attempts,
-        "rate_limited": pacer.rate_limited,
-        "waited_s": round(pacer.waited_s, 3),
+        "reused": reused,
+        # This run's spend, and what the reused answers cost when an earlier run paid for them: summing
+        # "cost_usd" over runs counts every answer once (claude_cost_usd is each row's answer's cost).
+        "cost_usd": round(run.snapshot.cost_usd, 10),
+        "reused_cost_usd": round(run.snapshot.reused_cost_usd, 10),
+        "attempts": run.pacer.attempts,
+        "rate_limited": run.pacer.rate_limited,
+        "waited_s": round(run.pacer.waited_s, 3),
     }
-    return out
 
 
 async def batch(
@@ -165,11 +184,7 @@ async def batch(
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets.
     """
-    from ._estimate import estimate_job
-    from ._live import reuse
-
-    settings.setdefault("cache", "1h")
-    if settings["cache"] is True:
+    if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
     job_settings = _settings(settings)
     frame = _frame(df)
@@ -178,48 +193,107 @@ async def batch(
         raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
     plan = _plan(frame, prompt, job_settings, examples)
     state_file = StateFile(state) if state is not None else None
-    saved = state_file.load() if state_file is not None else None
-    known = reuse(saved.results, plan) if saved is not None else {}
-    params = requests_params(plan.requests.values())
-    pending = _pending_batches(saved, plan, known) if saved is not None else {}
-    in_flight = {fp for cids in pending.values() for fp in cids.values()}
-    todo = [r for fp, r in plan.requests.items() if fp not in known and fp not in in_flight]
     options = client_options(
         job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
     )
+    locked = state_file.lock() if state_file is not None and not dry_run else contextlib.nullcontext()
+    try:
+        async with locked:  # one run per state file: loaded, submitted and recorded as one step
+            saved = state_file.load() if state_file is not None else None
+            job = _batch_job(
+                plan, frame, saved, state_file, options, name, usage_log, poll_interval, progress
+            )
+            job._limits = (max_batch_requests, max_batch_bytes)
+            estimate = await _start(job, plan, state_file, dry_run, max_cost_usd, concurrency)
+            if estimate is not None:
+                return estimate
+    finally:
+        if state_file is not None:
+            state_file.close()  # a job that is never awaited must not hold the file open
+    return job
+
+
+async def _start(
+    job: BatchJob,
+    plan: Plan,
+    state_file: StateFile | None,
+    dry_run: bool,
+    max_cost_usd: float | None,
+    concurrency: int,
+) -> JobEstimate | None:
+    """Estimate (``dry_run``: only that), check the budget, record the rows, submit what is unsent."""
+    from ._estimate import estimate_job
+
+    todo = job._unsent()
+    async with job._client() as (sdk, is_offline):
+        if dry_run or max_cost_usd is not None or get_budget() is not None:
+            requests = [plan.requests[fp] for fp in todo]
+            estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
+            if dry_run:
+                return estimate
+            worst = estimate.batch_max_usd
+            if todo and max_cost_usd is not None and (worst is None or worst > float(max_cost_usd)):
+                raise _over_budget(estimate, float(max_cost_usd))
+            if todo:
+                _within_kernel_budget(estimate)
+        if state_file is not None:
+            _record_rows(state_file, plan, job, None if is_offline else _public_url(str(sdk.base_url)))
+            job._write_requests(job._params[fp] for fp in todo)  # a resume can submit any of them
+        await job._catch_up(sdk, quiet=True)
+    return None
+
+
+def _public_url(url: str) -> str:
+    """The server's URL without any user:password or query (a state file never holds a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _batch_job(
+    plan: Plan,
+    frame: pd.DataFrame,
+    saved: JobState | None,
+    state_file: StateFile | None,
+    options: dict[str, Any],
+    name: str | None,
+    usage_log: Any,
+    poll_interval: float | None,
+    progress: Any,
+) -> BatchJob:
+    """The job for this plan, with what the state file already holds: answers reused, batches still
+    in flight re-attached (joined through the file's own custom_ids, whatever the index is now)."""
+    from ._live import reuse
+
+    known = reuse(saved.results, plan) if saved is not None else {}
+    pending = _pending_batches(saved, plan, known) if saved is not None else {}
     job = BatchJob(
         name=name or f"batch-{next(_ids)}",
         rows=_Rows(plan.index, plan.row_fp, plan.row_error, plan.fields),
         base=frame,
-        output_format=job_settings.output_format,
+        output_format=plan.settings.output_format,
         client_options=options,
         usage_log=make_usage_log(usage_log),
         state=state_file,
         outcomes=known,
-        params=params,
+        params=requests_params(plan.requests.values()),
         poll_interval=poll_interval,
         progress=progress,
+        known_cids={c: fp for c, (fp, _p) in saved.requests.items()} if saved is not None else None,
+        intents=_my_intents(saved, plan) if saved is not None else None,
+        known_batches=saved.batches if saved is not None else (),
     )
     for batch_id, cids in pending.items():
         job._attach(batch_id, list(cids))
-    async with job._client() as (sdk, _offline):
-        if dry_run or max_cost_usd is not None:
-            estimate = await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
-            if dry_run:
-                return estimate
-            worst = estimate.batch_max_usd
-            if todo and (worst is None or worst > float(max_cost_usd or 0.0)):
-                raise _over_budget(estimate, float(max_cost_usd or 0.0))
-        try:
-            if state_file is not None:
-                _record_rows(state_file, plan, job, todo, params)
-            if todo:
-                items = [params[r.fp] for r in todo]
-                await job._submit(sdk, items, max_requests=max_batch_requests, max_bytes=max_batch_bytes)
-        finally:
-            if state_file is not None:
-                state_file.close()  # a job that is never awaited must not hold the file open
     return job
+
+
+def _my_intents(saved: JobState, plan: Plan) -> dict[str, Intent]:
+    """Open creates (a crash between intent and answer) for this plan's requests."""
+    fps = {c: fp for c, (fp, _p) in saved.requests.items()}
+    return {k: i for k, i in saved.intents.items() if any(fps.get(c) in plan.requests for c in i.cids)}
 
 
 def make_usage_log(usage_log: Any) -> Any:
@@ -262,11 +336,14 @@ def _frame(df: Any) -> pd.DataFrame:
     )
 
 
-def _check_job(concurrency: int, max_cost_usd: float | None) -> None:
+def _check_job(concurrency: int, max_cost_usd: float | None, give_up_after_s: float = 1.0) -> None:
     if not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigError(f"concurrency must be a positive integer, got {concurrency!r}")
     if max_cost_usd is not None and not max_cost_usd >= 0:
         raise ConfigError(f"max_cost_usd must be a non-negative amount, got {max_cost_usd!r}")
+    wait = give_up_after_s
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or not wait > 0:
+        raise ConfigError(f"give_up_after_s must be a positive number of seconds, got {give_up_after_s!r}")
 
 
 def _plan(frame: pd.DataFrame, prompt: PromptSpec, settings: Settings, examples: Any) -> Plan:
@@ -289,12 +366,14 @@ async def _estimate(
     return estimate
 
 
-def _budget(max_cost_usd: float, plan: Plan, examples: Any) -> Any:
+def _budget(max_cost_usd: float | None, plan: Plan) -> Any:
+    """The job's worst-case estimator: ``max_cost_usd`` (None: no limit of its own, only the kernel's)."""
     from ..usage import get_prices
     from ._live import Budget
 
     s = plan.settings
-    if get_prices().lookup(s.model) is None:
+    # Without a price the kernel budget refuses every row (an infinite worst case), as it does a chat call.
+    if max_cost_usd is not None and get_prices().lookup(s.model) is None:
         raise ConfigError(
             f"max_cost_usd needs a price for {s.model!r}, and none is known",
             hint="add one with claudekit.usage.set_prices({...}) or drop max_cost_usd",
@@ -307,7 +386,8 @@ def _budget(max_cost_usd: float, plan: Plan, examples: Any) -> Any:
 
         shared = {k: v for k, v in first.body.items() if k in ("system", "tools")}
         prefix = len(json.dumps(shared)) + len(json.dumps(first.body["messages"][:-1]))
-    return Budget(float(max_cost_usd), s.model, s.max_tokens, s.cache_ttl, prefix)
+    limit = float("inf") if max_cost_usd is None else float(max_cost_usd)
+    return Budget(limit, s.model, s.max_tokens, s.cache_ttl, prefix)
 
 
 class JobBudgetError(BudgetExceededError):
@@ -330,6 +410,30 @@ def _over_budget(estimate: JobEstimate, limit: float) -> JobBudgetError:
     return JobBudgetError(estimate, limit)
 
 
+def _within_kernel_budget(estimate: JobEstimate) -> None:
+    """Refuse a batch whose worst case passes what is left of the kernel budget (set_budget)."""
+    from ..usage import spent
+    from ..usage._budget import reserved
+
+    limit = get_budget()
+    if limit is None:
+        return
+    used, held, worst = spent(), reserved(), estimate.batch_max_usd
+    if worst is not None and used + held + worst <= limit:
+        return
+    cost = "an unknown amount" if worst is None else f"${worst:,.4f}"
+    raise BudgetExceededError(
+        f"refused before submitting: this batch could cost up to {cost} at batch price, but only "
+        f"${max(0.0, limit - used - held):,.4f} of the session budget of ${limit:,.4f} is left "
+        f"(${used:,.4f} spent, ${held:,.4f} held by calls running)",
+        scope="session",
+        budget_usd=limit,
+        spent_usd=used + held,
+        estimate=estimate,
+        hint="raise claudekit.usage.set_budget(...), lower max_tokens or send fewer rows; nothing was sent",
+    )
+
+
 def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str, dict[str, str]]:
     """Batches in the state file that were submitted and not fully collected: id -> {custom_id: fp}."""
     out: dict[str, dict[str, str]] = {}
@@ -343,10 +447,9 @@ def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str,
     return out
 
 
-def _record_rows(
-    state: StateFile, plan: Plan, job: BatchJob, todo: list[Request], params: dict[str, Any]
-) -> None:
-    """Write what a new kernel needs to re-attach: the rows, and each request before it is submitted."""
+def _record_rows(state: StateFile, plan: Plan, job: BatchJob, base_url: str | None) -> None:
+    """Write what a new kernel needs to re-attach: the rows, the split limits and the server (never the
+    key); each request is written just before the create that submits it."""
     from .._settings import output_schema
 
     fmt = plan.settings.output_format
@@ -360,8 +463,7 @@ def _record_rows(
             "errors": {str(k): v for k, v in plan.row_error.items()},
             "fields": [f.to_json() for f in plan.fields] if plan.fields is not None else None,
             "schema": output_schema(fmt) if fmt is not None else None,
+            "limits": list(job._limits),
+            "base_url": base_url,
         }
     )
-    for req in todo:
-        cid, body = params[req.fp]
-        state.write({"t": "req", "cid": cid, "fp": req.fp, "params": body})

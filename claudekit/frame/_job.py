@@ -5,6 +5,11 @@ split), a ``custom_id`` of 1–64 ``[A-Za-z0-9_-]`` per request (the row key and
 fingerprint), results in any order (joined by ``custom_id``), results ``succeeded``, ``errored``,
 ``canceled`` or ``expired`` (:meth:`BatchJob.retry` sends errored and expired ones again), batches end
 within 24 hours and keep their results 29 days. Results are logged at the batch price.
+
+Money rules: a create is never retried blindly (the SDK's retries are off for it; its intent is in the
+state file first), so a slow or interrupted create is looked up in the batches list before anything is
+submitted again; rows are joined through the state file's custom_id -> fingerprint map (any index);
+``retry()`` keeps the old outcomes until the new batch is recorded.
 """
 
 from __future__ import annotations
@@ -14,17 +19,19 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Generator, Iterable
+import uuid
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Coroutine, Generator, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._client import ClientHandle, resolve_client
-from .._errors import APIError, ConfigError, from_sdk_error, is_transport_error
+from .._errors import APIError, ConfigError, NetworkError, from_sdk_error, is_transport_error
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
-from ._state import StateFile
+from ._state import Intent, StateFile
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,10 +40,15 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchJob"]
 
+T = TypeVar("T")
+
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 _OFFLINE_POLL = 0.25
 _SERVICE_POLL = 30.0
+_LOOKBACK = timedelta(minutes=10)  # clock skew allowed when finding a batch a create may have made
+_REFUSED = (429, 529)  # the service refused the create: nothing was made, so it may be sent again
+_LIST_SCAN = 1000  # batches looked at, newest first, when finding one
 _NOT_PROCESSED = {
     "canceled": "not processed: the batch was canceled",
     "expired": "not processed within 24 hours (expired); job.retry() sends it again",
@@ -84,6 +96,10 @@ class BatchJob:
         params: dict[str, tuple[str, dict[str, Any]]],
         poll_interval: float | None = None,
         progress: Any = True,
+        known_cids: dict[str, str] | None = None,
+        limits: tuple[int, int] = (MAX_BATCH_REQUESTS, MAX_BATCH_BYTES),
+        intents: dict[str, Intent] | None = None,
+        known_batches: Iterable[str] = (),
     ) -> None:
         self.name = name
         self._rows = rows
@@ -94,7 +110,13 @@ class BatchJob:
         self._state = state
         self._outcomes = outcomes
         self._params = params  # fingerprint -> (custom_id, params as sent)
-        self._by_cid = {cid: fp for fp, (cid, _p) in params.items()}
+        # Every custom_id the state file knows (an earlier run's, under another index) plus this run's.
+        self._by_cid = {**(known_cids or {}), **{cid: fp for fp, (cid, _p) in params.items()}}
+        self._recorded = set(known_cids or ())  # custom_ids with a `req` fact in the state file
+        self._limits = limits
+        self._intents = dict(intents or {})  # creates a crash left unanswered: found or resubmitted
+        self._known_batches = set(known_batches)
+        self._running: set[asyncio.Future[Any]] = set()  # a cancel() or retry() started unawaited
         self._batches: dict[str, _Batch] = {}
         self.poll_interval = poll_interval
         self.progress = progress
@@ -148,20 +170,29 @@ class BatchJob:
 
     async def wait(self, *, poll_interval: float | None = None) -> pd.DataFrame:
         """Poll every unfinished batch until all have ended, collect their results, return the frame."""
+        if self._running:  # `job.retry()` written without await, then `await job`: its batches first
+            await asyncio.gather(*self._running, return_exceptions=True)
         progress = make_progress(self.progress)
         started = time.monotonic()
         error: BaseException | None = None
         try:
-            async with self._client() as (client, offline):
+            async with self._locked(), self._client() as (client, offline):
                 interval = (
                     poll_interval or self.poll_interval or (_OFFLINE_POLL if offline else _SERVICE_POLL)
                 )
+                await self._catch_up(client)
+                caught_up = False
                 while True:
                     await self._poll(client)
                     if progress is not None:
                         progress.update(self._snapshot(started))
                     if all(b.collected for b in self._batches.values()):
-                        break
+                        if caught_up or not self._unsent():
+                            break
+                        # A batch found for a lost create held none of these rows (another job's of
+                        # the same size): submit them, once.
+                        caught_up = True
+                        await self._catch_up(client)
                     await asyncio.sleep(interval)
         except BaseException as exc:
             error = exc
@@ -175,12 +206,47 @@ class BatchJob:
 
     async def refresh(self) -> str:
         """Poll once (collecting the results of batches that ended); returns :attr:`status`."""
-        async with self._client() as (client, _offline):
-            await self._poll(client)
+        try:
+            async with self._locked(), self._client() as (client, _offline):
+                await self._poll(client)
+        finally:
+            if self._state is not None:
+                self._state.close()
         return self.status
 
-    async def cancel(self) -> str:
-        """Cancel every batch still processing; requests already done keep their results."""
+    @property
+    def unsent(self) -> int:
+        """Requests of this job that no batch holds and that have no result (a run stopped before
+        submitting them); :meth:`wait` submits them first."""
+        return len(self._unsent())
+
+    def cancel(self) -> Awaitable[str]:
+        """Cancel every batch still processing; requests already done keep their results. In a notebook
+        it starts at once (``await`` it for the status); in a script, ``await`` it."""
+        return self._start("cancel", self._cancel())
+
+    def retry(self, statuses: Iterable[str] = ("errored", "expired")) -> Awaitable[BatchJob]:
+        """Submit again the requests whose results have one of ``statuses``; returns this job.
+
+        ``errored`` covers every API error type, ``expired`` the 24-hour limit; add ``"canceled"`` for
+        requests a cancel stopped. Await the job again for their answers. In a notebook it starts at
+        once (awaiting the job waits for it too); in a script, ``await`` it.
+        """
+        return self._start("retry", self._retry(statuses))
+
+    def _start(self, name: str, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        """Run ``coro`` now when an event loop is running (a notebook), so a call written without
+        ``await`` still happens; its failure is then said in one line if it is never awaited."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return coro  # a script: awaiting it runs it (Python warns if it never is)
+        started = _Started(name, asyncio.ensure_future(coro))
+        self._running.add(started.task)
+        started.task.add_done_callback(self._running.discard)
+        return started
+
+    async def _cancel(self) -> str:
         async with self._client() as (client, _offline):
             for b in self._batches.values():
                 if b.status == "in_progress":
@@ -188,19 +254,16 @@ class BatchJob:
                     b.status = batch.processing_status
         return self.status
 
-    async def retry(self, statuses: Iterable[str] = ("errored", "expired")) -> BatchJob:
-        """Submit again the requests whose results have one of ``statuses``; returns this job.
-
-        ``errored`` covers every API error type, ``expired`` the 24-hour limit; add ``"canceled"`` for
-        requests a cancel stopped. Await the job again for their answers.
-        """
+    async def _retry(self, statuses: Iterable[str]) -> BatchJob:
         wanted = set(statuses)
         again = [fp for fp, o in self._outcomes.items() if _result_type(o) in wanted and fp in self._params]
-        for fp in again:
-            del self._outcomes[fp]
-        if again:
-            async with self._client() as (client, _offline):
-                await self._submit(client, [(self._params[fp][0], self._params[fp][1]) for fp in again])
+        if again:  # each outcome is dropped only once its new batch is recorded (a failed submit keeps it)
+            try:
+                async with self._locked(), self._client() as (client, _offline):
+                    await self._submit(client, again)
+            finally:
+                if self._state is not None:
+                    self._state.close()
         return self
 
     # -- internals -------------------------------------------------------------------------------
@@ -212,21 +275,154 @@ class BatchJob:
         finally:
             await handle.aclose()
 
-    async def _submit(
-        self,
-        client: Any,
-        items: list[tuple[str, dict[str, Any]]],
-        *,
-        max_requests: int = MAX_BATCH_REQUESTS,
-        max_bytes: int = MAX_BATCH_BYTES,
-    ) -> None:
-        for chunk in split(items, max_requests, max_bytes):
-            requests = [{"custom_id": cid, "params": params} for cid, params in chunk]
-            batch = await _sdk(client.messages.batches.create(requests=requests))
+    @contextlib.asynccontextmanager
+    async def _locked(self) -> AsyncIterator[None]:
+        """Hold the state file's lock, then take in what another run recorded meanwhile (so a batch it
+        collected is neither collected nor logged twice)."""
+        if self._state is None:
+            yield
+            return
+        async with self._state.lock():
+            self._sync(self._state.load())
+            yield
+
+    def _sync(self, st: Any) -> None:
+        self._by_cid.update({c: fp for c, (fp, _p) in st.requests.items()})
+        self._recorded.update(st.requests)
+        mine = set(self._rows.row_fp)
+        for batch_id, b in self._batches.items():
+            if batch_id in st.collected and not b.collected:
+                b.collected, b.status = True, "ended"
+                for cid in b.custom_ids:
+                    fp = self._by_cid.get(cid)
+                    if fp is not None and fp in st.results:
+                        self._outcomes[fp] = st.results[fp]
+        for batch_id, cids in st.batches.items():
+            if batch_id not in self._known_batches:  # another run submitted these
+                self._known_batches.add(batch_id)
+                if batch_id not in st.collected and any(self._by_cid.get(c) in mine for c in cids):
+                    self._attach(batch_id, cids)
+
+    async def _submit(self, client: Any, fps: list[str]) -> None:
+        """Submit these requests in batches within the job's limits, each create recorded around it."""
+        items = [self._params[fp] for fp in fps]
+        for chunk in split(items, *self._limits):
             cids = [cid for cid, _p in chunk]
-            self._batches[batch.id] = _Batch(batch.id, cids, batch.processing_status)
-            if self._state is not None:  # at once: a restart must find every submitted batch
-                self._state.write({"t": "batch", "id": batch.id, "cids": cids})
+            intent = Intent(uuid.uuid4().hex, cids, datetime.now(timezone.utc).isoformat())
+            self._write_intent(intent, chunk)
+            batch_id = await self._create(client, intent, chunk)
+            self._adopt(batch_id, intent)
+
+    def _write_requests(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Each request not yet in the state file: what a new kernel needs to submit it."""
+        if self._state is None:
+            return
+        for cid, params in items:
+            if cid not in self._recorded:
+                self._state.write({"t": "req", "cid": cid, "fp": self._by_cid[cid], "params": params})
+                self._recorded.add(cid)
+
+    def _write_intent(self, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> None:
+        """What a new kernel needs before the create: each request, then the intent to create."""
+        self._write_requests(chunk)
+        if self._state is not None:
+            self._state.write({"t": "submit", "key": intent.key, "cids": intent.cids, "at": intent.at})
+
+    async def _create(self, client: Any, intent: Intent, chunk: list[tuple[str, dict[str, Any]]]) -> str:
+        """One create, never retried blindly: if its answer is lost, the batches list says if it was made.
+        A refusal (429, 529: nothing was made) is tried again after a pause, as the SDK would."""
+        requests = [{"custom_id": cid, "params": params} for cid, params in chunk]
+        once = client.with_options(max_retries=0)
+        attempts = max(0, int(getattr(client, "max_retries", 2))) + 1
+        for attempt in range(attempts):
+            try:
+                batch = await _sdk(once.messages.batches.create(requests=requests))
+                return str(batch.id)
+            except (APIError, NetworkError) as err:
+                status = err.status if isinstance(err, APIError) else None
+                if status in _REFUSED and attempt + 1 < attempts:
+                    await asyncio.sleep(min(0.5 * 2**attempt, 8.0))
+                    continue
+                if status is not None and (status in _REFUSED or (400 <= status < 500 and status != 408)):
+                    self._unsent_fact(intent)  # refused: certainly not created
+                    raise
+                return await self._found_or_raise(client, intent, err, status)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _found_or_raise(self, client: Any, intent: Intent, err: Any, status: int | None) -> str:
+        found = await self._find(client, intent)
+        if found is None:
+            raise APIError(
+                f"{err.message}; no batch of these {len(intent.cids):,} requests is listed (yet), so "
+                "whether it was created is unknown",
+                status=status,
+                hint="await the job (or re-run with the same state=) later: it looks for that batch "
+                "again before submitting anything",
+            ) from err
+        return found
+
+    def _unsent_fact(self, intent: Intent) -> None:
+        self._intents.pop(intent.key, None)
+        if self._state is not None:
+            self._state.write({"t": "unsent", "key": intent.key})
+
+    def _adopt(self, batch_id: str, intent: Intent) -> None:
+        """Record a created (or found) batch, then drop the outcomes it supersedes (a retry's)."""
+        self._intents.pop(intent.key, None)
+        if self._state is not None:  # at once: a restart must find every submitted batch
+            self._state.write({"t": "batch", "id": batch_id, "cids": intent.cids, "key": intent.key})
+        self._attach(batch_id, intent.cids)
+        self._known_batches.add(batch_id)
+        for cid in intent.cids:
+            self._outcomes.pop(self._by_cid[cid], None)
+
+    async def _find(self, client: Any, intent: Intent) -> str | None:
+        """A batch made for ``intent`` whose answer never arrived: listed since the intent, of its size,
+        not one of this job's; an ended one must hold exactly its custom_ids."""
+        since = datetime.fromisoformat(intent.at) - _LOOKBACK
+        want = set(intent.cids)
+        page = await _sdk(client.messages.batches.list(limit=100))
+        seen = 0
+        async for b in page:
+            seen += 1
+            if b.created_at < since or seen > _LIST_SCAN:
+                break
+            if b.id in self._known_batches or sum(b.request_counts.to_dict().values()) != len(want):
+                continue
+            if b.processing_status == "ended":
+                results = await _sdk(client.messages.batches.results(b.id))
+                if {item.custom_id async for item in results} != want:
+                    continue
+            return str(b.id)
+        return None
+
+    async def _catch_up(self, client: Any, *, quiet: bool = False) -> None:
+        """Before polling: find the batches of creates a crash left unanswered, submit rows never sent."""
+        for intent in list(self._intents.values()):
+            found = await self._find(client, intent)
+            if found is not None:
+                self._adopt(found, intent)
+            else:
+                self._unsent_fact(intent)
+        unsent = self._unsent()
+        if unsent and not quiet:
+            warnings.warn(
+                f"{len(unsent):,} request(s) of batch job {self.name!r} were never submitted (the run that "
+                "made it stopped first); submitting them now",
+                UserWarning,
+                stacklevel=4,
+            )
+        if unsent:
+            await self._submit(client, unsent)
+
+    def _unsent(self) -> list[str]:
+        held = {self._by_cid.get(c) for b in self._batches.values() if not b.collected for c in b.custom_ids}
+        held |= {self._by_cid.get(c) for i in self._intents.values() for c in i.cids}
+        out: dict[str, None] = {}
+        for fp in self._rows.row_fp:
+            if fp is not None and fp not in self._outcomes and fp not in held and fp in self._params:
+                out[fp] = None
+        return list(out)
 
     def _attach(self, batch_id: str, custom_ids: list[str]) -> None:
         self._batches[batch_id] = _Batch(batch_id, custom_ids)
@@ -323,9 +519,9 @@ class BatchJob:
         progress: Any = True,
     ) -> BatchJob:
         """Re-attach to a batch job from its state file (in a new kernel, say): nothing is submitted
-        again; ``await`` it for the frame. Pass ``df`` to get the input's columns back."""
-        import pandas as pd
-
+        again; ``await`` it for the frame. The server is the one recorded (unless ``client``,
+        ``backend``, ``offline`` or ``base_url`` says otherwise; the key never is recorded). The frame
+        has the row keys and the answer columns; pass ``df`` to get the input's columns back."""
         from .._settings import Settings
         from ._api import make_usage_log
 
@@ -336,24 +532,13 @@ class BatchJob:
             raise ConfigError(
                 f"{os.fspath(path)!r} holds no batch job", hint="pass the state= path of a batch job"
             )
-        keys = facts["keys"]
-        index = (
-            pd.MultiIndex.from_tuples([tuple(k) for k in keys], names=facts.get("index_names"))
-            if keys and all(isinstance(k, list) for k in keys)
-            else pd.Index(keys, name=(facts.get("index_names") or [None])[0])
-        )
-        if df is not None:
-            if len(df) != len(keys):
-                raise ConfigError(
-                    f"df has {len(df):,} rows but the job has {len(keys):,}",
-                    hint="pass the job's own DataFrame",
-                )
-            index = df.index
-        fields = [Field.from_json(f) for f in facts["fields"]] if facts.get("fields") is not None else None
-        rows = _Rows(index, facts["fps"], {int(k): v for k, v in facts.get("errors", {}).items()}, fields)
+        rows = _resumed_rows(facts, df)
         wanted = {fp for fp in facts["fps"] if fp is not None}
         params = {fp: (cid, p) for cid, (fp, p) in st.requests.items() if fp in wanted}
+        if client is None and backend is None and offline is None and base_url is None:
+            base_url = facts.get("base_url")
         settings = Settings()
+        limits = facts.get("limits") or [MAX_BATCH_REQUESTS, MAX_BATCH_BYTES]
         job = cls(
             name=str(facts.get("name", "batch")),
             rows=rows,
@@ -368,12 +553,62 @@ class BatchJob:
             params=params,
             poll_interval=poll_interval,
             progress=progress,
+            known_cids={cid: fp for cid, (fp, _p) in st.requests.items()},
+            limits=(int(limits[0]), int(limits[1])),
+            intents=st.intents,
+            known_batches=st.batches,
         )
         job.reused = 0
         for batch_id, cids in st.batches.items():
             if batch_id not in st.collected and any(job._by_cid.get(c) not in job._outcomes for c in cids):
                 job._attach(batch_id, cids)
         return job
+
+
+def _resumed_rows(facts: dict[str, Any], df: pd.DataFrame | None) -> _Rows:
+    import pandas as pd
+
+    keys = facts["keys"]
+    index = (
+        pd.MultiIndex.from_tuples([tuple(k) for k in keys], names=facts.get("index_names"))
+        if keys and all(isinstance(k, list) for k in keys)
+        else pd.Index(keys, name=(facts.get("index_names") or [None])[0])
+    )
+    if df is not None:
+        if len(df) != len(keys):
+            raise ConfigError(
+                f"df has {len(df):,} rows but the job has {len(keys):,}",
+                hint="pass the job's own DataFrame",
+            )
+        index = df.index
+    fields = [Field.from_json(f) for f in facts["fields"]] if facts.get("fields") is not None else None
+    return _Rows(index, facts["fps"], {int(k): v for k, v in facts.get("errors", {}).items()}, fields)
+
+
+class _Started(Awaitable[T]):
+    """A job operation already running; ``await`` it for its result (or its error)."""
+
+    def __init__(self, name: str, task: asyncio.Future[T]) -> None:
+        self.name = name
+        self.task = task
+        self._awaited = False
+        task.add_done_callback(self._said)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        self._awaited = True
+        return self.task.__await__()
+
+    def _said(self, task: asyncio.Future[T]) -> None:
+        if task.cancelled() or self._awaited:
+            return
+        error = task.exception()
+        if error is not None:
+            message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+            warnings.warn(f"job.{self.name}() failed: {message}", UserWarning, stacklevel=1)
+
+    def __repr__(self) -> str:
+        state = "done" if self.task.done() else "running"
+        return f"<job.{self.name}() {state}; await it for its result>"
 
 
 def client_options(settings: Any, **options: Any) -> dict[str, Any]:

@@ -17,8 +17,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import _attempts
-from .._errors import ClaudekitError, OverloadedError, RateLimitError, from_sdk_error, is_transport_error
-from ..usage import UsageRecord
+from .._errors import (
+    BudgetExceededError,
+    ClaudekitError,
+    OverloadedError,
+    RateLimitError,
+    from_sdk_error,
+    is_transport_error,
+)
+from ..usage import UsageRecord, get_budget
+from ..usage._budget import Reservation, reserve_budget
 from ._estimate import worst_case_usd
 from ._outcome import Outcome, from_error, from_message
 from ._pacing import Cost, Pacer, cost_of_attempt
@@ -30,6 +38,11 @@ __all__ = ["Budget", "LiveRun"]
 
 #: How often one request may be put back after being refused for rate limits (then it fails).
 MAX_REQUEUES = 50
+#: Without a single answer for this long while every request is refused (429/529), the job gives up:
+#: the remaining rows fail with that error instead of waiting for an hour (``give_up_after_s``).
+GIVE_UP_AFTER_S = 300.0
+#: The progress line says the job is stuck once no answer came for this share of ``give_up_after_s``.
+_SAY_STUCK = 0.2
 _RETRYABLE = (RateLimitError, OverloadedError)
 
 
@@ -61,6 +74,16 @@ class Budget:
             observed = 1.2 * prompt / max(1, self.prefix_chars + req.chars)
             self.tokens_per_char = max(self.tokens_per_char, observed) if self.learned else observed
             self.learned = True
+
+
+@dataclass(frozen=True)
+class _Worst:
+    """A row's worst case in the form the kernel budget takes (an :class:`Estimate`'s two fields)."""
+
+    cost_max_usd: float | None
+    model: str
+    input_tokens: int
+    max_output_tokens: int
 
 
 @dataclass
@@ -95,18 +118,27 @@ class LiveRun:
     budget: Budget | None = None
     progress: Progress | None = None
     timeout: Any = None
+    give_up_after_s: float = GIVE_UP_AFTER_S
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     requeues: dict[str, int] = field(default_factory=dict)
     snapshot: Snapshot = field(init=False)
     _seq: int = 0
     _started: float = field(default_factory=time.monotonic)
+    _answered_at: float = field(default_factory=time.monotonic)  # the last answer (or the start)
+    _stuck: ClaudekitError | None = None  # the 429/529 that keeps coming back, while no answer comes
+    _gave_up: ClaudekitError | None = None
 
     def __post_init__(self) -> None:
         plan = self.plan
         self.snapshot = Snapshot("map", plan.rows)
         self.snapshot.done = self.snapshot.errors = len(plan.row_error)
-        for fp, outcome in self.outcomes.items():
-            self._count(plan.requests[fp], outcome)
+        for fp, outcome in self.outcomes.items():  # reused from a state file: counted apart
+            rows = len(plan.requests[fp].rows)
+            self.snapshot.done += rows
+            self.snapshot.ok += rows if outcome.ok else 0
+            self.snapshot.errors += 0 if outcome.ok else rows
+            self.snapshot.reused += rows
+            self.snapshot.reused_cost_usd += outcome.cost or 0.0
         first = next(iter(plan.requests.values()), None)
         chars = first.chars if first is not None else 0
         self._estimates = _Estimates(chars / 3.0, 0.0, plan.settings.max_tokens)
@@ -119,17 +151,21 @@ class LiveRun:
         try:
             while todo or running:
                 while todo and self.pacer.has_room and not (warming and running):
+                    if self._gave_up is not None:
+                        self._fail_all(todo, self._gave_up)
+                        break
                     req = todo[0]
                     worst = self.budget.worst(req) if self.budget is not None else 0.0
-                    if self.budget is not None and not self.budget.allows(worst):
+                    held, refusal = self._admit(req, worst)
+                    if refusal is not None:
                         if not running:  # even alone it would pass the budget: stop starting rows
-                            self._skip_all(todo, worst)
+                            self._skip_all(todo, refusal)
                         break
                     todo.popleft()
                     if self.budget is not None:
                         self.budget.in_flight += worst
                     self.pacer.running += 1
-                    task = asyncio.ensure_future(self._one(req, worst))
+                    task = asyncio.ensure_future(self._one(req, worst, held))
                     task.add_done_callback(finished.put_nowait)  # O(1) per row, unlike asyncio.wait
                     running.add(task)
                 if not running:
@@ -149,13 +185,37 @@ class LiveRun:
             raise
         return self.outcomes
 
-    def _skip_all(self, todo: deque[Request], worst: float) -> None:
-        assert self.budget is not None
+    def _admit(self, req: Request, worst: float) -> tuple[Reservation | None, str | None]:
+        """Whether a row whose worst case is ``worst`` may start: the job's max_cost_usd, then the
+        kernel's budget (set_budget), which holds the worst case while the row is in flight."""
         b = self.budget
-        message = (
-            f"not sent: its worst case (${worst:,.4f}) would pass max_cost_usd=${b.limit:,.4f} "
-            f"(${b.spent:,.4f} spent)"
-        )
+        if b is not None and not b.allows(worst):
+            return None, (
+                f"not sent: its worst case (${worst:,.4f}) would pass max_cost_usd=${b.limit:,.4f} "
+                f"(${b.spent:,.4f} spent)"
+            )
+        if get_budget() is None:
+            return None, None
+        chars = (b.prefix_chars + req.chars) if b is not None else req.chars
+        tokens = int(chars * (b.tokens_per_char if b is not None else 0.5))
+        s = self.plan.settings
+        estimate = _Worst(None if worst == float("inf") else worst, s.model, tokens, s.max_tokens)
+        try:
+            return reserve_budget(estimate), None
+        except BudgetExceededError as err:
+            why = err.message.removeprefix("refused before sending: ").replace("this call", "this row")
+            return None, f"not sent: {why}; see claudekit.usage.set_budget"
+
+    def _fail_all(self, todo: deque[Request], err: ClaudekitError) -> None:
+        """The job is stuck (see ``give_up_after_s``): the rows not started fail with its error."""
+        outcome = from_error(err)
+        while todo:
+            req = todo.popleft()
+            self.outcomes[req.fp] = replace(outcome)
+            self._count(req, outcome)
+        self._show()
+
+    def _skip_all(self, todo: deque[Request], message: str) -> None:
         while todo:
             req = todo.popleft()
             outcome = Outcome("skipped_budget", error=message)
@@ -186,18 +246,31 @@ class LiveRun:
     def _show(self) -> None:
         if self.progress is not None:
             self.snapshot.elapsed_s = time.monotonic() - self._started
-            self.snapshot.note = (
-                f"{int(self.pacer.limit)} at once" if self.snapshot.done < self.plan.rows else ""
-            )
+            self.snapshot.note = self._note()
             self.progress.update(self.snapshot)
 
-    async def _one(self, req: Request, worst: float) -> tuple[Request, Outcome | None]:
+    def _note(self) -> str:
+        if self.snapshot.done >= self.plan.rows:
+            return ""
+        quiet = time.monotonic() - self._answered_at
+        if self._stuck is not None and quiet > _SAY_STUCK * self.give_up_after_s:
+            return (
+                f"stuck: no answer for {quiet:.0f} s, every request refused ({self._stuck.kind}); "
+                f"the rows left fail after {self.give_up_after_s:.0f} s (give_up_after_s)"
+            )
+        return f"{int(self.pacer.limit)} at once"
+
+    async def _one(
+        self, req: Request, worst: float, held: Reservation | None
+    ) -> tuple[Request, Outcome | None]:
         try:
             return req, await self._call(req)
-        finally:
+        finally:  # the call's cost is in the log (or it failed): its worst case is not held any more
             self.pacer.running -= 1
             if self.budget is not None:
                 self.budget.in_flight -= worst
+            if held is not None:
+                held.release()
 
     async def _call(self, req: Request) -> Outcome | None:
         """Send one request; None means "refused for rate limits, queue it again"."""
@@ -216,11 +289,17 @@ class LiveRun:
             self._log_attempts(attempts, getattr(exc, "response", None), seq, err)
             tries = self.requeues.get(req.fp, 0)
             if isinstance(err, _RETRYABLE) and tries < MAX_REQUEUES:
+                self._stuck = err
+                if time.monotonic() - self._answered_at > self.give_up_after_s:
+                    self._gave_up = err
+                    return from_error(err)
                 self.requeues[req.fp] = tries + 1
+                self._show()
                 return None
             return from_error(err)
         finally:
             cost_of_attempt.reset(token)
+        self._answered_at, self._stuck = time.monotonic(), None
         last = self._log_attempts(attempts, raw.http_response, seq, None)
         latency = time.perf_counter() - last.started if last else None
         record = self._record(message, seq, "ok", raw.request_id, latency, last.started_at if last else None)

@@ -12,6 +12,7 @@ import _string  # type: ignore[import-not-found]
 import hashlib
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from string import Formatter
@@ -99,7 +100,7 @@ def make_plan(
     """Check the inputs and build one request per distinct prompt (nothing is sent)."""
     fields = output_fields(output_schema(settings.output_format)) if settings.output_format else None
     _check_columns(df, fields)
-    prefix = _example_messages(examples, settings.cache_ttl)
+    prefix = _example_messages(examples, _examples_ttl(settings))
     base = build_request(settings, [*prefix, {"role": "user", "content": "."}])
     # Only the shared prefix (system, tools, examples) is worth a cache write: each row's own text is
     # read once, so the top-level automatic marker would make every row pay for a write.
@@ -188,7 +189,8 @@ def _template_prompts(df: pd.DataFrame, template: str) -> list[tuple[Any, int] |
             continue
         row = {n: values[pos] for n, values in columns.items()}
         try:
-            text = format_prompt(template, row)
+            # A cell is the row's data, sent whole (never cut at the magic's 20,000 characters).
+            text = format_prompt(template, row, max_chars=sys.maxsize)
             out.append((to_blocks(text), len(text)))
         except ClaudekitError as err:
             out.append(_RowError(err.message))
@@ -285,6 +287,28 @@ def _example_messages(examples: Sequence[Any] | None, ttl: str | None) -> list[d
         last = messages[-1]["content"]
         last[-1] = {**last[-1], "cache_control": {"type": "ephemeral", "ttl": ttl}}
     return messages
+
+
+def _examples_ttl(settings: Settings) -> str | None:
+    """The examples' marker TTL: the job's, but never longer than a marker of the user's in the system
+    prompt (the service refuses a 1h marker after a 5m one; ``batch`` defaults to 1h)."""
+    ttl = settings.cache_ttl
+    if ttl == "1h" and "5m" in _marker_ttls(settings.system):
+        return "5m"
+    return ttl
+
+
+def _marker_ttls(value: Any) -> set[str]:
+    if isinstance(value, Mapping):
+        found = {str(value["cache_control"].get("ttl") or "5m")} if _is_marker(value) else set()
+        return found.union(*(_marker_ttls(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_marker_ttls(v) for v in value))
+    return set()
+
+
+def _is_marker(block: Mapping[str, Any]) -> bool:
+    return isinstance(block.get("cache_control"), Mapping)
 
 
 def _has_marker(value: Any) -> bool:

@@ -26,9 +26,11 @@ class Snapshot:
     ok: int = 0
     errors: int = 0
     skipped: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # spent by this run
     elapsed_s: float = 0.0
     note: str = ""
+    reused: int = 0  # rows answered by an earlier run (a state file): not sent, not paid again
+    reused_cost_usd: float = 0.0  # what those answers cost when they were paid
 
     @property
     def rate(self) -> float | None:
@@ -48,7 +50,11 @@ def summary_line(s: Snapshot, *, live: bool = False) -> str:
         parts.append(f"{s.errors:,} error{'s' if s.errors != 1 else ''}")
     if s.skipped:
         parts.append(f"{s.skipped:,} skipped")
-    parts.append(f"${s.cost_usd:,.4f}")
+    if s.reused:
+        parts.append(f"{s.reused:,} reused (paid before: ${s.reused_cost_usd:,.4f})")
+        parts.append(f"${s.cost_usd:,.4f} this run")
+    else:
+        parts.append(f"${s.cost_usd:,.4f}")
     if s.note:
         parts.append(s.note)
     if live and s.rate:

@@ -4,7 +4,9 @@
 Importing this package is cheap (no ipywidgets, no IPython import): it registers the renderer factory
 with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
 :class:`TextRenderer` elsewhere, or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``,
-``Chat(render=False)``). Rendering never changes the events a stream yields.
+``Chat(render=False)``). Rendering never changes the events a stream yields, and a stream whose events
+the caller iterates is not rendered (unless ``render=True``): the caller shows them. Under nbconvert,
+nbval or papermill (:func:`headless`) no live view is drawn: the saved copy is the reply's one output.
 
 Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
 """
@@ -17,9 +19,9 @@ from .. import _render
 from .._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
-from ._config import configure, in_widget_kernel, make_renderer, render_mode
+from ._config import configure, headless, in_widget_kernel, make_renderer, render_mode
 from ._state import STATUSES, ToolCard, ViewState
-from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_markdown
+from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_html
 from ._text import TextRenderer
 from ._throttle import Throttle
 
@@ -37,13 +39,14 @@ __all__ = [
     "footer_line",
     "format_prompt",
     "get_chat",
+    "headless",
     "in_widget_kernel",
     "load_ipython_extension",
     "make_renderer",
     "render_mode",
     "show",
     "static_bundle",
-    "static_markdown",
+    "static_html",
     "to_prompt_text",
     "unload_ipython_extension",
     "use_chat",
@@ -54,7 +57,7 @@ _render.set_renderer_factory(make_renderer)
 
 def _present_approvals(pending: tuple[Any, ...]) -> None:
     """Show approval requests no live view claimed as a card of their own (inside a kernel only)."""
-    if not in_widget_kernel():
+    if not in_widget_kernel() or headless():  # nobody could click: the unattended fallback decides
         return
     from IPython import display as ipd
 
@@ -79,6 +82,22 @@ def _frame_progress(setting: Any) -> Any:
 
 
 _frame_progress_seam.set_progress_factory(_frame_progress)
+
+
+def _one_line_errors() -> None:
+    """In a Jupyter kernel claudekit's errors are one line from the first import, not only after
+    ``%load_ext`` or a first reply: a bad ``Chat(...)`` is one line too (``%tb`` has the traceback)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")  # never imported here: no IPython loaded, no notebook
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        from ._errors import install
+
+        install(shell)
+
+
+_one_line_errors()
 
 _LAZY = {
     "WidgetRenderer": "._widget",
@@ -112,7 +131,7 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def show(reply: Any, error: BaseException | None = None) -> None:
-    """Display a finished :class:`~claudekit.Reply` statically (Markdown; works with no widget state)."""
+    """Display a finished :class:`~claudekit.Reply` statically (safe HTML; works with no widget state)."""
     from IPython import display as ipd
 
     from ._config import _settings

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from .._markup import clean
 from ..frame._progress import LineProgress, Progress, Snapshot, summary_line
 from ._config import render_mode
 from ._throttle import Throttle
@@ -65,7 +66,8 @@ class WidgetProgress:
         self._bar.value = snapshot.done
         self._bar.bar_style = "warning" if snapshot.errors else "info"
         style = "font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1);"
-        self._label.value = f'<span style="{style}">{escape(summary_line(snapshot, live=True))}</span>'
+        # The line can quote an error from the service or the model: through the one allow-list too.
+        self._label.value = clean(f'<span style="{style}">{escape(summary_line(snapshot, live=True))}</span>')
 
     def finish(self, snapshot: Snapshot, error: BaseException | None) -> None:
         from IPython import display as ipd

@@ -29,6 +29,7 @@ Errors print one line (what happened, what to do) instead of a traceback; ``%tb`
 from __future__ import annotations
 
 import asyncio
+from collections import ChainMap
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -149,6 +150,7 @@ def _overrides(args: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> None:
+    names = [p for n in names for p in n.split(",") if p]
     missing = [n for n in names if n not in namespace]
     if missing:
         raise UsageError(f"--tools: {', '.join(repr(n) for n in missing)} not defined in the notebook")
@@ -205,16 +207,27 @@ async def run_cell_async(line: str, cell: str, shell: Any = None) -> None:
     await _ask(ip, args, cell)
 
 
+def _fields(ip: Any) -> Mapping[str, Any]:
+    """The namespace ``{fields}`` are filled from, where ``In`` holds the cells as typed: IPython's own
+    ``In`` holds them as run, so a magic cell would be claudekit's rewritten ``await …`` line."""
+    ns: dict[str, Any] = ip.user_ns
+    history = getattr(ip, "history_manager", None)
+    raw = getattr(history, "input_hist_raw", None)
+    if raw is None or ns.get("In") is not getattr(history, "input_hist_parsed", None):
+        return ns  # no IPython history, or the user's own variable named In
+    return ChainMap({"In": raw, "_ih": raw}, ns)
+
+
 async def _ask(ip: Any, args: Any, template: str) -> None:
     ns = ip.user_ns
     try:
         chat = get_chat(args.chat or "default", namespace=ns, new=args.new)
         if args.tools is not None:
             _set_tools(chat, args.tools, ns)
-        prompt = template if args.raw else format_prompt(template, ns)
+        prompt = template if args.raw else format_prompt(template, _fields(ip))
         if not prompt.strip():
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")
-        overrides = _overrides(args, ns)
+        overrides = _overrides(args, _fields(ip))
         if getattr(args, "code", None) is not None:
             overrides["system"] = _assist.code_system(overrides.get("system", chat.system), ns)
         render: bool | None = False if args.no_render else None
@@ -277,7 +290,7 @@ async def run_line_async(line: str, shell: Any = None) -> Any:
         return None
     if result is not _PROMPT:
         return result
-    args, text = _line_prompt(line)
+    args, text = _line_prompt(line, ip.user_ns)
     await _ask(ip, args, text)
     return None
 
@@ -309,12 +322,43 @@ async def _explain(ip: Any, line: str) -> None:
     await _ask(ip, args, message)
 
 
-def _line_prompt(line: str) -> tuple[Any, str]:
+def _line_prompt(line: str, namespace: Mapping[str, Any]) -> tuple[Any, str]:
     stripped = line.strip()
     if stripped.startswith("-"):
         args = _parse(stripped)
-        return args, " ".join(args.words)
+        words = list(args.words)
+        if args.tools:
+            args.tools, prompt = _split_tools(args.tools, namespace)
+            words = prompt + words
+        return args, " ".join(words)
     return _parse(""), stripped
+
+
+def _split_tools(words: list[str], namespace: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """``--tools get_weather What's the weather?`` on one line: the names defined in the notebook are the
+    tools (``a,b`` works too); the first word that is not one starts the prompt."""
+    names: list[str] = []
+    for i, word in enumerate(words):
+        parts = [p for p in word.split(",") if p]
+        if not parts or not all(_is_tool(namespace, p) for p in parts):
+            if not names:  # not even one tool: a misspelt name, not the prompt
+                _no_such_tools(parts or [word])
+            return names, words[i:]
+        names.extend(parts)
+    return names, []
+
+
+def _is_tool(namespace: Mapping[str, Any], name: str) -> bool:
+    """A function, a Tool or a tool definition (dict) of that name: a word of the prompt is none."""
+    value = namespace.get(name) if name.isidentifier() else None
+    return callable(value) or isinstance(value, dict)
+
+
+def _no_such_tools(names: list[str]) -> None:
+    raise UsageError(
+        f"--tools: {', '.join(repr(n) for n in names)} not defined in the notebook "
+        "(write the tool names first, then the prompt: %claude --tools get_weather What's the weather?)"
+    )
 
 
 def _line_command(ip: Any, line: str) -> Any:
@@ -336,12 +380,15 @@ def _line_command(ip: Any, line: str) -> Any:
         or (word == "usage" and any(w not in usage_words for w in rest.split()))
     ):
         typo = _typo_of(word) if not rest and word not in _SUBCOMMANDS else None
-        if typo is not None:
-            raise UsageError(f"did you mean `%claude {typo}`? (to ask Claude that word, write a sentence)")
+        if typo is not None:  # said, not raised: a suggestion must not stop Run All
+            print(f"claudekit: did you mean `%claude {typo}`? (nothing sent; ask Claude in a sentence)")
+            return None
         return _PROMPT
     if word in ("why", "fix"):
         return _PROMPT if _assist.is_prompt(rest) else _EXPLAIN
     ns = ip.user_ns
+    if word in ("usage", "plot", "history") and _existing_chat(chat_name, ns) is None:
+        return _no_chat_yet(word, rest.split(), chat_name)
     chat = get_chat(chat_name, namespace=ns)
     if word == "context":
         try:
@@ -359,10 +406,7 @@ def _line_command(ip: Any, line: str) -> Any:
             return None
         return chat.usage.plot()
     if word == "history":
-        from IPython import display as ipd
-
-        markdown: Any = ipd.Markdown
-        return markdown(_history_markdown(chat))
+        return _Conversation(chat)
     if word == "reset":
         chat.reset()
         print(f"claudekit: {chat.name}: conversation reset (settings and usage log kept)")
@@ -388,11 +432,11 @@ def _typo_of(word: str) -> str | None:
     return close[0] if close else None
 
 
-def _usage(chat: Chat, words: list[str]) -> Any:
+def _usage(chat: Chat | None, words: list[str]) -> Any:
     """``%claude usage [session] [--all]``: the chat's calls (or the session's) as a compact table."""
     if "history" in words:
         return _stored_usage(words)
-    log = chat.usage
+    log = chat.usage if chat is not None else None
     if "session" in words or "all" in words:
         from ..usage import session_log
 
@@ -400,7 +444,8 @@ def _usage(chat: Chat, words: list[str]) -> Any:
     if log is None:
         raise UsageError("no usage log (the claudekit.usage package is unavailable)")
     if not len(log):
-        print(f"claudekit: {'this session' if log is not chat.usage else chat.name}: no calls yet")
+        who = chat.name if chat is not None and log is chat.usage else "this session"
+        print(f"claudekit: {who}: no calls yet")
         return None
     if "--all" in words:
         return log.df
@@ -424,8 +469,38 @@ def _stored_usage(words: list[str]) -> Any:
     return compact_frame(frame)
 
 
-def _history_markdown(chat: Chat) -> str:
-    lines = [f"**{chat.name}** · {len(chat.history)} messages · model {chat.model}"]
+def _no_chat_yet(word: str, words: list[str], name: str) -> Any:
+    """``usage``/``plot``/``history`` before the chat exists: answered without making one (a new chat
+    would first announce its backend, only to say there is nothing yet)."""
+    if word == "usage" and {"session", "all", "history"} & set(words):
+        return _usage(None, words)
+    print(f"claudekit: no calls yet ({'no chat' if name == 'default' else name} so far)")
+    return None
+
+
+def _existing_chat(name: str, namespace: Mapping[str, Any]) -> Chat | None:
+    found = namespace.get(name)
+    return found if isinstance(found, Chat) else chats.get(name)
+
+
+class _Conversation:
+    """``%claude history``: safe HTML in a notebook, the same lines as plain text anywhere else."""
+
+    def __init__(self, chat: Chat) -> None:
+        self._chat = chat
+
+    def _repr_html_(self) -> str:
+        return _history_html(self._chat)
+
+    def __repr__(self) -> str:
+        head, rows = _history_rows(self._chat)
+        return "\n".join([head, *(f"{role}: {text}" for role, text in rows)])
+
+
+def _history_rows(chat: Chat) -> tuple[str, list[tuple[str, str]]]:
+    """The heading and one (role, text) row per message, as plain text (untrusted: escape to show)."""
+    head = f"{chat.name} · {len(chat.history)} messages · model {chat.model}"
+    rows = []
     for msg in chat.history.messages:
         parts = []
         for b in msg["content"]:
@@ -433,18 +508,30 @@ def _history_markdown(chat: Chat) -> str:
             if t == "text":
                 parts.append(str(b.get("text", "")))
             elif t == "tool_use":
-                parts.append(f"`🔧 {b.get('name')}`")
+                parts.append(f"`🔧 {str(b.get('name')).replace('`', '')}`")
             elif t == "tool_result":
                 parts.append("`tool result`")
             elif t in ("thinking", "redacted_thinking"):
                 parts.append("*(thinking)*")
             else:
-                parts.append(f"`[{t}]`")
+                parts.append(f"`[{str(t).replace('`', '')}]`")
         text = " ".join(p for p in parts if p)
         if len(text) > 500:
             text = text[:499] + "…"
-        lines.append(f"**{msg['role']}**: {text}")
-    return "\n\n".join(lines)
+        rows.append((str(msg["role"]), text))
+    return head, rows
+
+
+def _history_html(chat: Chat) -> str:
+    """The conversation as safe HTML: prompts and answers alike may carry an injected payload."""
+    from html import escape
+
+    from .._markup import NO_MATH, clean, markdown_html
+
+    head, rows = _history_rows(chat)
+    lines = [f"<p><b>{escape(head)}</b></p>"]
+    lines += [f"<div><b>{escape(role)}</b>:\n{markdown_html(text)}</div>" for role, text in rows]
+    return clean(f'<div class="{NO_MATH}">' + "\n".join(lines) + "</div>")
 
 
 _HIDDEN_SETTINGS = ("extra_body", "metadata")

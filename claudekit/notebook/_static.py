@@ -1,22 +1,25 @@
 """The static rendering of a finished reply, for saved notebooks (no kernel, no widget state).
 
-:func:`static_bundle` turns a :class:`~claudekit.Reply` into a ``{"text/markdown", "text/plain"}``
-mimebundle: the reasoning collapsed in ``<details>``, one collapsed summary per tool call, the answer as
-Markdown (code, tables and math render as Jupyter renders Markdown; nbconvert and GitHub render it too),
-and a one-line usage footer (tokens, cache, cost, latency). Apart from the footer's latency it is
-deterministic for a given reply: no ids, no timestamps (``timings=False`` drops the latency too). The
-footer's token counts and cost vary between real API runs; for strict nbval comparisons sanitize it
-with the regex ``<sub[^>]*>claudekit · [^<]*</sub>`` (or just its timings, as notebooks/ does).
+:func:`static_bundle` turns a :class:`~claudekit.Reply` into a ``{"text/html", "text/plain"}``
+mimebundle: the reasoning collapsed in ``<details>``, one collapsed summary per tool call, the answer's
+Markdown made HTML by :mod:`claudekit._markup` (code, tables and math render; raw HTML in the answer
+is shown as text, remote images become links, and nothing in it runs or loads in JupyterLab, nbconvert
+or GitHub), a line when ``max_tokens`` cut the answer off, and a one-line usage footer (tokens, cache,
+cost, latency). Apart from the footer's latency it is deterministic for a given reply: no ids, no
+timestamps (``timings=False`` drops the latency too). The footer's token counts and cost vary between
+real API runs; for strict nbval comparisons sanitize it with the regex
+``<sub[^>]*>claudekit · [^<]*</sub>`` (or just its timings, as notebooks/ does).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .._errors import INTERRUPTS
+from .._markup import NO_MATH as _NO_MATH_CLASSES
+from .._markup import clean, markdown_html, text_html
 from ._approval import card_result
 from ._state import citation_text, preview, server_block_summary
 
@@ -26,42 +29,24 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FOOTER_SANITIZE_REGEX",
-    "answer_markdown",
+    "cut_note",
     "footer_line",
     "reply_record",
     "static_bundle",
-    "static_markdown",
+    "static_html",
 ]
 
 FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # claudekit's own text (reasoning, tool results, the footer) is literal: "$0.01 (saved $0.02)" must not be
-# typeset as math. The entity keeps Markdown renderers from pairing dollars; the class keeps MathJax out
-# of the rendered element. The answer itself is the model's Markdown and renders as Jupyter renders it.
-NO_MATH = 'class="tex2jax_ignore mathjax_ignore"'
+# typeset as math; the class keeps MathJax out of the element. The answer is the model's Markdown, made
+# HTML by claudekit._markup (the one way model text reaches the page), typeset only when math is on.
+NO_MATH = f'class="{_NO_MATH_CLASSES}"'
 
 _ARGS_LIMIT = 4000
 
 
 def _esc(text: str) -> str:
-    # No backtick survives, so no code span forms and every entity is decoded ("$" shown, not "&#36;").
-    return escape(text, quote=False).replace("$", "&#36;").replace("`", "&#96;")
-
-
-def _html_text(text: str) -> str:
-    """Literal multi-line text for an HTML block: no blank line (which would end the block and let
-    Markdown in), no leading spaces (an indented code block); line breaks and indentation kept."""
-    lines = []
-    for line in text.splitlines():
-        e = _esc(line)
-        body = e.lstrip(" ")
-        lines.append("&#160;" * (len(e) - len(body)) + body)
-    return "<br>\n".join(lines)
-
-
-def _fence(text: str) -> str:
-    """A code fence longer than any run of backticks inside ``text``."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    return escape(text, quote=False)
 
 
 def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
@@ -210,7 +195,9 @@ def footer_line(reply: Reply, *, timings: bool = True) -> str:
         # With client tools the turn also waited for them (and maybe for a person): the time shown is the
         # API's, which is not the elapsed time the live view counted.
         label = "API " if any(not c.server for c in reply.tool_calls) else ""
-        return f"{model} · {footer_text(record, latency_label=label)}{_footer_notes(record, model, reply)}"
+        cut = " · cut off at max_tokens" if reply.stop_reason == "max_tokens" else ""
+        notes = _footer_notes(record, model, reply)
+        return f"{model} · {footer_text(record, latency_label=label)}{cut}{notes}"
     u = reply.usage
     parts = [model]
     if reply.interrupted:
@@ -221,6 +208,8 @@ def footer_line(reply: Reply, *, timings: bool = True) -> str:
         parts.append(f"{u.output_tokens} out")
     if u.cache_hit_rate is not None:
         parts.append(f"cache {u.cache_hit_rate:.0%}")
+    if reply.stop_reason == "max_tokens":
+        parts.append("cut off at max_tokens")
     if timings and reply.latency_s is not None:
         parts.append(f"{reply.latency_s:.1f} s")
     return " · ".join(parts)
@@ -326,75 +315,7 @@ def _error_text(reply: Reply, error: BaseException | None) -> str | None:
     return (str(err) or type(err).__name__) if err is not None else None
 
 
-_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^\s<>]*>")
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_DOLLAR = re.compile(r"(?<!\\)\$")
-
-
-def _inline(line: str, math: bool) -> str:
-    """Outside code spans: raw HTML shown as text, and ``$`` literal unless ``math``."""
-    out: list[str] = []
-    i = 0
-    for m in re.finditer(r"(`+)(.+?)(?<!`)\1(?!`)", line):
-        out.append(_plain(line[i : m.start()], math))
-        out.append(m.group(0))
-        i = m.end()
-    out.append(_plain(line[i:], math))
-    return "".join(out)
-
-
-def _plain(text: str, math: bool) -> str:
-    pieces = []
-    i = 0
-    for m in _AUTOLINK.finditer(text):
-        pieces.append(_TAG_START.sub("&lt;", text[i : m.start()]))
-        pieces.append(m.group(0))
-        i = m.end()
-    pieces.append(_TAG_START.sub("&lt;", text[i:]))
-    joined = "".join(pieces)
-    # An entity, not "\\$": JupyterLab's math pass would still pair escaped dollars.
-    return joined if math else _DOLLAR.sub("&#36;", joined)
-
-
-def answer_markdown(text: str, *, math: bool = False) -> str:
-    """The model's Markdown made safe to save: an unclosed fence is closed (so nothing after it is
-    swallowed), raw HTML is shown as text (as the live view and chat UIs show it), and ``$`` is literal
-    unless ``math`` (chat UIs do not typeset math either). Code is left exactly as written."""
-    lines = text.split("\n")
-    out: list[str] = []
-    fence: str | None = None
-    prev_blank = True
-    for line in lines:
-        if fence is not None:
-            out.append(line)
-            stripped = line.strip()
-            if (
-                stripped
-                and set(stripped) == {fence[0]}
-                and len(stripped) >= len(fence)
-                and len(line) - len(line.lstrip(" ")) < 4
-            ):
-                fence = None
-            continue
-        opened = _FENCE_OPEN.match(line)
-        if opened and not (opened.group(1)[0] == "`" and "`" in opened.group(2)):
-            fence = opened.group(1)
-            out.append(line)
-        elif prev_blank and (line.startswith("    ") or line.startswith("\t")) and line.strip():
-            out.append(line)  # an indented code block: literal
-            continue
-        else:
-            out.append(_inline(line, math))
-        prev_blank = not line.strip()
-    if fence is not None:
-        while out and not out[-1].strip():  # the code ends where the answer's text did
-            out.pop()
-        out.append(fence)
-    return "\n".join(out)
-
-
-def _card_markdown(name: str, status: str, args: str, result: str, decided: str) -> str:
+def _card_html(name: str, status: str, args: str, result: str, decided: str) -> str:
     summary = f"🔧 {_esc(name)} — {status}"
     if result:
         summary += f": {_esc(preview(result, 100))}"
@@ -402,14 +323,20 @@ def _card_markdown(name: str, status: str, args: str, result: str, decided: str)
         summary += f" · {_esc(decided)}"
     body = ""
     if args and args != "{}":
-        fence = _fence(args)
-        body = f"\n\n{fence}json\n{args}\n{fence}"
+        body = f'\n<pre><code class="language-json">{_esc(args)}</code></pre>'
     if result:
-        body += f"\n\n<div><b>Result:</b> {_html_text(result)}</div>"
-    return f"<details {NO_MATH}><summary>{summary}</summary>{body}\n\n</details>"
+        body += f"\n<div><b>Result:</b> {text_html(result)}</div>"
+    return f"<details {NO_MATH}><summary>{summary}</summary>{body}\n</details>"
 
 
-def static_markdown(
+def cut_note(reply: Reply) -> str | None:
+    """One line for an answer the ``max_tokens`` limit cut off (the text just stops otherwise)."""
+    if reply.stop_reason != "max_tokens":
+        return None
+    return "cut off: the answer reached max_tokens; raise Chat(max_tokens=…) or ask Claude to go on"
+
+
+def static_html(
     reply: Reply,
     error: BaseException | None = None,
     *,
@@ -419,7 +346,7 @@ def static_markdown(
     show_error: bool = True,
     math: bool = False,
 ) -> str:
-    """The reply as Markdown: reasoning and tool calls in ``<details>``, text and tools in the order
+    """The reply as HTML: reasoning and tool calls in ``<details>``, text and tools in the order
     they happened, the footer last — the layout of the live view.
 
     Deterministic for a given reply except the footer's latency; ``timings=False`` leaves it out.
@@ -433,8 +360,8 @@ def static_markdown(
     notes = _thinking_notes(reply)
     if thinking or notes:
         label = "Thinking" + (f" ({', '.join(notes)})" if notes else "")
-        # Reasoning, results and errors are claudekit's text, not Markdown: HTML blocks, shown literally.
-        body = _html_text(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
+        # Reasoning, results and errors are shown literally, never as Markdown.
+        body = text_html(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
         parts.append(
             f"<details {NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
         )
@@ -443,35 +370,39 @@ def static_markdown(
     for part in _parts(reply):
         if isinstance(part, str):
             any_text = True
-            text = answer_markdown(part, math=math)
+            text = markdown_html(part, math=math)
             # MathJax scans the rendered page for $…$ too: keep it out of the answer unless asked for.
-            parts.append(text if math else f"<div {NO_MATH}>\n\n{text}\n\n</div>")
+            parts.append(f'<div class="ck-text">\n{text}</div>' if math else f"<div {NO_MATH}>\n{text}</div>")
         else:
-            parts.append(_card_markdown(*_tool_card(part, reply, server, decisions or {})))
+            parts.append(_card_html(*_tool_card(part, reply, server, decisions or {})))
     if interrupted:
         what = "the partial answer is kept" if any_text or reply.tool_calls else "nothing had arrived yet"
         parts.append(f"<blockquote {NO_MATH}>⏹ <b>interrupted</b> — {what}</blockquote>")
     err = _error_text(reply, error)
     if err is not None and not interrupted and show_error:
-        parts.append(f"<blockquote {NO_MATH}>⚠ <b>error:</b> {_html_text(err)}</blockquote>")
+        parts.append(f"<blockquote {NO_MATH}>⚠ <b>error:</b> {text_html(err)}</blockquote>")
     refused = refusal_note(reply)
     if refused is not None:
-        parts.append(f"<blockquote {NO_MATH}>🚫 <b>refused</b> — {_html_text(refused)}</blockquote>")
+        parts.append(f"<blockquote {NO_MATH}>🚫 <b>refused</b> — {text_html(refused)}</blockquote>")
     elif not any_text and not interrupted and err is None:
-        parts.append(f"*(no text; stop reason: {reply.stop_reason})*")
+        parts.append(f"<p><i>(no text; stop reason: {_esc(str(reply.stop_reason))})</i></p>")
+    cut = cut_note(reply)
+    if cut is not None and not interrupted:
+        parts.append(f"<blockquote {NO_MATH}>✂ <b>{_esc(cut)}</b></blockquote>")
     cites = _citations(reply)
     if cites:
-        items = "".join(f"<li>{_html_text(c)}</li>" for c in cites)
+        items = "".join(f"<li>{text_html(c)}</li>" for c in cites)
         parts.append(f"<div {NO_MATH}><b>Sources:</b><ol>{items}</ol></div>")
     if footer and reply.steps:
         parts.append(f"<sub {NO_MATH}>claudekit · {_esc(footer_line(reply, timings=timings))}</sub>")
-    return "\n\n".join(parts) + "\n"
+    # The allow-list once more over the whole copy: whatever went wrong above, no script reaches the page.
+    return clean("\n".join(parts) + "\n")
 
 
 _PLAIN_LIMIT = 2000
 
 
-def static_plain(reply: Reply, error: BaseException | None = None) -> str:
+def static_plain(reply: Reply, error: BaseException | None = None, *, show_error: bool = True) -> str:
     """A short text version (frontends show the Markdown; this is for consoles and diffs)."""
     lines: list[str] = []
     notes = _thinking_notes(reply)
@@ -490,7 +421,7 @@ def static_plain(reply: Reply, error: BaseException | None = None) -> str:
         lines.append(f"[refused — {refused}]")
     if reply.interrupted or isinstance(error, INTERRUPTS):
         lines.append("[interrupted]")
-    else:
+    elif show_error:  # else the cell's one-line error says it: not twice
         err = _error_text(reply, error)
         if err is not None:
             lines.append(f"[error: {err}]")
@@ -506,9 +437,12 @@ def static_bundle(
     show_error: bool = True,
     math: bool = False,
 ) -> dict[str, str]:
-    """``{"text/markdown": …, "text/plain": …}`` for ``IPython.display.display(bundle, raw=True)``."""
-    md = static_markdown(reply, error, timings=timings, decisions=decisions, show_error=show_error, math=math)
-    return {"text/markdown": md, "text/plain": static_plain(reply, error)}
+    """``{"text/html": …, "text/plain": …}`` for ``IPython.display.display(bundle, raw=True)``.
+
+    HTML, not Markdown: a trusted output is rendered as it is (JupyterLab, nbconvert, GitHub), so the
+    copy is made safe here, by one parser and one allow-list, not by each viewer's Markdown rules."""
+    page = static_html(reply, error, timings=timings, decisions=decisions, show_error=show_error, math=math)
+    return {"text/html": page, "text/plain": static_plain(reply, error, show_error=show_error)}
 
 
 def _epoch() -> Any:

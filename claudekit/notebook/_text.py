@@ -12,7 +12,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .._errors import INTERRUPTS
+from .._errors import INTERRUPTS, ClaudekitError
 from .._events import (
     RedactedThinking,
     ServerToolBlock,
@@ -109,6 +109,10 @@ class TextRenderer:
             self._line("[interrupted — partial answer kept]")
         elif refused is not None:
             self._line(f"[refused — {refused}]")
+        elif isinstance(error, ClaudekitError):
+            # One plain line before the traceback a script ends with (the SDK's chained error and
+            # its frames follow it): what happened and what to do, first.
+            self._line(f"claudekit: {type(error).__name__}: {error}")
         elif not self._at_line_start:
             self.out.write("\n")
             self.out.flush()

@@ -3,14 +3,14 @@
 One widget per reply (:class:`~claudekit.notebook._front.DocWidget`). The kernel sends what changed
 as one custom message per refresh: appended answer text, appended reasoning, a tool card when it
 changes, the status and the footer. So the bytes sent grow linearly with the answer, and the page
-renders the Markdown itself (with marked, as JupyterLab renders the saved copy). The page ticks the
-elapsed seconds and animates a typing indicator on its own, between messages; its Stop button calls
-the turn's ``stop`` (the path of a kernel interrupt).
+renders the Markdown itself (with marked, under the rules of claudekit._markup that make the saved
+copy). The page ticks the elapsed seconds and animates a typing indicator on its own, between
+messages; its Stop button calls the turn's ``stop`` (the path of a kernel interrupt).
 
 Layout, in the order things happened: the reasoning (a collapsed ``<details>``), then text runs and tool
 cards interleaved as the model produced them, server-tool blocks and citations, an error line, the
 status line (live only) and the footer. It is the layout of the saved Markdown copy
-(:func:`~claudekit.notebook.static_bundle`), so nothing jumps when the reply ends.
+(:func:`~claudekit.notebook.static_bundle`, safe HTML), so nothing jumps when the reply ends.
 
 Refreshes are throttled (:class:`~claudekit.notebook.Throttle`): the first event and every status
 change go out at once, the rest at most ``rate`` times a second (a timer shows a held change when the
@@ -20,9 +20,10 @@ showed the view: its output is emptied then). The first refresh travels in the w
 while a refresh is already scheduled, a text delta costs one list append (the renderer's fast lane).
 
 When the reply ends and a page showed the view, the view's own output is replaced by the saved copy
-(``update_display_data``): one output per reply in the saved notebook. When no page showed it (nbconvert,
-nbval, a frontend without widgets), the saved copy is displayed as a new output and the view's output
-is emptied: nbval compares that run with the saved notebook the same way in both cases.
+(``update_display_data``): one output per reply in the saved notebook. Under nbconvert, nbval or
+papermill (:func:`~claudekit.notebook.headless`) no view is drawn at all: the saved copy is the one output.
+When no page showed it elsewhere (a frontend without widgets), the saved copy is displayed as a new output
+and the view's output is emptied: nbval compares that run with the saved notebook the same way.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from .._events import ApprovalRequest, TextDelta
 from ._pages import ViewSet, watch_pages
 from ._state import TextPart, ToolCard, ViewState, preview
-from ._static import footer_line, static_bundle, usage_so_far
+from ._static import cut_note, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ class WidgetRenderer:
         self.viewset = ViewSet()
         self.seen = False  # a page showed the view at least once
         self.reconnected = False  # a page reloaded while this reply ran (see _pages)
+        self.headless = False  # no page can show a view (nbconvert, nbval): only the saved copy
         self.pending: dict[str, PendingCall] = {}
         self.ran: dict[str, Any] = {}  # arguments that ran when a person edited them
         self._sent_text: dict[int, int] = {}
@@ -216,6 +218,12 @@ class WidgetRenderer:
             from ._errors import install
 
             install()
+        if self._display is None and self.static:
+            from ._config import headless
+
+            self.headless = headless()
+            if self.headless:
+                return  # no page will ever show a view: the saved copy, at the end, is the only output
         if self._loop is not None:
             # Built when the turn first waits (for the HTTP response): off the reply's critical path,
             # and not at all for a reply that finished before the loop turned (it shows its saved copy).
@@ -452,11 +460,12 @@ class WidgetRenderer:
             if card is None:
                 continue
             claim = getattr(item, "claim", None)
-            if callable(claim) and claim() is False:
+            # Headless, nobody can click: left unclaimed, the policy's unattended fallback decides at once.
+            if not self.headless and callable(claim) and claim() is False:
                 continue  # someone else shows this call
             self.pending[card.id] = item
             track = getattr(item, "track_views", None)
-            if callable(track):
+            if callable(track) and not self.headless:
                 track()
                 if self.views:
                     item.views_changed(self.views)
@@ -521,7 +530,7 @@ class WidgetRenderer:
                 self._text_op(ops, i, part)
             else:
                 self._card_op(ops, i, st.cards[part])
-        extras = self._extras_html()
+        extras = self._extras_html(reply)
         self._set(ops, "extras", extras, ["extras", extras])
         self._set(ops, "error", st.error or "", ["error", st.error or ""])
         if reply is not None:
@@ -571,14 +580,19 @@ class WidgetRenderer:
         self._content += len(data["args"])
         ops.append(["tool", i, data])
 
-    def _extras_html(self) -> str:
+    def _extras_html(self, reply: Reply | None = None) -> str:
         from html import escape
+
+        from .._markup import clean
 
         st = self.state
         rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]
         if st.citations:
             rows.append("Sources: " + "; ".join(f"[{i}] {escape(c)}" for i, c in enumerate(st.citations, 1)))
-        return "<br>".join(rows)
+        cut = cut_note(reply) if reply is not None else None
+        if cut is not None:
+            rows.append(f"✂ <b>{escape(cut)}</b>")
+        return clean("<br>".join(rows))
 
     def _freeze(self, reply: Reply, error: BaseException | None) -> None:
         """Leave the saved copy: in place of the view when a page showed it, else as a new output."""

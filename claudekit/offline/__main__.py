@@ -10,9 +10,15 @@ from ._batches import BatchSettings
 from ._ratelimit import RateLimits
 from ._server import OfflineServer
 
+# --help is read in a terminal: plain words, not the docstring's reStructuredText.
+_DESCRIPTION = (
+    "Serve the offline Messages API on 127.0.0.1 (the Anthropic SDK, curl or any client: base_url "
+    "http://127.0.0.1:PORT, any API key). Replies are simulated: no key, no network, no cost."
+)
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m claudekit.offline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m claudekit.offline", description=_DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
     parser.add_argument(
@@ -33,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how long a message batch takes to process (default %(default)s)",
     )
     parser.add_argument(
+        "--batch-create-seconds",
+        type=float,
+        default=0.0,
+        help="delay each batch create's answer (the batch is made first) by this long (default 0)",
+    )
+    parser.add_argument(
         "--requests-per-minute",
         type=int,
         default=None,
@@ -45,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         event_delay=args.event_delay,
         today=args.today,
         rate_limits=limits,
-        batches=BatchSettings(processing_seconds=args.batch_seconds),
+        batches=BatchSettings(
+            processing_seconds=args.batch_seconds, create_seconds=args.batch_create_seconds
+        ),
     )
     server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)

@@ -17,6 +17,10 @@ shuffled processing order) finishes ``processing_seconds * k / n`` after creatio
 * ``fault(custom_id, params)`` injects per-request faults: ``"expired"``, ``"errored"`` or a status
   :class:`~claudekit.offline.Fault`. A responder's status fault errors its request too.
 * At most ``max_requests`` requests and ``max_bytes`` bytes per batch (the service: 100,000 and 256 MB).
+* ``create_fault(n)`` (n = 1, 2, … per create) may return a status :class:`~claudekit.offline.Fault`:
+  that create is refused with it and makes no batch (a 429 or 529 from the service).
+* ``create_seconds`` delays the answer to a create *after* the batch is made (a slow service: a client
+  that times out has still made the batch, as a retried create would make another).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from ._backend import Call, Reply, Route, _b62, _json_reply
+from ._backend import Call, Reply, Route, Sleep, _b62, _json_reply
 from ._errors import ApiError, error_body
 from ._faults import Fault
 from ._ratelimit import WallClock
@@ -60,6 +64,8 @@ class BatchSettings:
     max_requests: int = 100_000
     max_bytes: int = 256 * 1024 * 1024
     fault: BatchFault | None = None
+    create_seconds: float = 0.0
+    create_fault: Callable[[int], Fault | None] | None = None
 
 
 @dataclass
@@ -90,17 +96,14 @@ class BatchStore:
         self._batches: dict[str, _Batch] = {}
         self._lock = threading.RLock()
         self._counter = 0
+        self._creates = 0
 
     # -- routing ---------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
         """The endpoints, for the backend's router."""
         one = BATCHES_PATH + "/{batch_id}"
         return [
-            Route(
-                "POST",
-                BATCHES_PATH,
-                self._locked(lambda call, base: self._view(self._create(call.body), base)),
-            ),
+            Route("POST", BATCHES_PATH, self._create_route),
             Route(
                 "GET", BATCHES_PATH, self._locked(lambda call, base: self._list(parse_qs(call.query), base))
             ),
@@ -125,6 +128,19 @@ class BatchStore:
             return _json_reply(200, payload, call.req_id)
 
         return handler
+
+    def _create_route(self, call: Call) -> Reply:
+        self._creates += 1
+        refusal = self.settings.create_fault(self._creates) if self.settings.create_fault else None
+        if refusal is not None:
+            body = error_body(refusal.resolved_error_type, refusal.resolved_message, call.req_id)
+            return _json_reply(refusal.status_code, body, call.req_id)
+        with self._lock:
+            payload = self._view(self._create(call.body), _base_url(call))
+        reply = _json_reply(200, payload, call.req_id)
+        if self.settings.create_seconds > 0:
+            reply.actions.insert(0, Sleep(self.settings.create_seconds))
+        return reply
 
     def _results_route(self, call: Call) -> Reply:
         with self._lock:

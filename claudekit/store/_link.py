@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._secrets import remember_client
 from . import _context
-from ._query import StoredChat, load_chat
+from ._query import AmbiguousChatError, StoredChat, load_chat
 from ._store import ChatState
 
 if TYPE_CHECKING:
@@ -123,6 +123,8 @@ def load(name_or_id: str) -> StoredChat:
 
     try:
         stored = load_chat(name_or_id)
+    except AmbiguousChatError as exc:
+        raise ConfigError(str(exc), hint="resume one by its id: Chat.resume(ID)") from None
     except LookupError as exc:
         off = mode() == "off"
         hint = "set CLAUDEKIT_STORE=on (or unset it) to keep chats from now on" if off else ""

@@ -214,6 +214,23 @@ def search(
     return out
 
 
+class AmbiguousChatError(LookupError):
+    """A name that several stored chats carry: resuming one of them would be a guess."""
+
+
+def _ambiguous(name: str, rows: list[Any]) -> str:
+    """One line naming every chat called ``name``: id, notebook and when it was last used."""
+    import datetime as dt
+
+    def one(row: Any) -> str:
+        when = dt.datetime.fromtimestamp(row[7] / 1e6).strftime("%Y-%m-%d %H:%M")
+        return f"{row[0]} ({row[6] or 'no notebook'}, last used {when})"
+
+    shown = "; ".join(one(r) for r in rows[:10])
+    more = f"; and {len(rows) - 10} more" if len(rows) > 10 else ""
+    return f"{len(rows)} stored chats are named {name!r}: {shown}{more}"
+
+
 @dataclass(frozen=True)
 class StoredChat:
     """One stored chat, as :func:`load_chat` reads it back."""
@@ -229,7 +246,8 @@ class StoredChat:
 
 
 def load_chat(name_or_id: str, store: Store | None = None) -> StoredChat:
-    """The chat with this id, else the most recently used chat with this name; LookupError if none."""
+    """The chat with this id, else the one chat with this name; LookupError if none, AmbiguousChatError
+    (listing them) if several carry the name."""
     found = _store(store)
     if found is None:
         raise LookupError("the store is off (CLAUDEKIT_STORE=off), so no chat can be resumed")
@@ -239,10 +257,13 @@ def load_chat(name_or_id: str, store: Store | None = None) -> StoredChat:
             fields = "id, name, model, settings, tools, state, notebook"
             row = db.execute(f"SELECT {fields} FROM chats WHERE id = ?", (name_or_id,)).fetchone()
             if row is None:
-                row = db.execute(
-                    f"SELECT {fields} FROM chats WHERE name = ? ORDER BY updated DESC, created DESC LIMIT 1",
+                rows = db.execute(
+                    f"SELECT {fields}, updated FROM chats WHERE name = ? ORDER BY updated DESC, created DESC",
                     (name_or_id,),
-                ).fetchone()
+                ).fetchall()
+                if len(rows) > 1:
+                    raise AmbiguousChatError(_ambiguous(name_or_id, rows))
+                row = rows[0][:7] if rows else None
         if row is None or db is None:
             raise LookupError(f"no stored chat is named or has the id {name_or_id!r} in {found.path}")
         query = "SELECT content FROM messages WHERE chat = ? ORDER BY position"

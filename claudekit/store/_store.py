@@ -5,12 +5,19 @@ barrier. The writer thread takes everything that is queued, converts it to rows,
 writes it in one ``BEGIN IMMEDIATE`` transaction, so a burst of records costs one commit. Several
 processes share the file: WAL lets readers run beside the writer, ``busy_timeout`` plus a retry loop
 makes writers wait their turn instead of losing rows.
+
+What a crash (kill -9) can lose is what is queued and not yet committed, so the queue is kept short in
+time: once a usage record has waited more than ``_BACKLOG_S`` (the writer is behind: the file is being
+created, another process holds its lock, the machine is busy), the next record's producer waits for
+the writer to catch up, for at most ``_WAIT_S``. A writer that does not catch up in that time (a lock
+held for long) is not waited for again until it has, so a kernel is never held for long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -20,6 +27,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -51,6 +59,8 @@ _UPSERT_CHAT = (
     "notebook = coalesce(excluded.notebook, chats.notebook)"
 )
 _BATCH = 5000  # items per transaction at most: a huge burst still commits in bounded steps
+_BACKLOG_S = 0.05  # a usage record queued longer than this makes the next producer wait (see above)
+_WAIT_S = 2.0  # how long a producer waits for the writer at most
 _RETRY_FOR_S = 60.0  # how long a batch waits for other processes' locks before it is dropped
 
 
@@ -117,6 +127,11 @@ class Store:
         self.broken: str | None = None
         self.dropped = 0
         self._schema_ready = False
+        # Usage records queued and not yet committed: (sequence number, when queued), oldest first.
+        self._unwritten: deque[tuple[int, float]] = deque()
+        self._queued = itertools.count(1)
+        self._committed = 0  # the sequence number of the last usage record committed (or dropped)
+        self._not_waiting = False  # the writer did not catch up within _WAIT_S: do not hold producers
 
     # -- producers: cheap, any thread ------------------------------------------------------------------
 
@@ -124,7 +139,24 @@ class Store:
         """Queue one usage record (a :class:`claudekit.usage.UsageRecord`) with where it comes from."""
         if self.broken is None:
             chat = self._chat_keys.get(record.chat_id)
-            self._put(("call", record, chat, _context.notebook(), _context.cell()))
+            seq = next(self._queued)
+            now = time.monotonic()
+            self._unwritten.append((seq, now))
+            self._put(("call", record, chat, _context.notebook(), _context.cell(), seq))
+            self._keep_up(now)
+
+    def _keep_up(self, now: float) -> None:
+        """Bound what a crash can lose: wait for a writer that is more than _BACKLOG_S behind."""
+        unwritten = self._unwritten
+        with contextlib.suppress(IndexError):  # another producer thread may empty it meanwhile
+            while unwritten and unwritten[0][0] <= self._committed:
+                unwritten.popleft()
+        oldest = unwritten[0][1] if unwritten else now
+        if now - oldest <= _BACKLOG_S or self._not_waiting:
+            return
+        if threading.current_thread() is self._thread:
+            return  # never wait for oneself
+        self._not_waiting = not self.flush(_WAIT_S)
 
     def register_chat(self, name: str, chat_id: str) -> None:
         """Link the usage records of chat ``name`` (their ``chat_id``) to the stored chat ``chat_id``."""
@@ -183,6 +215,7 @@ class Store:
         self._thread = None
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._unwritten = deque()
 
     def _start(self) -> None:
         with self._lock:
@@ -278,6 +311,7 @@ class Store:
                     _warn_once(f"claudekit.store: could not write {len(work)} item(s) to {self.path}: {exc}")
             elif work:
                 self.dropped += len(work)
+            self._done(work)
             for item in batch:
                 if item[0] == "barrier":
                     item[1]()
@@ -285,6 +319,13 @@ class Store:
                 if db is not None:
                     db.close()
                 return
+
+    def _done(self, work: Sequence[tuple[Any, ...]]) -> None:
+        """The usage records of ``work`` are committed (or dropped): producers need not wait for them."""
+        seqs = [item[5] for item in work if item[0] == "call"]
+        if seqs:
+            self._committed = max(self._committed, *seqs)
+            self._not_waiting = False  # caught up: waiting makes sense again
 
     def _give_up(self, why: str, what_to_do: str) -> None:
         self.broken = why
@@ -339,7 +380,7 @@ def _warn_once(text: str) -> None:
 
 
 def _call_row(item: tuple[Any, ...], secrets: list[str]) -> tuple[Any, ...]:
-    _, record, chat, notebook, cell = item
+    _, record, chat, notebook, cell, _seq = item
     values = [getattr(record, name) for name in _CALL_NAMES]
     values[0] = (values[0] - _EPOCH) // _US
     texts = [values[i] for i in _CALL_TEXT if values[i]]

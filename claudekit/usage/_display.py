@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from .._markup import clean
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def footer_html(record: UsageRecord) -> str:
     # JupyterLab's theme colour where there is one (dark themes), a grey readable on white elsewhere.
     ok = record.status == "ok"
     colour = "var(--jp-ui-font-color2, #4b5563)" if ok else "var(--jp-error-color1, #b91c1c)"
-    return (
+    return clean(
         f'<div class="claudekit-usage-footer {_NO_MATH}" title="{escape(title)}" '
         f'style="font-size:0.8em;color:{colour};font-family:system-ui,sans-serif;margin-top:2px">'
         f"{body}</div>"
@@ -182,7 +183,8 @@ def log_html(log: UsageLog, max_rows: int = 10) -> str:
         classes="claudekit-usage-recent",
         border=0,
     )
-    return (
+    # Model names and chat ids come from the service and the user: through the one allow-list too.
+    return clean(
         f'<div class="claudekit-usage-log {_NO_MATH}" style="font-size:0.85em">'
         f'<div>{head}</div><div style="{_FIT}">{summary_html}</div>'
         f"<details><summary>last {min(max_rows, n)} calls</summary>"

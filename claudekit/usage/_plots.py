@@ -35,6 +35,9 @@ class Figure(_MplFigure):
 # Text, axes and grid in a grey that reads on a light and on a dark notebook (4.5:1 on white, 4.2:1 on
 # JupyterLab's dark background) over a transparent figure: the kernel cannot know the page's theme.
 _INK = "#767676"
+# The session's own line, drawn black before: invisible on a dark notebook. A lighter grey, at least 3:1
+# (WCAG's figure for graphics) against white and against JupyterLab's dark background alike.
+_LINE = "#8c8c8c"
 
 
 def _neutral(fig: _MplFigure) -> None:
@@ -222,7 +225,7 @@ def plot_cache_hit_rate(
                     arrowprops={"arrowstyle": "-", "color": _MISS, "lw": 0.6},
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": _MISS, "lw": 0.5, "alpha": 0.85},
                 )
-        ax.plot(x, cum_rate, color="black", linewidth=2, label="session, cumulative (over sums)")
+        ax.plot(x, cum_rate, color=_LINE, linewidth=2, label="session, cumulative (over sums)")
     else:
         nb = min(bins, n)
         b = _bins(n, nb)
@@ -245,7 +248,7 @@ def plot_cache_hit_rate(
             )
         step = max(1, n // 2000)
         keep = np.unique(np.r_[np.arange(0, n, step), n - 1])
-        ax.plot(x[keep], cum_rate[keep], color="black", linewidth=2, label="session, cumulative (over sums)")
+        ax.plot(x[keep], cum_rate[keep], color=_LINE, linewidth=2, label="session, cumulative (over sums)")
         miss_idx = np.flatnonzero(misses)
         if miss_idx.size:
             miss_bins = np.unique(b[miss_idx])
@@ -417,8 +420,8 @@ def plot_cost(
     step = max(1, n // max_points)
     keep = np.unique(np.r_[np.arange(0, n, step), n - 1])
     xs, cc, nc = x[keep], cum_cost[keep], cum_nc[keep]
-    ax.plot(xs, nc, color="grey", linestyle="--", linewidth=1.8, label="without caching")
-    ax.plot(xs, cc, color="black", linewidth=2, label="actual (with caching)")
+    ax.plot(xs, nc, color=_INK, linestyle="--", linewidth=1.8, label="without caching")
+    ax.plot(xs, cc, color=_LINE, linewidth=2, label="actual (with caching)")
     ax.fill_between(xs, cc, nc, where=nc >= cc, color=_READ, alpha=0.2, interpolate=True, label="saved")
     ax.fill_between(
         xs,

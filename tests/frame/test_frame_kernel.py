@@ -63,3 +63,28 @@ def test_a_live_job_shows_a_throttled_bar_then_leaves_its_summary(kernel: Kernel
 def test_progress_false_shows_nothing(kernel: Kernel) -> None:
     run = kernel.ok('out = await ck.map(df.head(3), "id={id}", offline=backend, progress=False)')
     assert run.displays == [] and run.comm_updates() == []
+
+
+def test_retry_and_cancel_as_the_readme_writes_them_work_in_a_kernel(kernel: Kernel) -> None:
+    kernel.ok(
+        "from claudekit.offline import BatchSettings\n"
+        "failed = set()\n"
+        "def once(cid, params):\n"
+        "    text = params['messages'][-1]['content'][0]['text']\n"
+        "    if text == 'id=r1' and text not in failed:\n"
+        "        failed.add(text)\n"
+        "        return 'errored'\n"
+        "bb = OfflineBackend(batches=BatchSettings(processing_seconds=0.0, fault=once))\n"
+        "job = await ck.batch(df.head(3), 'id={id}', offline=bb, progress=False, poll_interval=0.01)\n"
+        "first = await job"
+    )
+    kernel.ok("job.retry()")  # a cell of its own, without await, as the README lists it
+    run = kernel.ok("out = await job\nout['claude_status'].tolist()")
+    assert run.results[-1]["text/plain"] == "['ok', 'ok', 'ok']"
+    kernel.ok(
+        "slow = OfflineBackend(batches=BatchSettings(processing_seconds=30.0))\n"
+        "other = await ck.batch(df.head(3), 'id={id}', offline=slow, progress=False, poll_interval=0.01)"
+    )
+    kernel.ok("other.cancel()")
+    run = kernel.ok("sorted(set((await other)['claude_status']))")
+    assert run.results[-1]["text/plain"] == "['canceled']"

@@ -120,7 +120,7 @@ def test_why_sends_the_failing_cell_the_defining_cell_and_the_frames_columns(ker
     kernel.ok("backend = scripted('The frame has no revenue column; use price * qty.')")
     seed_key_error(kernel)
     run = kernel.ok("%claude why --values")
-    assert "no revenue column" in run.displays[-1]["text/markdown"]
+    assert "no revenue column" in run.displays[-1]["text/html"]
     body = last_request(kernel)
     text = user_text(body)
     assert FAILING_CELL.strip() in text

@@ -119,7 +119,7 @@ async def test_the_saved_copy_replaces_the_view_a_page_showed() -> None:
     assert len(disp.shown) == 1  # no second output: the view's own output became the saved copy
     (update,) = disp.updates
     assert update == nb.static_bundle(stream.reply, show_error=True)
-    assert "w299" in update["text/markdown"] and made[0].closed
+    assert "w299" in update["text/html"] and made[0].closed
 
 
 async def test_without_a_page_the_saved_copy_is_a_new_output_and_the_view_empties() -> None:

@@ -50,12 +50,12 @@ def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path:
 
     saved = nbformat.read(path, 4)
     outputs = saved.cells[1].outputs
-    assert [o.output_type for o in outputs] == ["display_data", "display_data"]
-    # nbconvert shows no page, so the live view was emptied and the saved copy follows it (in JupyterLab
-    # the view's own output becomes the saved copy); an empty output renders as nothing anywhere.
-    assert outputs[0].data == {}
-    md = outputs[1].data["text/markdown"]
-    assert "Sunny in **{city}**." in md and "| Mon | 21 |" in md
+    # nbconvert shows no page (it sends allow_stdin: false), so no live view is drawn: the saved copy is
+    # the cell's one output, with no emptied view before it (in JupyterLab the view's own output becomes
+    # the saved copy).
+    assert [o.output_type for o in outputs] == ["display_data"]
+    md = outputs[0].data["text/html"]
+    assert "Sunny in <strong>{city}</strong>." in md and "<td>21</td>" in md
     assert "<summary>Thinking</summary>" in md and "Check the forecast." in md
 
     html = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=tmp_path)

@@ -82,7 +82,12 @@ async def test_a_failed_stream_logs_unknown_output_tokens_not_the_message_start_
         await chat("hi")
     rec = chat.usage.records[-1]
     assert rec.input_tokens == 10  # what message_start reported is real
-    assert rec.output_tokens is None and rec.cost_usd is None
+    assert rec.output_tokens is None
+    # Issue 23 item 11: the cost counts what is known (10 input tokens) and what arrived ("Half an ans":
+    # 11 characters, 3 tokens at 4 characters a token), never $0 or a stale output count.
+    price = ck.usage.get_prices().lookup(rec.model)
+    assert price is not None
+    assert rec.cost_usd == pytest.approx((10 * price.input + 3 * price.output) * 1e-6)
     assert info.value.reply is not None and info.value.reply.usage.output_tokens is None
 
 

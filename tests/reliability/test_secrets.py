@@ -127,7 +127,7 @@ def _scan_chat(scan: Scanner, label: str, chat: ck.Chat, reply: ck.Reply | None,
     if reply is not None:
         scan(f"{label} repr(reply)", repr(reply))
         scan(f"{label} reply json", reply.to_json())
-        scan(f"{label} reply markdown", reply._repr_markdown_())
+        scan(f"{label} reply markdown", reply._repr_html_())
         scan(f"{label} reply steps", repr(reply.steps))
     df = chat.usage.df
     scan(f"{label} usage df", df.to_string())

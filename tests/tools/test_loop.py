@@ -362,7 +362,8 @@ async def test_widget_default_without_frontend_denies_and_says_so_once(caplog: A
     assert len(requests) == 2 and requests[0].pending[0].name == "delete_everything"
     assert requests[0].pending[0].decision is not None and not requests[0].pending[0].decision.approved
     msgs = [rec.getMessage() for rec in caplog.records if "no widget frontend" in rec.getMessage()]
-    assert msgs == ["claudekit: no widget frontend: denying tool calls by the unattended default (deny)"]
+    how = '(to run them: Chat(approval="auto") or CLAUDEKIT_APPROVAL=auto)'
+    assert msgs == [f"claudekit: no widget frontend: denying tool calls by the unattended default {how}"]
     assert "unattended default" in api.tool_results()[-1]["content"]
 
 
@@ -453,7 +454,7 @@ async def test_claimed_widget_without_view_falls_back_after_grace(caplog: Any) -
         if isinstance(ev, ApprovalRequest):
             ev.pending[0].claim()
             ev.pending[0].track_views()  # what approval_widget does
-    assert "denied (the unattended default (deny))" in api.tool_results()[0]["content"]
+    assert "denied (the unattended default)" in api.tool_results()[0]["content"]
 
 
 async def test_prompt_closed_after_being_shown_denies() -> None:

@@ -257,3 +257,32 @@ def test_few_calls_get_whole_call_numbers_and_theme_neutral_colours(plot) -> Non
 def test_no_calls_says_so() -> None:
     fig = plot_cache_hit_rate(UsageLog())
     assert "no calls yet" in [t.get_text() for t in fig.axes[0].texts]
+
+
+def _contrast(a: str | tuple[float, ...], b: str) -> float:
+    import matplotlib as mpl
+
+    def lum(c: str | tuple[float, ...]) -> float:
+        rgb = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in mpl.colors.to_rgb(c)]
+        return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("plot", PLOTS)
+def test_lines_read_on_light_and_dark_notebooks(plot) -> None:  # type: ignore[no-untyped-def]
+    # The figure is transparent: its lines sit on the notebook's white or on JupyterLab's dark theme
+    # (#111111). WCAG asks 3:1 for graphics; black lines vanish on the dark theme. (matplotlib's own
+    # colour cycle, used per chat, and its grid grey get 2:1 on white: lighter, still seen.)
+    from matplotlib.lines import Line2D
+
+    fig = plot(
+        [rec(i, "a" if i % 2 else "b", read=10 * i, reason="ttl" if i == 3 else None) for i in range(6)]
+    )
+    lines = [ln for ln in fig.findobj(Line2D) if len(ln.get_xdata()) > 1 and ln.get_visible()]
+    assert lines
+    for ln in lines:
+        colour = ln.get_color()
+        assert _contrast(colour, "#111111") >= 3, (ln.get_label(), colour)
+        assert _contrast(colour, "#ffffff") >= 2, (ln.get_label(), colour)

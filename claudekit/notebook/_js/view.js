@@ -14,19 +14,43 @@
 const md = new markedLib.Marked({ gfm: true, breaks: false });
 const esc = (s) =>
   String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+// The rules of claudekit/_markup.py (the saved copy), applied in the page: raw HTML shown as text, links
+// to http(s) and mailto only, no image loaded from the network until the reader asks (a remote image URL
+// can carry data out the moment it is fetched); a data: raster image renders.
+const LINK = /^(https?:|mailto:)/i;
+const DATA_IMAGE = /^data:image\/(png|gif|jpeg|webp);base64,[A-Za-z0-9+/=\s]*$/i;
+function hostOf(href) {
+  try { return new URL(href).hostname || "an unknown host"; } catch (e) { return "an unknown host"; }
+}
 md.use({
   renderer: {
-    // Raw HTML in an answer is shown as text (chat UIs do the same); the saved copy escapes it too.
     html({ text }) {
       return esc(text);
     },
     link({ href, title, tokens }) {
       const body = this.parser.parseInline(tokens);
-      if (!/^(https?:|mailto:|#)/i.test(href || "")) return body;
-      return `<a href="${esc(href)}"${title ? ` title="${esc(title)}"` : ""} target="_blank" rel="noopener">${body}</a>`;
+      if (!LINK.test((href || "").trim())) return body;
+      return `<a href="${esc(href)}"${title ? ` title="${esc(title)}"` : ""} target="_blank" rel="noopener noreferrer">${body}</a>`;
+    },
+    image({ href, text }) {
+      const src = (href || "").trim();
+      if (DATA_IMAGE.test(src)) return `<img src="${esc(src)}" alt="${esc(text)}">`;
+      if (!/^https?:/i.test(src)) return esc(`![${text}](${src})`);
+      const label = `image from ${hostOf(src)}${text ? `: ${text}` : ""} — click to load`;
+      return `<button type="button" class="ck-remote-image" data-src="${esc(src)}" title="${esc(src)}">🖼 ${esc(label)}</button>`;
     },
   },
 });
+
+// A remote image loads only when its placeholder is clicked.
+function loadImage(event) {
+  const btn = event.target.closest && event.target.closest("button.ck-remote-image");
+  if (!btn) return;
+  const img = document.createElement("img");
+  img.src = btn.dataset.src;
+  img.alt = btn.textContent;
+  btn.replaceWith(img);
+}
 
 const LIVE = new Set(["waiting", "thinking", "writing", "calling tools"]);
 const states = new Map(); // per widget (its `key`): the document, shared by every view of it
@@ -255,6 +279,7 @@ class View {
     this.thinking.append(this.thinkingSummary, this.thinkingBody);
     this.thinking.hidden = true;
     this.parts = el("div", "ck-parts");
+    this.parts.addEventListener("click", loadImage);
     this.extras = el("div", "ck-extras tex2jax_ignore mathjax_ignore");
     this.error = el("blockquote", "ck-error tex2jax_ignore mathjax_ignore");
     this.status = el("div", "ck-status tex2jax_ignore mathjax_ignore");
