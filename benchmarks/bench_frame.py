@@ -36,7 +36,7 @@ import httpx2
 import pandas as pd
 
 import claudekit as ck
-from claudekit._settings import Settings
+from claudekit._request._settings import Settings
 from claudekit.frame._columns import result_frame
 from claudekit.frame._job import requests_params, split
 from claudekit.frame._outcome import from_message

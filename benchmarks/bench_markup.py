@@ -1,4 +1,4 @@
-"""Benchmark of claudekit._markup: the cost of making an answer safe HTML (once per reply, when the live
+"""Benchmark of claudekit._base._markup: the cost of making an answer safe HTML (once per reply, when the live
 view becomes the saved copy, and per display of a Reply), beside the floor of escaping it as plain text.
 
 Run: python benchmarks/bench_markup.py
@@ -12,7 +12,7 @@ import html
 import statistics
 import time
 
-from claudekit._markup import markdown_html
+from claudekit._base._markup import markdown_html
 
 UNIT = (
     "Some **bold** text with `code` and a [link](https://example.org).\n\n- one\n- two\n\n"

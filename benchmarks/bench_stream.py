@@ -153,9 +153,9 @@ async def _one(case: str, kind: str, n: int) -> None:
     under callgrind by ``instructions``)."""
     # The turn's interrupt waker ticks every 0.25 s of wall time: ~50x slower under valgrind, its ticks
     # would be counted per delta and vary with the machine's load. Off here; outside it costs nothing.
-    import claudekit._turn
+    import claudekit._runner._turn
 
-    claudekit._turn._WAKE_S = 1e9
+    claudekit._runner._turn._WAKE_S = 1e9
     body = text_body(n) if case == "text" else tool_body(n * 20)
     if kind != "body":
         await (raw_stream if kind == "raw" else claudekit_stream)(body)

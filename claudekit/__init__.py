@@ -2,26 +2,19 @@
 
 Typed streaming on the official ``anthropic`` SDK, live widgets, tool approval, usage and cache
 analytics, and an offline backend so that everything runs without an API key.
+
+Layers, each importing only those below it (``lint-imports`` checks it; README "Layout")::
+
+    notebook > frame > store > _runner > usage > _tooling > _request > offline > _base > _seams
+
+This module only re-exports the public API.
 """
 
 from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
-from . import notebook, store, usage
-from ._approval import (
-    ApprovalPolicy,
-    Decision,
-    PendingCall,
-    ScriptedApproval,
-    WidgetApproval,
-    approve,
-    deny,
-    get_default_approval,
-    set_default_approval,
-)
-from ._chat import Chat, ReplyStream
-from ._content import Image
-from ._errors import (
+from . import _base, notebook, store, usage
+from ._base._errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -41,7 +34,7 @@ from ._errors import (
     StreamError,
     TimeoutError,
 )
-from ._events import (
+from ._base._events import (
     ApprovalRequest,
     Citation,
     Event,
@@ -60,16 +53,29 @@ from ._events import (
     Usage,
     UsageUpdate,
 )
-from ._history import History
-from ._reply import Reply, Step, ToolCall
-from ._settings import DEFAULT_MODEL, Settings
-from ._tools import Tool, ToolError, tool
+from ._base._reply import Reply, Step, ToolCall
+from ._request._content import Image
+from ._request._history import History
+from ._request._settings import DEFAULT_MODEL, Settings
+from ._runner._chat import Chat, ReplyStream
+from ._tooling._approval import (
+    ApprovalPolicy,
+    Decision,
+    PendingCall,
+    ScriptedApproval,
+    WidgetApproval,
+    approve,
+    deny,
+    get_default_approval,
+    set_default_approval,
+)
+from ._tooling._tools import Tool, ToolError, tool
 from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
 from .store import chats, search
 
-__version__ = "0.1.0"
+__version__ = _base.__version__
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -7,6 +7,8 @@
 
 This package knows no Jupyter: progress goes through a seam the notebook layer fills
 (:func:`set_progress_factory`). Importing it loads no pandas; a job does.
+
+Layer: below the notebook, above store, ``_runner``, usage and the rest of the core.
 """
 
 from __future__ import annotations

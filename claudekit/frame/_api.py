@@ -8,11 +8,12 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .. import _attempts
-from .._client import resolve_client
-from .._errors import BudgetExceededError, ClaudekitError, ConfigError
-from .._settings import Settings
+from .._base._errors import BudgetExceededError, ClaudekitError, ConfigError
+from .._request._settings import Settings
+from .._runner import _attempts
+from .._runner._client import resolve_client
 from ..usage import get_budget
+from ..usage._log import log_for
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
 from ._progress import make_progress
 from ._state import Intent, JobState, StateFile
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from ._estimate import JobEstimate
     from ._plan import Plan, PromptSpec, Request
 
-__all__ = ["batch", "make_usage_log", "map"]
+__all__ = ["batch", "map"]
 
 _ids = itertools.count(1)
 
@@ -107,7 +108,7 @@ async def map(
             plan,
             sdk,
             pacer,
-            make_usage_log(usage_log),
+            log_for(usage_log),
             name or f"map-{next(_ids)}",
             state=state_file,
             budget=budget,
@@ -275,7 +276,7 @@ def _batch_job(
         base=frame,
         output_format=plan.settings.output_format,
         client_options=options,
-        usage_log=make_usage_log(usage_log),
+        usage_log=log_for(usage_log),
         state=state_file,
         outcomes=known,
         params=requests_params(plan.requests.values()),
@@ -294,17 +295,6 @@ def _my_intents(saved: JobState, plan: Plan) -> dict[str, Intent]:
     """Open creates (a crash between intent and answer) for this plan's requests."""
     fps = {c: fp for c, (fp, _p) in saved.requests.items()}
     return {k: i for k, i in saved.intents.items() if any(fps.get(c) in plan.requests for c in i.cids)}
-
-
-def make_usage_log(usage_log: Any) -> Any:
-    """The job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
-    from ..usage import UsageLog, session_log
-
-    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
-        return session_log()
-    if isinstance(usage_log, UsageLog):
-        return usage_log
-    return UsageLog(path=usage_log, parent=session_log())
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -450,7 +440,7 @@ def _pending_batches(saved: Any, plan: Plan, known: dict[str, Any]) -> dict[str,
 def _record_rows(state: StateFile, plan: Plan, job: BatchJob, base_url: str | None) -> None:
     """Write what a new kernel needs to re-attach: the rows, the split limits and the server (never the
     key); each request is written just before the create that submits it."""
-    from .._settings import output_schema
+    from .._request._settings import output_schema
 
     fmt = plan.settings.output_format
     state.write(

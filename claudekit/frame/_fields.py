@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._jsonschema import resolve_refs
+from .._base._jsonschema import resolve_refs
 
 __all__ = ["BOOKKEEPING", "OUTPUT_COLUMN", "TEXT_COLUMN", "Field", "output_fields"]
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._client import ClientHandle, resolve_client
-from .._errors import APIError, ConfigError, NetworkError, from_sdk_error, is_transport_error
+from .._base._errors import APIError, ConfigError, NetworkError, from_sdk_error, is_transport_error
+from .._runner._client import ClientHandle, resolve_client
 from ._fields import Field
 from ._outcome import Outcome, from_message
 from ._progress import Snapshot, make_progress
@@ -522,8 +522,8 @@ class BatchJob:
         again; ``await`` it for the frame. The server is the one recorded (unless ``client``,
         ``backend``, ``offline`` or ``base_url`` says otherwise; the key never is recorded). The frame
         has the row keys and the answer columns; pass ``df`` to get the input's columns back."""
-        from .._settings import Settings
-        from ._api import make_usage_log
+        from .._request._settings import Settings
+        from ..usage._log import log_for
 
         state_file = StateFile(path)
         st = state_file.load()
@@ -547,7 +547,7 @@ class BatchJob:
             client_options=client_options(
                 settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
             ),
-            usage_log=make_usage_log(usage_log),
+            usage_log=log_for(usage_log),
             state=state_file,
             outcomes={fp: o for fp, o in st.results.items() if fp in wanted},
             params=params,

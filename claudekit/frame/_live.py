@@ -16,8 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import _attempts
-from .._errors import (
+from .._base._errors import (
     BudgetExceededError,
     ClaudekitError,
     OverloadedError,
@@ -25,6 +24,7 @@ from .._errors import (
     from_sdk_error,
     is_transport_error,
 )
+from .._runner import _attempts
 from ..usage import UsageRecord, get_budget
 from ..usage._budget import Reservation, reserve_budget
 from ._estimate import worst_case_usd

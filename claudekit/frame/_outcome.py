@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .._errors import ClaudekitError, OutputFormatError
-from .._turn import _parse_output
+from .._base._errors import ClaudekitError, OutputFormatError
+from .._request._settings import parse_output
 
 __all__ = ["ANSWERED", "Outcome", "from_error", "from_message"]
 
@@ -74,7 +74,7 @@ def from_message(message: Any, output_format: Any, record: Any) -> Outcome:
 def _parse(fmt: Any, text: str, stop: str | None) -> tuple[dict[str, Any] | None, str | None]:
     """(parsed fields, None) or (None, the one-line reason it could not be parsed)."""
     try:
-        value = _parse_output(fmt, text)
+        value = parse_output(fmt, text)
     except OutputFormatError as err:
         cut = " (cut off at max_tokens)" if stop == "max_tokens" else ""
         return None, f"{err.message}{cut}"

@@ -1,7 +1,7 @@
 """What a DataFrame job sends: one request per distinct prompt, tied back to its rows.
 
 A row's prompt comes from a template with ``{column}`` fields (the magic's rules, see
-:mod:`claudekit._template`) or from a function of the row (a dict of its values) returning text or
+:mod:`claudekit._request._template`) or from a function of the row (a dict of its values) returning text or
 content blocks. Every column a template names is checked before anything is sent. Rows whose
 request would be identical (same prompt, model and settings) share one request: its fingerprint.
 """
@@ -20,10 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from .._content import to_blocks
-from .._errors import ClaudekitError, ConfigError
-from .._settings import Settings, build_request, output_schema
-from .._template import format_prompt, template_fields
+from .._base._errors import ClaudekitError, ConfigError
+from .._request._content import to_blocks
+from .._request._settings import Settings, build_request, output_schema
+from .._request._template import format_prompt, template_fields
 from ._fields import BOOKKEEPING, TEXT_COLUMN, Field, output_fields
 
 __all__ = ["Plan", "Request", "make_plan", "merged_params"]

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .._errors import ConfigError
-from .._secrets import scrub
+from .._base._errors import ConfigError
+from .._base._secrets import scrub
 from ._outcome import Outcome
 
 __all__ = ["JobState", "StateFile"]

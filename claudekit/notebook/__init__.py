@@ -9,14 +9,16 @@ the caller iterates is not rendered (unless ``render=True``): the caller shows t
 nbval or papermill (:func:`headless`) no live view is drawn: the saved copy is the reply's one output.
 
 Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
+
+Layer: the top one. It may import every other layer; none imports it (it plugs in through ``_seams``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import _render
-from .._template import PromptFieldError, format_prompt, to_prompt_text
+from .. import _seams as _render
+from .._request._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, headless, in_widget_kernel, make_renderer, render_mode

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._approval import Decision, PendingCall
+from .._tooling._approval import Decision, PendingCall
 from ._pages import ViewSet, watch_pages
 
 __all__ = [

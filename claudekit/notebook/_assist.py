@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 from IPython.core import magic_arguments as _margs
 from IPython.core.error import UsageError
 
-from .._settings import build_request
-from .._template import format_prompt
+from .._request._settings import build_request
+from .._request._template import format_prompt
 from ._context import DEFAULT_BUDGET, ErrorContext, error_context, namespace_outline
 
 if TYPE_CHECKING:
-    from .._chat import Chat
+    from .._runner._chat import Chat
 
 __all__ = [
     "CODE_SYSTEM",

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import ConfigError
+from .._base._errors import ConfigError
 
 __all__ = ["CodeBlock", "code_blocks", "ignoring_frontend", "insert_code", "pick_block", "to_cell"]
 

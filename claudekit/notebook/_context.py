@@ -30,8 +30,8 @@ from functools import cache
 from types import FrameType, TracebackType
 from typing import Any
 
-from .._errors import ConfigError
-from .._frames import frame_outline, is_frame
+from .._base._errors import ConfigError
+from .._request._frames import frame_outline, is_frame
 from ._redact import Redactor, looks_secret
 
 __all__ = [
@@ -481,7 +481,7 @@ def _fit(parts: list[_Part], budget: int) -> tuple[str, list[str]]:
         reserve = _count(note) + 2
     text = _render(parts)
     if _count(text + note) > budget:  # even the most relevant parts are too long: keep their start
-        from .._frames import _cut
+        from .._request._frames import _cut
 
         note, cut = _note(parts, budget, "the rest cut")
         text = _cut(text, budget - _count(note) - 2, say_budget=False)

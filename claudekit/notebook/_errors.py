@@ -20,7 +20,7 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from .._errors import ClaudekitError
+from .._base._errors import ClaudekitError
 
 __all__ = ["OneLineLog", "hook_active", "install", "one_line", "uninstall"]
 

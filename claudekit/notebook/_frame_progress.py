@@ -12,7 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from .._markup import clean
+from .._base._markup import clean
 from ..frame._progress import LineProgress, Progress, Snapshot, summary_line
 from ._config import render_mode
 from ._throttle import Throttle

@@ -38,14 +38,14 @@ from IPython.core import magic as _magic
 from IPython.core import magic_arguments as _margs
 from IPython.core.error import UsageError
 
-from .._chat import Chat
-from .._errors import ClaudekitError
-from .._template import format_prompt
+from .._base._errors import ClaudekitError
+from .._request._template import format_prompt
+from .._runner._chat import Chat
 from . import _assist, _code, _context
 from ._config import render_mode
 
 if TYPE_CHECKING:
-    from .._reply import Reply
+    from .._base._reply import Reply
 
 __all__ = [
     "ClaudeCellError",
@@ -526,7 +526,7 @@ def _history_html(chat: Chat) -> str:
     """The conversation as safe HTML: prompts and answers alike may carry an injected payload."""
     from html import escape
 
-    from .._markup import NO_MATH, clean, markdown_html
+    from .._base._markup import NO_MATH, clean, markdown_html
 
     head, rows = _history_rows(chat)
     lines = [f"<p><b>{escape(head)}</b></p>"]

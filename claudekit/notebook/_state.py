@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._errors import INTERRUPTS
-from .._events import (
+from .._base._errors import INTERRUPTS
+from .._base._events import (
     ApprovalRequest,
     Citation,
     MessageDone,
@@ -35,8 +35,8 @@ from .._events import (
 )
 
 if TYPE_CHECKING:
-    from .._events import Event
-    from .._reply import Reply
+    from .._base._events import Event
+    from .._base._reply import Reply
 
 __all__ = [
     "SECTIONS",

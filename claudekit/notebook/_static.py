@@ -2,7 +2,7 @@
 
 :func:`static_bundle` turns a :class:`~claudekit.Reply` into a ``{"text/html", "text/plain"}``
 mimebundle: the reasoning collapsed in ``<details>``, one collapsed summary per tool call, the answer's
-Markdown made HTML by :mod:`claudekit._markup` (code, tables and math render; raw HTML in the answer
+Markdown made HTML by :mod:`claudekit._base._markup` (code, tables and math render; raw HTML in the answer
 is shown as text, remote images become links, and nothing in it runs or loads in JupyterLab, nbconvert
 or GitHub), a line when ``max_tokens`` cut the answer off, and a one-line usage footer (tokens, cache,
 cost, latency). Apart from the footer's latency it is deterministic for a given reply: no ids, no
@@ -17,15 +17,15 @@ import json
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from .._errors import INTERRUPTS
-from .._markup import NO_MATH as _NO_MATH_CLASSES
-from .._markup import clean, markdown_html, text_html
+from .._base._errors import INTERRUPTS
+from .._base._markup import NO_MATH as _NO_MATH_CLASSES
+from .._base._markup import clean, markdown_html, text_html
 from ._approval import card_result
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
-    from .._events import Usage
-    from .._reply import Reply
+    from .._base._events import Usage
+    from .._base._reply import Reply
 
 __all__ = [
     "FOOTER_SANITIZE_REGEX",
@@ -39,7 +39,7 @@ __all__ = [
 FOOTER_SANITIZE_REGEX = r"<sub[^>]*>claudekit · [^<]*</sub>"
 # claudekit's own text (reasoning, tool results, the footer) is literal: "$0.01 (saved $0.02)" must not be
 # typeset as math; the class keeps MathJax out of the element. The answer is the model's Markdown, made
-# HTML by claudekit._markup (the one way model text reaches the page), typeset only when math is on.
+# HTML by claudekit._base._markup (the one way model text reaches the page), typeset only when math is on.
 NO_MATH = f'class="{_NO_MATH_CLASSES}"'
 
 _ARGS_LIMIT = 4000

@@ -12,8 +12,8 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .._errors import INTERRUPTS, ClaudekitError
-from .._events import (
+from .._base._errors import INTERRUPTS, ClaudekitError
+from .._base._events import (
     RedactedThinking,
     ServerToolBlock,
     TextDelta,
@@ -26,8 +26,8 @@ from ._state import preview, server_block_summary
 from ._static import refusal_note
 
 if TYPE_CHECKING:
-    from .._events import Event
-    from .._reply import Reply
+    from .._base._events import Event
+    from .._base._reply import Reply
 
 __all__ = ["TextRenderer"]
 

@@ -3,7 +3,7 @@
 One widget per reply (:class:`~claudekit.notebook._front.DocWidget`). The kernel sends what changed
 as one custom message per refresh: appended answer text, appended reasoning, a tool card when it
 changes, the status and the footer. So the bytes sent grow linearly with the answer, and the page
-renders the Markdown itself (with marked, under the rules of claudekit._markup that make the saved
+renders the Markdown itself (with marked, under the rules of claudekit._base._markup that make the saved
 copy). The page ticks the elapsed seconds and animates a typing indicator on its own, between
 messages; its Stop button calls the turn's ``stop`` (the path of a kernel interrupt).
 
@@ -35,16 +35,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._events import ApprovalRequest, TextDelta
+from .._base._events import ApprovalRequest, TextDelta
 from ._pages import ViewSet, watch_pages
 from ._state import TextPart, ToolCard, ViewState, preview
 from ._static import cut_note, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
-    from .._approval import PendingCall
-    from .._events import Event, Usage
-    from .._reply import Reply
+    from .._base._events import Event, Usage
+    from .._base._reply import Reply
+    from .._tooling._approval import PendingCall
 
 __all__ = ["WidgetRenderer"]
 
@@ -583,7 +583,7 @@ class WidgetRenderer:
     def _extras_html(self, reply: Reply | None = None) -> str:
         from html import escape
 
-        from .._markup import clean
+        from .._base._markup import clean
 
         st = self.state
         rows = [f"🔎 {escape(t.replace('_', ' '))}: {escape(s)}" for t, s in st.server_blocks]

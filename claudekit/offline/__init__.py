@@ -1,7 +1,7 @@
 """claudekit.offline — an offline Messages API backend, plus record and replay.
 
-It speaks the wire protocol only (no Jupyter, nothing of the core; it reads the model catalog,
-``claudekit/models.json``, which is data)::
+It speaks the wire protocol only (no Jupyter, nothing of the core: of claudekit it imports only
+``claudekit._base``, for the model catalog ``claudekit/models.json``, which is data)::
 
     from claudekit.offline import OfflineBackend, Script, Turn, ToolCall, make_async_client
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _models
+from .._base import _models
 from ._tokens import MESSAGE_FRAMING, REQUEST_FRAMING, block_tokens, canonical, tool_tokens
 
 __all__ = [

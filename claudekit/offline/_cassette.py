@@ -7,7 +7,7 @@ canonical JSON body (plus the ``x-claudekit-fault`` header); identical requests 
 their recordings in order and then repeat the last one. Secrets never reach the file:
 auth headers and any header named like a key/token/secret are dropped, the key a request
 carries is remembered, and everything written goes through claudekit's one redaction
-function (:func:`claudekit._secrets.scrub`, the store's): that key whatever its shape (a
+function (:func:`claudekit._base._secrets.scrub`, the store's): that key whatever its shape (a
 gateway's key too), key-shaped values and bearer tokens become ``[redacted]``.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx2
 
-from .._secrets import add_secret, scrub
+from .._base._secrets import add_secret, scrub
 from ._faults import FAULT_HEADER
 
 __all__ = ["Cassette", "CassetteMiss", "RecordingTransport", "scrub"]

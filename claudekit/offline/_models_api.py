@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from .. import _models
+from .._base import _models
 from ._errors import ApiError
 
 __all__ = ["get_model", "list_models"]

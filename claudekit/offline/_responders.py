@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._jsonschema import resolve_refs
+from .._base._jsonschema import resolve_refs
 from ._errors import ApiError
 from ._faults import Fault
 from ._validation import thinking_on

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import _models
+from .._base import _models
 from ._errors import ApiError
 from ._shapes import check_shape
 from ._signing import ThinkingSigner

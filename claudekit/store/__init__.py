@@ -9,14 +9,16 @@ kernel), ``chats`` (name, model, settings, tools), ``messages`` (each chat's his
 params, in order, searchable with FTS5), ``calls`` (one row per usage record, with the notebook path
 from ``JPY_SESSION_NAME`` and the cell's execution count). API keys and key-shaped strings are replaced
 by ``[redacted]`` before anything is written.
+
+Layer: above ``_runner`` and usage, which never import it: on import it registers itself with
+``claudekit._seams`` (a chat's attach/commit, each usage record, ``Chat.resume``, ``usage.history()``).
 """
 
 from __future__ import annotations
 
-import atexit
-import os
-import threading
-
+from .. import _seams
+from ._link import keep_call, on_chat, resume
+from ._open import flush, get_store
 from ._paths import DB_NAME, db_path, default_home, home, mode
 from ._query import StoredChat, chats, load_chat, query_calls, search
 from ._schema import SCHEMA_VERSION, migrate
@@ -47,44 +49,7 @@ __all__ = [
     "search",
 ]
 
-_lock = threading.Lock()
-_current: Store | None = None
-_key: tuple[str | None, ...] | None = None  # the environment _current was made for
-
-
-def get_store() -> Store | None:
-    """The store for the current ``CLAUDEKIT_HOME`` and ``CLAUDEKIT_STORE``; None when it is off.
-
-    Every usage record asks, so the answer is cached on the raw values of the variables it depends on
-    (three dictionary lookups); changing one of them takes effect at the next call."""
-    global _current, _key
-    env = os.environ
-    key = (env.get("CLAUDEKIT_HOME"), env.get("CLAUDEKIT_STORE"), env.get("XDG_DATA_HOME"))
-    if key == _key:
-        return _current
-    with _lock:
-        m = mode()
-        path = db_path() if m != "off" else None
-        store = _current
-        if store is not None and (store.path != path or store.mode != m):
-            store.close()
-            store = None
-        if store is None and path is not None:
-            store = Store(path, m)
-        _current, _key = store, key
-        return store
-
-
-def flush(timeout: float | None = 10.0) -> bool:
-    """Wait until this process's queued writes are in the database (True when they are)."""
-    store = _current
-    return True if store is None else store.flush(timeout)
-
-
-def _at_exit() -> None:
-    store = _current
-    if store is not None:
-        store.flush(5.0)
-
-
-atexit.register(_at_exit)
+# The store listens to the core through the seams; the core never imports it.
+_seams.chat_listeners.append(on_chat)
+_seams.usage_listeners.append(keep_call)
+_seams.store_hooks.update(resume=resume, query_calls=query_calls)

@@ -15,15 +15,17 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from .._secrets import remember_client
+from .._base._secrets import remember_client
 from . import _context
+from ._open import get_store
+from ._paths import mode
 from ._query import AmbiguousChatError, StoredChat, load_chat
 from ._store import ChatState
 
 if TYPE_CHECKING:
-    from .._chat import Chat
+    from .._runner._chat import Chat
 
-__all__ = ["attach", "chat_state", "commit", "restore_settings"]
+__all__ = ["attach", "chat_state", "commit", "keep_call", "on_chat", "restore_settings", "resume"]
 
 _log = logging.getLogger("claudekit.store")
 # Settings that are Python objects or transport options rather than part of what is sent.
@@ -31,9 +33,34 @@ _OBJECT_SETTINGS = ("output_format",)
 
 
 def _store() -> Any:
-    from . import get_store
-
     return get_store()
+
+
+def on_chat(action: str, chat: Chat) -> None:
+    """The chat's lifecycle, heard through claudekit._seams: "attach" at a new conversation, "commit" after
+    each turn."""
+    {"attach": attach, "commit": commit}[action](chat)
+
+
+def keep_call(record: Any) -> None:
+    """Every usage record of the session goes to the store too (unless CLAUDEKIT_STORE=off)."""
+    store = get_store()
+    if store is not None:
+        store.add_call(record)
+
+
+def resume(cls: type[Chat], name_or_id: str, overrides: dict[str, Any]) -> Chat:
+    """``Chat.resume``: the stored chat with its settings and conversation (see its docstring)."""
+    from .._request._history import History
+
+    stored = load(name_or_id)
+    chat = cls(**restore_settings(stored, overrides))
+    chat.history = History(stored.messages, system=chat.settings.system)
+    chat._last_message_id = stored.state.get("last_message_id")
+    chat._turn = int(stored.state.get("turn") or 0)
+    attach(chat, stored.id)
+    check_tools(stored, chat)
+    return chat
 
 
 def attach(chat: Chat, store_id: str | None = None) -> None:
@@ -47,7 +74,7 @@ def attach(chat: Chat, store_id: str | None = None) -> None:
 
 def settings_dict(chat: Chat) -> dict[str, Any]:
     """The chat's settings as JSON values (a pydantic output_format as the schema it is sent as)."""
-    from .._settings import output_schema
+    from .._request._settings import output_schema
 
     out: dict[str, Any] = {}
     for f in dataclasses.fields(chat.settings):
@@ -99,7 +126,7 @@ def commit(chat: Chat) -> None:
 
 def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str, Any]:
     """Chat keyword arguments for ``stored``, with ``overrides`` (what the caller passed) winning."""
-    from .._settings import Settings
+    from .._request._settings import Settings
 
     known = {f.name for f in dataclasses.fields(Settings)}
     kwargs = {k: v for k, v in (stored.settings or {}).items() if k in known}
@@ -118,8 +145,7 @@ def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str,
 
 def load(name_or_id: str) -> StoredChat:
     """The stored chat, with a one-line error saying what to do when it cannot be resumed."""
-    from .._errors import ConfigError
-    from . import mode
+    from .._base._errors import ConfigError
 
     try:
         stored = load_chat(name_or_id)

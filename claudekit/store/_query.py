@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigError
+from .._base._errors import ConfigError
+from ._open import flush, get_store
 from ._schema import CALL_COLUMNS
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ _FTS_SYNTAX = ('"', "*", "(", ")", ":", "^", " AND ", " OR ", " NOT ", " NEAR")
 def _store(store: Store | None) -> Store | None:
     if store is not None:
         return store
-    from . import flush, get_store
 
     found = get_store()
     if found is not None:

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .._errors import ClaudekitError
+from .._base._errors import ClaudekitError
 from . import _context
 from ._paths import Mode
 from ._schema import CALL_COLUMNS, SCHEMA_VERSION, NewerSchemaError, migrate, version
@@ -278,7 +278,7 @@ class Store:
         db.execute("PRAGMA synchronous = NORMAL")  # in WAL: safe against a killed process
         migrate(db)
         self._schema_ready = True
-        from .. import __version__
+        from .._base import __version__
 
         db.execute(
             "INSERT OR IGNORE INTO sessions (id, started, pid, notebook, version) VALUES (?, ?, ?, ?, ?)",

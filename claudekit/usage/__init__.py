@@ -12,6 +12,9 @@ Definitions:
     the 5m rate. Cost without caching charges every prompt token at p_in.
   - prices come from ``prices.json`` shipped in this package (see its ``sources``); a model with no known
     price gives a missing cost and one :class:`UnknownPriceWarning`.
+
+Layer: below ``_runner`` (a turn records its usage and checks budgets here), above ``_tooling``,
+``_request`` and ``_base``; the store plugs into the session log through ``claudekit._seams``.
 """
 
 from typing import TYPE_CHECKING, Any

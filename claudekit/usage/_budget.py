@@ -12,7 +12,7 @@ import threading
 import weakref
 from typing import Any
 
-from .._errors import BudgetExceededError, ConfigError
+from .._base._errors import BudgetExceededError, ConfigError
 from ._estimate import Estimate
 from ._log import UsageLog, session_log
 

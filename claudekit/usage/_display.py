@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from .._markup import clean
+from .._base._markup import clean
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ._log import UsageLog
+
+class LogView(Protocol):
+    """What the table needs of a :class:`~claudekit.usage.UsageLog` (the log imports this module)."""
+
+    def __len__(self) -> int: ...
+    def __iter__(self) -> Iterator[UsageRecord]: ...
+    def summary(self) -> pd.DataFrame: ...
+    @property
+    def df(self) -> pd.DataFrame: ...
+    @property
+    def hit_rate(self) -> float | None: ...
+    @property
+    def total_cost(self) -> float | None: ...
+    @property
+    def total_cost_no_cache(self) -> float | None: ...
+    @property
+    def unpriced_calls(self) -> int: ...
+
 
 __all__ = ["compact_frame", "footer_html", "footer_text", "log_html"]
 
@@ -151,7 +169,7 @@ _SUMMARY_HEADERS = {
 }
 
 
-def log_html(log: UsageLog, max_rows: int = 10) -> str:
+def log_html(log: LogView, max_rows: int = 10) -> str:
     """Compact notebook table: a header line, the per-model summary and the last ``max_rows`` calls."""
     n = len(log)
     rate = log.hit_rate

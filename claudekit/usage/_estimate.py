@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from .._errors import from_sdk_error
+from .._base._errors import from_sdk_error
 from ._prices import Prices, get_prices, warn_unknown
 from ._record import costs_for
 from ._tracker import find_ttl

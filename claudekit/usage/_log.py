@@ -8,12 +8,12 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import store as _store
-from .._secrets import scrub
+from .. import _seams
+from .._base._secrets import scrub
+from ._frame import COLUMNS, _build_frame, _empty_columns, append_record
 from ._record import UsageRecord
 
 if TYPE_CHECKING:
@@ -21,90 +21,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["COLUMNS", "UsageLog", "session_log"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_US = timedelta(microseconds=1)
-
-# (column, kind) in DataFrame order. Kinds: ts, int, float, cat, str.
-_RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("timestamp", "ts"),
-    ("chat_id", "cat"),
-    ("turn", "int"),
-    ("step", "int"),
-    ("model", "cat"),
-    ("status", "cat"),
-    ("request_id", "str"),
-    ("message_id", "str"),
-    ("stop_reason", "cat"),
-    ("input_tokens", "int"),
-    ("cache_creation_input_tokens", "int"),
-    ("cache_creation_5m_input_tokens", "int"),
-    ("cache_creation_1h_input_tokens", "int"),
-    ("cache_read_input_tokens", "int"),
-    ("output_tokens", "int"),
-    ("thinking_tokens", "int"),
-    ("server_tool_uses", "int"),
-    ("latency_s", "float"),
-    ("ttft_s", "float"),
-    ("cost_usd", "float"),
-    ("cost_no_cache_usd", "float"),
-    ("cache_miss_reason", "cat"),
-    ("cache_missed_input_tokens", "int"),
-    ("client_miss_reason", "str"),
-    ("service_tier", "cat"),
-)
-_FIELD_NAMES = tuple(name for name, _ in _RECORD_COLUMNS)
-#: Every column of :attr:`UsageLog.df`, including the derived ones
-#: (prompt_tokens, hit_rate, savings_usd, miss_reason).
-COLUMNS: tuple[str, ...] = (*_FIELD_NAMES, "prompt_tokens", "hit_rate", "savings_usd", "miss_reason")
-
-
-def _empty_columns() -> dict[str, list[Any]]:
-    return {name: [] for name in (*_FIELD_NAMES, "miss_reason")}
-
-
-def _masked(values: list[Any], kind: str) -> Any:
-    """A nullable Int64/Float64 array from a list with None for missing values.
-
-    Through a float64 array (numpy turns None into NaN in C): 2-3x faster than ``pd.array(values,
-    dtype=...)``, which checks each value in Python. Exact for integers: counts are at most
-    ``MAX_TOKENS`` (1e9), far below 2**53."""
-    import numpy as np
-    import pandas as pd
-
-    floats = np.array(values, dtype="float64")
-    missing = np.isnan(floats)
-    filled = np.where(missing, 0.0, floats)
-    if kind == "int":
-        return pd.arrays.IntegerArray(filled.astype("int64"), missing)
-    return pd.arrays.FloatingArray(filled, missing)
-
-
-def _build_frame(cols: dict[str, list[Any]]) -> pd.DataFrame:
-    import numpy as np  # pandas and numpy load on first use: `import claudekit` stays light
-    import pandas as pd
-
-    data: dict[str, Any] = {}
-    for name, kind in _RECORD_COLUMNS:
-        values = cols[name]
-        if kind == "ts":
-            data[name] = pd.to_datetime(np.asarray(values, dtype="int64"), unit="us", utc=True)
-        elif kind in ("int", "float"):
-            data[name] = _masked(values, kind)
-        elif kind == "cat":
-            data[name] = pd.Categorical(values)
-        else:
-            data[name] = pd.array(values, dtype="string")
-    df = pd.DataFrame(data)
-    inp = df["input_tokens"]
-    prompt = inp + df["cache_creation_input_tokens"].fillna(0) + df["cache_read_input_tokens"].fillna(0)
-    df["prompt_tokens"] = prompt  # NA where input_tokens is NA
-    prompt_f = prompt.astype("Float64").mask(prompt == 0)
-    df["hit_rate"] = df["cache_read_input_tokens"].fillna(0).astype("Float64") / prompt_f
-    df["savings_usd"] = df["cost_no_cache_usd"] - df["cost_usd"]
-    df["miss_reason"] = pd.array(cols["miss_reason"], dtype="string")
-    frame: pd.DataFrame = df
-    return frame
 
 
 def _sum_int(values: Iterable[int | None]) -> int:
@@ -137,11 +53,7 @@ class UsageLog:
 
     # ------------------------------------------------------------------ appending
     def _store(self, record: UsageRecord) -> None:
-        cols = self._cols
-        for name in _FIELD_NAMES:
-            cols[name].append(getattr(record, name))
-        cols["timestamp"][-1] = (record.timestamp - _EPOCH) // _US
-        cols["miss_reason"].append(record.miss_reason)
+        append_record(self._cols, record)
         self._records.append(record)
         self._df = None
 
@@ -398,8 +310,16 @@ def session_log() -> UsageLog:
         return _session
 
 
+def log_for(usage_log: UsageLog | str | os.PathLike[str] | None) -> UsageLog:
+    """A job's usage log: the session's, or the one given (or one on the path given) forwarding to it."""
+    if usage_log is None:  # the session's log itself: a job's calls are there "as usual"
+        return session_log()
+    if isinstance(usage_log, UsageLog):
+        return usage_log
+    return UsageLog(path=usage_log, parent=session_log())
+
+
 def _to_store(record: UsageRecord) -> None:
-    """Every record of the session goes to the store too (unless CLAUDEKIT_STORE=off)."""
-    store = _store.get_store()
-    if store is not None:
-        store.add_call(record)
+    """Every record of the session goes to its listeners too: the store (unless CLAUDEKIT_STORE=off)."""
+    for listener in _seams.usage_listeners:
+        listener(record)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import matplotlib as mpl
 import numpy as np
@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as _MplFigure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from ._log import UsageLog
+from ._frame import records_frame
 from ._record import UsageRecord
 
 
@@ -63,27 +63,33 @@ def _neutral(fig: _MplFigure) -> None:
 
 __all__ = ["plot_cache_hit_rate", "plot_cost", "plot_input_tokens", "usage_frame"]
 
+
+@runtime_checkable
+class HasFrame(Protocol):
+    """A :class:`~claudekit.usage.UsageLog`, or anything with the usage DataFrame as ``.df``."""
+
+    @property
+    def df(self) -> pd.DataFrame: ...
+
+
 _FIGSIZE = (9.0, 4.5)
 _READ, _WRITE, _UNCACHED = "#2e7d32", "#ef6c00", "#5c6bc0"
 _MISS = "#c62828"
 
 
-def usage_frame(source: UsageLog | pd.DataFrame | Iterable[UsageRecord]) -> pd.DataFrame:
+def usage_frame(source: HasFrame | pd.DataFrame | Iterable[UsageRecord]) -> pd.DataFrame:
     """The DataFrame of a log, a DataFrame from ``log.df`` or an iterable of records, in session order,
     with a 1-based ``call`` column and an ``is_miss`` flag.
 
     A call is a miss when a reason is known (server diagnostics or client tracker), or when it wrote to the
     cache and read nothing although an earlier call of the same chat exists (reason unknown).
     """
-    if isinstance(source, UsageLog):
-        df = source.df
-    elif isinstance(source, pd.DataFrame):
+    if isinstance(source, pd.DataFrame):
         df = source.copy()
+    elif isinstance(source, HasFrame):  # a UsageLog (this module does not import it: the log plots itself)
+        df = source.df
     else:
-        log = UsageLog()
-        for r in source:
-            log._store(r)
-        df = log.df
+        df = records_frame(source)
     df = df.sort_values("timestamp", kind="stable").reset_index(drop=True)
     df["call"] = np.arange(1, len(df) + 1)
     read = df["cache_read_input_tokens"].fillna(0).to_numpy(dtype="int64")
@@ -140,7 +146,7 @@ def _empty_figure(title: str, xlabel: str, ylabel: str) -> Figure:
 
 
 def plot_cache_hit_rate(
-    source: UsageLog | pd.DataFrame | Iterable[UsageRecord],
+    source: HasFrame | pd.DataFrame | Iterable[UsageRecord],
     *,
     max_points: int = 400,
     bins: int = 100,
@@ -321,7 +327,7 @@ def _tokens_formatter() -> FuncFormatter:
 
 
 def plot_input_tokens(
-    source: UsageLog | pd.DataFrame | Iterable[UsageRecord],
+    source: HasFrame | pd.DataFrame | Iterable[UsageRecord],
     *,
     max_bars: int = 120,
     bins: int = 80,
@@ -396,7 +402,7 @@ def plot_input_tokens(
 
 
 def plot_cost(
-    source: UsageLog | pd.DataFrame | Iterable[UsageRecord],
+    source: HasFrame | pd.DataFrame | Iterable[UsageRecord],
     *,
     max_points: int = 2000,
     max_chats: int = 8,

@@ -263,23 +263,11 @@ class UsageRecord:
         Cost is computed with ``prices`` (default: the table in force, see :func:`set_prices`).
         """
         u = usage if usage is not None else _get(message, "usage")
-        creation_split = _get(u, "cache_creation")
-        details = _get(u, "output_tokens_details")
-        stu = _get(u, "server_tool_use")
-        server_tool_uses: int | None = None
-        if stu is not None:
-            counts = stu if isinstance(stu, Mapping) else _model_fields(stu)
-            server_tool_uses = 0
-            for key, value in counts.items():
-                if key.endswith("_requests") and value is not None:
-                    server_tool_uses += _check_count(f"server_tool_use.{key}", value) or 0
-
         if cache_miss_reason is None:
             cache_miss_reason = _get(_get(message, "diagnostics"), "cache_miss_reason")
         miss_type = _get(cache_miss_reason, "type")
         if miss_type is None and isinstance(cache_miss_reason, str):
             miss_type = cache_miss_reason
-        missed = _get(cache_miss_reason, "cache_missed_input_tokens")
 
         used_model = _get(message, "model") or model
         stop = _get(message, "stop_reason")
@@ -293,20 +281,12 @@ class UsageRecord:
             request_id=request_id,
             message_id=_get(message, "id"),
             stop_reason=str(stop) if stop is not None else None,
-            input_tokens=_get(u, "input_tokens"),
-            cache_creation_input_tokens=_get(u, "cache_creation_input_tokens"),
-            cache_creation_5m_input_tokens=_get(creation_split, "ephemeral_5m_input_tokens"),
-            cache_creation_1h_input_tokens=_get(creation_split, "ephemeral_1h_input_tokens"),
-            cache_read_input_tokens=_get(u, "cache_read_input_tokens"),
-            output_tokens=_get(u, "output_tokens"),
-            thinking_tokens=_get(details, "thinking_tokens"),
-            server_tool_uses=server_tool_uses,
+            **_token_counts(u),
             latency_s=latency_s,
             ttft_s=ttft_s,
             cache_miss_reason=str(miss_type) if miss_type is not None else None,
-            cache_missed_input_tokens=missed,
+            cache_missed_input_tokens=_get(cache_miss_reason, "cache_missed_input_tokens"),
             client_miss_reason=client_miss_reason,
-            service_tier=_get(u, "service_tier"),
         )
         # Priced in place: nobody else holds this record yet, and a copy would validate every field again.
         record._set_costs(prices)
@@ -456,3 +436,31 @@ def cost_of(record_or_usage: Any, model: str | None = None, *, prices: Prices | 
         warn_unknown(name)
         return None
     return costs_for(price, **tokens, multiplier=table.batch_multiplier if batch else 1.0)[0]
+
+
+def _token_counts(u: Any) -> dict[str, Any]:
+    """A record's counts from the SDK's ``Usage`` (or a dict); what it lacks is missing (None)."""
+    creation_split = _get(u, "cache_creation")
+    return {
+        "input_tokens": _get(u, "input_tokens"),
+        "cache_creation_input_tokens": _get(u, "cache_creation_input_tokens"),
+        "cache_creation_5m_input_tokens": _get(creation_split, "ephemeral_5m_input_tokens"),
+        "cache_creation_1h_input_tokens": _get(creation_split, "ephemeral_1h_input_tokens"),
+        "cache_read_input_tokens": _get(u, "cache_read_input_tokens"),
+        "output_tokens": _get(u, "output_tokens"),
+        "thinking_tokens": _get(_get(u, "output_tokens_details"), "thinking_tokens"),
+        "server_tool_uses": _server_tool_uses(_get(u, "server_tool_use")),
+        "service_tier": _get(u, "service_tier"),
+    }
+
+
+def _server_tool_uses(stu: Any) -> int | None:
+    """The server tool requests of a call (web search, code execution...), summed; None when not reported."""
+    if stu is None:
+        return None
+    counts = stu if isinstance(stu, Mapping) else _model_fields(stu)
+    total = 0
+    for key, value in counts.items():
+        if key.endswith("_requests") and value is not None:
+            total += _check_count(f"server_tool_use.{key}", value) or 0
+    return total

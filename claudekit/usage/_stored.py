@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from .. import store as _store
-from .._errors import ConfigError
-from ._log import _build_frame, summarize
+from .. import _seams
+from .._base._errors import ConfigError
+from ._frame import _build_frame
+from ._log import summarize
 from ._record import miss_reason_text
 
 __all__ = ["UsageFrame", "history"]
@@ -109,7 +110,12 @@ def history(
     ``since="7d"`` (or "12h", "30m", a timedelta, a datetime, "2026-11-01"), ``until``, ``model`` (one
     name or a list), ``notebook`` (a path, or just its file name), ``chat`` (name or stored id) and
     ``session`` (a kernel's session id) narrow it down. Empty when the store is off or empty."""
-    cols = _store.query_calls(
+    query_calls = _seams.store_hooks.get("query_calls")  # the store registers it: usage never imports it
+    if query_calls is None:
+        raise ConfigError(
+            "usage.history() reads claudekit's store, which is not loaded", hint="import claudekit"
+        )
+    cols = query_calls(
         since_us=_time_us(since, "since"),
         until_us=_time_us(until, "until"),
         model=model,

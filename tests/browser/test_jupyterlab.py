@@ -83,7 +83,7 @@ pytest.importorskip(
 
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
-from claudekit._approval import DEFAULT_GRACE_S  # noqa: E402
+from claudekit._tooling._approval import DEFAULT_GRACE_S  # noqa: E402
 
 pytestmark = pytest.mark.timeout(240)
 

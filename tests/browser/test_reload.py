@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from claudekit._approval import DEFAULT_GRACE_S
+from claudekit._tooling._approval import DEFAULT_GRACE_S
 
 # Through test_jupyterlab, which skips the module when Chromium or playwright is missing.
 from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from claudekit._frames import FRAME_BUDGET, frame_outline
-from claudekit._template import PromptFieldError, format_prompt
+from claudekit._request._frames import FRAME_BUDGET, frame_outline
+from claudekit._request._template import PromptFieldError, format_prompt
 from claudekit.offline import count_text
 
 

@@ -175,7 +175,7 @@ async def test_overloaded_midstream_maps_by_error_type_not_status() -> None:
 def test_hot_path_events_are_the_same_objects_the_dataclasses_build() -> None:
     from dataclasses import FrozenInstanceError
 
-    from claudekit._events import new_text_delta, new_thinking_delta
+    from claudekit._base._events import new_text_delta, new_thinking_delta
 
     fast, slow = new_text_delta(3, "hé"), ck.TextDelta(3, "hé")
     assert fast == slow and repr(fast) == repr(slow) and hash(fast) == hash(slow)
@@ -187,7 +187,7 @@ def test_hot_path_events_are_the_same_objects_the_dataclasses_build() -> None:
 def test_a_hot_path_tool_fragment_is_the_object_the_dataclass_builds() -> None:
     from dataclasses import FrozenInstanceError
 
-    from claudekit._events import _JsonBuffer, new_tool_call_delta
+    from claudekit._base._events import _JsonBuffer, new_tool_call_delta
 
     buf = _JsonBuffer()
     buf.parts.extend(['{"a": ', "1}"])

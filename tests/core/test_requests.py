@@ -370,7 +370,7 @@ async def test_tools_can_be_replaced_keeping_per_chat_choices() -> None:
 
 
 def test_render_true_overrides_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from claudekit import _render
+    from claudekit import _seams as _render
 
     monkeypatch.setenv("CLAUDEKIT_RENDER", "0")
     factory = _render.get_renderer_factory()

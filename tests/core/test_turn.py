@@ -16,7 +16,7 @@ import anthropic
 import pytest
 
 import claudekit as ck
-from claudekit import _render
+from claudekit import _seams as _render
 from claudekit.offline import OfflineBackend, Script, ToolCall, Turn
 from tests import sse
 from tests.conftest import SSE_DIR, busy_connections, sdk_client, sse_transport

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import claudekit as ck
-from claudekit._events import Event, _JsonBuffer
+from claudekit._base._events import Event, _JsonBuffer
 from claudekit.offline import OfflineBackend, Script, ToolCall, Turn
 from tests.conftest import SSE_DIR, sdk_client, sse_transport
 

@@ -88,7 +88,7 @@ def test_to_cell_outside_ipython_is_a_one_line_error() -> None:
 
 
 def test_to_cell_without_the_notebook_layer_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
-    from claudekit import _render
+    from claudekit import _seams as _render
 
     monkeypatch.setattr(_render, "_inserter", None)
     chat = ck.Chat(

@@ -54,12 +54,12 @@ def test_iterating_the_events_yourself_draws_nothing(kernel: Kernel) -> None:
     assert run.displays == [] and not run.of_type("comm_open", "update_display_data")
     # Asked for, the reply is drawn too.
     drawn = kernel.ok("async for event in chat.stream('Again?', render=True):\n    pass\n")
-    assert any("Again?" in d.get("text/markdown", "") for d in drawn.displays)
+    assert any("Again?" in d.get("text/html", "") for d in drawn.displays)
 
 
 def test_tools_option_leaves_the_prompt_words(kernel: Kernel) -> None:
     run = kernel.ok("%claude --chat weather --tools get_weather What's the weather?")
-    assert "What's the weather?" in "".join(d.get("text/markdown", "") for d in run.displays)
+    assert "What's the weather?" in "".join(d.get("text/html", "") for d in run.displays)
     assert value(kernel, "[t.name for t in nb.chats['weather'].tools]") == ["get_weather"]
     sent = "nb.chats['weather'].history.messages[0]['content'][0]['text']"
     assert value(kernel, sent) == "What's the weather?"
@@ -158,7 +158,7 @@ def test_headless_run_decides_approval_at_once_and_says_how_to_change_it(
     notice = "".join(o.get("text", "") for o in run if o.get("name") == "stderr")
     assert 'Chat(approval="auto")' in notice and "CLAUDEKIT_APPROVAL=auto" in notice
     displays = [o for o in run if o["output_type"] == "display_data"]
-    assert len(displays) == 1 and "text/markdown" in displays[0]["data"]  # the saved copy, nothing empty
+    assert len(displays) == 1 and "text/html" in displays[0]["data"]  # the saved copy, nothing empty
 
 
 SCRIPT = """

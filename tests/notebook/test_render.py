@@ -415,7 +415,7 @@ def test_factory_modes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_factory_is_registered_with_the_core() -> None:
-    from claudekit import _render
+    from claudekit import _seams as _render
 
     assert _render.get_renderer_factory() is nb.make_renderer
 

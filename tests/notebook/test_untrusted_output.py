@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 import claudekit as ck
-from claudekit._markup import markdown_html
+from claudekit._base._markup import markdown_html
 from claudekit.notebook import static_bundle
 from claudekit.notebook._magic import _history_html
 from claudekit.offline import Fault, OfflineBackend, Script, ToolCall, Turn

@@ -10,7 +10,7 @@ from pathlib import Path
 import anthropic
 import pytest
 
-from claudekit import _models
+from claudekit._base import _models
 from claudekit.offline import OfflineBackend
 from claudekit.usage import load_prices
 

@@ -19,7 +19,7 @@ import anthropic
 import httpx2
 import pytest
 
-from claudekit import _models
+from claudekit._base import _models
 from claudekit.offline import OfflineBackend
 
 FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "anthropic" / "sse"

@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from offline_helpers import MODEL, WEATHER_TOOL, user
 
-from claudekit._models import lookup
+from claudekit._base._models import lookup
 from claudekit.offline import RULES, OfflineBackend, make_async_client
 
 PNG_1PX = base64.b64encode(

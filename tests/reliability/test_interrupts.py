@@ -23,7 +23,7 @@ import httpx2
 import pytest
 
 import claudekit as ck
-from claudekit._approval import deny
+from claudekit._tooling._approval import deny
 from claudekit.offline import OfflineBackend, OfflineServer, ToolCall, Turn
 from tests.conftest import busy_connections, client_sockets
 

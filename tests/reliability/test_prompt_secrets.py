@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import claudekit as ck
-from claudekit._template import PromptFieldError, format_prompt
+from claudekit._request._template import PromptFieldError, format_prompt
 from claudekit.offline import OfflineBackend, OfflineServer, RecordingTransport, Turn
 
 GATEWAY = "gw-" + secrets.token_hex(24)  # a gateway's key: nothing about its shape says "key"

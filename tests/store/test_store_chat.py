@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import claudekit as ck
-from claudekit import _render, store
+from claudekit import _seams as _render
+from claudekit import store
 from claudekit.offline import Script, ToolCall, Turn, count_tokens
 from claudekit.usage import count_tokens_params, set_budget
 

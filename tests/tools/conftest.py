@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from claudekit import _approval, _notes
+from claudekit._base import _notes
+from claudekit._tooling import _approval
 
 from .helpers import DENIED_TOOL_RUNS
 

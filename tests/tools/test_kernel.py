@@ -31,8 +31,8 @@ SETUP = f"""
 import sys, json, time, asyncio, gc
 sys.path[:0] = [{str(ROOT)!r}, {str(HERE)!r}]
 import claudekit, helpers
-from claudekit._tools import tool
-from claudekit._approval import WidgetApproval
+from claudekit._tooling._tools import tool
+from claudekit._tooling._approval import WidgetApproval
 RAN = []
 
 @tool(approve=True)

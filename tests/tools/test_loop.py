@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 import claudekit
-from claudekit import _approval
-from claudekit._approval import (
+from claudekit._base._events import ApprovalRequest, ToolResult
+from claudekit._tooling import _approval
+from claudekit._tooling._approval import (
     PendingCall,
     ScriptedApproval,
     WidgetApproval,
@@ -21,8 +22,7 @@ from claudekit._approval import (
     deny,
     set_default_approval,
 )
-from claudekit._events import ApprovalRequest, ToolResult
-from claudekit._tools import tool
+from claudekit._tooling._tools import tool
 
 from .helpers import DENIED_TOOL_RUNS, ScriptedAPI, reply, text, tool_use
 
@@ -141,7 +141,7 @@ async def test_tool_error_becomes_is_error_with_message_and_logged_traceback(cap
 async def test_tool_error_content_from_sdk_tool_error() -> None:
     @tool
     def picky() -> str:
-        raise claudekit._tools.ToolError("try again with a smaller range")
+        raise claudekit._tooling._tools.ToolError("try again with a smaller range")
 
     api = ScriptedAPI([reply(tool_use("picky", {}, id="p")), reply(text("ok"))])
     await chat_for(api, [picky])("x")
@@ -234,7 +234,7 @@ async def test_denied_calls_never_run(policy: Any) -> None:
 
 
 async def test_user_denial_wording() -> None:
-    def as_user(p: PendingCall) -> claudekit._approval.Decision:
+    def as_user(p: PendingCall) -> claudekit._tooling._approval.Decision:
         return deny("too risky", by="user")
 
     api = ScriptedAPI([reply(tool_use("delete_everything", {"path": "/"})), reply(text("ok"))])
@@ -252,7 +252,7 @@ async def test_auto_policy_and_callable_with_edited_arguments() -> None:
 
     calls.clear()
 
-    async def edit(p: PendingCall) -> claudekit._approval.Decision:
+    async def edit(p: PendingCall) -> claudekit._tooling._approval.Decision:
         await asyncio.sleep(0)
         return approve(arguments={**p.arguments, "path": "safe.txt"})
 

@@ -12,8 +12,8 @@ import pydantic
 import pytest
 
 import claudekit
-from claudekit._errors import ConfigError
-from claudekit._tools import Tool, ToolSet, as_tool, to_content, tool, truncate
+from claudekit._base._errors import ConfigError
+from claudekit._tooling._tools import Tool, ToolSet, as_tool, to_content, tool, truncate
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from claudekit._approval import PendingCall
-from claudekit._reply import ToolCall
-from claudekit._tools import tool
+from claudekit._base._reply import ToolCall
+from claudekit._tooling._approval import PendingCall
+from claudekit._tooling._tools import tool
 from claudekit.notebook._approval import ApprovalDoc, approval_group_widget
 from tests.notebook.helpers import FakeWidget
 

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 
 import claudekit as ck
-from claudekit._settings import Settings, build_request
+from claudekit._request._settings import Settings, build_request
 from claudekit.offline import OfflineBackend, Turn, count_tokens
 from claudekit.usage import Estimate, UnknownPriceWarning, estimate_request, set_prices
 from claudekit.usage._estimate import count_tokens_params

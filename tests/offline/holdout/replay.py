@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from claudekit import _models
+from claudekit._base import _models
 from claudekit.offline import OfflineBackend
 
 COLLECTED = dt.date(2026, 12, 2)

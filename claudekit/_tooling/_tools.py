@@ -6,7 +6,7 @@ arguments schema plus the docstring's parameter docs); arguments are validated w
 call, so a bad call goes back to the model as an ``is_error`` result instead of raising.
 
 :meth:`ToolSet.run` is what ``Chat`` calls after a ``tool_use`` stop: validate, ask for approval where
-needed (see :mod:`claudekit._approval`), run the approved calls concurrently (sync tools in a thread)
+needed (see :mod:`claudekit._tooling._approval`), run the approved calls concurrently (sync tools in a thread)
 and yield their :class:`~claudekit.ToolResult` events in call order.
 """
 
@@ -27,6 +27,10 @@ import pydantic_core
 from anthropic.lib.tools import BetaAsyncFunctionTool, BetaFunctionTool, ToolError
 from pydantic.experimental.arguments_schema import generate_arguments_schema
 
+from .._base._errors import ConfigError
+from .._base._events import ApprovalRequest, ToolResult
+from .._base._reply import ToolCall
+from .._request._content import Image, sniff_image
 from ._approval import (
     Decision,
     PendingCall,
@@ -35,10 +39,6 @@ from ._approval import (
     as_policy,
     resolve_policy,
 )
-from ._content import Image, sniff_image
-from ._errors import ConfigError
-from ._events import ApprovalRequest, ToolResult
-from ._reply import ToolCall
 
 __all__ = ["DEFAULT_MAX_OUTPUT", "RunState", "Tool", "ToolError", "ToolSet", "as_tool", "tool"]
 

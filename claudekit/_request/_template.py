@@ -10,10 +10,10 @@ A field reaches only what a prompt needs. Refused: private and dunder attributes
 (``{os.environ}``), the environment, interpreter frames and what holds one (generators, coroutines,
 tracebacks), functions and methods, the API client and anything holding it (a ``Chat``), nested format
 specs (``{x:{y}}``), and any value whose text holds the API key in use or a key-shaped string (the
-test of :func:`claudekit._secrets.scrub`, the store's redaction). A refusal, like every error here,
+test of :func:`claudekit._base._secrets.scrub`, the store's redaction). A refusal, like every error here,
 quotes the template, never the value. A missing name is an error that names it.
 
-A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`claudekit._frames`):
+A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`._frames`):
 ``{df}`` (shape, dtypes, nulls, first rows), ``{df:schema}``, ``{df:head=20}``, ``{df:sample=20}``
 (seeded) and ``{df:describe}``, each fitted to ``frame_budget`` tokens. Other objects without a format
 spec are inserted by their text: another frame-like object with ``to_string`` (at most ``max_rows``
@@ -35,10 +35,9 @@ from typing import Any
 import anthropic
 import httpx2
 
-from ._client import ClientHandle
-from ._errors import ConfigError
+from .._base._errors import ConfigError
+from .._base._secrets import current_secrets, has_secret, scrub
 from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
-from ._secrets import current_secrets, has_secret, scrub
 
 __all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
 
@@ -145,16 +144,24 @@ def _unreachable(obj: Any) -> str | None:
 
 
 def _holds_client(obj: Any) -> bool:
-    """The client itself, or an object with the client (or claudekit's handle of it) as an attribute."""
+    """The client itself, or an object with the client (or a handle whose ``client`` is one) as an
+    attribute: a Chat holds claudekit's handle of its client. Read from ``__dict__``s: no code runs."""
     if isinstance(obj, _CLIENT_TYPES):
         return True
     if isinstance(obj, type):
         return False  # a class's namespace holds functions, not a client
+    for value in _attrs(obj).values():
+        if isinstance(value, _CLIENT_TYPES) or isinstance(_attrs(value).get("client"), _CLIENT_TYPES):
+            return True
+    return False
+
+
+def _attrs(obj: Any) -> dict[str, Any]:
     try:
-        attrs = vars(obj)
+        found = vars(obj)
     except TypeError:
-        return False
-    return any(isinstance(v, (*_CLIENT_TYPES, ClientHandle)) for v in attrs.values())
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _check_reachable(field: str, path: str, obj: Any) -> None:

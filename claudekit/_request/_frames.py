@@ -63,7 +63,7 @@ def parse_form(spec: str) -> tuple[str, int] | None:
 
 
 def _count(text: str) -> int:
-    from .offline import count_text
+    from ..offline import count_text
 
     return count_text(text)
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import _render
+from .. import _seams as _render
 from ._errors import ConfigError
 from ._events import Usage
 

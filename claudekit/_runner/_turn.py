@@ -1,7 +1,7 @@
 """One user turn: the steps of its tool loop, and the one place that finishes it.
 
 A turn takes the prompt (answering tool calls nobody answered), then per step: builds the request,
-sends it, streams the SDK's events into an :class:`~claudekit._stream.Accumulator`, finishes the step
+sends it, streams the SDK's events into an :class:`~claudekit._runner._stream.Accumulator`, finishes the step
 (history first, then usage: a log that cannot be written never costs the answer) and runs the tools
 the step asked for. However the turn ends — done, an error, an interrupt, the consumer closing or
 dropping the stream — :meth:`Turn.fail` / :meth:`Turn.close` run exactly once, synchronously, and
@@ -20,36 +20,64 @@ import threading
 import time
 from collections.abc import AsyncGenerator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anthropic
 import httpx2
-import pydantic
 
-from . import _attempts, _hygiene
-from ._errors import (
+from .._base._errors import (
     INTERRUPTS,
     ClaudekitError,
     ConfigError,
     IncompleteStreamError,
-    OutputFormatError,
     from_sdk_error,
     is_transport_error,
 )
-from ._events import Event, ToolCallReady, ToolResult, Usage
-from ._notes import say_once
-from ._reply import Reply, Step, ToolCall
-from ._settings import Settings, build_request
+from .._base._events import Event, ToolCallReady, ToolResult, Usage
+from .._base._notes import say_once
+from .._base._reply import Reply, Step, ToolCall
+from .._request import _hygiene
+from .._request._settings import Settings, build_request, parse_output
+from .._tooling._tools import RunState
+from . import _attempts
 from ._stream import Accumulator
-from ._tools import RunState
 
 if TYPE_CHECKING:
-    from ._chat import Chat, ReplyStream
-    from ._history import History
-    from ._render import Renderer
-    from .usage._budget import Reservation
+    import anthropic
 
-__all__ = ["Turn", "next_request"]
+    from .._request._history import History
+    from .._seams import Renderer
+    from .._tooling._tools import ToolSet
+    from ..usage._budget import Reservation
+
+__all__ = ["Turn", "TurnChat", "TurnHost", "next_request"]
+
+
+class TurnChat(Protocol):
+    """What a turn reads and updates of its :class:`~claudekit.Chat` (``_chat`` imports this module)."""
+
+    history: History
+    toolset: ToolSet
+    usage: Any
+    name: str
+    max_steps: int
+    budget_usd: float | None
+    _tracker: Any
+    _last_message_id: str | None
+
+    @property
+    def client(self) -> anthropic.AsyncAnthropic: ...
+
+    def _next_turn(self) -> int: ...
+
+
+class TurnHost(Protocol):
+    """The reply stream that runs the turn: it claims the chat for it and shows the reply."""
+
+    def _begin(self) -> Renderer | None: ...
+
+    def _closed(self, error: BaseException | None) -> None: ...
+
 
 log = logging.getLogger("claudekit")
 # ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
@@ -88,11 +116,11 @@ class Turn:
 
     def __init__(
         self,
-        chat: Chat,
+        chat: TurnChat,
         prompt: list[dict[str, Any]] | None,
         settings: Settings,
         reply: Reply,
-        host: ReplyStream,
+        host: TurnHost,
     ) -> None:
         self.chat = chat
         self.prompt = prompt
@@ -231,7 +259,7 @@ class Turn:
         if self.settings.output_format is not None and message.stop_reason == "end_turn":
             # The final message's text only: earlier steps of a tool loop may have said things.
             final_text = "".join(b.text for b in message.content if b.type == "text")
-            self.reply.parsed = _parse_output(self.settings.output_format, final_text)
+            self.reply.parsed = parse_output(self.settings.output_format, final_text)
         if message.stop_reason == "pause_turn":
             return []
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
@@ -440,7 +468,7 @@ class Turn:
         if log_ is None:
             return
         try:
-            from .usage import UsageRecord
+            from ..usage import UsageRecord
 
             record = UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields)
             log_.append(_priced_partial(record, arrived) if arrived is not None else record)
@@ -467,8 +495,8 @@ def _arrived_tokens(message: Any) -> int:
 def _priced_partial(record: Any, arrived: int) -> Any:
     """``record`` with a cost for what is known: its input and cache counts, plus ``arrived`` output
     tokens. ``output_tokens`` stays missing (the service did not say), only the cost counts them."""
-    from .usage import get_prices
-    from .usage._record import costs_for
+    from ..usage import get_prices
+    from ..usage._record import costs_for
 
     if record.cost_usd is not None or record.input_tokens is None:
         return record
@@ -510,7 +538,7 @@ def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> N
         )
 
 
-def _build(chat: Chat, history: History, settings: Settings) -> dict[str, Any]:
+def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, Any]:
     try:
         return build_request(
             settings, history.to_params(), chat.toolset.params(), previous_message_id=chat._last_message_id
@@ -522,7 +550,7 @@ def _build(chat: Chat, history: History, settings: Settings) -> dict[str, Any]:
         raise ConfigError(f"could not build the request ({why})") from exc
 
 
-def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
+def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
     """The request the chat's next turn would send first for ``prompt``; the chat is left untouched."""
     history = copy.deepcopy(chat.history)
     _answer_dangling(history, prompt)
@@ -533,11 +561,11 @@ def next_request(chat: Chat, prompt: list[dict[str, Any]] | None, settings: Sett
     return _build(chat, history, settings)
 
 
-async def _within_budget(chat: Chat, body: dict[str, Any]) -> Reservation | None:
+async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> Reservation | None:
     """With a chat or session budget in force, estimate the call and refuse it if it could pass one;
     else hold its worst case against them (concurrent calls see it) until it is released."""
-    from .usage import estimate_request, expected_cache_read, get_budget
-    from .usage._budget import reserve_budget
+    from ..usage import estimate_request, expected_cache_read, get_budget
+    from ..usage._budget import reserve_budget
 
     if chat.budget_usd is None and get_budget() is None:
         return None
@@ -609,23 +637,3 @@ def _valid_unicode(value: Any) -> Any:
     if isinstance(value, list):
         return [_valid_unicode(v) for v in value]
     return value
-
-
-def _parse_output(fmt: Any, text: str) -> Any:
-    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
-    what = getattr(fmt, "__name__", "the output_format schema")
-    if isinstance(fmt, dict) or not hasattr(fmt, "model_json_schema"):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
-    try:
-        return pydantic.TypeAdapter(fmt).validate_json(text)
-    except pydantic.ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        if first.get("type") == "json_invalid":
-            raise OutputFormatError(f"the answer is not JSON for {what}: {first.get('msg')}") from exc
-        detail = "; ".join(
-            f"{'.'.join(map(str, e.get('loc', ()))) or '(answer)'}: {e.get('msg')}" for e in exc.errors()[:2]
-        )
-        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc

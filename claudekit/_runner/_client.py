@@ -15,9 +15,9 @@ from typing import Any, Literal
 import anthropic
 import httpx2
 
+from .._base._errors import ConfigError, MissingAPIKeyError
+from .._base._secrets import remember_client
 from ._attempts import with_attempts
-from ._errors import ConfigError, MissingAPIKeyError
-from ._secrets import remember_client
 
 __all__ = ["Backend", "ClientHandle", "resolve_client"]
 
@@ -144,7 +144,7 @@ def _cassette_handle(
     with neither, an existing cassette is replayed (mode ``none``) and a request it lacks is an error
     naming that request.
     """
-    from . import offline as offline_pkg
+    from .. import offline as offline_pkg
 
     key = api_key or os.environ.get("ANTHROPIC_API_KEY") or None
     use_offline = offline is not None or backend == "offline"
@@ -180,7 +180,7 @@ def _cassette_handle(
 
 
 def _offline_handle(offline: Any, *, max_retries: int, timeout: httpx2.Timeout) -> ClientHandle:
-    from . import offline as offline_pkg
+    from .. import offline as offline_pkg
 
     global _shared_offline
     if offline is None:

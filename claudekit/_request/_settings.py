@@ -7,17 +7,19 @@ instead of a 400 from the service half a minute into a notebook run.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, cast
 
 import anthropic
+import pydantic
 
-from . import _models
+from .._base import _models
+from .._base._errors import ConfigError, OutputFormatError
 from ._content import check_unicode
-from ._errors import ConfigError
 from ._markers import place_markers
 
-__all__ = ["DEFAULT_MODEL", "Settings", "build_request"]
+__all__ = ["DEFAULT_MODEL", "Settings", "build_request", "output_schema", "parse_output"]
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
 _EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -77,6 +79,23 @@ class Settings:
         _models.check_name(self.model, ConfigError)  # near misses only: newer ids go to the service
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise ConfigError(f"max_tokens must be a positive integer, got {self.max_tokens!r}")
+        t = self._thinking_checked()
+        if self.thinking_display not in (None, "summarized", "omitted"):
+            raise ConfigError(
+                f"thinking_display must be 'summarized' or 'omitted', got {self.thinking_display!r}"
+            )
+        if self.effort is not None and self.effort not in _EFFORTS:
+            raise ConfigError(f"effort must be one of {', '.join(_EFFORTS)}; got {self.effort!r}")
+        if self.cache not in (True, False, None, *_TTLS):
+            raise ConfigError(f"cache must be True, False, '5m' or '1h'; got {self.cache!r}")
+        self._check_tool_choice(t, tool_names)
+        self._check_sampling(t)
+        if self.max_retries < 0:
+            raise ConfigError("max_retries cannot be negative")
+        self._check_texts()
+
+    def _thinking_checked(self) -> Any:
+        """The thinking setting, checked (True means 'adaptive')."""
         t = self.thinking
         if isinstance(t, bool) and t is True:
             t = "adaptive"
@@ -96,14 +115,9 @@ class Settings:
                     f"thinking budget {t} must be less than max_tokens ({self.max_tokens})",
                     hint=f"raise max_tokens above {t} or lower the budget",
                 )
-        if self.thinking_display not in (None, "summarized", "omitted"):
-            raise ConfigError(
-                f"thinking_display must be 'summarized' or 'omitted', got {self.thinking_display!r}"
-            )
-        if self.effort is not None and self.effort not in _EFFORTS:
-            raise ConfigError(f"effort must be one of {', '.join(_EFFORTS)}; got {self.effort!r}")
-        if self.cache not in (True, False, None, *_TTLS):
-            raise ConfigError(f"cache must be True, False, '5m' or '1h'; got {self.cache!r}")
+        return t
+
+    def _check_tool_choice(self, t: Any, tool_names: list[str]) -> None:
         tc = self.tool_choice
         if tc not in (None, "auto", "any", "none"):
             if not isinstance(tc, str):
@@ -122,6 +136,8 @@ class Settings:
             )
         if tc in ("any",) and not tool_names:
             raise ConfigError("tool_choice='any' needs at least one tool", hint="pass tools=[...]")
+
+    def _check_sampling(self, t: Any) -> None:
         if self.temperature is not None and not 0.0 <= self.temperature <= 1.0:
             raise ConfigError(f"temperature must be between 0 and 1, got {self.temperature}")
         if self.top_p is not None and not 0.0 <= self.top_p <= 1.0:
@@ -140,8 +156,8 @@ class Settings:
                 bad = f"top_p={self.top_p} is below 0.95, the least allowed with thinking"
             if bad:
                 raise ConfigError(bad, hint=hint)
-        if self.max_retries < 0:
-            raise ConfigError("max_retries cannot be negative")
+
+    def _check_texts(self) -> None:
         sys_ = self.system
         if (
             sys_ is not None
@@ -187,6 +203,26 @@ def output_schema(fmt: dict[str, Any] | type) -> dict[str, Any]:
     return schema
 
 
+def parse_output(fmt: Any, text: str) -> Any:
+    """The answer as ``output_format`` asks: JSON, validated into the pydantic model when one was given."""
+    what = getattr(fmt, "__name__", "the output_format schema")
+    if isinstance(fmt, dict) or not hasattr(fmt, "model_json_schema"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise OutputFormatError(f"the answer is not JSON for {what}: {exc}") from exc
+    try:
+        return pydantic.TypeAdapter(fmt).validate_json(text)
+    except pydantic.ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first.get("type") == "json_invalid":
+            raise OutputFormatError(f"the answer is not JSON for {what}: {first.get('msg')}") from exc
+        detail = "; ".join(
+            f"{'.'.join(map(str, e.get('loc', ()))) or '(answer)'}: {e.get('msg')}" for e in exc.errors()[:2]
+        )
+        raise OutputFormatError(f"the answer does not match {what}: {detail}") from exc
+
+
 def build_request(
     settings: Settings,
     messages: list[dict[str, Any]],
@@ -199,7 +235,7 @@ def build_request(
     Caching (claudekit's default): a breakpoint on the last tool and the last system block, which
     change rarely, plus the top-level automatic ``cache_control`` that marks the last block of the
     conversation, so each turn reads everything the previous turn sent. The markers are placed within
-    the service's limits beside any of the user's own (see :mod:`claudekit._markers`).
+    the service's limits beside any of the user's own (see :mod:`claudekit._request._markers`).
     """
     tools = [dict(t) for t in (tools or [])]
     settings.validate([t["name"] for t in tools if "name" in t])
@@ -218,29 +254,11 @@ def build_request(
     if ttl and previous_message_id is not None:
         req["diagnostics"] = {"previous_message_id": previous_message_id}
 
-    thinking = settings.thinking
-    if thinking is True:
-        thinking = "adaptive"
-    if thinking == "adaptive":
-        req["thinking"] = {"type": "adaptive"}
-    elif isinstance(thinking, int) and thinking is not False:
-        req["thinking"] = {"type": "enabled", "budget_tokens": thinking}
-    if "thinking" in req and settings.thinking_display:
-        req["thinking"]["display"] = settings.thinking_display
-
-    tc = settings.tool_choice
-    if tools and (tc is not None or not settings.parallel_tool_calls):
-        choice: dict[str, Any]
-        if tc in (None, "auto"):
-            choice = {"type": "auto"}
-        elif tc == "any":
-            choice = {"type": "any"}
-        elif tc == "none":
-            choice = {"type": "none"}
-        else:
-            choice = {"type": "tool", "name": tc}
-        if not settings.parallel_tool_calls and choice["type"] != "none":
-            choice["disable_parallel_tool_use"] = True
+    thinking = _thinking_param(settings)
+    if thinking is not None:
+        req["thinking"] = thinking
+    choice = _tool_choice_param(settings, tools)
+    if choice is not None:
         req["tool_choice"] = choice
 
     output_config: dict[str, Any] = {}
@@ -263,3 +281,37 @@ def build_request(
     if extra:
         req["extra_body"] = extra
     return req
+
+
+def _thinking_param(settings: Settings) -> dict[str, Any] | None:
+    thinking = settings.thinking
+    if thinking is True:
+        thinking = "adaptive"
+    out: dict[str, Any]
+    if thinking == "adaptive":
+        out = {"type": "adaptive"}
+    elif isinstance(thinking, int) and thinking is not False:
+        out = {"type": "enabled", "budget_tokens": thinking}
+    else:
+        return None
+    if settings.thinking_display:
+        out["display"] = settings.thinking_display
+    return out
+
+
+def _tool_choice_param(settings: Settings, tools: list[dict[str, Any]]) -> dict[str, Any] | None:
+    tc = settings.tool_choice
+    if not tools or (tc is None and settings.parallel_tool_calls):
+        return None
+    choice: dict[str, Any]
+    if tc in (None, "auto"):
+        choice = {"type": "auto"}
+    elif tc == "any":
+        choice = {"type": "any"}
+    elif tc == "none":
+        choice = {"type": "none"}
+    else:
+        choice = {"type": "tool", "name": tc}
+    if not settings.parallel_tool_calls and choice["type"] != "none":
+        choice["disable_parallel_tool_use"] = True
+    return choice

@@ -13,19 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import anthropic
 
-from . import _render
+from .. import _seams as _render
+from .._base._errors import BusyError, ConfigError
+from .._base._events import Event
+from .._base._reply import Reply
+from .._request._content import Prompt, to_blocks
+from .._request._history import History
+from .._request._settings import Settings
+from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
-from ._content import Prompt, to_blocks
-from ._errors import BusyError, ConfigError
-from ._events import Event
-from ._history import History
-from ._reply import Reply
-from ._settings import Settings
-from ._tools import ToolSet
 from ._turn import Turn, next_request
 
 if TYPE_CHECKING:
-    from .usage import Estimate
+    from ..usage import Estimate
 
 __all__ = ["Chat", "ReplyStream"]
 
@@ -160,7 +160,7 @@ class Chat:
     async def estimate(self, prompt: Prompt | None = None, **overrides: Any) -> Estimate:
         """Tokens and cost range of the request ``send(prompt)`` would make first, from the API's token
         counter; no message is sent and the chat is not changed (see :class:`claudekit.usage.Estimate`)."""
-        from .usage import estimate_request, expected_cache_read
+        from ..usage import estimate_request, expected_cache_read
 
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
@@ -176,15 +176,12 @@ class Chat:
 
         Pass what cannot be stored again: ``tools=[...]``, ``approval=``, a client or backend; any
         other keyword overrides a stored setting. See :func:`claudekit.chats` for what is stored."""
-        from .store import _link
-
-        stored = _link.load(name_or_id)
-        chat = cls(**_link.restore_settings(stored, kwargs))
-        chat.history = History(stored.messages, system=chat.settings.system)
-        chat._last_message_id = stored.state.get("last_message_id")
-        chat._turn = int(stored.state.get("turn") or 0)
-        _link.attach(chat, stored.id)
-        _link.check_tools(stored, chat)
+        resume = _render.store_hooks.get("resume")  # the store registers it: the core never imports it
+        if resume is None:
+            raise ConfigError(
+                "Chat.resume reads claudekit's store, which is not loaded", hint="import claudekit"
+            )
+        chat: Chat = resume(cls, name_or_id, kwargs)
         return chat
 
     def reset(self) -> None:
@@ -248,7 +245,7 @@ class Chat:
     def _budget_info(self) -> dict[str, Any] | None:
         """What the view shows of the budget in force (the tighter of the chat's and the session's)."""
         try:
-            from .usage import get_budget, spent
+            from ..usage import get_budget, spent
         except ImportError:
             return None
         found = []
@@ -471,7 +468,7 @@ def _default_name() -> str:
 
 def _make_usage_log(usage_log: Any) -> Any:
     try:
-        from .usage import UsageLog, session_log
+        from ..usage import UsageLog, session_log
     except ImportError:  # the usage package is optional at this layer
         return None
     if usage_log is None:
@@ -492,25 +489,22 @@ def _budget(usd: float | None) -> float | None:
 def _store_link(action: str, chat: Chat) -> None:
     """Keep the chat in claudekit.store (attach at creation, commit after each turn); the store is
     optional and best effort: a failure is said once and never costs the conversation."""
-    try:
-        from .store import _link
-    except ImportError:
-        return
-    try:
-        getattr(_link, action)(chat)
-    except Exception as exc:
-        from ._notes import say_once
+    for listener in _render.chat_listeners:  # the store listens here
+        try:
+            listener(action, chat)
+        except Exception as exc:
+            from .._base._notes import say_once
 
-        why = " ".join(str(exc).split())[:200]
-        say_once(
-            f"the store could not keep chat {chat.name!r} ({type(exc).__name__}: {why})",
-            key=f"store-{action}",
-        )
+            why = " ".join(str(exc).split())[:200]
+            say_once(
+                f"the store could not keep chat {chat.name!r} ({type(exc).__name__}: {why})",
+                key=f"store-{action}",
+            )
 
 
 def _make_tracker() -> Any:
     try:
-        from .usage import PrefixTracker
+        from ..usage import PrefixTracker
     except ImportError:
         return None
     return PrefixTracker()

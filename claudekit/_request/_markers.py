@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ConfigError
-from ._notes import say_once
+from .._base._errors import ConfigError
+from .._base._notes import say_once
 
 __all__ = ["MAX_MARKERS", "place_markers"]
 

@@ -22,15 +22,14 @@ import os
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from . import _render
-from ._errors import ConfigError
-from ._notes import say_once as _say_once
+from .. import _seams as _render
+from .._base._errors import ConfigError
+from .._base._notes import say_once as _say_once
 
 if TYPE_CHECKING:
-    from ._reply import ToolCall
-    from ._tools import Tool
+    from .._base._reply import ToolCall
 
 __all__ = [
     "ApprovalPolicy",
@@ -119,6 +118,18 @@ def _coerce_decision(value: Any, by: str) -> Decision:
 # -- a call waiting for a decision ---------------------------------------------------------------------
 
 
+class ToolSpec(Protocol):
+    """What a pending call needs of its :class:`~claudekit.Tool` (``_tools`` imports this module)."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def input_schema(self) -> dict[str, Any]: ...
+
+    def check_arguments(self, arguments: Any, *, strict: bool = False) -> str | None: ...
+
+
 class PendingCall:
     """A tool call that needs a decision: what :class:`~claudekit.ApprovalRequest` carries.
 
@@ -127,7 +138,7 @@ class PendingCall:
     The first decision wins; later ones are ignored.
     """
 
-    def __init__(self, call: ToolCall, tool: Tool, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, call: ToolCall, tool: ToolSpec, loop: asyncio.AbstractEventLoop) -> None:
         self.call = call
         self.tool = tool
         self.id = call.id

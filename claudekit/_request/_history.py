@@ -1,6 +1,6 @@
 """A conversation as Messages API params, kept valid at every step.
 
-The invariants the API enforces (see :mod:`claudekit._hygiene`, which states them once) are kept here so
+The invariants the API enforces (see :mod:`._hygiene`, which states them once) are kept here so
 that every request built from a history is one the service accepts: same-role turns merge, every
 ``tool_use`` is answered by exactly one ``tool_result`` at the start of the next user turn, thinking
 blocks keep their signatures, no text block is empty or whitespace-only. ``role: "system"`` messages
@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .._base._errors import ConfigError
+from .._base._secrets import scrub
 from . import _hygiene
 from ._content import check_unicode
-from ._errors import ConfigError
-from ._secrets import scrub
 
 __all__ = ["History", "block_to_param"]
 
@@ -189,7 +189,7 @@ class History:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        # Redacted as the store redacts (see claudekit._secrets).
+        # Redacted as the store redacts (see claudekit._base._secrets).
         Path(path).write_text(scrub(self.to_json()), encoding="utf-8")
 
     @classmethod

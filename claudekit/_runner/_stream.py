@@ -20,8 +20,8 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import ServerToolUseBlock, ToolUseBlock
 from anthropic.types.parsed_message import ParsedMessage
 
-from ._errors import MalformedStreamError
-from ._events import (
+from .._base._errors import MalformedStreamError
+from .._base._events import (
     Citation,
     Event,
     MessageDone,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
-from ._errors import ConfigError
+from .._base._errors import ConfigError
 
 __all__ = ["Image", "Prompt", "check_unicode", "to_blocks"]
 
