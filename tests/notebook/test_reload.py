@@ -106,8 +106,8 @@ def test_a_card_that_does_not_come_back_ends_with_the_unattended_policy(kernel: 
     assert "denied" in after.stdout and "Finished." in after.stdout
     # The outcome in the cell's output (the saved copy): who denied it and why.
     shown = [u["content"]["data"] for u in run.of_type("update_display_data", "display_data")]
-    markdown = "".join(d.get("text/markdown", "") for d in shown)
-    assert why in markdown and "Finished." in markdown, markdown
+    saved = "".join(d.get("text/html", "") + d.get("text/markdown", "") for d in shown)
+    assert why in saved and "Finished." in saved, saved
     assert kernel.ok("print('next cell')").stdout == "next cell\n"
 
 
