@@ -50,9 +50,12 @@ def decision_text(decision: Decision) -> str:
 
 
 def card_result(status: str, result: str, decided: str | None) -> str:
-    """What a card shows as its result: nothing for a denied call whose decision line already says who
-    denied it and why (the tool result repeats the reason, for the model)."""
-    return "" if status == "denied" and decided else result
+    """What a card shows as its result: nothing for a denied call whose result (told to the model)
+    repeats the reason its decision line already gives ("Denied by you: not that file"): said once."""
+    if status != "denied" or not decided or ": " not in decided:
+        return result
+    reason = decided.split(": ", 1)[1].strip()
+    return "" if reason and reason[:40] in result else result
 
 
 def arguments_problem(pending: PendingCall, text: str) -> tuple[dict[str, Any] | None, str | None]:
