@@ -22,6 +22,7 @@ from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
+from ._threads import ThreadCursor
 from ._turn import Turn, next_request
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Chat", "ReplyStream"]
 
 _ids = itertools.count(1)
+_SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
 class Chat:
@@ -39,6 +41,7 @@ class Chat:
     events as they arrive. Settings are keyword arguments (see :class:`Settings`); per-call overrides
     go to ``send``/``stream``. With no API key, the offline backend answers (and says so once);
     ``offline=True`` asks for it even with a key, ``offline=<OfflineBackend>`` for a backend of your own.
+    ``threads``: send only what is new each turn (message threads); default on for api.anthropic.com.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Chat:
         render: bool | None = None,
         usage_log: Any = None,
         budget_usd: float | None = None,
+        threads: bool | None = None,
         **settings: Any,
     ) -> None:
         base = Settings()
@@ -93,6 +97,8 @@ class Chat:
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
+        self._threads = ThreadCursor()
+        self._threads_on = threads  # None: on when claudekit built the client for the service itself
         self._turn = 0
         self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
@@ -113,6 +119,16 @@ class Chat:
     def offline(self) -> Any:
         """The offline backend serving this chat, or None."""
         return self._handle.offline
+
+    def _thread_cursor(self) -> ThreadCursor | None:
+        """The chat's message thread when turns use one: ``threads=True``, or by default when claudekit built
+        the client for the service itself. A client of your own, another ``base_url`` (a gateway may not
+        know the beta), a cassette (it matches whole requests) or the offline backend: opt-in."""
+        on = self._threads_on
+        if on is None:
+            handle = self._handle
+            on = handle.backend == "anthropic" and handle.client.base_url.host == _SERVICE_HOST
+        return self._threads if on else None
 
     @property
     def system(self) -> str | list[dict[str, Any]] | None:
@@ -203,6 +219,7 @@ class Chat:
         """A new conversation: the cache tracker and the previous message id start over with it."""
         self.history = history
         self._last_message_id = None
+        self._threads.forget()
         self._tracker = _make_tracker()
         _store_link("attach", self)  # a new conversation in the store; the old one stays there
 

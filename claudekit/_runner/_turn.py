@@ -41,6 +41,7 @@ from .._request._settings import Settings, build_request, parse_output
 from .._tooling._tools import RunState
 from . import _attempts
 from ._stream import Accumulator
+from ._threads import ThreadCursor, resend_in_full
 
 if TYPE_CHECKING:
     import anthropic
@@ -64,11 +65,14 @@ class TurnChat(Protocol):
     budget_usd: float | None
     _tracker: Any
     _last_message_id: str | None
+    _threads: ThreadCursor
 
     @property
     def client(self) -> anthropic.AsyncAnthropic: ...
 
     def _next_turn(self) -> int: ...
+
+    def _thread_cursor(self) -> ThreadCursor | None: ...
 
 
 class TurnHost(Protocol):
@@ -232,8 +236,19 @@ class Turn:
 
     async def _send(self, step: _Step) -> None:
         step.started = time.perf_counter()
+        cursor = self.chat._thread_cursor()
+        create = self.chat.client.messages.create
         with _attempts.watching(step.attempts):
-            step.raw = self._raw = await self.chat.client.messages.create(**step.body, stream=True)
+            if cursor is None:
+                step.raw = self._raw = await create(**step.body, stream=True)
+            else:
+                try:
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
+                except anthropic.APIStatusError as exc:
+                    if not resend_in_full(exc):
+                        raise
+                    cursor.forget()  # the service lost the thread: once more, in full, under a new one
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
         self._log_retried(step, step.raw.response)
         step.request_id = step.raw.response.headers.get("request-id")
 
@@ -250,6 +265,7 @@ class Turn:
         self.reply.steps.append(self._step_record(step, "ok"))
         self.chat.history.add_assistant(message.content)
         self.chat._last_message_id = message.id
+        self.chat._threads.answered(message.id)
         self._log_step(step, "refusal" if refused else "ok")
         step.done = True
         self.step = None
@@ -273,6 +289,7 @@ class Turn:
         assert self._mark is not None
         self.chat.history.restore(self._mark)
         self.chat._last_message_id = self._previous_id
+        self.chat._threads.forget()
         details = self.reply.stop_details
         why = getattr(details, "explanation", None) or getattr(details, "category", None)
         log.warning(
