@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._base._errors import ConfigError
+from .._base._secrets import scrub
 from . import _hygiene
 from ._content import check_unicode
 
@@ -188,7 +189,8 @@ class History:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        # Redacted as the store redacts (see claudekit._base._secrets).
+        Path(path).write_text(scrub(self.to_json()), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:
