@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._base._jsonschema import resolve_refs
+from ._documents import cited_answer
 from ._errors import ApiError
 from ._faults import Fault
 from ._validation import thinking_on
@@ -49,6 +50,8 @@ class Turn:
     tool_calls: Sequence[ToolCall] = ()
     stop_reason: str | None = None
     fault: Fault | None = None
+    #: Text blocks after ``text``, each with its citations (the documents' answers, see ``_documents``).
+    cited: Sequence[tuple[str, Sequence[Mapping[str, Any]]]] = ()
 
 
 class OfflineRequest:
@@ -429,6 +432,10 @@ class DefaultResponder:
                 thinking=f"The user asks: “{_quote(prompt, 120)}”. Plan: fill the requested JSON schema.",
                 text=json.dumps(value, ensure_ascii=False),
             )
+        cited = cited_answer(request.body, prompt)
+        if cited is not None:
+            plan = "Plan: answer from the documents' text and cite where each statement comes from."
+            return Turn(thinking=f"The user asks: “{_quote(prompt, 120)}”. {plan}", cited=cited)
         thinking = (
             f"The user asks: “{_quote(prompt, 120)}”. Plan: no model is available offline, so restate the "
             "question and say clearly that this reply is simulated."
