@@ -44,7 +44,11 @@ def test_document_blocks_from_path_bytes_url_and_text(tmp_path: Path) -> None:
     block = ck.Document(tmp_path / "q3.pdf", context="Q3 report").to_block()
     assert block["source"]["media_type"] == "application/pdf"
     assert base64.b64decode(block["source"]["data"]) == pdf
-    assert (block["title"], block["context"], block["citations"]) == ("q3.pdf", "Q3 report", {"enabled": True})
+    assert (block["title"], block["context"], block["citations"]) == (
+        "q3.pdf",
+        "Q3 report",
+        {"enabled": True},
+    )
     assert ck.Document(pdf).pages == 2
     md = ck.Document(str(tmp_path / "notes.md"), citations=False).to_block()
     assert md["source"] == {"type": "text", "media_type": "text/plain", "data": "# Notes\nsome text"}
@@ -116,7 +120,9 @@ async def test_citations_delta_matches_the_sdks_own_accumulation() -> None:
         deltas = [e async for e in s if e.type == "citation"]
         sdk = await s.get_final_message()
     assert len(deltas) == 2
-    reply = await chat_on(backend)(["Summarise the risks", ck.Document(pdf, title="r"), ck.Document.from_text(TEXT, title="m")])
+    reply = await chat_on(backend)(
+        ["Summarise the risks", ck.Document(pdf, title="r"), ck.Document.from_text(TEXT, title="m")]
+    )
     assert reply.message is not None
     assert reply.message.model_dump() | {"id": ""} == sdk.model_dump() | {"id": ""}
     sdk_cites = [c.model_dump() for b in sdk.content for c in (getattr(b, "citations", None) or [])]
@@ -162,7 +168,8 @@ async def test_pdf_tokens_count_text_and_pages() -> None:
     async def count(pages: list[str]) -> int:
         block = ck.Document(make_pdf(pages)).to_block()
         res = await client.messages.count_tokens(
-            model="claude-sonnet-4-6", messages=[{"role": "user", "content": [block, {"type": "text", "text": "q"}]}]
+            model="claude-sonnet-4-6",
+            messages=[{"role": "user", "content": [block, {"type": "text", "text": "q"}]}],
         )
         return res.input_tokens
 
@@ -172,24 +179,32 @@ async def test_pdf_tokens_count_text_and_pages() -> None:
 
 
 async def test_map_with_a_document_per_row() -> None:
-    pd = pytest.importorskip("pandas")
-    rows = pd.DataFrame({"vendor": [f"V{i}" for i in range(5)], "amount": [100 + i for i in range(5)]})
-    docs = {r.vendor: make_pdf([f"Invoice from {r.vendor}. Total due {r.amount} euros."]) for r in rows.itertuples()}
+    import pandas as pd
+
+    rows = pd.DataFrame({"vendor": [f"V{i}" for i in range(20)], "amount": [100 + i for i in range(20)]})
+    docs = {
+        r.vendor: make_pdf([f"Invoice from {r.vendor}. Total due {r.amount} euros."])
+        for r in rows.itertuples()
+    }
     backend = OfflineBackend()
     out = await ck.map(
         rows,
         lambda row: ["What is the total due?", ck.Document(docs[row["vendor"]], title=row["vendor"])],
         client=make_async_client(backend, max_retries=0),
     )
-    assert len(backend.requests) == 5
+    assert len(backend.requests) == 20
     for req in backend.requests:
         block = next(b for b in req["messages"][0]["content"] if b["type"] == "document")
         vendor = block["title"]
         assert base64.b64decode(block["source"]["data"]) == docs[vendor]
-    assert out is not None
+    # Each row's answer is cited from its own invoice.
+    for r in out.itertuples():
+        assert f"Total due {r.amount} euros." in r.claude_text
 
 
 def test_importing_claudekit_loads_neither_pandas_nor_pypdf() -> None:
     code = "import sys, claudekit; print(json.dumps(['pandas' in sys.modules, 'pypdf' in sys.modules]))"
-    res = subprocess.run([sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True
+    )
     assert json.loads(res.stdout) == [False, False]
