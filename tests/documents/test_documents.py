@@ -208,3 +208,19 @@ def test_importing_claudekit_loads_neither_pandas_nor_pypdf() -> None:
         [sys.executable, "-c", "import json;" + code], capture_output=True, text=True, check=True
     )
     assert json.loads(res.stdout) == [False, False]
+
+
+async def test_the_saved_copy_ends_with_numbered_sources_shown_inert() -> None:
+    from claudekit.notebook._static import static_html
+
+    hostile = "Note: <img src=x onerror=alert(1)> the budget was approved. Nothing else."
+    backend = OfflineBackend()
+    pdf = ck.Document(make_pdf(PAGES), title="Q3 <b>report</b>")
+    reply = await chat_on(backend)(["Was the budget approved? currency", pdf, ck.Document.from_text(hostile)])
+    html = static_html(reply, timings=False)
+    sources = html[html.index("<b>Sources:</b>") :]
+    items = sources.split("<li>")[1:]
+    assert len(items) == 2
+    assert "Q3 &lt;b&gt;report&lt;/b&gt;, p. 2: “The main risk is currency exposure in Europe.”" in items[0]
+    assert "document 2, chars 0–" in items[1] and "&lt;img src=x onerror=alert(1)&gt;" in items[1]
+    assert "<img" not in html and "onerror=alert(1)>" not in html
