@@ -224,3 +224,15 @@ async def test_the_saved_copy_ends_with_numbered_sources_shown_inert() -> None:
     assert "Q3 &lt;b&gt;report&lt;/b&gt;, p. 2: “The main risk is currency exposure in Europe.”" in items[0]
     assert "document 2, chars 0–" in items[1] and "&lt;img src=x onerror=alert(1)&gt;" in items[1]
     assert "<img" not in html and "onerror=alert(1)>" not in html
+
+
+async def test_a_cited_answer_goes_back_in_the_next_turn() -> None:
+    backend = OfflineBackend()
+    chat = chat_on(backend)
+    first = await chat(["When is the next meeting?", ck.Document.from_text(TEXT, title="minutes")])
+    second = await chat("And was the budget approved?")
+    assert second.status == "ok"
+    sent = backend.requests[-1]["messages"][1]["content"]
+    sent_cites = [c["cited_text"] for b in sent for c in b.get("citations", [])]
+    assert sent_cites == first.citations.cited_text.tolist()
+    assert "the budget" in second.citations.cited_text.iloc[0]
