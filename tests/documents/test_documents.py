@@ -236,3 +236,31 @@ async def test_a_cited_answer_goes_back_in_the_next_turn() -> None:
     sent_cites = [c["cited_text"] for b in sent for c in b.get("citations", [])]
     assert sent_cites == first.citations.cited_text.tolist()
     assert "the budget" in second.citations.cited_text.iloc[0]
+
+
+async def test_a_pdf_over_the_size_limit_fails_before_sending() -> None:
+    backend = OfflineBackend()
+    chat = chat_on(backend)
+    big = b"%PDF-1.7\n" + b"0" * (25 * 1024 * 1024)  # 25 MB is over 32 MB once base64
+    with pytest.raises(ck.ConfigError, match=r"over the service's 32 MB request limit"):
+        await chat(["Summarise", ck.Document(big)])
+    assert backend.requests == [] and len(chat.history) == 0
+
+
+async def test_streamed_citation_events_and_the_json_reply_agree() -> None:
+    backend = OfflineBackend()
+    chat = chat_on(backend)
+    prompt: list[Any] = ["What is the currency risk?", ck.Document(make_pdf(PAGES), title="r")]
+    events = [e async for e in chat.stream(prompt)]
+    cited = [e.citation for e in events if isinstance(e, ck.Citation)]
+    reply = chat.last_reply
+    assert reply is not None
+    client = make_async_client(backend, max_retries=0)
+    plain = await client.messages.create(
+        model="claude-sonnet-4-6",
+        max_tokens=1024,
+        messages=[{"role": "user", "content": [{"type": "text", "text": prompt[0]}, prompt[1].to_block()]}],
+    )
+    json_cites = [c.cited_text for b in plain.content for c in (getattr(b, "citations", None) or [])]
+    assert len(json_cites) == 1
+    assert [c.cited_text for c in cited] == json_cites == reply.citations.cited_text.tolist()
