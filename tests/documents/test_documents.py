@@ -264,3 +264,38 @@ async def test_streamed_citation_events_and_the_json_reply_agree() -> None:
     json_cites = [c.cited_text for b in plain.content for c in (getattr(b, "citations", None) or [])]
     assert len(json_cites) == 1
     assert [c.cited_text for c in cited] == json_cites == reply.citations.cited_text.tolist()
+
+
+def invoices(rows: Any) -> dict[str, bytes]:
+    return {
+        r.vendor: make_pdf([f"Invoice from {r.vendor}. Total due {r.amount} euros."])
+        for r in rows.itertuples()
+    }
+
+
+async def test_batch_with_a_pdf_per_row_and_its_estimate(tmp_path: Path) -> None:
+    import pandas as pd
+
+    rows = pd.DataFrame({"vendor": ["Acme", "Globex", "Initech"], "amount": [120, 75, 310]})
+    docs = {
+        r.vendor: make_pdf([f"Invoice from {r.vendor}. Total due {r.amount} euros."])
+        for r in rows.itertuples()
+    }
+
+    def prompt(row: Any) -> list[Any]:
+        return ["What is the total due?", ck.Document(docs[row["vendor"]], title=row["vendor"])]
+
+    backend = OfflineBackend()
+    one = await ck.batch(rows, prompt, offline=backend, dry_run=True, state=tmp_path / "e1.json")
+    docs = {v: make_pdf([f"Invoice from {v}."] * 3) for v in docs}
+    three = await ck.batch(rows, prompt, offline=backend, dry_run=True, state=tmp_path / "e3.json")
+    # Two more pages per row, three rows: each page costs a page image's worth of tokens at least.
+    assert three.input_tokens - one.input_tokens > 6 * 1000  # type: ignore[union-attr]
+    docs = {
+        r.vendor: make_pdf([f"Invoice from {r.vendor}. Total due {r.amount} euros."])
+        for r in rows.itertuples()
+    }
+    job = await ck.batch(rows, prompt, offline=backend, poll_interval=0.01, state=tmp_path / "b.json")
+    out = await job  # type: ignore[misc]
+    for r in out.itertuples():
+        assert f"Total due {r.amount} euros." in r.claude_text
