@@ -299,3 +299,18 @@ async def test_batch_with_a_pdf_per_row_and_its_estimate(tmp_path: Path) -> None
     out = await job  # type: ignore[misc]
     for r in out.itertuples():
         assert f"Total due {r.amount} euros." in r.claude_text
+
+
+async def test_a_custom_content_document_is_cited_by_block() -> None:
+    chunks = ["Chapter one is about apples.", "Chapter two is about pears and plums."]
+    block = {
+        "type": "document",
+        "source": {"type": "content", "content": [{"type": "text", "text": t} for t in chunks]},
+        "title": "fruit",
+        "citations": {"enabled": True},
+    }
+    reply = await chat_on(OfflineBackend())(["Which chapter covers pears?", block])
+    (row,) = reply.citations.itertuples()
+    assert row.type == "content_block_location" and row.end == row.start + 1
+    assert chunks[row.start] == row.cited_text and "pears" in row.cited_text
+    assert row.location == f"blocks {row.start}–{row.end}"
