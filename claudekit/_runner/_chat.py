@@ -22,7 +22,8 @@ from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
-from ._turn import Turn, next_request
+from ._threads import ThreadCursor
+from ._turn import Turn, TurnContext, next_request
 
 if TYPE_CHECKING:
     from ..usage import Estimate
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["Chat", "ReplyStream"]
 
 _ids = itertools.count(1)
+_SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
 class Chat:
@@ -39,6 +41,7 @@ class Chat:
     events as they arrive. Settings are keyword arguments (see :class:`Settings`); per-call overrides
     go to ``send``/``stream``. With no API key, the offline backend answers (and says so once);
     ``offline=True`` asks for it even with a key, ``offline=<OfflineBackend>`` for a backend of your own.
+    ``threads``: send only what is new each turn (message threads); default on for api.anthropic.com.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Chat:
         render: bool | None = None,
         usage_log: Any = None,
         budget_usd: float | None = None,
+        threads: bool | None = None,
         **settings: Any,
     ) -> None:
         base = Settings()
@@ -93,6 +97,8 @@ class Chat:
         self.usage = _make_usage_log(usage_log)
         self._tracker = _make_tracker()
         self._last_message_id: str | None = None
+        self._threads = ThreadCursor()
+        self._threads_on = threads  # None: on when claudekit built the client for the service itself
         self._turn = 0
         self._active: ReplyStream | None = None  # the reply in progress: one at a time
         self.last_reply: Reply | None = None
@@ -113,6 +119,16 @@ class Chat:
     def offline(self) -> Any:
         """The offline backend serving this chat, or None."""
         return self._handle.offline
+
+    def _thread_cursor(self) -> ThreadCursor | None:
+        """The chat's message thread when turns use one: ``threads=True``, or by default when claudekit built
+        the client for the service itself. A client of your own, another ``base_url`` (a gateway may not
+        know the beta), a cassette (it matches whole requests) or the offline backend: opt-in."""
+        on = self._threads_on
+        if on is None:
+            handle = self._handle
+            on = handle.backend == "anthropic" and handle.client.base_url.host == _SERVICE_HOST
+        return self._threads if on else None
 
     @property
     def system(self) -> str | list[dict[str, Any]] | None:
@@ -164,7 +180,7 @@ class Chat:
 
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
-        body = next_request(self, to_blocks(prompt) if prompt is not None else None, settings)
+        body = next_request(self._turn_context(), to_blocks(prompt) if prompt is not None else None, settings)
         expected = expected_cache_read(self.usage, body)
         return await estimate_request(self.client, body, expected_cache_read_tokens=expected)
 
@@ -203,6 +219,7 @@ class Chat:
         """A new conversation: the cache tracker and the previous message id start over with it."""
         self.history = history
         self._last_message_id = None
+        self._threads.forget()
         self._tracker = _make_tracker()
         _store_link("attach", self)  # a new conversation in the store; the old one stays there
 
@@ -238,9 +255,30 @@ class Chat:
 
     # -- what the turn runner uses ------------------------------------------------------------------
 
+    def _turn_context(self) -> TurnContext:
+        """What a turn needs of this chat (taken when the turn starts, once it holds the chat)."""
+        return TurnContext(
+            self.history,
+            self.toolset,
+            self.client,
+            self.usage,
+            self.name,
+            self.max_steps,
+            self.budget_usd,
+            self._tracker,
+            self._last_message_id,
+            threads=self._threads,
+            threads_on=self._thread_cursor() is not None,
+            next_turn=self._next_turn,
+            keep_message_id=self._keep_message_id,
+        )
+
     def _next_turn(self) -> int:
         self._turn += 1
         return self._turn
+
+    def _keep_message_id(self, message_id: str | None) -> None:
+        self._last_message_id = message_id
 
     def _budget_info(self) -> dict[str, Any] | None:
         """What the view shows of the budget in force (the tighter of the chat's and the session's)."""
@@ -280,6 +318,7 @@ class ReplyStream:
         self.reply = Reply(settings.model)
         self._render = render
         self._renderer: _render.Renderer | None = None
+        self._view = contextlib.ExitStack()  # holds the renderer from its start to its finish
         self._turn: Turn | None = None
         self._agen: AsyncGenerator[Event, None] | None = None
         self._consumer = "events"
@@ -291,7 +330,7 @@ class ReplyStream:
 
     def _events(self) -> AsyncGenerator[Event, None]:
         if self._agen is None:
-            self._turn = Turn(self.chat, self.prompt, self.settings, self.reply, self)
+            self._turn = Turn(self.chat._turn_context, self.prompt, self.settings, self.reply, self)
             self._agen = self._turn.events()
         return self._agen
 
@@ -307,10 +346,15 @@ class ReplyStream:
             # Iterating the events yourself means you show them: nothing is drawn unless render=True.
             drawn = self._render is True or (self._render is None and self._consumer == "reply")
             factory = _render.get_renderer_factory() if drawn else None
-            self._renderer = factory(self._render) if factory is not None else None
-            if self._renderer is not None:
+            renderer = factory(self._render) if factory is not None else None
+            if renderer is not None:
                 info = {"model": self.settings.model, "chat": chat.name, "consumer": self._consumer}
-                self._renderer.start({**info, "stop": self.stop, "budget": chat._budget_info()})
+                renderer.start(
+                    {**info, "stop": self.stop, "budget": chat._budget_info(), "reply": self.reply}
+                )
+                # Entered once started: _closed leaves it, and so does the stack's own end, whatever comes.
+                self._view.enter_context(_render.showing(renderer, self.reply))
+                self._renderer = renderer
         except BaseException:
             chat._active = None
             self._claimed = False
@@ -328,11 +372,11 @@ class ReplyStream:
         _store_link("commit", self.chat)  # the conversation as the turn left it
         if self._ended is not None:
             self._ended.set()
-        if self._renderer is not None:
-            try:
-                self._renderer.finish(self.reply, error)
-            except Exception:
-                logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
+        view, self._view = self._view, contextlib.ExitStack()
+        try:
+            view.__exit__(type(error) if error is not None else None, error, None)
+        except Exception:
+            logging.getLogger("claudekit").exception("claudekit: the reply's view failed to finish")
 
     def _abandoned(self) -> None:
         """The consumer dropped the iterator before the end: finish now, close the generator soon.

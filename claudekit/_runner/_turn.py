@@ -18,13 +18,14 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anthropic
 import httpx2
 
+from .. import _seams
 from .._base._errors import (
     INTERRUPTS,
     ClaudekitError,
@@ -41,6 +42,7 @@ from .._request._settings import Settings, build_request, parse_output
 from .._tooling._tools import RunState
 from . import _attempts
 from ._stream import Accumulator
+from ._threads import ThreadCursor, resend_in_full
 
 if TYPE_CHECKING:
     import anthropic
@@ -50,25 +52,30 @@ if TYPE_CHECKING:
     from .._tooling._tools import ToolSet
     from ..usage._budget import Reservation
 
-__all__ = ["Turn", "TurnChat", "TurnHost", "next_request"]
+__all__ = ["Turn", "TurnContext", "TurnHost", "next_request"]
 
 
-class TurnChat(Protocol):
-    """What a turn reads and updates of its :class:`~claudekit.Chat` (``_chat`` imports this module)."""
+@dataclasses.dataclass
+class TurnContext:
+    """What a turn needs of its chat, handed over when the turn starts: the turn never sees the Chat."""
 
     history: History
     toolset: ToolSet
-    usage: Any
+    client: anthropic.AsyncAnthropic
+    usage: Any  # the chat's UsageLog, or None
     name: str
     max_steps: int
     budget_usd: float | None
-    _tracker: Any
-    _last_message_id: str | None
+    tracker: Any  # the client-side cache-miss tracker, or None
+    last_message_id: str | None  # of the chat's last answer (sent as previous_message_id)
+    threads: ThreadCursor = dataclasses.field(default_factory=ThreadCursor)  # every answer noted
+    threads_on: bool = False  # requests go through the thread (send only what is new)
+    next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
+    keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
 
-    @property
-    def client(self) -> anthropic.AsyncAnthropic: ...
-
-    def _next_turn(self) -> int: ...
+    def set_last_message_id(self, message_id: str | None) -> None:
+        self.last_message_id = message_id  # the next step of this turn sends it
+        self.keep_message_id(message_id)  # and the chat's next turn
 
 
 class TurnHost(Protocol):
@@ -80,10 +87,6 @@ class TurnHost(Protocol):
 
 
 log = logging.getLogger("claudekit")
-# ipykernel delivers a kernel interrupt with a plain ``call_soon`` from its SIGINT handler, which does
-# not wake an event loop asleep in select(): without a wake-up now and then, an interrupt during an
-# HTTP wait (connect, first byte, the SDK's retry back-off) lands only when some other I/O happens.
-_WAKE_S = 0.25
 
 
 @dataclasses.dataclass
@@ -116,13 +119,14 @@ class Turn:
 
     def __init__(
         self,
-        chat: TurnChat,
+        context: Callable[[], TurnContext],
         prompt: list[dict[str, Any]] | None,
         settings: Settings,
         reply: Reply,
         host: TurnHost,
     ) -> None:
-        self.chat = chat
+        self._context = context  # taken when the turn starts, once it holds the chat
+        self.ctx: TurnContext | None = None
         self.prompt = prompt
         self.settings = settings
         self.reply = reply
@@ -137,8 +141,13 @@ class Turn:
         self._mark: tuple[int, int] | None = None  # the history before the prompt
         self._previous_id: str | None = None
         self._raw: Any = None  # the last HTTP response, closed on the way out
-        self._waker: _Waker | None = None
+        self._awake: Callable[[], None] | None = None  # releases the loop waker (see _seams)
         self._reservation: Reservation | None = None  # the budget held for the call in flight
+
+    @property
+    def _chat(self) -> TurnContext:
+        assert self.ctx is not None, "the turn has not started"
+        return self.ctx
 
     # -- the turn ---------------------------------------------------------------------------------------
 
@@ -148,12 +157,13 @@ class Turn:
         self.renderer = self._host._begin()  # BusyError here: this turn never started, nothing to undo
         self.started = True
         try:
+            self.ctx = self._context()
             self._begin()
             renderer = self.renderer
-            for index in range(self.chat.max_steps):
+            for index in range(self._chat.max_steps):
                 body = self._request()
                 # Refused: nothing sent, nothing noted. Allowed: its worst case is held until it is logged.
-                self._reservation = await _within_budget(self.chat, body)
+                self._reservation = await _within_budget(self._chat, body)
                 step = self._new_step(index, body)
                 await self._send(step)
                 feed = step.acc.feed
@@ -202,38 +212,50 @@ class Turn:
         return ev
 
     def _begin(self) -> None:
-        chat = self.chat
+        chat = self._chat
         self.task = asyncio.current_task()
-        self.number = chat._next_turn()
-        self._previous_id = chat._last_message_id
+        self.number = chat.next_turn()
+        self._previous_id = chat.last_message_id
         self._answer_dangling()
         self._mark = chat.history.snapshot_len()
         if self.prompt is not None:
             chat.history.add_user(self.prompt)
         elif not chat.history.messages:
             raise ConfigError("nothing to send: the conversation is empty", hint="pass a prompt")
-        if threading.current_thread() is threading.main_thread():
-            self._waker = _Waker.acquire()
+        keep_awake = _seams.get_loop_waker()
+        if keep_awake is not None and threading.current_thread() is threading.main_thread():
+            self._awake = keep_awake()
 
     def _answer_dangling(self) -> None:
-        _answer_dangling(self.chat.history, self.prompt)
+        _answer_dangling(self._chat.history, self.prompt)
 
     # -- one step -----------------------------------------------------------------------------------------
 
     def _request(self) -> dict[str, Any]:
-        return _build(self.chat, self.chat.history, self.settings)
+        return _build(self._chat, self._chat.history, self.settings)
 
     def _new_step(self, index: int, body: dict[str, Any]) -> _Step:
-        chat = self.chat
+        chat = self._chat
         started_at = datetime.now(timezone.utc)
-        reason = chat._tracker.observe(body, started_at) if chat._tracker is not None else None
+        reason = chat.tracker.observe(body, started_at) if chat.tracker is not None else None
         self.step = _Step(index, body, reason, Accumulator(index), started_at=started_at)
         return self.step
 
     async def _send(self, step: _Step) -> None:
         step.started = time.perf_counter()
+        cursor = self._chat.threads if self._chat.threads_on else None
+        create = self._chat.client.messages.create
         with _attempts.watching(step.attempts):
-            step.raw = self._raw = await self.chat.client.messages.create(**step.body, stream=True)
+            if cursor is None:
+                step.raw = self._raw = await create(**step.body, stream=True)
+            else:
+                try:
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
+                except anthropic.APIStatusError as exc:
+                    if not resend_in_full(exc):
+                        raise
+                    cursor.forget()  # the service lost the thread: once more, in full, under a new one
+                    step.raw = self._raw = await create(**cursor.shape(step.body), stream=True)
         self._log_retried(step, step.raw.response)
         step.request_id = step.raw.response.headers.get("request-id")
 
@@ -248,8 +270,9 @@ class Turn:
         assert message is not None
         refused = message.stop_reason == "refusal"
         self.reply.steps.append(self._step_record(step, "ok"))
-        self.chat.history.add_assistant(message.content)
-        self.chat._last_message_id = message.id
+        self._chat.history.add_assistant(message.content)
+        self._chat.set_last_message_id(message.id)
+        self._chat.threads.answered(message.id)
         self._log_step(step, "refusal" if refused else "ok")
         step.done = True
         self.step = None
@@ -263,7 +286,7 @@ class Turn:
         if message.stop_reason == "pause_turn":
             return []
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
-        runnable = [c for c in calls if self.chat.toolset.handles(c)]
+        runnable = [c for c in calls if self._chat.toolset.handles(c)]
         if message.stop_reason != "tool_use" or not runnable:
             return None
         return runnable
@@ -271,8 +294,9 @@ class Turn:
     def _take_back_refused(self) -> None:
         """The service's rule: after a refusal the context must be reset, or refusals continue."""
         assert self._mark is not None
-        self.chat.history.restore(self._mark)
-        self.chat._last_message_id = self._previous_id
+        self._chat.history.restore(self._mark)
+        self._chat.set_last_message_id(self._previous_id)
+        self._chat.threads.forget()
         details = self.reply.stop_details
         why = getattr(details, "explanation", None) or getattr(details, "category", None)
         log.warning(
@@ -283,7 +307,7 @@ class Turn:
 
     def _caller_answers(self, step: int) -> bool:
         """Whether the step also called tools claudekit cannot run (definitions only)."""
-        toolset = self.chat.toolset
+        toolset = self._chat.toolset
         return any(c.step == step and not c.server and not toolset.handles(c) for c in self.reply.tool_calls)
 
     def _record_call(self, ev: ToolCallReady, step: int, error: str | None = None) -> None:
@@ -295,13 +319,13 @@ class Turn:
 
     async def _run_tools(self, calls: list[ToolCall]) -> AsyncGenerator[Event, None]:
         run = self.tools = _ToolRun(calls)
-        async with contextlib.aclosing(self.chat.toolset.run(calls, run.state)) as results:
+        async with contextlib.aclosing(self._chat.toolset.run(calls, run.state)) as results:
             async for tev in results:
                 if isinstance(tev, ToolResult):
                     _apply_result(self.reply, tev)
                     run.results[tev.id] = _result(tev.id, _valid_unicode(tev.content), tev.is_error)
                 yield tev
-        self.chat.history.add_tool_results([run.results[c.id] for c in calls])
+        self._chat.history.add_tool_results([run.results[c.id] for c in calls])
         self.tools = None
 
     def _answer_unfinished_tools(self) -> None:
@@ -312,14 +336,14 @@ class Turn:
         blocks = [
             run.results.get(c.id) or _result(c.id, run.state.unfinished_text(c.id), True) for c in run.calls
         ]
-        self.chat.history.add_tool_results(blocks)
+        self._chat.history.add_tool_results(blocks)
 
     def _max_steps(self) -> None:
         self.reply.max_steps_reached = True
         logging.getLogger("claudekit.tools").warning(
             "claudekit: stopped after max_steps=%d API calls while the model was still calling tools "
             "(reply.max_steps_reached); send again to continue, or raise Chat(max_steps=...)",
-            self.chat.max_steps,
+            self._chat.max_steps,
         )
 
     # -- the end ----------------------------------------------------------------------------------------
@@ -346,7 +370,7 @@ class Turn:
         if step is not None and not step.done:
             self._abandon_step(step, status, exc, interrupted)
         elif not self.reply.steps and self._mark is not None:
-            self.chat.history.restore(self._mark)  # nothing was sent: the prompt comes back out
+            self._chat.history.restore(self._mark)  # nothing was sent: the prompt comes back out
         self._answer_unfinished_tools()
         if interrupted:
             self.reply.interrupted = True
@@ -374,10 +398,10 @@ class Turn:
         msg = step.acc.snapshot
         kept = _hygiene.partial_content(list(msg.content), set(step.acc.open_block_indices())) if msg else []
         if kept:
-            self.chat.history.add_assistant(kept)
+            self._chat.history.add_assistant(kept)
         elif step.index == 0 and self._mark is not None:
             # Nothing came back: take the prompt out again so that re-sending it does not duplicate it.
-            self.chat.history.restore(self._mark)
+            self._chat.history.restore(self._mark)
 
     def close(self, error: BaseException | None) -> None:
         """The turn is over: stop waking the loop and tell the stream (once)."""
@@ -385,8 +409,8 @@ class Turn:
             return
         self.closed = True
         self._release_budget()
-        if self._waker is not None:
-            self._waker.release()
+        if self._awake is not None:
+            self._awake()
         self._host._closed(error)
 
     async def _release(self) -> None:
@@ -464,13 +488,13 @@ class Turn:
 
         ``arrived``: for a call that failed or was interrupted without its final usage, the output tokens
         estimated from what arrived, so that its cost counts input, cache and that (never $0)."""
-        log_ = self.chat.usage
+        log_ = self._chat.usage
         if log_ is None:
             return
         try:
             from ..usage import UsageRecord
 
-            record = UsageRecord.from_message(message, chat_id=self.chat.name, turn=self.number, **fields)
+            record = UsageRecord.from_message(message, chat_id=self._chat.name, turn=self.number, **fields)
             log_.append(_priced_partial(record, arrived) if arrived is not None else record)
         except Exception as exc:
             why = " ".join(str(exc).split())[:200]
@@ -538,10 +562,10 @@ def _answer_dangling(history: History, prompt: list[dict[str, Any]] | None) -> N
         )
 
 
-def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, Any]:
+def _build(chat: TurnContext, history: History, settings: Settings) -> dict[str, Any]:
     try:
         return build_request(
-            settings, history.to_params(), chat.toolset.params(), previous_message_id=chat._last_message_id
+            settings, history.to_params(), chat.toolset.params(), previous_message_id=chat.last_message_id
         )
     except ClaudekitError:
         raise
@@ -550,7 +574,9 @@ def _build(chat: TurnChat, history: History, settings: Settings) -> dict[str, An
         raise ConfigError(f"could not build the request ({why})") from exc
 
 
-def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: Settings) -> dict[str, Any]:
+def next_request(
+    chat: TurnContext, prompt: list[dict[str, Any]] | None, settings: Settings
+) -> dict[str, Any]:
     """The request the chat's next turn would send first for ``prompt``; the chat is left untouched."""
     history = copy.deepcopy(chat.history)
     _answer_dangling(history, prompt)
@@ -561,7 +587,7 @@ def next_request(chat: TurnChat, prompt: list[dict[str, Any]] | None, settings: 
     return _build(chat, history, settings)
 
 
-async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> Reservation | None:
+async def _within_budget(chat: TurnContext, body: dict[str, Any]) -> Reservation | None:
     """With a chat or session budget in force, estimate the call and refuse it if it could pass one;
     else hold its worst case against them (concurrent calls see it) until it is released."""
     from ..usage import estimate_request, expected_cache_read, get_budget
@@ -572,41 +598,6 @@ async def _within_budget(chat: TurnChat, body: dict[str, Any]) -> Reservation | 
     expected = expected_cache_read(chat.usage, body)
     estimate = await estimate_request(chat.client, body, expected_cache_read_tokens=expected)
     return reserve_budget(estimate, chat_budget=chat.budget_usd, chat_log=chat.usage)
-
-
-class _Waker:
-    """One task per event loop that wakes it every _WAKE_S while any turn runs (see _WAKE_S)."""
-
-    _by_loop: ClassVar[dict[asyncio.AbstractEventLoop, _Waker]] = {}
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.users = 0
-        self.task: asyncio.Task[None] | None = None
-
-    @classmethod
-    def acquire(cls) -> _Waker:
-        loop = asyncio.get_running_loop()
-        waker = cls._by_loop.get(loop)
-        if waker is None:
-            waker = cls._by_loop[loop] = cls(loop)
-        waker.users += 1
-        if waker.task is None:
-            waker.task = loop.create_task(_wake_periodically())
-        return waker
-
-    def release(self) -> None:
-        self.users -= 1
-        if self.users <= 0:
-            self._by_loop.pop(self.loop, None)
-            if self.task is not None:
-                self.task.cancel()
-                self.task = None
-
-
-async def _wake_periodically() -> None:
-    while True:
-        await asyncio.sleep(_WAKE_S)
 
 
 def _result(tool_use_id: str, content: Any, is_error: bool) -> dict[str, Any]:

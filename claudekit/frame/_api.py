@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ._estimate import JobEstimate
+    from ._live import LiveRun
     from ._plan import Plan, PromptSpec, Request
 
 __all__ = ["batch", "map"]
@@ -73,67 +74,121 @@ async def map(
     requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits,
     ``cost_usd`` spent by this run and ``reused_cost_usd`` paid by earlier runs for the reused answers).
     """
-    from ._columns import result_frame
-    from ._estimate import estimate_job
-    from ._live import LiveRun, reuse
-    from ._pacing import Pacer
+    limits = (concurrency, max_cost_usd, give_up_after_s)
+    frame, plan, state_file, known = _prepare(df, prompt, settings, examples, state, limits)
+    options = dict(client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url)
+    handle = resolve_client(**client_options(plan.settings, **options))
+    try:
+        sdk, pacer = _paced(handle.client, concurrency)
+        if dry_run:
+            return await _dry_run(sdk, plan, known, concurrency)
+        budget = _budget(max_cost_usd, plan) if max_cost_usd is not None or get_budget() is not None else None
+        run = _live_run(
+            plan, sdk, pacer, known, state_file, budget, usage_log, name, progress, give_up_after_s
+        )
+        outcomes = await _run_to_end(run, state_file)
+    finally:
+        await handle.aclose()
+    return _map_result(plan, outcomes, frame, run, len(known))
+
+
+def _prepare(
+    df: Any,
+    prompt: PromptSpec,
+    settings: dict[str, Any],
+    examples: Any,
+    state: Any,
+    limits: tuple[Any, Any, Any],
+) -> tuple[pd.DataFrame, Plan, StateFile | None, dict[str, Any]]:
+    """The frame, the plan of its requests, the state file and the answers it already holds (each input
+    checked before the next is read, so the first mistake is the one reported)."""
+    from ._live import reuse
 
     job_settings = _settings(settings)
     frame = _frame(df)
-    _check_job(concurrency, max_cost_usd, give_up_after_s)
+    _check_job(*limits)
     plan = _plan(frame, prompt, job_settings, examples)
-    distinct = len(plan.requests)
     state_file = StateFile(state) if state is not None else None
     known = reuse(state_file.load().results, plan) if state_file is not None else {}
-    handle = resolve_client(
-        **client_options(
-            job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
-        )
-    )
-    try:
-        pacer = Pacer(concurrency)
-        # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
-        # (The handle's client already logs attempts, so the pacer goes in front of its middleware.)
-        base = _attempts.with_attempts(handle.client)
-        sdk = base.with_options(middleware=[pacer, *base.middleware])
-        if dry_run:
-            todo = [r for fp, r in plan.requests.items() if fp not in known]
-            return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
-        budget = _budget(max_cost_usd, plan) if max_cost_usd is not None or get_budget() is not None else None
-        if state_file is not None:
-            state_file.open()
-        import httpx2
+    return frame, plan, state_file, known
 
-        run = LiveRun(
-            plan,
-            sdk,
-            pacer,
-            log_for(usage_log),
-            name or f"map-{next(_ids)}",
-            state=state_file,
-            budget=budget,
-            progress=make_progress(progress),
-            timeout=httpx2.Timeout(job_settings.timeout, connect=job_settings.connect_timeout),
-            give_up_after_s=float(give_up_after_s),
-            outcomes=dict(known),
-        )
-        error: BaseException | None = None
-        try:
-            outcomes = await run.run()
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            if run.progress is not None:
-                run.snapshot.note = ""
-                run.progress.finish(run.snapshot, error)
-            if state_file is not None:
-                state_file.close()
-    finally:
-        await handle.aclose()
+
+def _paced(client: Any, concurrency: int) -> tuple[Any, Any]:
+    """The client behind a pacer of ``concurrency`` requests, and the pacer."""
+    from ._pacing import Pacer
+
+    pacer = Pacer(concurrency)
+    # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
+    # (The handle's client already logs attempts, so the pacer goes in front of its middleware.)
+    base = _attempts.with_attempts(client)
+    return base.with_options(middleware=[pacer, *base.middleware]), pacer
+
+
+async def _dry_run(sdk: Any, plan: Plan, known: dict[str, Any], concurrency: int) -> JobEstimate:
+    from ._estimate import estimate_job
+
+    todo = [r for fp, r in plan.requests.items() if fp not in known]
+    return await _estimate(estimate_job, sdk, todo, plan, len(known), concurrency)
+
+
+def _map_result(
+    plan: Plan, outcomes: dict[str, Any], frame: pd.DataFrame, run: LiveRun, reused: int
+) -> pd.DataFrame:
+    from ._columns import result_frame
+
     out = result_frame(plan, outcomes, frame)
-    out.attrs["claudekit"] = _run_attrs(run, distinct, len(known))
+    out.attrs["claudekit"] = _run_attrs(run, len(plan.requests), reused)
     return out
+
+
+def _live_run(
+    plan: Plan,
+    sdk: Any,
+    pacer: Any,
+    known: dict[str, Any],
+    state_file: StateFile | None,
+    budget: Any,
+    usage_log: Any,
+    name: str | None,
+    progress: bool | str,
+    give_up_after_s: float,
+) -> LiveRun:
+    """The live run of ``map`` over the rows not answered yet (``known``)."""
+    import httpx2
+
+    from ._live import LiveRun
+
+    return LiveRun(
+        plan,
+        sdk,
+        pacer,
+        log_for(usage_log),
+        name or f"map-{next(_ids)}",
+        state=state_file,
+        budget=budget,
+        progress=make_progress(progress),
+        timeout=httpx2.Timeout(plan.settings.timeout, connect=plan.settings.connect_timeout),
+        give_up_after_s=float(give_up_after_s),
+        outcomes=dict(known),
+    )
+
+
+async def _run_to_end(run: LiveRun, state_file: StateFile | None) -> dict[str, Any]:
+    """Run every row; the progress line is finished and the state file closed whatever happens."""
+    if state_file is not None:
+        state_file.open()
+    error: BaseException | None = None
+    try:
+        return await run.run()
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        if run.progress is not None:
+            run.snapshot.note = ""
+            run.progress.finish(run.snapshot, error)
+        if state_file is not None:
+            state_file.close()
 
 
 def _run_attrs(run: Any, distinct: int, reused: int) -> dict[str, Any]:

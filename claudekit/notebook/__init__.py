@@ -2,11 +2,12 @@
 ``%claude`` / ``%%claude`` magics.
 
 Importing this package is cheap (no ipywidgets, no IPython import): it registers the renderer factory
-with the core, which then builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a
-:class:`TextRenderer` elsewhere, or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``,
-``Chat(render=False)``). Rendering never changes the events a stream yields, and a stream whose events
-the caller iterates is not rendered (unless ``render=True``): the caller shows them. Under nbconvert,
-nbval or papermill (:func:`headless`) no live view is drawn: the saved copy is the reply's one output.
+(and the loop waker that lets a kernel interrupt land during an HTTP wait) with the core, which then
+builds, per reply, a :class:`WidgetRenderer` inside a Jupyter kernel, a :class:`TextRenderer` elsewhere,
+or nothing (``CLAUDEKIT_RENDER=0``, ``configure(mode="off")``, ``Chat(render=False)``). Rendering never
+changes the events a stream yields, and a stream whose events the caller iterates is not rendered
+(unless ``render=True``): the caller shows them. Under nbconvert, nbval or papermill (:func:`headless`)
+no live view is drawn: the saved copy is the reply's one output.
 
 Magics: ``%load_ext claudekit`` (or ``claudekit.notebook``) calls :func:`load_ipython_extension`.
 
@@ -22,6 +23,7 @@ from .._request._template import PromptFieldError, format_prompt, to_prompt_text
 from ..frame import _progress as _frame_progress_seam
 from ._code import to_cell as _to_cell
 from ._config import configure, headless, in_widget_kernel, make_renderer, render_mode
+from ._interrupt import keep_awake
 from ._state import STATUSES, ToolCard, ViewState
 from ._static import FOOTER_SANITIZE_REGEX, footer_line, static_bundle, static_html
 from ._text import TextRenderer
@@ -75,6 +77,7 @@ def _present_approvals(pending: tuple[Any, ...]) -> None:
 
 _render.set_approval_presenter(_present_approvals)
 _render.set_cell_inserter(_to_cell)
+_render.set_loop_waker(keep_awake)
 
 
 def _frame_progress(setting: Any) -> Any:

@@ -11,6 +11,7 @@ renderer only pushes what is new. Nothing here parses tool arguments eagerly: th
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -302,112 +303,132 @@ class ViewState:
             self.versions["text"] += 1
             if self.status != "writing":
                 self._set_status("writing")
-        elif isinstance(ev, ThinkingDelta):
-            block = (self.step, ev.index)
-            self._thinking_blocks.add(block)
-            if self._last_thinking != block and (self._thinking or self._thinking_joined):
-                self._thinking.append("\n\n")
-            self._thinking.append(ev.thinking)
-            self._last_thinking = block
-            self._touch("thinking")
-            self._set_status("thinking")
-        elif isinstance(ev, ToolCallDelta):
-            card = self.cards.get(ev.id)
-            if card is not None:
-                card._delta = ev
-                card.fragments.append(ev.fragment)
-                card.version += 1
-                self._touch("tools")
-        elif isinstance(ev, ToolCallStart):
-            self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+        else:
+            handler = _APPLY.get(type(ev))
+            if handler is None:  # a subclass of an event type (isinstance, as before the table)
+                handler = next((h for t, h in _APPLY.items() if isinstance(ev, t)), None)
+            if handler is not None:
+                handler(self, ev)
+
+    def _on_thinking(self, ev: ThinkingDelta) -> None:
+        block = (self.step, ev.index)
+        self._thinking_blocks.add(block)
+        if self._last_thinking != block and (self._thinking or self._thinking_joined):
+            self._thinking.append("\n\n")
+        self._thinking.append(ev.thinking)
+        self._last_thinking = block
+        self._touch("thinking")
+        self._set_status("thinking")
+
+    def _on_tool_delta(self, ev: ToolCallDelta) -> None:
+        card = self.cards.get(ev.id)
+        if card is not None:
+            card._delta = ev
+            card.fragments.append(ev.fragment)
+            card.version += 1
+            self._touch("tools")
+
+    def _on_tool_start(self, ev: ToolCallStart) -> None:
+        self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+        self.parts.append(ev.id)
+        self._touch("tools")
+        self._set_status("calling tools")
+
+    def _on_tool_ready(self, ev: ToolCallReady) -> None:
+        card = self.cards.get(ev.id)
+        if card is None:
+            card = self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
             self.parts.append(ev.id)
-            self._touch("tools")
-            self._set_status("calling tools")
-        elif isinstance(ev, ToolCallReady):
-            card = self.cards.get(ev.id)
-            if card is None:
-                card = self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
-                self.parts.append(ev.id)
-            card._delta = None
-            card.input = ev.input
-            card.error = ev.error
-            card.status = "invalid" if ev.error else ("running" if ev.server else "ready")
-            card.version += 1
-            self._touch("tools")
-        elif isinstance(ev, ToolResult):
-            card = self.cards.get(ev.id)
-            if card is None:
-                card = self.cards[ev.id] = ToolCard(ev.id, ev.name, step=self.step, status="ready")
-                self.parts.append(ev.id)
-            card.result = preview(ev.content)
-            card.is_error = ev.is_error
-            card.decision = ev.decision
-            decision = (ev.decision or "").lower()
-            if decision.startswith(("den", "reject")):
-                card.status = "denied"
-            else:
-                card.status = "error" if ev.is_error else "done"
-            card.version += 1
-            self._touch("tools")
-        elif isinstance(ev, ApprovalRequest):
-            for item in ev.pending:
-                card = self.cards.get(str(getattr(item, "id", "")))
-                if card is not None:
-                    card.status = "awaiting approval"
+        card._delta = None
+        card.input = ev.input
+        card.error = ev.error
+        card.status = "invalid" if ev.error else ("running" if ev.server else "ready")
+        card.version += 1
+        self._touch("tools")
+
+    def _on_tool_result(self, ev: ToolResult) -> None:
+        card = self.cards.get(ev.id)
+        if card is None:
+            card = self.cards[ev.id] = ToolCard(ev.id, ev.name, step=self.step, status="ready")
+            self.parts.append(ev.id)
+        card.result = preview(ev.content)
+        card.is_error = ev.is_error
+        card.decision = ev.decision
+        decision = (ev.decision or "").lower()
+        if decision.startswith(("den", "reject")):
+            card.status = "denied"
+        else:
+            card.status = "error" if ev.is_error else "done"
+        card.version += 1
+        self._touch("tools")
+
+    def _on_approval(self, ev: ApprovalRequest) -> None:
+        for item in ev.pending:
+            card = self.cards.get(str(getattr(item, "id", "")))
+            if card is not None:
+                card.status = "awaiting approval"
+                card.version += 1
+        self._touch("tools")
+        self._set_status("awaiting approval")
+
+    def _on_signature(self, ev: ThinkingSignature) -> None:
+        if (self.step, ev.index) not in self._thinking_blocks:
+            self.omitted += 1
+            self._thinking_blocks.add((self.step, ev.index))
+            self._touch("thinking")
+        self._set_status("thinking")
+
+    def _on_redacted(self, ev: RedactedThinking) -> None:
+        self.redacted += 1
+        self._touch("thinking")
+        self._set_status("thinking")
+
+    def _on_message_start(self, ev: MessageStart) -> None:
+        self.step = ev.step
+        if ev.model:
+            self.model = ev.model
+        self.usage = self.step_usage[ev.step] = ev.usage
+        self._touch("header", "footer")
+        if ev.step > 0:
+            self._set_status("waiting")
+
+    def _on_usage_update(self, ev: UsageUpdate) -> None:
+        self.usage = self.step_usage[ev.step] = ev.usage
+        self._touch("footer")
+
+    def _on_message_done(self, ev: MessageDone) -> None:
+        self.usage = self.step_usage[ev.step] = ev.usage
+        self.stop_reason = ev.stop_reason
+        self._touch("footer")
+        if ev.stop_reason == "tool_use":
+            for card in self.cards.values():
+                if card.step == ev.step and not card.server and card.status == "ready":
+                    card.status = "running"
                     card.version += 1
             self._touch("tools")
-            self._set_status("awaiting approval")
-        elif isinstance(ev, ThinkingSignature):
-            if (self.step, ev.index) not in self._thinking_blocks:
-                self.omitted += 1
-                self._thinking_blocks.add((self.step, ev.index))
-                self._touch("thinking")
-            self._set_status("thinking")
-        elif isinstance(ev, RedactedThinking):
-            self.redacted += 1
-            self._touch("thinking")
-            self._set_status("thinking")
-        elif isinstance(ev, MessageStart):
-            self.step = ev.step
-            if ev.model:
-                self.model = ev.model
-            self.usage = self.step_usage[ev.step] = ev.usage
-            self._touch("header", "footer")
-            if ev.step > 0:
-                self._set_status("waiting")
-        elif isinstance(ev, UsageUpdate):
-            self.usage = self.step_usage[ev.step] = ev.usage
-            self._touch("footer")
-        elif isinstance(ev, MessageDone):
-            self.usage = self.step_usage[ev.step] = ev.usage
-            self.stop_reason = ev.stop_reason
-            self._touch("footer")
-            if ev.stop_reason == "tool_use":
-                for card in self.cards.values():
-                    if card.step == ev.step and not card.server and card.status == "ready":
-                        card.status = "running"
-                        card.version += 1
-                self._touch("tools")
-                self._set_status("calling tools")
-        elif isinstance(ev, ServerToolBlock):
-            summary = server_block_summary(ev.type, ev.block)
-            card = self.cards.get(str(_get(ev.block, "tool_use_id") or ""))
-            if card is not None:
-                card.result = summary
-                card.status = "error" if summary.startswith("error:") else "done"
-                card.is_error = card.status == "error"
-                card.version += 1
-                self._touch("tools")
-            else:
-                self.server_blocks.append((ev.type, summary))
-                self._touch("extras")
-        elif isinstance(ev, Citation):
-            text = citation_text(ev.citation)
-            if text not in self.citations:
-                self.citations.append(text)
-                self._touch("extras")
-        elif isinstance(ev, UnknownEvent):
-            self.unknown += 1
+            self._set_status("calling tools")
+
+    def _on_server_block(self, ev: ServerToolBlock) -> None:
+        summary = server_block_summary(ev.type, ev.block)
+        card = self.cards.get(str(_get(ev.block, "tool_use_id") or ""))
+        if card is not None:
+            card.result = summary
+            card.status = "error" if summary.startswith("error:") else "done"
+            card.is_error = card.status == "error"
+            card.version += 1
+            self._touch("tools")
+        else:
+            self.server_blocks.append((ev.type, summary))
+            self._touch("extras")
+
+    def _on_citation(self, ev: Citation) -> None:
+        text = citation_text(ev.citation)
+        if text not in self.citations:
+            self.citations.append(text)
+            self._touch("extras")
+
+    def _on_unknown(self, ev: UnknownEvent) -> None:
+        self.unknown += 1
 
     def total_usage(self) -> Usage:
         """Usage summed over the API calls seen so far."""
@@ -451,3 +472,22 @@ class ViewState:
             card.version += 1
         self.status = status
         self._touch(*SECTIONS)
+
+
+# Each event type but the hot TextDelta -> how it updates the state (a table: apply stays one screen).
+_APPLY: dict[type, Callable[[ViewState, Any], None]] = {
+    ThinkingDelta: ViewState._on_thinking,
+    ToolCallDelta: ViewState._on_tool_delta,
+    ToolCallStart: ViewState._on_tool_start,
+    ToolCallReady: ViewState._on_tool_ready,
+    ToolResult: ViewState._on_tool_result,
+    ApprovalRequest: ViewState._on_approval,
+    ThinkingSignature: ViewState._on_signature,
+    RedactedThinking: ViewState._on_redacted,
+    MessageStart: ViewState._on_message_start,
+    UsageUpdate: ViewState._on_usage_update,
+    MessageDone: ViewState._on_message_done,
+    ServerToolBlock: ViewState._on_server_block,
+    Citation: ViewState._on_citation,
+    UnknownEvent: ViewState._on_unknown,
+}

@@ -335,6 +335,18 @@ def cut_note(reply: Reply) -> str | None:
     return "cut off: the answer reached max_tokens; raise Chat(max_tokens=…) or ask Claude to go on"
 
 
+def _thinking_html(reply: Reply) -> str | None:
+    """The reasoning in a closed ``<details>`` (or why there is none to show), None without any."""
+    thinking = reply.thinking
+    notes = _thinking_notes(reply)
+    if not thinking and not notes:
+        return None
+    label = "Thinking" + (f" ({', '.join(notes)})" if notes else "")
+    # Reasoning, results and errors are shown literally, never as Markdown.
+    body = text_html(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
+    return f"<details {NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
+
+
 def static_html(
     reply: Reply,
     error: BaseException | None = None,
@@ -355,15 +367,9 @@ def static_html(
     """
     parts: list[str] = []
     interrupted = reply.interrupted or isinstance(error, INTERRUPTS)
-    thinking = reply.thinking
-    notes = _thinking_notes(reply)
-    if thinking or notes:
-        label = "Thinking" + (f" ({', '.join(notes)})" if notes else "")
-        # Reasoning, results and errors are shown literally, never as Markdown.
-        body = text_html(thinking) if thinking else "<i>(" + ", ".join(notes) + ")</i>"
-        parts.append(
-            f"<details {NO_MATH}><summary>{label}</summary>\n<blockquote>{body}</blockquote>\n</details>"
-        )
+    thinking = _thinking_html(reply)
+    if thinking is not None:
+        parts.append(thinking)
     server = _server_results(reply)
     any_text = False
     for part in _parts(reply):

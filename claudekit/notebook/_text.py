@@ -22,6 +22,7 @@ from .._base._events import (
     ToolCallReady,
     ToolResult,
 )
+from .._seams import View
 from ._state import preview, server_block_summary
 from ._static import refusal_note
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["TextRenderer"]
 
 
-class TextRenderer:
+class TextRenderer(View):
     """Writes the reply as text: no widgets, no ANSI tricks beyond a newline."""
 
     def __init__(self, out: TextIO | None = None, trace: TextIO | None = None) -> None:
@@ -62,6 +63,7 @@ class TextRenderer:
         self.trace.flush()
 
     def start(self, info: dict[str, Any]) -> None:
+        self.reply = info.get("reply")
         self.silent = info.get("consumer") == "events"
 
     def event(self, ev: Event) -> None:

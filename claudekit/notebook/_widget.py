@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._base._events import ApprovalRequest, TextDelta
+from .._seams import View
 from ._state import TextPart, ToolCard, ViewState
 from ._static import cut_note, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
@@ -145,7 +146,7 @@ def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
     return out
 
 
-class WidgetRenderer:
+class WidgetRenderer(View):
     """Renders one reply live in the page (implements the core's ``Renderer`` protocol)."""
 
     def __init__(
@@ -198,6 +199,7 @@ class WidgetRenderer:
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
+        self.reply = info.get("reply")
         self.state = ViewState(str(info.get("model", "")), str(info.get("chat", "")))
         self._budget = info.get("budget")
         self._t0 = self.clock()
@@ -212,7 +214,7 @@ class WidgetRenderer:
 
             install()
         if self._display is None and self.static:
-            from ._config import headless
+            from ._where import headless
 
             self.headless = headless()
             if self.headless:

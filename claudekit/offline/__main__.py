@@ -17,7 +17,7 @@ _DESCRIPTION = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m claudekit.offline", description=_DESCRIPTION)
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
@@ -50,8 +50,24 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="enforce this rate limit on /v1/messages, with 429 and retry-after (default: none)",
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=20.0,
+        help="seconds a connection may send nothing before it is closed (default %(default)s)",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a started request may take to arrive in full; slower is 408 (default %(default)s)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log each request")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     limits = RateLimits(requests_per_minute=args.requests_per_minute) if args.requests_per_minute else None
     backend = OfflineBackend(
         event_delay=args.event_delay,
@@ -61,7 +77,14 @@ def main(argv: list[str] | None = None) -> int:
             processing_seconds=args.batch_seconds, create_seconds=args.batch_create_seconds
         ),
     )
-    server = OfflineServer(backend, args.host, args.port, verbose=args.verbose)
+    server = OfflineServer(
+        backend,
+        args.host,
+        args.port,
+        verbose=args.verbose,
+        idle_timeout=args.idle_timeout,
+        request_timeout=args.request_timeout,
+    )
     print(f"claudekit offline Messages API on {server.base_url} (Ctrl-C to stop)", flush=True)
     try:
         server.serve_forever()

@@ -18,9 +18,11 @@ from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
 from ._faults import FAULT_HEADER, Fault
 from ._models_api import get_model, list_models
+from ._recent import RecentList
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._signing import ThinkingSigner
-from ._sse import Block, Rendered, encode_event, message_json, render, stream_events
+from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
+from ._threads import ThreadStore
 from ._validation import Context, parse_betas, thinking_on, validate_request
 
 if TYPE_CHECKING:
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "Cut", "OfflineBackend", "Reply", "Route", "Sleep", "Stall"]
 
+_KEEP_REQUESTS = 512  # request bodies kept for inspection
+_KEEP_BYTES = 64 * 2**20  # …and at most about this many bytes of them
+_KEEP_LOG = 10_000  # (method, path) entries kept
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -97,9 +102,13 @@ class Call:
         """The body parsed as JSON, or the API's 400 for a body that is not JSON text."""
         try:
             parsed = json.loads(self.body or b"null")
+            lone = _has_lone_surrogate(parsed)
         except ValueError as exc:
             raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
-        if _has_lone_surrogate(parsed):
+        except RecursionError:
+            # 100k nested arrays: Python's parser gives up (the service answers 400 as well).
+            raise ApiError(400, "There was an issue with the JSON body: it is nested too deeply") from None
+        if lone:
             # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
             raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
         return parsed
@@ -184,6 +193,7 @@ class OfflineBackend:
             Route("POST", "/v1/messages/count_tokens", self._count_tokens_route),
             Route("GET", "/v1/models", self._list_models_route),
             Route("GET", "/v1/models/{model_id}", self._get_model_route),
+            Route("POST", "/v1/complete", _complete_removed),
         ]
         self.cache = PromptCache(self.now)
         self.signer = ThinkingSigner(signing_key)
@@ -191,8 +201,10 @@ class OfflineBackend:
         self._lock = threading.Lock()
         self._counter = 0
         self._records: dict[str, _Record] = {}
-        self.requests: list[dict[str, Any]] = []
-        self.http_log: list[tuple[str, str]] = []
+        # Bounded, so a long-lived server does not keep every request (tests still read the recent ones).
+        self.requests: RecentList[dict[str, Any]] = RecentList(maxlen=_KEEP_REQUESTS, max_bytes=_KEEP_BYTES)
+        self.http_log: RecentList[tuple[str, str]] = RecentList(maxlen=_KEEP_LOG)
+        self.threads = ThreadStore(self.now)
         wall = WallClock(self.now)
         self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
         self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
@@ -244,6 +256,23 @@ class OfflineBackend:
         path = path.rstrip("/")
         self.http_log.append((method, path))
         msg_id, req_id = self._next_ids(body)
+        if method == "OPTIONS":
+            return _preflight(headers, req_id)
+        reply = self._dispatch(method, path, query, headers, body, (msg_id, req_id))
+        if headers.get("origin"):
+            reply.headers.extend(_cors(headers))
+        return reply
+
+    def _dispatch(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        ids: tuple[str, str],
+    ) -> Reply:
+        msg_id, req_id = ids
         try:
             route, params = self._route(method, path)
             if not (headers.get("x-api-key") or headers.get("authorization")):
@@ -251,7 +280,13 @@ class OfflineBackend:
             call = Call(method, path, query, headers, body, params, msg_id, req_id)
             return route.handler(call)
         except ApiError as err:
-            return _json_reply(err.status, error_body(err.error_type, err.message, req_id), req_id)
+            return _json_reply(
+                err.status, error_body(err.error_type, err.message, req_id, err.details), req_id
+            )
+        except RecursionError:
+            # Parsed JSON nested deeper than a later check can walk (a schema, a tool input).
+            body_ = error_body("invalid_request_error", "The request body is nested too deeply", req_id)
+            return _json_reply(400, body_, req_id)
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         for route in self.routes:
@@ -324,9 +359,21 @@ class OfflineBackend:
 
     def _messages(self, call: Call, fault: Fault | None) -> Reply:
         raw = call.json()
-        view = validate_request(raw, self._context(call))
-        with self._lock:
-            self.requests.append(raw)
+        ctx = self._context(call)
+        # A threaded request is validated and answered as the whole conversation the thread holds.
+        full, continues = self.threads.expand(raw, ctx.betas) if isinstance(raw, Mapping) else (raw, None)
+        answered = False
+        try:
+            view = validate_request(full, ctx)
+            with self._lock:
+                self.requests.append(raw, len(call.body))
+            reply = self._answer(call, view, fault, threaded="thread" in raw)
+            answered = reply.status == 200
+            return reply
+        finally:
+            self.threads.finish(continues, answered=answered)
+
+    def _answer(self, call: Call, view: dict[str, Any], fault: Fault | None, *, threaded: bool) -> Reply:
         answer = self.responder(OfflineRequest(view, call.headers))
         if isinstance(answer, str):
             answer = Turn(text=answer)
@@ -345,6 +392,8 @@ class OfflineBackend:
         cache_usage = self.cache.account(model, view, prompt)
         self._remember(call.msg_id, view, prompt)
         rendered = self._render(view, answer, call.msg_id, fault)
+        if threaded:
+            self.threads.store(call.msg_id, view, [final_block(b) for b in rendered.blocks])
         usage: dict[str, Any] = {
             **cache_usage.as_usage(),
             "service_tier": "standard",
@@ -535,17 +584,56 @@ class OfflineBackend:
         return {"cache_miss_reason": None}
 
 
+_CORS_METHODS = "GET, POST, DELETE, OPTIONS"
+
+
+def _cors(headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """CORS headers for a browser client (the SDKs' ``anthropic-dangerous-direct-browser-access``)."""
+    return [
+        ("access-control-allow-origin", headers.get("origin") or "*"),
+        ("access-control-expose-headers", "request-id, retry-after, x-should-retry"),
+        ("vary", "origin"),
+    ]
+
+
+def _preflight(headers: Mapping[str, str], req_id: str) -> Reply:
+    """The answer to a browser's ``OPTIONS`` preflight: any origin, the asked-for headers, no auth needed."""
+    asked = headers.get("access-control-request-headers") or "*"
+    out = [
+        *_cors(headers),
+        ("access-control-allow-methods", _CORS_METHODS),
+        ("access-control-allow-headers", asked),
+        ("access-control-max-age", "600"),
+        ("request-id", req_id),
+    ]
+    return Reply(204, out, [])
+
+
+def _complete_removed(call: Call) -> Reply:
+    # Our wording: the service's own message for the retired Text Completions endpoint was not found.
+    raise ApiError(
+        404,
+        "The Text Completions API (POST /v1/complete) has been removed, and no model serves it any more; "
+        "send the conversation to the Messages API (POST /v1/messages) instead.",
+        "not_found_error",
+    )
+
+
 def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
+    # Iterative: JSON that the parser accepts is never refused for its depth here.
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 

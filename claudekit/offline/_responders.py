@@ -13,6 +13,7 @@ from .._base._jsonschema import resolve_refs
 from ._documents import cited_answer
 from ._errors import ApiError
 from ._faults import Fault
+from ._tokens import count_text
 from ._validation import thinking_on
 
 __all__ = [
@@ -90,6 +91,9 @@ class OfflineRequest:
     def output_schema(self) -> Mapping[str, Any] | None:
         oc = self.body.get("output_config")
         fmt = oc.get("format") if isinstance(oc, Mapping) else None
+        if fmt is None:
+            # The legacy top-level ``output_format`` (beta structured-outputs-2025-11-13): litellm sends it.
+            fmt = self.body.get("output_format")
         schema = fmt.get("schema") if isinstance(fmt, Mapping) else None
         return schema if isinstance(schema, Mapping) else None
 
@@ -132,8 +136,20 @@ def _blocks(content: Any) -> list[Mapping[str, Any]]:
     return []
 
 
+# Text a client injects into the user's turn (Claude Code's ``<system-reminder>`` blocks, command wrappers):
+# context for the model, not what the user asked.
+_INJECTED = re.compile(
+    r"<(system-reminder|system|context|command-[\w-]+|local-command-[\w-]+)>.*?</\1>", re.S
+)
+
+
 def _text_of(content: Any) -> str:
-    return "\n".join(str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text").strip()
+    texts = (str(b.get("text", "")) for b in _blocks(content) if b.get("type") == "text")
+    return "\n".join(_INJECTED.sub("", t).strip() for t in texts).strip()
+
+
+def _system_text(system: Any) -> str:
+    return _text_of(system) if system is not None else ""
 
 
 Responder = Callable[[OfflineRequest], Turn | Fault | str]
@@ -249,18 +265,30 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) >= 3 and w not in _STOP}
 
 
-def _tool_score(tool: Mapping[str, Any], prompt: str) -> int:
+def _name_parts(name: str) -> set[str]:
+    parts = re.split(r"[_\-\s]+|(?<=[a-z])(?=[A-Z])", name)
+    return {p.lower() for p in parts if len(p) >= 3 and p.lower() not in _STOP}
+
+
+def _asks_for(tool: Mapping[str, Any], prompt: str) -> bool:
+    """Whether the user's message asks for ``tool``: it names it (``get_weather``, ``get weather``, ``Bash``),
+    or uses every word of a compound name (``weather`` for ``get_weather``, ``search … books``).
+
+    Descriptions are not matched: in an agent's request every word is in some tool's description (issue 24:
+    Claude Code's "Say hello" called Agent, CronCreate and Bash in parallel, 580 requests in 120 s)."""
     name = str(tool.get("name", ""))
-    low = prompt.lower()
-    if re.search(rf"\b{re.escape(name.lower())}\b", low) or name.replace("_", " ").lower() in low:
-        return 10
-    pw = _words(prompt)
-    parts = {
-        p for p in re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", name.lower()) if len(p) >= 3 and p not in _STOP
-    }
-    score = 2 * len(parts & pw)
-    score += len(_words(str(tool.get("description", ""))) & pw)
-    return score
+    if not name:
+        return False
+    compound = bool(re.search(r"[_\-]|[a-z][A-Z]", name))
+    # A one-word name (``Read``, ``Agent``) counts only as written; an identifier counts in any case.
+    flags = re.IGNORECASE if compound else 0
+    if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", prompt, flags):
+        return True
+    spaced = " ".join(re.split(r"[_\-]+|(?<=[a-z])(?=[A-Z])", name)).lower()
+    if compound and re.search(rf"\b{re.escape(spaced)}\b", prompt.lower()):
+        return True
+    parts = _name_parts(name)
+    return compound and bool(parts) and parts <= _words(prompt)
 
 
 _QUOTED = re.compile(r"[\"“']([^\"”']{1,80})[\"”']")
@@ -358,7 +386,7 @@ def value_for_schema(
             if key in required or mentioned:
                 obj[key] = sub(prop, key, index)
         return obj
-    return _string_value(name, prompt, index)
+    return _string_value(name, prompt, index, _schema_example(schema))
 
 
 def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:
@@ -369,10 +397,21 @@ def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:
     )
 
 
-def _string_value(name: str, prompt: str, index: int) -> str:
+def _schema_example(schema: Mapping[str, Any]) -> str | None:
+    """The schema's own ``default`` or first ``examples`` string: better than the prompt's words."""
+    examples = schema.get("examples")
+    for value in (schema.get("default"), examples[0] if isinstance(examples, list) and examples else None):
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _string_value(name: str, prompt: str, index: int, example: str | None = None) -> str:
     candidates = _string_candidates(name, prompt)
     if candidates:
         return candidates[min(index, len(candidates) - 1)]
+    if example is not None:
+        return example
     short = prompt.strip().splitlines()[0][:60] if prompt.strip() else "offline"
     return short
 
@@ -424,7 +463,9 @@ class DefaultResponder:
                 f"The user asks: “{_quote(prompt, 120)}”. Plan: call {names} with arguments taken from the "
                 "request, then answer from the results."
             )
-            return Turn(thinking=thinking, text=f"(offline) I'll use {names} for this.", tool_calls=calls)
+            # Forced tool use (``any`` / ``tool``): the service writes no text before the tool_use.
+            text = None if choice in ("any", "tool") else f"(offline) I'll use {names} for this."
+            return Turn(thinking=thinking, text=text, tool_calls=calls)
         schema = request.output_schema
         if schema is not None:
             value = value_for_schema(schema, prompt)
@@ -436,17 +477,7 @@ class DefaultResponder:
         if cited is not None:
             plan = "Plan: answer from the documents' text and cite where each statement comes from."
             return Turn(thinking=f"The user asks: “{_quote(prompt, 120)}”. {plan}", cited=cited)
-        thinking = (
-            f"The user asks: “{_quote(prompt, 120)}”. Plan: no model is available offline, so restate the "
-            "question and say clearly that this reply is simulated."
-        )
-        text = (
-            f"(offline) You asked: “{_quote(prompt)}”. This is a deterministic reply from claudekit's "
-            "offline "
-            "backend; no model was called, so treat it as a placeholder that shows the shape of a "
-            "real answer."
-        )
-        return Turn(thinking=thinking, text=text)
+        return _plain_reply(request, prompt)
 
     def _answer_results(self, request: OfflineRequest, results: list[tuple[str, str, str, bool]]) -> Turn:
         parts = []
@@ -471,14 +502,9 @@ class DefaultResponder:
         if kind == "tool":
             chosen = [t for t in tools if t.get("name") == choice.get("name")][:1]
         else:
-            scored = sorted(
-                ((_tool_score(t, prompt), i, t) for i, t in enumerate(tools)), key=lambda x: (-x[0], x[1])
-            )
-            chosen = [t for s, _i, t in scored if s >= 2]
+            chosen = [t for t in tools if _asks_for(t, prompt)]
             if not chosen and kind == "any":
-                chosen = [scored[0][2]]
-            # Keep prompt order of the tools for a natural-looking turn.
-            chosen.sort(key=lambda t: tools.index(t))
+                chosen = tools[:1]
         calls: list[ToolCall] = []
         for tool in chosen:
             schema = tool.get("input_schema") or {"type": "object"}
@@ -498,3 +524,68 @@ class DefaultResponder:
             if isinstance(sub, Mapping) and sub.get("type") == "string" and "enum" not in sub:
                 return max(1, len(dict.fromkeys(_string_candidates(key, prompt))))
         return 1
+
+
+def _plain_reply(request: OfflineRequest, prompt: str) -> Turn:
+    """JSON when the prompt asks for JSON, a fenced code block when it asks for code, else a placeholder
+    short enough for ``max_tokens`` (a small budget is not a failure: issue 28 item 12)."""
+    system = _system_text(request.body.get("system"))
+    budget = int(request.body.get("max_tokens") or 0)
+    # An agent's long system prompt mentions JSON and code fences in passing: only an instruction counts.
+    schema = _embedded_schema(system) if re.search(r"\bjson\b", system, re.IGNORECASE) else None
+    if schema is not None or re.search(r"\bjson\b", prompt, re.IGNORECASE):
+        schema = schema or _embedded_schema(prompt)
+        value = value_for_schema(schema, prompt) if schema is not None else {"answer": _quote(prompt, 80)}
+        return Turn(thinking="Plan: answer with the JSON the request asks for.", text=json.dumps(value))
+    if "```" in prompt or re.search(r"\bcode block\b", prompt, re.I) or _CODE_ASKED.search(system):
+        asked = f"{system}\n{prompt}"
+        return Turn(
+            thinking="Plan: answer with one fenced code block.", text=_code_reply(asked, prompt, budget)
+        )
+    thinking = (
+        f"The user asks: “{_quote(prompt, 120)}”. Plan: no model is available offline, so restate the "
+        "question and say clearly that this reply is simulated."
+    )
+    if request.thinking_enabled:
+        budget -= count_text(thinking)
+    return Turn(thinking=thinking, text=_fitted(prompt, budget))
+
+
+_CODE_ASKED = re.compile(r"\b(?:answer|reply|respond)\b[^.\n]*\bcode block", re.IGNORECASE)
+
+
+def _fitted(prompt: str, budget: int) -> str:
+    """The placeholder reply, shortened until it fits ``budget`` output tokens."""
+    tail = (
+        " This is a deterministic reply from claudekit's offline backend; no model was called, so treat it "
+        "as a placeholder that shows the shape of a real answer."
+    )
+    for limit, end in ((160, tail), (160, ""), (60, ""), (20, "")):
+        text = f"(offline) You asked: “{_quote(prompt, limit)}”.{end}"
+        if count_text(text) <= budget:
+            return text
+    return "(offline) OK."
+
+
+def _code_reply(asked: str, prompt: str, budget: int) -> str:
+    lang = m.group(1) if (m := re.search(r"```(\w+)", asked)) else "python"
+    comment = "#" if lang in ("python", "py", "bash", "sh", "r", "ruby") else "//"
+    lines = [f"{comment} offline: {_quote(prompt, 100 if budget >= 80 else 30)}"]
+    if lang in ("python", "py"):
+        lines.append('print("offline")')
+    body = "\n".join(lines)
+    return f"(offline) A placeholder for the code you asked for.\n\n```{lang}\n{body}\n```"
+
+
+def _embedded_schema(text: str) -> Mapping[str, Any] | None:
+    """The first JSON Schema object written out in ``text`` (pydantic-ai's PromptedOutput, instructor's JSON
+    mode), if any."""
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"\{", text):
+        try:
+            value, _end = decoder.raw_decode(text, m.start())
+        except ValueError:
+            continue
+        if isinstance(value, dict) and ("properties" in value or value.get("type") == "object"):
+            return value
+    return None

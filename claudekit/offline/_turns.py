@@ -138,8 +138,24 @@ def _check_block(blk: Mapping[str, Any], path: str, final: str, ctx: Context, ro
             raise _bad(f"{path}: Invalid `signature` in `thinking` block")
     elif kind == "tool_result" and isinstance(blk.get("content"), list):
         for k, sub in enumerate(blk["content"]):
+            _check_result_source(sub, f"{path}.tool_result.content.{k}")
             if sub.get("type") == "image":
                 _check_image(sub, f"{path}.tool_result.content.{k}.image")
+
+
+# The sources a tool_result's image / document may have: a Files API ``file`` source is refused there (a real
+# 400 quoted in issue 24, although the SDK's types allow it).
+_RESULT_SOURCES = {"image": "'base64', 'url'", "document": "'base64', 'content', 'text', 'url'"}
+
+
+def _check_result_source(sub: Mapping[str, Any], path: str) -> None:
+    kind = sub.get("type")
+    source = sub.get("source")
+    if kind in _RESULT_SOURCES and isinstance(source, Mapping) and source.get("type") == "file":
+        raise _bad(
+            f"{path}.{kind}.source: Input tag 'file' found using 'type' does not match any of the expected "
+            f"tags: {_RESULT_SOURCES[str(kind)]}"
+        )
 
 
 def _check_tool_pairing(messages: list[dict[str, Any]]) -> None:

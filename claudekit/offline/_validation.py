@@ -61,7 +61,7 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule("shape", MESSAGES_API, "the body fits the installed SDK's request type (unknown keys refused)"),
-    Rule("beta_header", BETA_HEADERS, "every anthropic-beta value is a known beta"),
+    Rule("beta_header", BETA_HEADERS, "every anthropic-beta value is a beta name (known or well-formed)"),
     Rule("model_unknown", ERRORS, "a model the catalog does not list is 404 not_found_error"),
     Rule("model_retired", DEPRECATIONS, "a model past its retirement date (backend clock) is 404"),
     Rule("max_tokens_range", MESSAGES_API, "max_tokens ≥ 0 and at most the model's max output"),
@@ -94,6 +94,11 @@ RULES: tuple[Rule, ...] = (
     Rule("cache_ttl_order", CACHING, "1h cache_control entries before 5m ones"),
     Rule("tool_schema", MESSAGES_API, "custom tools: unique names, object input_schema, valid JSON Schema"),
     Rule("tool_choice", MESSAGES_API, "tool_choice tool names an existing tool; any needs tools"),
+    Rule(
+        "tool_result_file_source",
+        MESSAGES_API,
+        "no Files API `file` source in a tool_result's image or document (a real 400, issue 24)",
+    ),
     Rule("image_data", VISION, "base64 images decode and match their media_type (tool results too)"),
     Rule("sampling_ranges", MESSAGES_API, "temperature and top_p in [0, 1], top_k ≥ 0"),
     Rule("stop_sequences", MESSAGES_API, "stop sequences contain non-whitespace"),
@@ -166,10 +171,21 @@ def _known_betas() -> frozenset[str]:
     return frozenset(names)
 
 
+# A beta name as the service spells them: lower-case words and a release date (``effort-2025-11-24``,
+# ``claude-code-20250219``). The service takes a well-formed name it does not know (Claude Code and litellm
+# send betas no SDK lists, and get 200s); only a value that is not a beta name at all is refused.
+_BETA_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{4}-\d{2}-\d{2}|\d{8})$")
+
+
+def beta_accepted(name: str) -> bool:
+    """Whether the service takes ``name`` in ``anthropic-beta``: a known beta, or any well-formed name."""
+    return name in _known_betas() or bool(_BETA_NAME.match(name))
+
+
 def parse_betas(header: str | None) -> frozenset[str]:
-    """The ``anthropic-beta`` header's values; unknown ones are a 400 worded like the service's."""
+    """The ``anthropic-beta`` header's values; one that is no beta name is a 400 worded like the service's."""
     values = [v.strip() for v in (header or "").split(",") if v.strip()]
-    unknown = [v for v in values if v not in _known_betas()]
+    unknown = [v for v in values if not beta_accepted(v)]
     if unknown:
         listed = ", ".join(f"`{v}`" for v in unknown)
         raise _bad(

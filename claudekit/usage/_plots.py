@@ -134,15 +134,48 @@ def _shorten(text: str, width: int = 42) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _empty_figure(title: str, xlabel: str, ylabel: str) -> Figure:
+def _axes() -> tuple[Figure, Axes]:
+    """A figure of the usual size with one Axes."""
     fig = Figure(figsize=_FIGSIZE, layout="constrained")
-    ax = fig.add_subplot()
-    ax.set_title(title)
+    return fig, fig.add_subplot()
+
+
+def _label(ax: Axes, title: str | None, xlabel: str, ylabel: str) -> None:
+    if title is not None:
+        ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+
+
+def _finish_axes(ax: Axes, texts: tuple[str, str, str], n: int, *, grid_axis: str = "both") -> None:
+    """The axis set-up the plots share: title and labels, a light grid, one call centred on its tick."""
+    _label(ax, *texts)
+    ax.grid(True, axis=grid_axis, alpha=0.3)  # type: ignore[arg-type]
+    if n == 1:
+        ax.set_xlim(0.5, 1.5)
+        ax.set_xticks([1])
+
+
+def _empty_figure(title: str, xlabel: str, ylabel: str) -> Figure:
+    fig, ax = _axes()
+    _label(ax, title, xlabel, ylabel)
     ax.text(0.5, 0.5, "no calls yet", ha="center", va="center", transform=ax.transAxes, color=_INK)
     _neutral(fig)
     return fig
+
+
+def _thin(n: int, max_points: int) -> np.ndarray:
+    """Indices of every ``n // max_points``-th of n points, the last one always kept."""
+    step = max(1, n // max_points)
+    return np.unique(np.r_[np.arange(0, n, step), n - 1])
+
+
+def _chat_series(df: pd.DataFrame, max_chats: int) -> tuple[list[str], list[str], np.ndarray]:
+    """All chats; the chats drawn apart (["all"] for one, or more than ``max_chats``); each call's series."""
+    all_chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
+    if 1 < len(all_chats) <= max_chats:
+        return all_chats, all_chats, df["chat_id"].astype("object").to_numpy()
+    return all_chats, ["all"], np.full(len(df), "all", dtype=object)
 
 
 def plot_cache_hit_rate(
@@ -165,133 +198,133 @@ def plot_cache_hit_rate(
     df = usage_frame(source)
     if df.empty:
         return _empty_figure(title, xlabel, ylabel)
-    fig = Figure(figsize=_FIGSIZE, layout="constrained")
-    ax = fig.add_subplot()
-    n = len(df)
-    x = df["call"].to_numpy()
-    read = df["cache_read_input_tokens"].fillna(0).to_numpy(dtype="float64")
-    prompt = _as_float(df["prompt_tokens"])
-    known = ~np.isnan(prompt)
-    cum_read = np.cumsum(np.where(known, read, 0.0))
-    cum_prompt = np.cumsum(np.where(known, prompt, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cum_rate = np.where(cum_prompt > 0, cum_read / cum_prompt * 100.0, np.nan)
-    all_chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
-    multi = 1 < len(all_chats) <= max_chats
-    if multi:
-        chats = all_chats
-        chat_arr = df["chat_id"].astype("object").to_numpy()
-    else:
-        chats = ["all"]
-        chat_arr = np.full(n, "all", dtype=object)
-    colours = _chat_colours(chats)
+    fig, ax = _axes()
+    all_chats, chats, chat_arr = _chat_series(df, max_chats)
     if len(all_chats) > max_chats:
         title += f", {len(all_chats):,} chats"
-    misses = df["is_miss"].to_numpy(dtype=bool)
+    series = _HitRateSeries(df, chats, chat_arr)
+    if len(df) <= max_points:
+        series.draw_calls(ax, max_labels)
+    else:
+        title += series.draw_bins(ax, min(bins, len(df)))
+    ax.set_ylim(-6, 112)
+    ax.yaxis.set_major_formatter(PercentFormatter(100))
+    _finish_axes(ax, (title, xlabel, ylabel), len(df))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0)
+    _neutral(fig)
+    return fig
 
-    if n <= max_points:
-        rate = _as_float(df["hit_rate"]) * 100.0
-        for chat in chats:
-            sel = (chat_arr == chat) & ~np.isnan(rate)
+
+_CUMULATIVE = "session, cumulative (over sums)"
+
+
+class _HitRateSeries:
+    """The numbers of the hit-rate plot, and its two ways to draw them (per call, or in bins)."""
+
+    def __init__(self, df: pd.DataFrame, chats: list[str], chat_arr: np.ndarray) -> None:
+        self.df, self.chats, self.chat_arr = df, chats, chat_arr
+        self.multi = chats != ["all"]
+        self.colours = _chat_colours(chats)
+        self.x = df["call"].to_numpy()
+        self.read = df["cache_read_input_tokens"].fillna(0).to_numpy(dtype="float64")
+        self.prompt = _as_float(df["prompt_tokens"])
+        self.known = ~np.isnan(self.prompt)
+        cum_read = np.cumsum(np.where(self.known, self.read, 0.0))
+        cum_prompt = np.cumsum(np.where(self.known, self.prompt, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.cum_rate = np.where(cum_prompt > 0, cum_read / cum_prompt * 100.0, np.nan)
+        self.miss_idx = np.flatnonzero(df["is_miss"].to_numpy(dtype=bool))
+
+    def draw_calls(self, ax: Axes, max_labels: int) -> None:
+        """One point per call and chat, misses crossed and labelled, the cumulative line."""
+        n, x = len(self.df), self.x
+        rate = _as_float(self.df["hit_rate"]) * 100.0
+        for chat in self.chats:
+            sel = (self.chat_arr == chat) & ~np.isnan(rate)
             ax.plot(
                 x[sel],
                 rate[sel],
                 marker="o",
                 markersize=4 if n > 60 else 6,
-                linestyle="-" if not multi else ":",
+                linestyle="-" if not self.multi else ":",
                 linewidth=0.8,
-                color=colours[chat],
-                label=f"chat {chat}" if multi else "per call",
+                color=self.colours[chat],
+                label=f"chat {chat}" if self.multi else "per call",
             )
-        miss_idx = np.flatnonzero(misses)
-        if miss_idx.size:
-            y_miss = np.nan_to_num(rate[miss_idx], nan=0.0)
-            ax.scatter(
-                x[miss_idx],
-                y_miss,
-                marker="x",
-                s=60,
-                color=_MISS,
-                zorder=5,
-                linewidths=2,
-                label=f"cache miss ({miss_idx.size}"
-                + (f", {max_labels} labelled)" if miss_idx.size > max_labels else ")"),
-            )
-            labels = df["miss_label"].to_numpy()
-            for k, i in enumerate(miss_idx[:max_labels]):
-                dy = 28 + 14 * (k % 3)
-                ax.annotate(
-                    _shorten(str(labels[i])),
-                    xy=(x[i], y_miss[k]),
-                    xytext=(4, dy),
-                    textcoords="offset points",
-                    fontsize=7.5,
-                    color=_MISS,
-                    rotation=0,
-                    arrowprops={"arrowstyle": "-", "color": _MISS, "lw": 0.6},
-                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": _MISS, "lw": 0.5, "alpha": 0.85},
-                )
-        ax.plot(x, cum_rate, color=_LINE, linewidth=2, label="session, cumulative (over sums)")
-    else:
-        nb = min(bins, n)
-        b = _bins(n, nb)
-        centres = np.array([x[b == i].mean() for i in range(nb)])
-        per = max(1, n // nb)
-        title += f" ({n:,} calls in {nb} bins of ~{per})"
-        for chat in chats:
-            sel_chat = (chat_arr == chat) & known
-            r = np.bincount(b[sel_chat], weights=read[sel_chat], minlength=nb)
-            p = np.bincount(b[sel_chat], weights=prompt[sel_chat], minlength=nb)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                rate_b = np.where(p > 0, r / p * 100.0, np.nan)
-            ax.plot(
-                centres,
-                rate_b,
-                marker=".",
-                linewidth=1,
-                color=colours[chat],
-                label=(f"chat {chat}, per bin" if multi else "per bin (over sums)"),
-            )
-        step = max(1, n // 2000)
-        keep = np.unique(np.r_[np.arange(0, n, step), n - 1])
-        ax.plot(x[keep], cum_rate[keep], color=_LINE, linewidth=2, label="session, cumulative (over sums)")
-        miss_idx = np.flatnonzero(misses)
-        if miss_idx.size:
-            miss_bins = np.unique(b[miss_idx])
-            ax.plot(
-                centres[miss_bins],
-                np.full(miss_bins.size, -3.0),
-                linestyle="none",
-                marker="|",
-                markersize=10,
-                color=_MISS,
-                label=f"bins with misses ({miss_idx.size:,} misses)",
-            )
-            counts = Counter(str(v) for v in df["miss_label"].to_numpy()[miss_idx])
-            lines = [f"{_shorten(reason, 48)} ×{c:,}" for reason, c in counts.most_common(4)]
-            ax.text(
-                0.99,
-                0.03,
-                "Top miss reasons:\n" + "\n".join(lines),
-                transform=ax.transAxes,
-                ha="right",
-                va="bottom",
+        if self.miss_idx.size:
+            self._cross_misses(ax, np.nan_to_num(rate[self.miss_idx], nan=0.0), max_labels)
+        ax.plot(x, self.cum_rate, color=_LINE, linewidth=2, label=_CUMULATIVE)
+
+    def _cross_misses(self, ax: Axes, y_miss: np.ndarray, max_labels: int) -> None:
+        idx = self.miss_idx
+        ax.scatter(
+            self.x[idx],
+            y_miss,
+            marker="x",
+            s=60,
+            color=_MISS,
+            zorder=5,
+            linewidths=2,
+            label=f"cache miss ({idx.size}" + (f", {max_labels} labelled)" if idx.size > max_labels else ")"),
+        )
+        labels = self.df["miss_label"].to_numpy()
+        for k, i in enumerate(idx[:max_labels]):
+            ax.annotate(
+                _shorten(str(labels[i])),
+                xy=(self.x[i], y_miss[k]),
+                xytext=(4, 28 + 14 * (k % 3)),
+                textcoords="offset points",
                 fontsize=7.5,
                 color=_MISS,
-                bbox={"boxstyle": "round", "fc": "white", "ec": _MISS, "alpha": 0.85},
+                rotation=0,
+                arrowprops={"arrowstyle": "-", "color": _MISS, "lw": 0.6},
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": _MISS, "lw": 0.5, "alpha": 0.85},
             )
-    ax.set_ylim(-6, 112)
-    ax.yaxis.set_major_formatter(PercentFormatter(100))
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(True, alpha=0.3)
-    if n == 1:
-        ax.set_xlim(0.5, 1.5)
-        ax.set_xticks([1])
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, framealpha=0.85, borderaxespad=0)
-    _neutral(fig)
-    return fig
+
+    def draw_bins(self, ax: Axes, nb: int) -> str:
+        """One rate per bin and chat (over the bin's sums), the cumulative line, misses as a rug and a box
+        of top reasons; returns what the title should add."""
+        n, x = len(self.df), self.x
+        b = _bins(n, nb)
+        centres = np.array([x[b == i].mean() for i in range(nb)])
+        for chat in self.chats:
+            sel_chat = (self.chat_arr == chat) & self.known
+            r = np.bincount(b[sel_chat], weights=self.read[sel_chat], minlength=nb)
+            p = np.bincount(b[sel_chat], weights=self.prompt[sel_chat], minlength=nb)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate_b = np.where(p > 0, r / p * 100.0, np.nan)
+            label = f"chat {chat}, per bin" if self.multi else "per bin (over sums)"
+            ax.plot(centres, rate_b, marker=".", linewidth=1, color=self.colours[chat], label=label)
+        keep = _thin(n, 2000)
+        ax.plot(x[keep], self.cum_rate[keep], color=_LINE, linewidth=2, label=_CUMULATIVE)
+        if self.miss_idx.size:
+            self._miss_rug(ax, centres[np.unique(b[self.miss_idx])])
+        return f" ({n:,} calls in {nb} bins of ~{max(1, n // nb)})"
+
+    def _miss_rug(self, ax: Axes, centres: np.ndarray) -> None:
+        idx = self.miss_idx
+        ax.plot(
+            centres,
+            np.full(centres.size, -3.0),
+            linestyle="none",
+            marker="|",
+            markersize=10,
+            color=_MISS,
+            label=f"bins with misses ({idx.size:,} misses)",
+        )
+        counts = Counter(str(v) for v in self.df["miss_label"].to_numpy()[idx])
+        lines = [f"{_shorten(reason, 48)} ×{c:,}" for reason, c in counts.most_common(4)]
+        ax.text(
+            0.99,
+            0.03,
+            "Top miss reasons:\n" + "\n".join(lines),
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=7.5,
+            color=_MISS,
+            bbox={"boxstyle": "round", "fc": "white", "ec": _MISS, "alpha": 0.85},
+        )
 
 
 def _stack(
@@ -353,52 +386,56 @@ def plot_input_tokens(
     binned_any = False
     for k, (ax, chat) in enumerate(zip(axes, facets, strict=True)):
         sub = df if chat is None else df[chat_arr == chat]
-        x = sub["call"].to_numpy()
-        read = sub["cache_read_input_tokens"].fillna(0).to_numpy(dtype="float64")
-        write = sub["cache_creation_input_tokens"].fillna(0).to_numpy(dtype="float64")
-        unc = sub["input_tokens"].fillna(0).to_numpy(dtype="float64")
-        m = len(sub)
-        if m <= max_bars:
-            width = 0.8 if m < 2 else max(0.8 * float(np.min(np.diff(x))), 0.8)
-            _stack(ax, x, read, write, unc, width, legend=(k == 0))
-            ax.set_ylabel(ylabel)
-            if m == 1:
-                ax.set_xlim(x[0] - 1, x[0] + 1)
-                ax.set_xticks([int(x[0])])
+        if len(sub) <= max_bars:
+            _token_bars(ax, sub, legend=(k == 0))
+            panel_ylabel = ylabel
         else:
             binned_any = True
-            nb = min(bins, m)
-            b = _bins(m, nb)
-            starts = np.array([x[b == i].min() for i in range(nb)], dtype="float64")
-            ends = np.array([x[b == i].max() for i in range(nb)], dtype="float64")
-            centres = (starts + ends) / 2
-            width = float(np.min(ends - starts + 1)) * 0.9
-            _stack(
-                ax,
-                centres,
-                np.bincount(b, weights=read, minlength=nb),
-                np.bincount(b, weights=write, minlength=nb),
-                np.bincount(b, weights=unc, minlength=nb),
-                width,
-                legend=(k == 0),
-            )
-            ax.set_ylabel(f"Input tokens per bin (~{m // nb} calls)")
+            panel_ylabel = _token_bins(ax, sub, min(bins, len(sub)), legend=(k == 0))
         ax.yaxis.set_major_formatter(_tokens_formatter())
-        ax.set_xlabel(xlabel)
-        ax.grid(True, axis="y", alpha=0.3)
         if chat is not None:
+            _label(ax, None, xlabel, panel_ylabel)
             ax.set_title(f"chat {chat}", fontsize=10)
         else:
-            ax.set_title(
-                title
-                + (f" ({len(df):,} calls, binned)" if binned_any else "")
-                + (f", {len(chats)} chats" if len(chats) > 1 else "")
-            )
+            binned = f" ({len(df):,} calls, binned)" if binned_any else ""
+            several = f", {len(chats)} chats" if len(chats) > 1 else ""
+            _label(ax, title + binned + several, xlabel, panel_ylabel)
+        ax.grid(True, axis="y", alpha=0.3)
     if len(facets) > 1:
         fig.suptitle(title + (" (binned)" if binned_any else ""))
     axes[0].legend(loc="best", fontsize=8, framealpha=0.85)
     _neutral(fig)
     return fig
+
+
+def _token_columns(sub: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Call number, cache read, cache write and uncached input tokens of each call."""
+    return (
+        sub["call"].to_numpy(),
+        sub["cache_read_input_tokens"].fillna(0).to_numpy(dtype="float64"),
+        sub["cache_creation_input_tokens"].fillna(0).to_numpy(dtype="float64"),
+        sub["input_tokens"].fillna(0).to_numpy(dtype="float64"),
+    )
+
+
+def _token_bars(ax: Axes, sub: pd.DataFrame, *, legend: bool) -> None:
+    x, read, write, unc = _token_columns(sub)
+    width = 0.8 if len(sub) < 2 else max(0.8 * float(np.min(np.diff(x))), 0.8)
+    _stack(ax, x, read, write, unc, width, legend=legend)
+    if len(sub) == 1:
+        ax.set_xlim(x[0] - 1, x[0] + 1)
+        ax.set_xticks([int(x[0])])
+
+
+def _token_bins(ax: Axes, sub: pd.DataFrame, nb: int, *, legend: bool) -> str:
+    """Calls summed into nb bins of equal width; returns the panel's y label."""
+    x, read, write, unc = _token_columns(sub)
+    b = _bins(len(sub), nb)
+    starts = np.array([x[b == i].min() for i in range(nb)], dtype="float64")
+    ends = np.array([x[b == i].max() for i in range(nb)], dtype="float64")
+    r, w, u = (np.bincount(b, weights=column, minlength=nb) for column in (read, write, unc))
+    _stack(ax, (starts + ends) / 2, r, w, u, float(np.min(ends - starts + 1)) * 0.9, legend=legend)
+    return f"Input tokens per bin (~{len(sub) // nb} calls)"
 
 
 def plot_cost(
@@ -415,16 +452,34 @@ def plot_cost(
     df = usage_frame(source)
     if df.empty:
         return _empty_figure(title, xlabel, ylabel)
-    fig = Figure(figsize=_FIGSIZE, layout="constrained")
-    ax = fig.add_subplot()
-    n = len(df)
+    fig, ax = _axes()
     x = df["call"].to_numpy()
     cost = np.nan_to_num(_as_float(df["cost_usd"]), nan=0.0)
-    no_cache = np.nan_to_num(_as_float(df["cost_no_cache_usd"]), nan=0.0)
+    cum_cost = np.cumsum(cost)
+    cum_nc = np.cumsum(np.nan_to_num(_as_float(df["cost_no_cache_usd"]), nan=0.0))
+    _cost_lines(ax, x, cum_cost, cum_nc, max_points)
+    _, chats, chat_arr = _chat_series(df, max_chats)
+    if chats != ["all"]:
+        colours = _chat_colours(chats)
+        for chat in chats:
+            sel = chat_arr == chat
+            cx, cy = x[sel], np.cumsum(cost[sel])
+            kk = _thin(len(cx), max_points)
+            ax.plot(cx[kk], cy[kk], linewidth=1, color=colours[chat], label=f"chat {chat} (actual)")
+    _savings_note(ax, float(x[-1]), float(cum_cost[-1]), float(cum_nc[-1]))
     unpriced = int((df["cost_usd"].isna() & df["input_tokens"].notna() & df["output_tokens"].notna()).sum())
-    cum_cost, cum_nc = np.cumsum(cost), np.cumsum(no_cache)
-    step = max(1, n // max_points)
-    keep = np.unique(np.r_[np.arange(0, n, step), n - 1])
+    if unpriced:
+        title += f" ({unpriced:,} unpriced call{'s' if unpriced != 1 else ''} excluded)"
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _usd(v, tick=True)))
+    _finish_axes(ax, (title, xlabel, ylabel), len(df))
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
+    _neutral(fig)
+    return fig
+
+
+def _cost_lines(ax: Axes, x: np.ndarray, cum_cost: np.ndarray, cum_nc: np.ndarray, max_points: int) -> None:
+    """The session's cumulative cost with and without caching, the gap shaded green (saved) or red."""
+    keep = _thin(len(x), max_points)
     xs, cc, nc = x[keep], cum_cost[keep], cum_nc[keep]
     ax.plot(xs, nc, color=_INK, linestyle="--", linewidth=1.8, label="without caching")
     ax.plot(xs, cc, color=_LINE, linewidth=2, label="actual (with caching)")
@@ -439,40 +494,18 @@ def plot_cost(
         interpolate=True,
         label="cache writes not yet repaid",
     )
-    chats = [str(c) for c in pd.unique(df["chat_id"].astype("object"))]
-    if 1 < len(chats) <= max_chats:
-        colours = _chat_colours(chats)
-        chat_arr = df["chat_id"].astype("object").to_numpy()
-        for chat in chats:
-            sel = chat_arr == chat
-            cx = x[sel]
-            cy = np.cumsum(cost[sel])
-            s = max(1, len(cx) // max_points)
-            kk = np.unique(np.r_[np.arange(0, len(cx), s), len(cx) - 1])
-            ax.plot(cx[kk], cy[kk], linewidth=1, color=colours[chat], label=f"chat {chat} (actual)")
-    saved = float(cum_nc[-1] - cum_cost[-1])
-    pct = saved / cum_nc[-1] * 100.0 if cum_nc[-1] > 0 else 0.0
+
+
+def _savings_note(ax: Axes, last_x: float, cost: float, no_cache: float) -> None:
+    saved = no_cache - cost
+    pct = saved / no_cache * 100.0 if no_cache > 0 else 0.0
     verb = "saved" if saved >= 0 else "extra"
     ax.annotate(
-        f"{verb} {_usd(abs(saved))} ({abs(pct):.0f}%)\n"
-        f"actual {_usd(cum_cost[-1])} · no cache {_usd(cum_nc[-1])}",
-        xy=(x[-1], cum_cost[-1]),
+        f"{verb} {_usd(abs(saved))} ({abs(pct):.0f}%)\nactual {_usd(cost)} · no cache {_usd(no_cache)}",
+        xy=(last_x, cost),
         xytext=(-10, 12),
         textcoords="offset points",
         ha="right",
         fontsize=8,
         bbox={"boxstyle": "round", "fc": "white", "ec": "grey", "alpha": 0.9},
     )
-    if unpriced:
-        title += f" ({unpriced:,} unpriced call{'s' if unpriced != 1 else ''} excluded)"
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: _usd(v, tick=True)))
-    ax.grid(True, alpha=0.3)
-    if n == 1:
-        ax.set_xlim(0.5, 1.5)
-        ax.set_xticks([1])
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.85)
-    _neutral(fig)
-    return fig

@@ -362,6 +362,30 @@ CASES: list[tuple[str, Callable[[OfflineBackend], dict[str, Any]], int, str]] = 
         400,
         "tool_choice.tool.name",
     ),
+    (
+        "tool_result_file_source",
+        lambda b: base(
+            tools=[WEATHER_TOOL],
+            messages=[
+                *tool_turn(),
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": "toolu_1",
+                            "content": [
+                                {"type": "document", "source": {"type": "file", "file_id": "file_1"}}
+                            ],
+                        }
+                    ],
+                },
+            ],
+        ),
+        400,
+        "messages.2.content.0.tool_result.content.0.document.source: Input tag 'file' found using 'type' "
+        "does not match any of the expected tags",
+    ),
     ("image_data", lambda b: base(messages=image_msg("image/png", "not base64!!")), 400, "not valid base64"),
     (
         "image_data",
