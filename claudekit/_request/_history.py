@@ -42,6 +42,11 @@ def block_to_param(block: Any) -> dict[str, Any]:
     data.pop("parsed_output", None)
     if data.get("type") == "text" and data.get("citations") is None:
         data.pop("citations", None)
+    elif data.get("type") == "text":
+        # A citation's null file_id (a document not from the Files API) is not a field of the param types.
+        data["citations"] = [
+            {k: v for k, v in c.items() if v is not None or k != "file_id"} for c in data["citations"]
+        ]
     return {k: v for k, v in data.items() if v is not None or k in ("content",)}
 
 
