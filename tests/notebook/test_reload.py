@@ -4,7 +4,7 @@ A reload is what the kernel sees of it: the page's views vanish without a word, 
 widget manager opens ipywidgets' ``jupyter.widget.control`` comm (sent here as JupyterLab sends it).
 Either a view of the saved output comes back (it answers the kernel's ping) and a person decides, or
 none does and the unattended policy decides after the grace period, saying why. The real-browser
-version is tests/browser/test_reload.py.
+version is tests/browser/test_approval_reload.py.
 """
 
 from __future__ import annotations
