@@ -111,7 +111,8 @@ def chat_state(chat: Chat, *, with_messages: bool = True) -> ChatState:
 
 
 def commit(chat: Chat) -> None:
-    """Queue the chat's state for writing (cheap: the messages are serialised here, written elsewhere)."""
+    """Queue the chat's state for writing (the messages are serialised here, written on the store's thread),
+    then let the writer catch up, so the turn's calls and messages are on disk when its cell ends."""
     store = _store()
     if store is None or chat.store_id is None:
         return
@@ -122,6 +123,7 @@ def commit(chat: Chat) -> None:
         _log.warning("claudekit.store: chat %r not saved (%s)", chat.name, exc)
         return
     store.save_chat(state)
+    store.settle()
 
 
 def restore_settings(stored: StoredChat, overrides: dict[str, Any]) -> dict[str, Any]:

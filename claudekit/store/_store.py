@@ -158,6 +158,12 @@ class Store:
             return  # never wait for oneself
         self._not_waiting = not self.flush(_WAIT_S)
 
+    def settle(self) -> None:
+        """At a turn's end, wait (at most ``_WAIT_S``) until what it queued is written: a kill after the cell
+        then loses nothing of it, however far behind the writer was (a file being created, a busy machine)."""
+        if self.broken is None and not self._not_waiting and threading.current_thread() is not self._thread:
+            self._not_waiting = not self.flush(_WAIT_S)
+
     def register_chat(self, name: str, chat_id: str) -> None:
         """Link the usage records of chat ``name`` (their ``chat_id``) to the stored chat ``chat_id``."""
         self._chat_keys[name] = chat_id
