@@ -240,9 +240,9 @@ class OfflineServer:
             "idle_timeout": idle_timeout,
             "request_timeout": request_timeout,
         }
-        handler = type("Handler", (_Handler,), settings)
+        request_handler = type("Handler", (_Handler,), settings)
         server = type("Server", (_Server,), {"workers": workers})
-        self._httpd = server((host, port), handler)
+        self._httpd = server((host, port), request_handler)
         self.host = host
         self.port = int(self._httpd.server_address[1])
         # What it serves: an OfflineBackend (itself a Handler) or any other handler callable.
