@@ -55,6 +55,7 @@ from ._base._events import (
 )
 from ._base._reply import Reply, Step, ToolCall
 from ._request._content import Image
+from ._request._documents import Document
 from ._request._history import History
 from ._request._settings import DEFAULT_MODEL, Settings
 from ._runner._chat import Chat, ReplyStream
@@ -93,6 +94,7 @@ __all__ = [
     "ClaudekitError",
     "ConfigError",
     "Decision",
+    "Document",
     "Event",
     "History",
     "Image",

@@ -12,6 +12,7 @@ from ._events import Usage
 
 if TYPE_CHECKING:
     import anthropic.types
+    import pandas as pd
 
     from ._errors import ClaudekitError
 
@@ -129,6 +130,14 @@ class Reply:
         if self.error is not None:
             return "error"
         return "refused" if self.refused else "ok"
+
+    @property
+    def citations(self) -> pd.DataFrame:
+        """Every citation in the answer: cited text, document (index, title), location (page, character or
+        block range; ``start``/``end`` as the API gives them, end exclusive) and the text block citing it."""
+        from ._citations import citations_frame
+
+        return citations_frame(self.messages)
 
     def __str__(self) -> str:
         return self.text

@@ -8,7 +8,7 @@ import mimetypes
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Protocol, Union, runtime_checkable
 
 from .._base._errors import ConfigError
 
@@ -115,7 +115,14 @@ class Image:
         return None
 
 
-Prompt = Union[str, Image, dict[str, Any], list[Union[str, Image, dict[str, Any]]]]  # noqa: UP007 - runtime alias on 3.10
+@runtime_checkable
+class Blockish(Protocol):
+    """Anything that makes its own content block (claudekit.Document; _documents imports this module)."""
+
+    def to_block(self) -> dict[str, Any]: ...
+
+
+Prompt = Union[str, Image, Blockish, dict[str, Any], list[Union[str, Image, Blockish, dict[str, Any]]]]  # noqa: UP007 - runtime alias on 3.10
 
 
 def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
@@ -128,7 +135,7 @@ def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
                 continue
             _check_text(item)
             blocks.append({"type": "text", "text": item})
-        elif isinstance(item, Image):
+        elif isinstance(item, (Image, Blockish)):
             blocks.append(item.to_block())
         elif isinstance(item, bytes):
             blocks.append(Image.from_bytes(item).to_block())
@@ -138,7 +145,7 @@ def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
         else:
             raise ConfigError(
                 f"cannot send a {type(item).__name__} as part of a prompt",
-                hint="pass text, claudekit.Image, or a content-block dict",
+                hint="pass text, claudekit.Image, claudekit.Document, or a content-block dict",
             )
     if not blocks:
         raise ConfigError("the prompt is empty", hint="type something to ask")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .._base._errors import ConfigError
+from .._base._secrets import scrub
 from . import _hygiene
 from ._content import check_unicode
 
@@ -41,6 +42,11 @@ def block_to_param(block: Any) -> dict[str, Any]:
     data.pop("parsed_output", None)
     if data.get("type") == "text" and data.get("citations") is None:
         data.pop("citations", None)
+    elif data.get("type") == "text":
+        # A citation's null file_id (a document not from the Files API) is not a field of the param types.
+        data["citations"] = [
+            {k: v for k, v in c.items() if v is not None or k != "file_id"} for c in data["citations"]
+        ]
     return {k: v for k, v in data.items() if v is not None or k in ("content",)}
 
 
@@ -188,7 +194,8 @@ class History:
         return cls.from_dict(data)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        # Redacted as the store redacts (see claudekit._base._secrets).
+        Path(path).write_text(scrub(self.to_json()), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> History:

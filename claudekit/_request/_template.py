@@ -4,8 +4,14 @@ Shared by the ``%%claude`` magic (the notebook namespace) and anything that fill
 
 Rules (those of ``str.format``, restricted): ``{name}``, ``{obj.attr}``, ``{d[key]}`` / ``{xs[0]}``,
 conversions ``!r``/``!s``/``!a`` and format specs (``{x:.2f}``); ``{{`` and ``}}`` are literal braces.
-Names resolve in the namespace only, through attribute and index access: nothing is evaluated, and
-dunder attributes are refused. A missing name is an error that names it.
+Names resolve in the namespace only, through attribute and index access: nothing is evaluated.
+
+A field reaches only what a prompt needs. Refused: private and dunder attributes (``{x._y}``), modules
+(``{os.environ}``), the environment, interpreter frames and what holds one (generators, coroutines,
+tracebacks), functions and methods, the API client and anything holding it (a ``Chat``), nested format
+specs (``{x:{y}}``), and any value whose text holds the API key in use or a key-shaped string (the
+test of :func:`claudekit._base._secrets.scrub`, the store's redaction). A refusal, like every error here,
+quotes the template, never the value. A missing name is an error that names it.
 
 A pandas DataFrame or Series takes its own forms instead of format specs (see :mod:`._frames`):
 ``{df}`` (shape, dtypes, nulls, first rows), ``{df:schema}``, ``{df:head=20}``, ``{df:sample=20}``
@@ -20,11 +26,17 @@ from __future__ import annotations
 
 import _string  # type: ignore[import-not-found]
 import inspect
+import os
+import types
 from collections.abc import Mapping
 from string import Formatter
 from typing import Any
 
+import anthropic
+import httpx2
+
 from .._base._errors import ConfigError
+from .._base._secrets import current_secrets, has_secret, scrub
 from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
 
 __all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
@@ -83,10 +95,14 @@ def _resolve(field: str, namespace: Mapping[str, Any]) -> Any:
         raise PromptFieldError(f"name {first!r} in prompt field {{{field}}} is not defined", hint=_BRACES)
     obj = namespace[first]
     path = first
+    _check_reachable(field, path, obj)
     for is_attr, key in rest:
         if is_attr:
-            if key.startswith("__"):
-                raise PromptFieldError(f"prompt field {{{field}}}: dunder attributes are not allowed")
+            if key.startswith("_"):
+                raise PromptFieldError(
+                    f"prompt field {{{field}}}: private and dunder attributes ({key!r}) are not allowed",
+                    hint=_REACH,
+                )
             try:
                 obj = getattr(obj, key)
             except AttributeError:
@@ -100,14 +116,58 @@ def _resolve(field: str, namespace: Mapping[str, Any]) -> Any:
                     f"prompt field {{{field}}}: {path}[{key!r}] failed ({_lookup_failure(obj, key, exc)})"
                 ) from None
             path += f"[{key!r}]"
+        _check_reachable(field, path, obj)
+    return obj
+
+
+_REACH = "a prompt field reads data; compute what the prompt needs into a variable or column first"
+_CLIENT_TYPES = (anthropic._base_client.BaseClient, httpx2.Client, httpx2.AsyncClient)
+
+
+def _unreachable(obj: Any) -> str | None:
+    """What ``obj`` is when a prompt field must not reach it (None when it may)."""
+    if isinstance(obj, types.ModuleType):
+        return "a module (its globals reach everything, os.environ included)"
+    if isinstance(obj, type(os.environ)):
+        return "the environment"
+    if isinstance(obj, types.FrameType | types.TracebackType | types.CodeType):
+        return "an interpreter frame"
+    if inspect.isgenerator(obj) or inspect.iscoroutine(obj) or inspect.isasyncgen(obj):
+        return "a generator or coroutine (it holds a frame)"
     if inspect.isroutine(obj):
         # Its text would be "<built-in method upper of str object at 0x…>": nothing the model can use,
         # and an address that changes every run (so a job's state never finds the earlier answer).
-        raise PromptFieldError(
-            f"prompt field {{{field}}} is a function or method, not a value",
-            hint="prompt fields cannot call; compute the value into a variable or column first",
-        )
-    return obj
+        return "a function or method, not a value (prompt fields cannot call)"
+    if _holds_client(obj):
+        return "the API client, or an object holding it (a Chat)"
+    return None
+
+
+def _holds_client(obj: Any) -> bool:
+    """The client itself, or an object with the client (or a handle whose ``client`` is one) as an
+    attribute: a Chat holds claudekit's handle of its client. Read from ``__dict__``s: no code runs."""
+    if isinstance(obj, _CLIENT_TYPES):
+        return True
+    if isinstance(obj, type):
+        return False  # a class's namespace holds functions, not a client
+    for value in _attrs(obj).values():
+        if isinstance(value, _CLIENT_TYPES) or isinstance(_attrs(value).get("client"), _CLIENT_TYPES):
+            return True
+    return False
+
+
+def _attrs(obj: Any) -> dict[str, Any]:
+    try:
+        found = vars(obj)
+    except TypeError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _check_reachable(field: str, path: str, obj: Any) -> None:
+    what = _unreachable(obj)
+    if what is not None:
+        raise PromptFieldError(f"prompt field {{{field}}}: {path} is {what}", hint=_REACH)
 
 
 def _lookup_failure(container: Any, key: Any, exc: Exception) -> str:
@@ -117,7 +177,8 @@ def _lookup_failure(container: Any, key: Any, exc: Exception) -> str:
     if isinstance(exc, KeyError) and isinstance(container, Mapping):
         keys = list(container)
         shown = ", ".join(repr(k) for k in keys[:10]) + (", …" if len(keys) > 10 else "")
-        return f"no such key; keys: {shown}" if keys else "no such key; it is empty"
+        # Keys are data too: redacted as the store redacts (a dict keyed by tokens).
+        return scrub(f"no such key; keys: {shown}") if keys else "no such key; it is empty"
     return type(exc).__name__
 
 
@@ -131,7 +192,6 @@ def format_prompt(
     max_rows: int = MAX_ROWS,
     max_chars: int = MAX_CHARS,
     frame_budget: int = FRAME_BUDGET,
-    _depth: int = 0,
 ) -> str:
     """Fill ``{fields}`` of ``template`` from ``namespace`` (see the module docstring).
 
@@ -142,32 +202,66 @@ def format_prompt(
         parsed = list(Formatter().parse(template))
     except ValueError as exc:
         raise PromptFieldError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
+    secrets = current_secrets()
+    if has_secret(template, secrets):
+        raise PromptFieldError(
+            "the prompt's own text holds an API key (or a key-shaped value); nothing was sent",
+            hint="take the key out of the prompt",
+        )
     for literal, field, spec, conversion in parsed:
         out.append(literal)
         if field is None:
             continue
-        obj = _resolve(field, namespace)
-        if conversion:
-            if conversion == "r":
-                obj = repr(obj)
-            elif conversion == "a":
-                obj = ascii(obj)
-            elif conversion == "s":
-                obj = str(obj)
-            else:
-                raise PromptFieldError(f"prompt field {{{field}!{conversion}}}: unknown conversion")
-        if spec and _depth < 2 and "{" in spec:
-            spec = format_prompt(spec, namespace, _depth=_depth + 1)
-        if is_frame(obj):
-            out.append(_frame_field(obj, field, spec or "", frame_budget))
-        elif spec:
-            try:
-                out.append(format(obj, spec))
-            except (ValueError, TypeError) as exc:
-                raise PromptFieldError(f"prompt field {{{field}:{spec}}}: {exc}") from None
-        else:
-            out.append(to_prompt_text(obj, max_rows=max_rows, max_chars=max_chars))
+        shown = _field_text(field, spec, conversion)
+        if spec and "{" in spec:
+            # "{x:{os.environ[...]}}": a field inside a format spec, whose value error messages would quote.
+            raise PromptFieldError(f"prompt field {shown}: nested fields in a format spec are not allowed")
+        text = _fill(field, shown, spec or "", conversion, namespace, max_rows, max_chars, frame_budget)
+        if has_secret(text, secrets):
+            raise PromptFieldError(
+                f"prompt field {shown} holds an API key (or a key-shaped value); nothing was sent",
+                hint="a prompt never carries a key: leave that value out of the prompt",
+            )
+        out.append(text)
     return "".join(out)
+
+
+def _field_text(field: str, spec: str | None, conversion: str | None) -> str:
+    """The field as the template writes it: what an error quotes (never the value)."""
+    return "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+
+
+def _fill(
+    field: str,
+    shown: str,
+    spec: str,
+    conversion: str | None,
+    namespace: Mapping[str, Any],
+    max_rows: int,
+    max_chars: int,
+    frame_budget: int,
+) -> str:
+    obj = _resolve(field, namespace)
+    if conversion:
+        if conversion == "r":
+            obj = repr(obj)
+        elif conversion == "a":
+            obj = ascii(obj)
+        elif conversion == "s":
+            obj = str(obj)
+        else:
+            raise PromptFieldError(f"prompt field {shown}: unknown conversion")
+    if is_frame(obj):
+        return _frame_field(obj, field, spec, frame_budget)
+    if spec:
+        try:
+            return format(obj, spec)
+        except (ValueError, TypeError):
+            # Not the exception's text: an object's own __format__ may put its value there.
+            raise PromptFieldError(
+                f"prompt field {shown}: the format spec {spec!r} does not apply to a {type(obj).__name__}"
+            ) from None
+    return to_prompt_text(obj, max_rows=max_rows, max_chars=max_chars)
 
 
 def _frame_field(obj: Any, field: str, spec: str, budget: int) -> str:
@@ -187,23 +281,13 @@ def template_fields(template: str) -> list[str]:
         parsed = list(Formatter().parse(template))
     except ValueError as exc:
         raise PromptFieldError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
-    for _literal, field, spec, _conversion in parsed:
-        for text in (field, *_nested_fields(spec)):
-            if not text:
-                continue
-            try:
-                first, _rest = _string.formatter_field_name_split(text)
-            except ValueError:
-                continue  # format_prompt reports it, with the rules
-            if isinstance(first, str) and first and first not in names:
-                names.append(first)
+    for _literal, field, _spec, _conversion in parsed:
+        if not field:
+            continue
+        try:
+            first, _rest = _string.formatter_field_name_split(field)
+        except ValueError:
+            continue  # format_prompt reports it, with the rules
+        if isinstance(first, str) and first and first not in names:
+            names.append(first)
     return names
-
-
-def _nested_fields(spec: str | None) -> list[str]:
-    if not spec or "{" not in spec:
-        return []
-    try:
-        return [f for _l, f, _s, _c in Formatter().parse(spec) if f]
-    except ValueError:
-        return []

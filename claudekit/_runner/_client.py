@@ -16,6 +16,7 @@ import anthropic
 import httpx2
 
 from .._base._errors import ConfigError, MissingAPIKeyError
+from .._base._secrets import remember_client
 from ._attempts import with_attempts
 
 __all__ = ["Backend", "ClientHandle", "resolve_client"]
@@ -36,6 +37,8 @@ class ClientHandle:
     def __post_init__(self) -> None:
         # Every HTTP attempt of claudekit's calls is noted (the usage log's retried records).
         self.client = with_attempts(self.client)
+        # The key in use is redacted wherever claudekit writes, whatever its shape (a gateway's key).
+        remember_client(self.client)
 
     async def aclose(self) -> None:
         # Never close a client the caller built and owns.

@@ -127,7 +127,7 @@ class ToolSpec(Protocol):
     @property
     def input_schema(self) -> dict[str, Any]: ...
 
-    def check_arguments(self, arguments: Any) -> str | None: ...
+    def check_arguments(self, arguments: Any, *, strict: bool = False) -> str | None: ...
 
 
 class PendingCall:
@@ -154,6 +154,8 @@ class PendingCall:
         self._views = 0
         self._max_views = 0
         self._seen: asyncio.Future[None] = loop.create_future()
+        # Set (with why) when a page reconnected and no view of this call came back: nobody can decide.
+        self._lost: asyncio.Future[str] = loop.create_future()
         self._listeners: list[Callable[[PendingCall], None]] = []
 
     @property
@@ -191,8 +193,11 @@ class PendingCall:
             return True
 
     def validate(self, arguments: Any) -> str | None:
-        """Why ``arguments`` would be rejected by the tool's schema, or None when they are valid."""
-        return self.tool.check_arguments(arguments)
+        """Why ``arguments`` (a person's edit) would be rejected, or None when they are valid.
+
+        Strictly: ``"force": "yes"`` for a boolean is a problem, not ``True`` (what you typed is what runs).
+        """
+        return self.tool.check_arguments(arguments, strict=True)
 
     # deciding
     def decide(self, decision: Decision) -> bool:
@@ -249,6 +254,23 @@ class PendingCall:
                 deny("the approval prompt was closed (cell re-run or output cleared)", by="closed prompt")
             )
 
+    def page_reconnected(self, grace: float | None = None) -> None:
+        """A page reconnected (a reload): forget the views; if none comes back within ``grace`` seconds,
+        the wait ends and the policy's unattended fallback decides (thread-safe)."""
+        wait = reconnect_grace() if grace is None else grace
+        with self._lock:
+            self._views = 0
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._loop.call_later, wait, self._check_lost, wait)
+
+    def _check_lost(self, grace: float) -> None:
+        with self._lock:
+            gone = self._views == 0 and self._decision is None
+        if gone and not self._lost.done():
+            self._lost.set_result(
+                f"the page was reloaded and the approval card did not come back within {grace:g} s"
+            )
+
     def _cancel(self, why: str) -> None:
         """The turn ends without a decision (interrupt, re-run): deny so that the view updates."""
         self.decide(Decision(False, reason=why, by="cancellation"))
@@ -263,16 +285,27 @@ def _set_once(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-async def _wait(fut: asyncio.Future[Any], timeout: float | None = None) -> bool:
-    """Wait for ``fut`` without spinning; True when done. Cancellable; wakes every _TICK_S (see there)."""
+async def _wait(fut: asyncio.Future[Any], timeout: float | None = None, *, also: Any = None) -> bool:
+    """Wait for ``fut`` (or ``also``) without spinning; True when one is done. Cancellable; wakes every
+    _TICK_S (see there)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    while not fut.done():
+    futures = [fut] if also is None else [fut, also]
+    while not any(f.done() for f in futures):
         step = _TICK_S if deadline is None else min(_TICK_S, deadline - loop.time())
         if step <= 0:
             return False
-        await asyncio.wait([fut], timeout=step)
+        await asyncio.wait(futures, timeout=step, return_when=asyncio.FIRST_COMPLETED)
     return True
+
+
+def reconnect_grace() -> float:
+    """How long a reconnected page has to show a waiting card again (``CLAUDEKIT_APPROVAL_GRACE``)."""
+    env = os.environ.get(GRACE_ENV_VAR, "").strip()
+    try:
+        return float(env) if env else DEFAULT_GRACE_S
+    except ValueError:
+        return DEFAULT_GRACE_S
 
 
 # -- policies ------------------------------------------------------------------------------------------
@@ -388,18 +421,20 @@ class WidgetApproval(ApprovalPolicy):
     async def decide(self, pending: PendingCall) -> Decision:
         """Wait for the person when a widget shows the call; else (or when no view appears) the fallback."""
         if pending.claimed:
-            if not pending._tracked or self.grace is None:
-                await _wait(pending._future)
-                return pending._future.result()
-            if not await _wait(pending._seen, self.grace) and not pending.done:
+            tracked = pending._tracked and self.grace is not None
+            if tracked and not await _wait(pending._seen, self.grace) and not pending.done:
                 return await self._fall_back(
                     pending, f"no widget frontend showed the prompt within {self.grace:g} s"
                 )
-            await _wait(pending._future)
-            return pending._future.result()
+            await _wait(pending._future, also=pending._lost)
+            if pending._future.done() or pending.done:
+                await _wait(pending._future)
+                return pending._future.result()
+            return await self._fall_back(pending, pending._lost.result(), tell=True)
         return await self._fall_back(pending, "no widget frontend")
 
-    async def _fall_back(self, pending: PendingCall, why: str) -> Decision:
+    async def _fall_back(self, pending: PendingCall, why: str, *, tell: bool = False) -> Decision:
+        """The fallback's decision, said once; ``tell``: the card and the model also get ``why``."""
         policy = self.fallback()
         decision = await policy.decide(pending)
         verb = "approving" if decision.approved else "denying"
@@ -407,6 +442,8 @@ class WidgetApproval(ApprovalPolicy):
         how = f' (to run them: Chat(approval="auto") or {ENV_VAR}=auto)'
         how = how if policy.label == _UNATTENDED else ""
         say_once(f"{why}: {verb} tool calls by {policy.label}{how}", key=why)
+        if tell and not decision.reason:
+            decision = replace(decision, reason=why)
         return decision
 
 

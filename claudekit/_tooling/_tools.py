@@ -101,8 +101,13 @@ class Tool:
 
     # -- arguments ---------------------------------------------------------------------------------
 
-    def validate(self, arguments: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """The call's ``(args, kwargs)`` after pydantic validation; raises ArgumentsError."""
+    def validate(self, arguments: Any, *, strict: bool = False) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The call's ``(args, kwargs)`` after pydantic validation; raises ArgumentsError.
+
+        ``strict``: no coercion (``"yes"`` is not a boolean, ``"3"`` not an integer), read as JSON (a date
+        or an enum may still be its JSON string). Arguments a person typed are checked this way: what
+        they typed, exactly, is what runs.
+        """
         if not isinstance(arguments, dict):
             raise ArgumentsError(
                 f"Invalid arguments for {self.name}: expected a JSON object, got {arguments!r}"
@@ -110,16 +115,18 @@ class Tool:
         if self._validator is None:
             return (), dict(arguments)
         try:
+            if strict:
+                self._validator.validate_json(json.dumps(arguments, default=str), strict=True)
             out = self._validator.validate_python(pydantic_core.ArgsKwargs((), dict(arguments)))
         except pydantic.ValidationError as exc:
             raise ArgumentsError(_validation_message(self.name, exc)) from None
         args, kwargs = out
         return tuple(args), dict(kwargs or {})
 
-    def check_arguments(self, arguments: Any) -> str | None:
+    def check_arguments(self, arguments: Any, *, strict: bool = False) -> str | None:
         """Why ``arguments`` are invalid for this tool, or None when they are valid."""
         try:
-            self.validate(arguments)
+            self.validate(arguments, strict=strict)
         except ArgumentsError as exc:
             return str(exc)
         return None
@@ -653,7 +660,7 @@ class ToolSet:
                         sibling.decide(approve(by="always allow"))
             if decision.arguments is not None and decision.arguments != call.input:
                 try:
-                    args, kwargs = t.validate(decision.arguments)
+                    args, kwargs = t.validate(decision.arguments, strict=True)
                 except ArgumentsError as exc:
                     text = f"The user's edited arguments are invalid, so the tool did not run.\n{exc}"
                     return ToolResult(call.id, call.name, text, True, "invalid")

@@ -214,9 +214,13 @@ def _check_template(template: str) -> None:
         parsed = list(Formatter().parse(template))
     except ValueError as exc:
         raise ConfigError(f"the prompt's braces do not parse: {exc}", hint=_BRACES) from None
-    for _literal, field, _spec, conversion in parsed:
+    for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
+        if spec and "{" in spec:
+            raise ConfigError(
+                f"prompt field {{{field}:{spec}}}: nested fields in a format spec are not allowed"
+            )
         try:
             first, _rest = _string.formatter_field_name_split(field)
         except ValueError as exc:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._base._errors import ConfigError
+from .._base._secrets import scrub
 from ._outcome import Outcome
 
 __all__ = ["JobState", "StateFile"]
@@ -214,7 +215,8 @@ class StateFile:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate (an index label, say): JSON escapes keep it exactly
             text = json.dumps(fact, ensure_ascii=True, separators=(",", ":"))
-        self._fh.write(text + "\n")
+        # Redacted as the store redacts: a prompt or an answer that carries the key never reaches the disk.
+        self._fh.write(scrub(text) + "\n")
         self._fh.flush()
 
     def result(self, fp: str, outcome: Outcome) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._tooling._approval import Decision, PendingCall
+from ._pages import ViewSet, watch_pages
 
 __all__ = [
     "ApprovalDoc",
@@ -28,6 +29,7 @@ __all__ = [
     "approval_widget",
     "arguments_problem",
     "card_approval",
+    "card_result",
     "decision_text",
 ]
 
@@ -45,6 +47,15 @@ def decision_text(decision: Decision) -> str:
     """``Approved by you``, ``Denied by you: not that file``, ``Approved by you with edited arguments``."""
     text = decision.describe()
     return text[:1].upper() + text[1:]
+
+
+def card_result(status: str, result: str, decided: str | None) -> str:
+    """What a card shows as its result: nothing for a denied call whose result (told to the model)
+    repeats the reason its decision line already gives ("Denied by you: not that file"): said once."""
+    if status != "denied" or not decided or ": " not in decided:
+        return result
+    reason = decided.split(": ", 1)[1].strip()
+    return "" if reason and reason[:40] in result else result
 
 
 def arguments_problem(pending: PendingCall, text: str) -> tuple[dict[str, Any] | None, str | None]:
@@ -97,7 +108,7 @@ class ApprovalDoc:
 
         self.pendings = {p.id: p for p in pendings}
         self.widget = (widget_factory or DocWidget)(self._message)
-        self._views = 0
+        self._views = ViewSet()
         ops: list[list[Any]] = [["bare"]]
         for i, p in enumerate(pendings):
             p.track_views()
@@ -105,6 +116,19 @@ class ApprovalDoc:
             p.on_decided(self._decided)
         self._index = {p.id: i for i, p in enumerate(pendings)}
         self.widget.push(ops)
+        watch_pages(self)
+
+    def page_connected(self) -> None:
+        """A page reconnected (a reload): see :mod:`._pages`."""
+        waiting = [p for p in self.pendings.values() if not p.done]
+        if not waiting:
+            return
+        self._views.forget()
+        ping = getattr(self.widget, "ping", None)
+        if callable(ping):
+            ping()
+        for p in waiting:
+            p.page_reconnected()
 
     def _card(self, p: PendingCall, *, first: bool = False) -> dict[str, Any]:
         desc = p.description.strip().splitlines()[0] if p.description.strip() else ""
@@ -130,9 +154,9 @@ class ApprovalDoc:
     def _message(self, content: dict[str, Any]) -> None:
         kind = content.get("kind")
         if kind == "view":
-            self._views = max(0, self._views + (1 if content.get("shown") else -1))
+            count = self._views.update(content)
             for p in self.pendings.values():
-                p.views_changed(self._views)
+                p.views_changed(count)
         elif kind == "validate":
             asked = self.pendings.get(str(content.get("id")))
             if asked is not None and isinstance(content.get("text"), str):

@@ -88,7 +88,8 @@ class OneLineLog(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 etype, value, tb = record.exc_info
                 sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
-                text += f": {value} (the model was told) · %tb for details"
+                # The exception's own message may span lines (a tool's error): still one line here.
+                text += f": {' '.join(str(value).split())} (the model was told) · %tb for details"
             if not text.startswith("claudekit"):
                 text = f"claudekit: {text}"
             sys.stderr.write(text + "\n")

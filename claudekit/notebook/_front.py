@@ -137,6 +137,10 @@ class DocWidget(anywidget.AnyWidget):  # type: ignore[misc]
         self.sent.extend(ops)
         self.send({"seq": self.seq, "ops": ops})
 
+    def ping(self) -> None:
+        """Ask every view the page shows to report itself again (after a page reconnected)."""
+        self.send({"ping": True})
+
     def resend(self) -> None:
         """The page missed messages: send everything so far in one message."""
         self.send({"seq": self.seq, "reset": True, "ops": self.sent})

@@ -63,6 +63,7 @@ __all__ = [
 chats: dict[str, Chat] = {}
 # IPython's decorators are untyped; go through Any so that mypy --strict accepts them.
 _line_cell_magic: Any = _magic.line_cell_magic
+_no_var_expand: Any = _magic.no_var_expand
 _magics_class: Any = _magic.magics_class
 _magic_arguments: Any = _margs.magic_arguments
 _argument: Any = _margs.argument
@@ -654,11 +655,16 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
 
 
 def _claude_magic(fn: _F) -> _F:
-    """IPython's untyped decorators, as ``@magic_arguments() @argument(...) @line_cell_magic``."""
+    """IPython's untyped decorators, as ``@no_var_expand @magic_arguments() @argument(...) @line_cell_magic``.
+
+    ``no_var_expand``: IPython would otherwise evaluate ``{expr}`` and ``$name`` in the line itself
+    (``run_line_magic`` from code, a ``%claude`` line mid-cell, ``%autoawait off``) before claudekit
+    sees it, running calls and filling values that the template rules refuse.
+    """
     out: Any = _line_cell_magic(fn)
     for names, kw in reversed(_ARGUMENTS):
         out = _argument(*names, **kw)(out)
-    return cast("_F", _magic_arguments()(out))
+    return cast("_F", _no_var_expand(_magic_arguments()(out)))
 
 
 @_magics_class

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._base._citations import location
 from .._base._errors import INTERRUPTS
 from .._base._events import (
     ApprovalRequest,
@@ -128,12 +129,21 @@ def server_block_summary(block_type: str, block: Any) -> str:
 
 
 def citation_text(citation: Any) -> str:
-    """A compact citation: ``title (url)`` or the document title, with the cited text shortened."""
+    """A compact citation: ``title (url)`` for a web result; for a document its title, where in it
+    (``p. 2``, ``chars 10–52``) and the cited text shortened. Model-written: the caller escapes it."""
     title = _get(citation, "title") or _get(citation, "document_title")
     url = _get(citation, "url")
     head = str(title) if title else (str(url) if url else str(_get(citation, "type") or "source"))
     if url and title:
         head += f" ({url})"
+    index = _get(citation, "document_index")
+    if url is None and isinstance(index, int):
+        if not title:
+            head = f"document {index + 1}"
+        head += f", {location(citation)}"
+        cited = _get(citation, "cited_text")
+        if cited:
+            head += f": “{preview(str(cited), 120)}”"
     return head
 
 

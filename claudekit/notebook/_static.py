@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._base._errors import INTERRUPTS
 from .._base._markup import NO_MATH as _NO_MATH_CLASSES
 from .._base._markup import clean, markdown_html, text_html
+from ._approval import card_result
 from ._state import citation_text, preview, server_block_summary
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ def _tool_card(
         result = server_results.get(call.id, "")
         status = "error" if result.startswith("error:") else ("done" if result else "no result")
     elif call.error:
-        status, result = "invalid", call.error
+        status, result = "invalid", preview(call.error)
     elif call.result is not None:
         decision = (call.decision or "").lower()
         status = (
@@ -246,7 +247,7 @@ def _tool_card(
     else:
         status = "interrupted" if reply.interrupted else "not run"
         result = ""
-    return call.name, status, args, result, decided or ""
+    return call.name, status, args, card_result(status, result, decided), decided or ""
 
 
 def _server_results(reply: Reply) -> dict[str, str]:

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._base._events import ApprovalRequest, TextDelta
 from .._seams import View
-from ._state import TextPart, ToolCard, ViewState
+from ._pages import ViewSet, watch_pages
+from ._state import TextPart, ToolCard, ViewState, preview
 from ._static import cut_note, footer_line, static_bundle, usage_so_far
 from ._throttle import Throttle
 
@@ -131,7 +132,11 @@ def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
                 args = json.dumps(value, indent=2, ensure_ascii=False, default=str)
             except (TypeError, ValueError):
                 args = repr(value)
-    result = f"invalid arguments: {card.error}" if card.error else (card.result or "")
+    result = f"invalid arguments: {preview(card.error)}" if card.error else (card.result or "")
+    if card.decided:
+        from ._approval import card_result
+
+        result = card_result(card.status, result, card.decided)
     out: dict[str, Any] = {
         "id": card.id,
         "name": card.name,
@@ -178,7 +183,9 @@ class WidgetRenderer(View):
         self.refreshes = 0
         self.root: Any = None
         self.views = 0  # views of the live view the page reported now
+        self.viewset = ViewSet()
         self.seen = False  # a page showed the view at least once
+        self.reconnected = False  # a page reloaded while this reply ran (see _pages)
         self.headless = False  # no page can show a view (nbconvert, nbval): only the saved copy
         self.pending: dict[str, PendingCall] = {}
         self.ran: dict[str, Any] = {}  # arguments that ran when a person edited them
@@ -373,6 +380,7 @@ class WidgetRenderer(View):
             # The first refresh rides in the widget's opening state: one message fewer per reply, and a
             # page shows it as soon as the module loads (a message sent before that would be missed).
             self.root = DocWidget(self._message, caps + self._refresh())
+            watch_pages(self)
         # The widget view alone: nbval skips this mime type, so this output compares as nothing.
         bundle = {WIDGET_MIME: {"version_major": 2, "version_minor": 0, "model_id": self.root.model_id}}
         self._handle = self._show(bundle, raw=True, display_id=True)
@@ -392,10 +400,12 @@ class WidgetRenderer(View):
 
         kind = content.get("kind")
         if kind == "view":
-            self.views = max(0, self.views + (1 if content.get("shown") else -1))
+            self.views = self.viewset.update(content)
             self.seen = self.seen or self.views > 0
             for pending in self.pending.values():
                 pending.views_changed(self.views)
+        elif kind == "page":
+            self._page_connected()
         elif kind == "stop":
             if self._stop is not None and not self.state.final:
                 self._stop()
@@ -411,6 +421,25 @@ class WidgetRenderer(View):
                 self._push([["problem", refused[0], -1, refused[1]]])
         elif kind == "insert":
             self._insert(content.get("code"))
+
+    def page_connected(self) -> None:
+        """A page connected its widgets (a reload, another tab): called on the kernel's comm thread."""
+        self._message({"kind": "page"})
+
+    def _page_connected(self) -> None:
+        """Forget the views and ask the page's views to report again; a waiting card that does not come
+        back ends with the unattended policy (PendingCall.page_reconnected)."""
+        if self.state.final or self.root is None:
+            return
+        self.reconnected = True
+        self.viewset.forget()
+        self.views = 0
+        ping = getattr(self.root, "ping", None)
+        if callable(ping):
+            ping()
+        for pending in self.pending.values():
+            if not pending.done:
+                pending.page_reconnected()
 
     def _insert(self, code: Any) -> None:
         """A code block's Insert below: a new cell with it when this cell ends (``set_next_input``).
@@ -583,5 +612,7 @@ class WidgetRenderer(View):
                 with self._quick():
                     self._handle.update({}, raw=True)
             self._show(bundle, raw=True)
-        if self.root is not None:
+        if self.root is not None and not self.reconnected:
+            # After a reload the page no longer knows this cell's display id, so the saved copy above
+            # never reaches it: the view stays open and shows the finished reply instead.
             self.root.close()

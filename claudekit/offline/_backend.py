@@ -329,6 +329,9 @@ class OfflineBackend:
             blocks.append(Block("thinking", text=text, omitted=omitted))
         if turn.text:
             blocks.append(Block("text", text=turn.text))
+        for text, cites in turn.cited:
+            extra = {"citations": [dict(c) for c in cites]} if cites else {}
+            blocks.append(Block("text", text=text, extra=extra))
         for i, call in enumerate(turn.tool_calls):
             tid = call.id or "toolu_01" + b62(hashlib.sha256(f"{msg_id}:{i}".encode()).digest(), 22)
             args = json.dumps(dict(call.input), ensure_ascii=False)

@@ -5,8 +5,10 @@ Modes follow vcrpy: ``once`` (record when the file does not exist, else replay o
 ``all`` (always record, never replay). Requests match on method, path and the
 canonical JSON body (plus the ``x-claudekit-fault`` header); identical requests replay
 their recordings in order and then repeat the last one. Secrets never reach the file:
-auth headers and any header named like a key/token/secret are dropped, and
-``sk-ant-…`` values or bearer tokens anywhere are replaced.
+auth headers and any header named like a key/token/secret are dropped, the key a request
+carries is remembered, and everything written goes through claudekit's one redaction
+function (:func:`claudekit._base._secrets.scrub`, the store's): that key whatever its shape (a
+gateway's key too), key-shaped values and bearer tokens become ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -21,21 +23,23 @@ from typing import Any
 
 import httpx2
 
+from .._base._secrets import add_secret, scrub
 from ._faults import FAULT_HEADER
 
 __all__ = ["Cassette", "CassetteMiss", "RecordingTransport", "scrub"]
 
 MODES = ("once", "new_episodes", "none", "all")
 _SECRET_HEADER = re.compile(r"(key|token|secret|auth|cookie|session|password)", re.IGNORECASE)
-_SECRET_VALUE = re.compile(r"sk-ant-[A-Za-z0-9_\-]+|(?i:bearer)\s+[A-Za-z0-9._~+/\-]+=*")
 _HOP_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "content-encoding", "connection", "keep-alive"}
 )
 
 
-def scrub(text: str) -> str:
-    """Replace key-like values (``sk-ant-…``, bearer tokens) in ``text``."""
-    return _SECRET_VALUE.sub("[REDACTED]", text)
+def _remember_keys(headers: httpx2.Headers) -> None:
+    """The key this request sends is the key in use: redact it wherever it appears, whatever its shape."""
+    add_secret(headers.get("x-api-key"))
+    auth = headers.get("authorization") or ""
+    add_secret(auth.split(None, 1)[1] if " " in auth else auth)
 
 
 def _safe_headers(headers: httpx2.Headers) -> dict[str, str]:
@@ -211,6 +215,7 @@ class RecordingTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
+        _remember_keys(request.headers)
         key = request_key(request.method, request.url.path, body, request.headers.get(FAULT_HEADER))
         if self.mode != "all":
             entry = self.cassette.find(key)

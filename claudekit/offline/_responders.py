@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._base._jsonschema import resolve_refs
+from ._documents import cited_answer
 from ._errors import ApiError
 from ._faults import Fault
 from ._tokens import count_text
@@ -50,6 +51,8 @@ class Turn:
     tool_calls: Sequence[ToolCall] = ()
     stop_reason: str | None = None
     fault: Fault | None = None
+    #: Text blocks after ``text``, each with its citations (the documents' answers, see ``_documents``).
+    cited: Sequence[tuple[str, Sequence[Mapping[str, Any]]]] = ()
 
 
 class OfflineRequest:
@@ -492,6 +495,10 @@ class DefaultResponder:
                 thinking=f"The user asks: “{_quote(prompt, 120)}”. Plan: fill the requested JSON schema.",
                 text=json.dumps(value, ensure_ascii=False),
             )
+        cited = cited_answer(request.body, prompt)
+        if cited is not None:
+            plan = "Plan: answer from the documents' text and cite where each statement comes from."
+            return Turn(thinking=f"The user asks: “{_quote(prompt, 120)}”. {plan}", cited=cited)
         return _plain_reply(request, prompt)
 
     def _answer_results(self, request: OfflineRequest, results: list[tuple[str, str, str, bool]]) -> Turn:

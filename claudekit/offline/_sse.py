@@ -128,7 +128,9 @@ def block_start(b: Block) -> dict[str, Any]:
     if b.kind == "thinking":
         return {"type": "thinking", "thinking": "", "signature": ""}
     if b.kind == "text":
-        return {"type": "text", "text": ""}
+        # A cited block starts with an empty citations list, as the service streams it.
+        cited = "citations" in b.extra
+        return {"citations": [], "type": "text", "text": ""} if cited else {"type": "text", "text": ""}
     if b.kind == "tool_use":
         return {
             "type": "tool_use",
@@ -150,7 +152,9 @@ def block_deltas(b: Block) -> list[dict[str, Any]]:
         deltas.append({"type": "signature_delta", "signature": b.signature})
         return deltas
     if b.kind == "text":
-        return [{"type": "text_delta", "text": t} for t in _groups(text_pieces(b.text), _TEXT_GROUPS)]
+        # Citations arrive before the text they support, one citations_delta each (recorded streams).
+        cites = [{"type": "citations_delta", "citation": c} for c in b.extra.get("citations", ())]
+        return cites + [{"type": "text_delta", "text": t} for t in _groups(text_pieces(b.text), _TEXT_GROUPS)]
     if b.kind == "tool_use":
         return [{"type": "input_json_delta", "partial_json": f} for f in _json_fragments(b.text)]
     return []
@@ -160,6 +164,8 @@ def final_block(b: Block) -> dict[str, Any]:
     if b.kind == "thinking":
         return {"type": "thinking", "thinking": "" if b.omitted else b.text, "signature": b.signature}
     if b.kind == "text":
+        if "citations" in b.extra:
+            return {"citations": list(b.extra["citations"]), "type": "text", "text": b.text}
         return {"type": "text", "text": b.text}
     if b.kind == "tool_use":
         return {

@@ -28,6 +28,8 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ._documents import pdf_bytes, pdf_pages
+
 __all__ = [
     "BLOCK_FRAMING",
     "IMAGE_FALLBACK_TOKENS",
@@ -184,11 +186,23 @@ def block_tokens(block: Mapping[str, Any] | str) -> int:
             elif source.get("type") == "content":
                 n += _content_tokens(source.get("content", []))
             else:
-                n += IMAGE_FALLBACK_TOKENS
+                n += pdf_tokens(block)
     else:
         rest = {k: v for k, v in block.items() if k not in ("cache_control", "type")}
         n += count_text(canonical(rest))
     return n
+
+
+def pdf_tokens(block: Mapping[str, Any]) -> int:
+    """A PDF: its extracted text's tokens plus one page image per page (the service sends both);
+    a URL or file source, or bytes pypdf cannot read, costs the image fallback."""
+    raw = pdf_bytes(block)
+    pages = pdf_pages(raw) if raw is not None else None
+    if not pages:
+        return IMAGE_FALLBACK_TOKENS
+    # A page rendered at 150 dpi, then the documented image resize.
+    dpi = 150 / 72
+    return sum(count_text(p.text) + image_tokens(int(p.width * dpi), int(p.height * dpi)) for p in pages)
 
 
 def tool_tokens(tool: Mapping[str, Any]) -> int:

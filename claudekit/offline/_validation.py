@@ -21,6 +21,7 @@ from typing import Any
 
 from .._base import _models
 from ._context import Context
+from ._documents import check_documents
 from ._errors import ApiError
 from ._shapes import check_shape
 from ._turns import blocks_of, check_messages, merge_turns
@@ -204,6 +205,7 @@ def validate_request(body: Any, ctx: Context) -> dict[str, Any]:
     _check_thinking(view, spec, tool_names, ctx)
     _check_container(view, ctx)
     check_messages(view, messages, ctx)
+    check_documents(messages)
     _check_cache_breakpoints(view, messages)
     if spec is None:
         raise ApiError(404, f"model: {model}", "not_found_error")

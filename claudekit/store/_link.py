@@ -15,11 +15,11 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from .._base._secrets import remember_client
 from . import _context
 from ._open import get_store
 from ._paths import mode
 from ._query import AmbiguousChatError, StoredChat, load_chat
-from ._scrub import add_secret
 from ._store import ChatState
 
 if TYPE_CHECKING:
@@ -66,8 +66,7 @@ def resume(cls: type[Chat], name_or_id: str, overrides: dict[str, Any]) -> Chat:
 def attach(chat: Chat, store_id: str | None = None) -> None:
     """Give the chat its store id and link its usage records to it; remember its client's key to redact."""
     chat.store_id = store_id or uuid.uuid4().hex[:16]
-    add_secret(getattr(chat.client, "api_key", None))
-    add_secret(getattr(chat.client, "auth_token", None))
+    remember_client(chat.client)
     store = _store()
     if store is not None:
         store.register_chat(chat.name, chat.store_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _seams
+from .._base._secrets import scrub
 from ._frame import COLUMNS, _build_frame, _empty_columns, append_record
 from ._record import UsageRecord
 
@@ -63,7 +64,7 @@ class UsageLog:
         with self._lock:
             self._store(record)
             if self.path is not None:
-                line = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
+                line = scrub(json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")))
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
         for sink in self._sinks:
@@ -172,7 +173,7 @@ class UsageLog:
         """Write all records to ``path`` as JSONL (overwriting it)."""
         with Path(path).open("w", encoding="utf-8") as fh:
             for r in self._records:
-                fh.write(json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+                fh.write(scrub(json.dumps(r.to_dict(), ensure_ascii=False, separators=(",", ":"))) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> UsageLog:

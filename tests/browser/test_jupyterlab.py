@@ -654,6 +654,8 @@ def test_deny_reason_reaches_the_model(session: Session, lab: Lab) -> None:
     card = view.locator("details.ck-tool")
     expect(card.locator("summary")).to_contain_text("delete_file — denied")
     expect(card.locator("summary")).to_contain_text(f"Denied by you: {reason_text}")
+    shown = card.text_content() or ""
+    assert shown.count(reason_text) == 1, shown  # the card says the reason once (issue 21)
     # A decided card is one line: collapsed, no buttons, no empty reason box.
     expect(card).not_to_have_attribute("open", "")
     expect(view.locator("button.ck-approve, input.ck-reason")).to_have_count(0)

@@ -93,10 +93,12 @@ class Kernel:
         *,
         interrupt_after: float | None = None,
         on_message: Callable[[dict[str, Any]], None] | None = None,
+        every_message: bool = False,
     ) -> CellRun:
         """Run a cell and collect its iopub messages until the kernel is idle again.
 
-        ``on_message`` sees each of the cell's iopub messages as it arrives (e.g. to click a button).
+        ``on_message`` sees each of the cell's iopub messages as it arrives (e.g. to click a button);
+        with ``every_message``, also those of other requests meanwhile (as a page sees them all).
         """
         started = time.perf_counter()
         msg_id = self.kc.execute(code, store_history=True)
@@ -116,6 +118,8 @@ class Kernel:
             except queue.Empty:
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
+                if every_message and on_message is not None:
+                    on_message(msg)
                 continue
             run.messages.append(msg)
             if on_message is not None:

@@ -330,6 +330,7 @@ def test_approval_decision_reaches_the_running_cell(kernel: Kernel, button: str)
         assert "remove — done: removed /tmp/y · Approved by you (with edited arguments)" in md
     else:
         assert "remove — denied" in md and "Denied by you: not now" in md
+        assert md.count("not now") == 1, md  # the reason, once
     assert value(kernel, "[c.decision is not None for c in _claude.tool_calls]") == [True]
 
 
@@ -351,6 +352,16 @@ def test_a_raising_tool_is_one_line_and_tb_has_its_traceback(kernel: Kernel) -> 
     expected = "claudekit: tool gauge raised RuntimeError: the gauge is broken (the model was told)"
     assert lines == [f"{expected} · %tb for details"], run.stderr
     assert value(kernel, "str(sys.last_value)") == "the gauge is broken"
+
+
+def test_a_tool_error_with_newlines_is_still_one_line(kernel: Kernel) -> None:
+    kernel.ok(GAUGE.replace("the gauge is broken", "the gauge is broken:\\n  dial stuck\\n\\nat 3"))
+    run = kernel.ok("r = await gauged('read it')")
+    lines = [x for x in run.stderr.splitlines() if x.strip()]
+    expected = (
+        "claudekit: tool gauge raised RuntimeError: the gauge is broken: dial stuck at 3 (the model was told)"
+    )
+    assert lines == [f"{expected} · %tb for details"], run.stderr
 
 
 def test_printed_text_stays_before_and_after_the_view(kernel: Kernel) -> None:

@@ -100,6 +100,33 @@ async def test_edited_arguments_are_validated_in_the_kernel() -> None:
     assert card["decided"] == "Approved by you (with edited arguments)"
 
 
+@tool(approve=True)
+def delete_branch(name: str, force: bool = False, retries: int = 0) -> str:
+    """Delete a branch."""
+    return name
+
+
+async def test_edited_arguments_are_validated_strictly() -> None:
+    """What you typed, exactly, is what runs: no coercion of "yes" to True or "3" to 3."""
+    p = PendingCall(
+        ToolCall("id0", "delete_branch", {"name": "old"}), delete_branch, asyncio.get_running_loop()
+    )
+    _, w = doc([p])
+    for bad, where in (
+        ('{"name": "old", "force": "yes"}', "force"),
+        ('{"name": "old", "retries": "3"}', "retries"),
+    ):
+        w.say(kind="validate", id="id0", text=bad, n=1)
+        assert w.page.problems["id0"][0] == 1 and where in (w.page.problems["id0"][1] or ""), w.page.problems
+        w.say(kind="decide", id="id0", action="approve", text=bad, reason="")
+        await settle()
+        assert not p.done  # refused: the card stays open with the problem
+        assert w.page.problems["id0"][0] == -1 and where in w.page.problems["id0"][1]
+    w.say(kind="decide", id="id0", action="approve", text='{"name": "old", "force": true}', reason="")
+    await settle()
+    assert p.decision is not None and p.decision.arguments == {"name": "old", "force": True}
+
+
 async def test_unchanged_text_approves_the_original_arguments() -> None:
     (p,) = pending(asyncio.get_running_loop())
     _, w = doc([p])

@@ -6,7 +6,8 @@
 // Kernel -> page: custom messages {seq, ops, reset?}. Each op adds what changed (appended text, one
 // tool card, the status), so the bytes sent grow with the answer, not with its square. A page that
 // missed messages (its module loaded late, a reload) asks for the whole state once ({kind: "sync"}).
-// Page -> kernel: custom messages only ({kind: "view" | "sync" | "decide" | "validate" | "stop" | "insert"}):
+// Page -> kernel: custom messages only ({kind: "view" | "sync" | "decide" | "validate" | "stop" | "insert"}),
+// a view's report carrying its id (the kernel asks them again with {ping: true} when a page reconnects):
 // widget state typed while a cell runs is held back by the frontend until the kernel goes idle, custom
 // messages are not, so a decision carries its final arguments and reason in one message.
 
@@ -95,6 +96,10 @@ function apply(st, op) {
 
 function receive(model, msg) {
   const st = state(model);
+  if (msg.ping) { // a page reconnected: the kernel forgot its views, those still here say so
+    for (const view of st.views) model.send({ kind: "view", shown: true, view: view.id });
+    return;
+  }
   if (msg.reset) {
     const views = st.views;
     Object.assign(st, blank(), { views });
@@ -440,12 +445,13 @@ function initialize({ model }) {
 function render({ model, el: root }) {
   const st = state(model);
   const view = new View(model, root);
+  view.id = Math.random().toString(36).slice(2); // a page reload keeps no views: the kernel counts by id
   st.views.add(view);
-  model.send({ kind: "view", shown: true });
+  model.send({ kind: "view", shown: true, view: view.id });
   return () => {
     st.views.delete(view);
     view.remove();
-    if (!st.final) model.send({ kind: "view", shown: false });
+    if (!st.final) model.send({ kind: "view", shown: false, view: view.id });
   };
 }
 

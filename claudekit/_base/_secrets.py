@@ -1,0 +1,73 @@
+"""claudekit's one redaction function: what the store, cassettes, a job's state file, usage logs and
+saved conversations all apply before writing, and what a prompt field is checked with.
+
+Redacted: the key actually in use (``ANTHROPIC_API_KEY`` / ``ANTHROPIC_AUTH_TOKEN`` and every key a
+client of claudekit was given, whatever its shape: a gateway's key is not ``sk-ant-…``), key-shaped
+strings (``sk-ant-…``, other providers' ``sk-…``) and bearer tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from typing import Any
+
+__all__ = ["REDACTED", "add_secret", "current_secrets", "has_secret", "remember_client", "scrub"]
+
+REDACTED = "[redacted]"
+# Anthropic keys and tokens (sk-ant-api03-…, sk-ant-admin01-…, sk-ant-oat01-…), and other providers'
+# "sk-" keys made of one long random run; not "risk-averse" or "task-list" (a letter before the "sk-").
+_KEY_RE = re.compile(r"(?<![A-Za-z0-9_-])sk-(?:ant-[A-Za-z0-9_\-]{8,}|(?:proj-)?[A-Za-z0-9]{20,})")
+# "Bearer <token>" (an Authorization header's value); 16+ characters so that "bearer of news" stays.
+_BEARER_RE = re.compile(r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)[A-Za-z0-9._~+/\-]{16,}=*")
+_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+_MIN_SECRET = 8  # shorter values would redact ordinary words
+_lock = threading.Lock()
+_known: set[str] = set()
+
+
+def add_secret(value: str | None) -> None:
+    """Remember a key in use (a client's ``api_key``) so that its exact text is redacted too."""
+    if isinstance(value, str) and len(value) >= _MIN_SECRET:
+        with _lock:
+            _known.add(value)
+
+
+def remember_client(client: Any) -> None:
+    """Remember the keys an SDK client sends (``api_key``, ``auth_token``)."""
+    add_secret(getattr(client, "api_key", None))
+    add_secret(getattr(client, "auth_token", None))
+
+
+def _secrets() -> list[str]:
+    found = [v for name in _ENV if (v := os.environ.get(name)) and len(v) >= _MIN_SECRET]
+    with _lock:
+        found.extend(_known)
+    # As written inside JSON too (a key with a quote or a backslash is escaped there).
+    found.extend([escaped for v in found if (escaped := json.dumps(v)[1:-1]) != v])
+    # Longest first: a key that contains another is replaced whole.
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every known secret, key-shaped string and bearer token replaced by ``[redacted]``."""
+    for secret in _secrets() if secrets is None else secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    if "sk-" in text:
+        text = _KEY_RE.sub(REDACTED, text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
+    return text
+
+
+def has_secret(text: str, secrets: list[str] | None = None) -> bool:
+    """Whether :func:`scrub` would change ``text``."""
+    return scrub(text, secrets) != text
+
+
+def current_secrets() -> list[str]:
+    """The secrets :func:`scrub` looks for now (read once per batch by a writer)."""
+    return _secrets()
