@@ -9,6 +9,9 @@ It speaks the wire protocol only (no Jupyter, nothing of the core: of claudekit 
     client = make_async_client(backend)          # anthropic.AsyncAnthropic, in process
     with backend.serve() as server:              # or over loopback HTTP
         ...  # anthropic.Anthropic(base_url=server.base_url, api_key="offline")
+
+Inside, ``_wire`` (Call, Reply, Route) is the leaf every part speaks; the transports, the server and the batch
+store take a handler callable (the backend is one), never the backend itself, so none imports it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._backend import Call, OfflineBackend, Route
+from ._backend import OfflineBackend
 from ._batches import BatchSettings
 from ._cache import CacheUsage, min_cacheable_tokens
 from ._cache import build_prompt as _build_prompt
@@ -29,6 +32,7 @@ from ._server import OfflineServer
 from ._tokens import count_text
 from ._transport import OfflineAsyncTransport, OfflineTransport
 from ._validation import KNOWN_MODELS, RULES
+from ._wire import Call, Route
 
 __all__ = [
     "FAULT_HEADER",

@@ -9,131 +9,33 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from dataclasses import dataclass
+from typing import Any
 
 from .._base import _models
+from ._batches import BatchSettings, BatchStore
 from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
 from ._faults import FAULT_HEADER, Fault
 from ._models_api import get_model, list_models
+from ._ratelimit import DEFAULT_LIMITS, RateLimiter, RateLimits, WallClock
 from ._recent import RecentList
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
+from ._server import OfflineServer
 from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
 from ._threads import ThreadStore
+from ._transport import OfflineAsyncTransport, OfflineTransport
 from ._validation import Context, parse_betas, thinking_on, validate_request
+from ._wire import Action, Call, Cut, Reply, Route, Sleep, Stall, b62, json_reply
 
-if TYPE_CHECKING:
-    from ._batches import BatchSettings, BatchStore
-    from ._ratelimit import RateLimits
-    from ._server import OfflineServer
-    from ._transport import OfflineAsyncTransport, OfflineTransport
-
+# The wire types live in a leaf (._wire); re-exported here, where they were first defined.
 __all__ = ["Call", "Cut", "OfflineBackend", "Reply", "Route", "Sleep", "Stall"]
 
 _KEEP_REQUESTS = 512  # request bodies kept for inspection
 _KEEP_BYTES = 64 * 2**20  # …and at most about this many bytes of them
 _KEEP_LOG = 10_000  # (method, path) entries kept
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-
-def _b62(data: bytes, n: int) -> str:
-    num = int.from_bytes(data, "big")
-    out = []
-    for _ in range(n):
-        num, r = divmod(num, 62)
-        out.append(_B62[r])
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class Sleep:
-    """Pause between chunks (pacing)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Stall:
-    """A stall fault: nothing arrives for ``seconds`` (clients with a shorter read timeout give up)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Cut:
-    """Close the connection here, before the body is complete."""
-
-
-Action = bytes | Sleep | Stall | Cut
-
-
-@dataclass
-class Reply:
-    """A response: status, headers, and the body as a list of chunks and control actions."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    actions: list[Action] = field(default_factory=list)
-    streaming: bool = False
-    usage: Mapping[str, Any] | None = None  # of an answered /v1/messages request (for rate limits)
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(a for a in self.actions if isinstance(a, bytes))
-
-
-@dataclass(frozen=True)
-class Call:
-    """One HTTP request as a route handler sees it (header names lower-case)."""
-
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]
-    body: bytes
-    params: Mapping[str, str]
-    msg_id: str
-    req_id: str
-
-    def json(self) -> Any:
-        """The body parsed as JSON, or the API's 400 for a body that is not JSON text."""
-        try:
-            parsed = json.loads(self.body or b"null")
-            lone = _has_lone_surrogate(parsed)
-        except ValueError as exc:
-            raise ApiError(400, f"There was an issue with the JSON body: {exc}") from None
-        except RecursionError:
-            # 100k nested arrays: Python's parser gives up (the service answers 400 as well).
-            raise ApiError(400, "There was an issue with the JSON body: it is nested too deeply") from None
-        if lone:
-            # Valid JSON (a "\ud800" escape) that is not valid Unicode text.
-            raise ApiError(400, "There was an issue with the JSON body: invalid Unicode (lone surrogate)")
-        return parsed
-
-
-@dataclass(frozen=True)
-class Route:
-    """``method`` plus a path template (``/v1/models/{model_id}``) and the handler that answers it."""
-
-    method: str
-    template: str
-    handler: Callable[[Call], Reply]
-
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The template's parameters when ``method`` and ``path`` are this route's, else ``None``."""
-        want, got = self.template.strip("/").split("/"), path.strip("/").split("/")
-        if method != self.method or len(want) != len(got):
-            return None
-        params: dict[str, str] = {}
-        for part, value in zip(want, got, strict=True):
-            if part.startswith("{") and part.endswith("}"):
-                params[part[1:-1]] = unquote(value)
-            elif part != value:
-                return None
-        return params
 
 
 @dataclass
@@ -180,9 +82,6 @@ class OfflineBackend:
         rate_limits: RateLimits | None = None,
         batches: BatchSettings | None = None,
     ) -> None:
-        from ._batches import BatchSettings, BatchStore
-        from ._ratelimit import DEFAULT_LIMITS, RateLimiter, WallClock
-
         self.responder: Responder = responder if responder is not None else DefaultResponder()
         self._base_clock = clock or time.monotonic
         self._offset = 0.0
@@ -207,7 +106,9 @@ class OfflineBackend:
         self.threads = ThreadStore(self.now)
         wall = WallClock(self.now)
         self.rate_limiter = RateLimiter(rate_limits or DEFAULT_LIMITS, self.now, wall)
-        self.batches: BatchStore = BatchStore(self, batches or BatchSettings(), wall)
+        self.batches: BatchStore = BatchStore(
+            self._batch_answer, self._next_ids, self.now, batches or BatchSettings(), wall
+        )
         self.routes += self.batches.routes()
 
     # -- clock ----------------------------------------------------------------------------------
@@ -225,20 +126,14 @@ class OfflineBackend:
     # -- ways to reach it ------------------------------------------------------------------------
     def async_transport(self) -> OfflineAsyncTransport:
         """An ``httpx2.AsyncBaseTransport`` for ``httpx2.AsyncClient(transport=…)``."""
-        from ._transport import OfflineAsyncTransport
-
-        return OfflineAsyncTransport(self)
+        return OfflineAsyncTransport(self.handle)
 
     def transport(self) -> OfflineTransport:
         """A synchronous ``httpx2.BaseTransport`` for ``httpx2.Client(transport=…)``."""
-        from ._transport import OfflineTransport
-
-        return OfflineTransport(self)
+        return OfflineTransport(self.handle)
 
     def serve(self, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> OfflineServer:
         """Start a loopback HTTP server in a background thread (``port=0`` picks a free port)."""
-        from ._server import OfflineServer
-
         return OfflineServer(self, host, port, verbose=verbose).start()
 
     # -- ids ------------------------------------------------------------------------------------
@@ -247,9 +142,13 @@ class OfflineBackend:
             self._counter += 1
             n = self._counter
         digest = hashlib.sha256(raw + n.to_bytes(8, "big")).digest()
-        return "msg_01" + _b62(digest[:16], 22), "req_011C" + _b62(digest[16:], 20)
+        return "msg_01" + b62(digest[:16], 22), "req_011C" + b62(digest[16:], 20)
 
     # -- entry point ----------------------------------------------------------------------------
+    def __call__(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        """A backend is a :data:`~claudekit.offline._wire.Handler`: ``OfflineServer(backend)`` serves it."""
+        return self.handle(method, path, headers, body)
+
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one HTTP request (headers with lower-case names)."""
         path, _, query = path.partition("?")
@@ -280,13 +179,13 @@ class OfflineBackend:
             call = Call(method, path, query, headers, body, params, msg_id, req_id)
             return route.handler(call)
         except ApiError as err:
-            return _json_reply(
+            return json_reply(
                 err.status, error_body(err.error_type, err.message, req_id, err.details), req_id
             )
         except RecursionError:
             # Parsed JSON nested deeper than a later check can walk (a schema, a tool input).
             body_ = error_body("invalid_request_error", "The request body is nested too deeply", req_id)
-            return _json_reply(400, body_, req_id)
+            return json_reply(400, body_, req_id)
 
     def _route(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         for route in self.routes:
@@ -313,7 +212,7 @@ class OfflineBackend:
         if refusal is not None:
             wait, which = refusal
             body = error_body("rate_limit_error", limiter.refusal_message(which), call.req_id)
-            reply = _json_reply(429, body, call.req_id)
+            reply = json_reply(429, body, call.req_id)
             reply.headers.append(("retry-after", str(max(1, math.ceil(wait)))))
         else:
             reply = self._messages(call, fault)
@@ -329,13 +228,13 @@ class OfflineBackend:
         if fault is not None and fault.kind == "status":
             return self._status_reply(fault, call.req_id)
         view = validate_request(call.json(), self._context(call, count_tokens=True))
-        return _json_reply(200, {"input_tokens": build_prompt(view).total}, call.req_id)
+        return json_reply(200, {"input_tokens": build_prompt(view).total}, call.req_id)
 
     def _list_models_route(self, call: Call) -> Reply:
-        return _json_reply(200, list_models(call.query, self.today()), call.req_id)
+        return json_reply(200, list_models(call.query, self.today()), call.req_id)
 
     def _get_model_route(self, call: Call) -> Reply:
-        return _json_reply(200, get_model(call.params["model_id"], self.today()), call.req_id)
+        return json_reply(200, get_model(call.params["model_id"], self.today()), call.req_id)
 
     @staticmethod
     def _header_fault(headers: Mapping[str, str]) -> Fault | None:
@@ -348,7 +247,7 @@ class OfflineBackend:
             raise ApiError(400, f"{FAULT_HEADER}: {exc}") from None
 
     def _status_reply(self, fault: Fault, req_id: str) -> Reply:
-        reply = _json_reply(
+        reply = json_reply(
             fault.status_code, error_body(fault.resolved_error_type, fault.resolved_message, req_id), req_id
         )
         if fault.retry_after is not None:
@@ -356,6 +255,10 @@ class OfflineBackend:
         if fault.should_retry is not None:
             reply.headers.append(("x-should-retry", str(fault.should_retry).lower()))
         return reply
+
+    def _batch_answer(self, call: Call) -> Reply:
+        """One request of a message batch: answered as a non-streaming ``/v1/messages``, no header faults."""
+        return self._messages(call, None)
 
     def _messages(self, call: Call, fault: Fault | None) -> Reply:
         raw = call.json()
@@ -406,7 +309,7 @@ class OfflineBackend:
         if view.get("stream"):
             reply = self._stream_reply(message, rendered, usage, call.req_id, fault)
         else:
-            reply = _json_reply(200, message_json(message, rendered, usage), call.req_id)
+            reply = json_reply(200, message_json(message, rendered, usage), call.req_id)
             reply = self._apply_body_fault(reply, fault)
         reply.usage = {**usage, "output_tokens": rendered.output_tokens}
         return reply
@@ -430,7 +333,7 @@ class OfflineBackend:
             extra = {"citations": [dict(c) for c in cites]} if cites else {}
             blocks.append(Block("text", text=text, extra=extra))
         for i, call in enumerate(turn.tool_calls):
-            tid = call.id or "toolu_01" + _b62(hashlib.sha256(f"{msg_id}:{i}".encode()).digest(), 22)
+            tid = call.id or "toolu_01" + b62(hashlib.sha256(f"{msg_id}:{i}".encode()).digest(), 22)
             args = json.dumps(dict(call.input), ensure_ascii=False)
             if fault is not None and fault.kind == "truncated_tool_json" and i == 0:
                 args = args[: max(1, len(args) // 2)]
@@ -498,7 +401,7 @@ class OfflineBackend:
             reply.actions.insert(0, Stall(fault.seconds))
         elif fault.kind == "error_event":
             req_id = dict(reply.headers)["request-id"]
-            return _json_reply(
+            return json_reply(
                 529,
                 error_body(fault.error_type or "overloaded_error", fault.resolved_message, req_id),
                 req_id,
@@ -619,24 +522,6 @@ def _complete_removed(call: Call) -> Reply:
     )
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    # Iterative: JSON that the parser accepts is never refused for its depth here.
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return False
-
-
 def _params_hash(body: Mapping[str, Any]) -> str:
     keys = ("thinking", "tool_choice", "output_config")
     return hashlib.sha256(json.dumps({k: body.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()
@@ -644,13 +529,3 @@ def _params_hash(body: Mapping[str, Any]) -> str:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _json_reply(status: int, payload: Mapping[str, Any], req_id: str) -> Reply:
-    data = json.dumps(payload, ensure_ascii=False).encode()
-    headers = [
-        ("content-type", "application/json"),
-        ("content-length", str(len(data))),
-        ("request-id", req_id),
-    ]
-    return Reply(status, headers, [data])

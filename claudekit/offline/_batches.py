@@ -34,16 +34,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
-from ._backend import Call, Reply, Route, Sleep, _b62, _json_reply
 from ._errors import ApiError, error_body
 from ._faults import Fault
 from ._ratelimit import WallClock
-
-if TYPE_CHECKING:
-    from ._backend import OfflineBackend
+from ._wire import Call, Reply, Route, Sleep, b62, json_reply
 
 __all__ = ["BATCHES_PATH", "BatchSettings", "BatchStore"]
 
@@ -89,8 +86,19 @@ class _Batch:
 class BatchStore:
     """The batches of one backend (shared by every client and server thread that reaches it)."""
 
-    def __init__(self, backend: OfflineBackend, settings: BatchSettings, wall: WallClock) -> None:
-        self.backend = backend
+    def __init__(
+        self,
+        answer: Callable[[Call], Reply],
+        ids: Callable[[bytes], tuple[str, str]],
+        now: Callable[[], float],
+        settings: BatchSettings,
+        wall: WallClock,
+    ) -> None:
+        """``answer`` answers one request as a non-streaming ``/v1/messages``; ``ids`` makes a message
+        and request id from a seed; ``now`` is the backend's clock."""
+        self._answer_call = answer
+        self._ids = ids
+        self._now = now
         self.settings = settings
         self._wall = wall
         self._batches: dict[str, _Batch] = {}
@@ -125,7 +133,7 @@ class BatchStore:
         def handler(call: Call) -> Reply:
             with self._lock:
                 payload = answer(call, _base_url(call))
-            return _json_reply(200, payload, call.req_id)
+            return json_reply(200, payload, call.req_id)
 
         return handler
 
@@ -134,10 +142,10 @@ class BatchStore:
         refusal = self.settings.create_fault(self._creates) if self.settings.create_fault else None
         if refusal is not None:
             body = error_body(refusal.resolved_error_type, refusal.resolved_message, call.req_id)
-            return _json_reply(refusal.status_code, body, call.req_id)
+            return json_reply(refusal.status_code, body, call.req_id)
         with self._lock:
             payload = self._view(self._create(call.body), _base_url(call))
-        reply = _json_reply(200, payload, call.req_id)
+        reply = json_reply(200, payload, call.req_id)
         if self.settings.create_seconds > 0:
             reply.actions.insert(0, Sleep(self.settings.create_seconds))
         return reply
@@ -178,10 +186,10 @@ class BatchStore:
             seen.add(cid)
             if not isinstance(item.get("params"), dict):
                 raise ApiError(400, f"requests.{i}.params: Input should be an object")
-        now = self.backend.now()
+        now = self._now()
         self._counter += 1
         digest = hashlib.sha256(f"{id(self)}:{self._counter}:{now}".encode()).digest()
-        batch_id = "msgbatch_01" + _b62(digest, 22)
+        batch_id = "msgbatch_01" + b62(digest, 22)
         n = len(requests)
         order = list(range(n))
         random.Random(batch_id).shuffle(order)
@@ -237,7 +245,7 @@ class BatchStore:
         if batch.ended_at is not None:
             raise ApiError(400, f"Message batch {batch_id} has already ended and cannot be canceled")
         if batch.cancel_at is None:
-            batch.cancel_at = self.backend.now()
+            batch.cancel_at = self._now()
             self._advance(batch)
         return batch
 
@@ -254,7 +262,7 @@ class BatchStore:
         batch = self._get(batch_id)
         if batch.ended_at is None:
             raise ApiError(400, f"Message batch {batch_id} has not ended yet; its results are not available")
-        if self.backend.now() >= batch.created + _RETENTION:
+        if self._now() >= batch.created + _RETENTION:
             raise ApiError(404, f"The results of message batch {batch_id} have expired (kept 29 days)")
         order = list(range(len(batch.custom_ids)))
         random.Random(batch_id + ":results").shuffle(order)  # the service's order is arbitrary
@@ -275,7 +283,7 @@ class BatchStore:
         """Answer every request due by now; end the batch when all are done, canceled or expired."""
         if batch.ended_at is not None:
             return
-        now = self.backend.now()
+        now = self._now()
         horizon = min(now, batch.expires, math.inf if batch.cancel_at is None else batch.cancel_at)
         n = len(batch.order)
         while batch.done < n and batch.due[batch.order[batch.done]] <= horizon:
@@ -303,8 +311,7 @@ class BatchStore:
             return {"type": "expired"}
         if fault == "errored":
             fault = Fault.status(500)
-        backend = self.backend
-        msg_id, req_id = backend._next_ids(custom_id.encode())
+        msg_id, req_id = self._ids(custom_id.encode())
         if isinstance(fault, Fault):
             return _errored(fault.resolved_error_type, fault.resolved_message, req_id)
         try:
@@ -312,7 +319,7 @@ class BatchStore:
                 raise ApiError(400, "stream: streaming is not supported for requests in a message batch")
             body = json.dumps(params, ensure_ascii=False).encode()
             call = Call("POST", "/v1/messages", "", {}, body, {}, msg_id, req_id)
-            reply = backend._messages(call, None)
+            reply = self._answer_call(call)
             payload = json.loads(reply.body)
         except ApiError as err:
             return _errored(err.error_type, err.message, req_id)
@@ -333,7 +340,7 @@ class BatchStore:
         else:
             counts["processing"] = len(batch.custom_ids)
         archived = batch.created + _RETENTION
-        is_archived = self.backend.now() >= archived
+        is_archived = self._now() >= archived
         status = "ended" if ended else "canceling" if batch.cancel_at is not None else "in_progress"
         return {
             "id": batch.id,

@@ -336,11 +336,7 @@ def value_for_schema(
         return value_for_schema(s, prompt, key, index=i, root=root, depth=depth + 1)
 
     if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
-        low = prompt.lower()
-        for option in schema["enum"]:
-            if isinstance(option, str) and re.search(rf"\b{re.escape(option.lower())}\b", low):
-                return option
-        return schema["enum"][0]
+        return _enum_value(schema["enum"], prompt)
     if "const" in schema:
         return schema["const"]
     t = schema.get("type")
@@ -354,13 +350,7 @@ def value_for_schema(
         chosen = next((o for o in options if o.get("type") != "null"), options[0] if options else {})
         return sub(chosen, name, index)
     if t in ("integer", "number"):
-        found = _field_values(name, prompt) if name else []
-        nums = [v for v in found if re.fullmatch(r"-?\d+(?:\.\d+)?", v)] or _numbers(prompt)
-        value: float = float(nums[min(index, len(nums) - 1)]) if nums else float(schema.get("minimum", 1))
-        if "minimum" in schema:
-            value = max(value, float(schema["minimum"]))
-        if "maximum" in schema:
-            value = min(value, float(schema["maximum"]))
+        value = _number_value(schema, prompt, name, index)
         return int(value) if t == "integer" else value
     if t == "boolean":
         found = _field_values(name, prompt) if name else []
@@ -374,19 +364,51 @@ def value_for_schema(
         count = least if depth >= _MAX_DEPTH else max(1, least)
         return [sub(item_schema, name, index + i) for i in range(count)]
     if t == "object" or "properties" in schema:
-        props = schema.get("properties") or {}
-        required = set(schema.get("required") or [])
-        obj: dict[str, Any] = {}
-        for key, prop in props.items():
-            if not isinstance(prop, Mapping):
-                continue
-            mentioned = depth < _MAX_DEPTH and (
-                bool(_field_values(key, prompt)) or _enum_mentioned(resolve_refs(prop, root), prompt)
-            )
-            if key in required or mentioned:
-                obj[key] = sub(prop, key, index)
-        return obj
+        return _object_value(schema, prompt, index, root, depth, sub)
     return _string_value(name, prompt, index, _schema_example(schema))
+
+
+def _enum_value(options: list[Any], prompt: str) -> Any:
+    """The first option the prompt names as a word, else the first option."""
+    low = prompt.lower()
+    for option in options:
+        if isinstance(option, str) and re.search(rf"\b{re.escape(option.lower())}\b", low):
+            return option
+    return options[0]
+
+
+def _number_value(schema: Mapping[str, Any], prompt: str, name: str, index: int) -> float:
+    """The field's number in the prompt (else its index-th number), clamped to the schema's bounds."""
+    found = _field_values(name, prompt) if name else []
+    nums = [v for v in found if re.fullmatch(r"-?\d+(?:\.\d+)?", v)] or _numbers(prompt)
+    value = float(nums[min(index, len(nums) - 1)]) if nums else float(schema.get("minimum", 1))
+    if "minimum" in schema:
+        value = max(value, float(schema["minimum"]))
+    if "maximum" in schema:
+        value = min(value, float(schema["maximum"]))
+    return value
+
+
+def _object_value(
+    schema: Mapping[str, Any],
+    prompt: str,
+    index: int,
+    root: Mapping[str, Any],
+    depth: int,
+    sub: Callable[[Mapping[str, Any], str, int], Any],
+) -> dict[str, Any]:
+    """The required properties, and the optional ones the prompt mentions (not past the depth limit)."""
+    required = set(schema.get("required") or [])
+    obj: dict[str, Any] = {}
+    for key, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, Mapping):
+            continue
+        mentioned = depth < _MAX_DEPTH and (
+            bool(_field_values(key, prompt)) or _enum_mentioned(resolve_refs(prop, root), prompt)
+        )
+        if key in required or mentioned:
+            obj[key] = sub(prop, key, index)
+    return obj
 
 
 def _enum_mentioned(schema: Mapping[str, Any], prompt: str) -> bool:

@@ -18,13 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import TYPE_CHECKING, Any
 
-from ._backend import Cut, Sleep, Stall
 from ._errors import error_body
+from ._wire import Cut, Handler, Sleep, Stall
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from ._backend import OfflineBackend
 
 __all__ = ["MAX_BODY_BYTES", "OfflineServer"]
 
@@ -62,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "claudekit-offline"
     sys_version = ""
-    backend: OfflineBackend
+    handler: Handler
     verbose = False
     idle_timeout = _IDLE_TIMEOUT
     request_timeout = _REQUEST_TIMEOUT
@@ -133,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.backend.handle(self.command, self.path, headers, body)
+        reply = self.handler(self.command, self.path, headers, body)
         actions = list(reply.actions)
         while actions and isinstance(actions[0], (Sleep, Stall)):
             first = actions.pop(0)
@@ -227,7 +225,7 @@ class OfflineServer:
 
     def __init__(
         self,
-        backend: OfflineBackend,
+        handler: Handler,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
@@ -237,17 +235,18 @@ class OfflineServer:
         request_timeout: float = _REQUEST_TIMEOUT,
     ) -> None:
         settings = {
-            "backend": backend,
+            "handler": staticmethod(handler),
             "verbose": verbose,
             "idle_timeout": idle_timeout,
             "request_timeout": request_timeout,
         }
-        handler = type("Handler", (_Handler,), settings)
+        request_handler = type("Handler", (_Handler,), settings)
         server = type("Server", (_Server,), {"workers": workers})
-        self._httpd = server((host, port), handler)
+        self._httpd = server((host, port), request_handler)
         self.host = host
         self.port = int(self._httpd.server_address[1])
-        self.backend = backend
+        # What it serves: an OfflineBackend (itself a Handler) or any other handler callable.
+        self.backend = handler
         self._thread: threading.Thread | None = None
 
     @property

@@ -1,18 +1,15 @@
-"""In-process httpx2 transports (async and sync) over :class:`OfflineBackend`."""
+"""In-process httpx2 transports (async and sync) over a handler callable, e.g. an :class:`OfflineBackend`."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 
-from ._backend import Action, Cut, Reply, Sleep, Stall
-
-if TYPE_CHECKING:
-    from ._backend import OfflineBackend
+from ._wire import Action, Cut, Handler, Reply, Sleep, Stall
 
 __all__ = ["OfflineAsyncTransport", "OfflineTransport"]
 
@@ -69,12 +66,12 @@ async def _async_wait(action: Action, timeout: float | None, request: httpx2.Req
 class OfflineAsyncTransport(httpx2.AsyncBaseTransport):
     """``httpx2.AsyncClient(transport=backend.async_transport())``."""
 
-    def __init__(self, backend: OfflineBackend) -> None:
-        self.backend = backend
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         body = await request.aread()
-        reply = self.backend.handle(request.method, request.url.raw_path.decode(), _headers(request), body)
+        reply = self.handler(request.method, request.url.raw_path.decode(), _headers(request), body)
         head, rest = _split_head(reply)
         timeout = _read_timeout(request)
         for action in head:
@@ -118,12 +115,12 @@ def _sync_wait(action: Action, timeout: float | None, request: httpx2.Request) -
 class OfflineTransport(httpx2.BaseTransport):
     """``httpx2.Client(transport=backend.transport())`` — the synchronous twin."""
 
-    def __init__(self, backend: OfflineBackend) -> None:
-        self.backend = backend
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         body = request.read()
-        reply = self.backend.handle(request.method, request.url.raw_path.decode(), _headers(request), body)
+        reply = self.handler(request.method, request.url.raw_path.decode(), _headers(request), body)
         head, rest = _split_head(reply)
         timeout = _read_timeout(request)
         for action in head:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import ApiError
 
 if TYPE_CHECKING:
-    from ._validation import Context
+    from ._context import Context
 
 __all__ = ["blocks_of", "check_messages", "merge_turns"]
 

@@ -12,19 +12,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .._base import _models
+from ._context import Context
 from ._documents import check_documents
 from ._errors import ApiError
 from ._shapes import check_shape
-from ._signing import ThinkingSigner
 from ._turns import blocks_of, check_messages, merge_turns
 
 __all__ = [
@@ -133,16 +132,6 @@ _SEEN_BETAS = frozenset(
         "tools-2024-04-04",
     }
 )
-
-
-@dataclass(frozen=True)
-class Context:
-    """What validation needs besides the body: the signer, the clock and the request's betas."""
-
-    signer: ThinkingSigner
-    today: dt.date = field(default_factory=dt.date.today)
-    betas: frozenset[str] = frozenset()
-    count_tokens: bool = False
 
 
 def _bad(message: str, status: int = 400) -> ApiError:

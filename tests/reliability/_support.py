@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claudekit.offline import OfflineBackend
-from claudekit.offline._backend import Cut, Reply, Sleep, Stall
+from claudekit.offline._wire import Cut, Reply, Sleep, Stall
 
 FULL = os.environ.get("CLAUDEKIT_RELIABILITY", "").strip().lower() == "full"
 
