@@ -253,3 +253,20 @@ def test_to_cell_headless_says_no_cell_was_added(tmp_path: Path, monkeypatch: py
     assert len(nb.cells) == len(TO_CELL)  # indeed no cell was added
     note = "".join(o.get("text", "") for o in nb.cells[2].outputs)
     assert "new cell below" not in note and "no cell was added" in note and "headless" in note, note
+
+
+def test_a_script_without_a_key_says_so_in_one_plain_line_first(tmp_path: Path) -> None:
+    """backend="anthropic" refuses the offline fallback: Chat() raises MissingAPIKeyError at the top level."""
+    (tmp_path / "nokey.py").write_text("import claudekit as ck\nchat = ck.Chat(backend='anthropic')\n")
+    done = run_python("nokey.py", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("claudekit: MissingAPIKeyError: no Anthropic API key found"), done.stderr[:500]
+    assert "set ANTHROPIC_API_KEY" in lines[0] and lines[1] == "Traceback (most recent call last):"
+    # An error the script catches says nothing.
+    (tmp_path / "caught.py").write_text(
+        "import claudekit as ck\ntry:\n    ck.Chat(backend='anthropic')\nexcept ck.MissingAPIKeyError:\n"
+        "    print('handled')\n"
+    )
+    quiet = run_python("caught.py", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == "handled\n" and quiet.stderr == ""
