@@ -3,6 +3,7 @@ stored chats carry is refused with the list (issue 28, item 2), never resolved t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,18 @@ def test_default_names_differ_across_kernels(home: Path, monkeypatch: pytest.Mon
     stored = store.chats()
     assert sorted(stored.name) == sorted(names)
     assert ck.Chat.resume(names[1], offline=OfflineBackend(), render=False).name == names[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_process_names_its_chats_apart(home: Path) -> None:
+    """A fork starts with its parent's counter and mark: it must not repeat the parent's next name."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its first default name and leave at once
+        os.write(write, ck.Chat(offline=OfflineBackend(), render=False).name.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    os.close(read)
+    assert child and child != ck.Chat(offline=OfflineBackend(), render=False).name
