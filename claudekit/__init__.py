@@ -14,6 +14,7 @@ from __future__ import annotations
 
 # Public subpackages; importing notebook registers the live renderer with the core (cheap: no ipywidgets).
 from . import _base, mcp, notebook, store, usage
+from ._base import _excepthook
 from ._base._errors import (
     APIError,
     AuthenticationError,
@@ -75,6 +76,8 @@ from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
 from .notebook import load_ipython_extension, unload_ipython_extension
 from .store import chats, search
+
+_excepthook.install()  # a script ended by a claudekit error: its one line first
 
 __version__ = _base.__version__
 

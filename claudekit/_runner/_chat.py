@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import logging
 import os
+import secrets
 from collections.abc import AsyncGenerator, Awaitable, Generator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,18 @@ if TYPE_CHECKING:
 __all__ = ["Chat", "ReplyStream"]
 
 _ids = itertools.count(1)
+# This kernel's (process's) mark in default chat names: every kernel counts from 1, so the number alone
+# would repeat across kernels sharing one store; a fork gets its own mark and count.
+_kernel_tag = secrets.token_hex(3)
+
+
+def _new_kernel_tag() -> None:
+    global _ids, _kernel_tag
+    _ids, _kernel_tag = itertools.count(1), secrets.token_hex(3)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_new_kernel_tag)
 _SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
@@ -494,9 +507,8 @@ async def _finished() -> AsyncGenerator[Event, None]:
 
 
 def _default_name() -> str:
-    """The notebook's (or script's) name and a number, ``analysis-1``; ``chat-1`` when there is neither.
-
-    Not unique across kernels: :meth:`Chat.resume` refuses a name that several stored chats carry."""
+    """The notebook's (or script's) name, a number and this kernel's mark, ``analysis-1-3fa9c2``; ``chat-…``
+    when there is neither. Unique across kernels (a random 6-hex mark), so that a name resumes one chat."""
     import sys
     from pathlib import PurePath
 
@@ -507,7 +519,7 @@ def _default_name() -> str:
     stem = PurePath(where).stem if where else ""
     if not stem or stem.startswith("_"):  # __main__.py of `python -m …`
         stem = "chat"
-    return f"{stem}-{next(_ids)}"
+    return f"{stem}-{next(_ids)}-{_kernel_tag}"
 
 
 def _make_usage_log(usage_log: Any) -> Any:

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._base._errors import ConfigError
+from ._where import headless
 
 __all__ = ["CodeBlock", "code_blocks", "ignoring_frontend", "insert_code", "pick_block", "to_cell"]
 
 _OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 _PYTHON = ("", "python", "py", "python3", "ipython", "ipython3", "pycon")
+_BELOW = " is in a new cell below, not run"
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def pick_block(markdown: str, block: int | None = None) -> tuple[CodeBlock | Non
     lines = chosen.code.count("\n") + 1 if chosen.code else 0
     which = "the answer's code" if len(blocks) == 1 else f"code block {index} of {len(blocks)}"
     more = " (--code N or to_cell(N) picks another)" if len(blocks) > 1 else ""
-    return chosen, f"{which} ({lines} line{'s' if lines != 1 else ''}) is in a new cell below, not run{more}"
+    return chosen, f"{which} ({lines} line{'s' if lines != 1 else ''}){_BELOW}{more}"
 
 
 def ignoring_frontend() -> str | None:
@@ -112,6 +114,12 @@ def insert_code(shell: Any, markdown: str, block: int | None = None) -> str:
         return (
             f"claudekit: {ignoring} ignores requests for a new cell (set_next_input), so none was added: "
             "copy the code from the answer above"
+        )
+    if headless():  # nbconvert, nbval, papermill drop the payload: no page, no new cell
+        which = note.partition(_BELOW)[0]
+        return (
+            f"claudekit: no cell was added: this notebook runs headless (nbconvert, nbval, papermill add no "
+            f"cells); {which} stays in the answer"
         )
     return f"claudekit: {note}"
 

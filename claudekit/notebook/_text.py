@@ -22,6 +22,7 @@ from .._base._events import (
     ToolCallReady,
     ToolResult,
 )
+from .._base._excepthook import mark_said
 from .._seams import View
 from ._state import preview, server_block_summary
 from ._static import refusal_note
@@ -115,6 +116,7 @@ class TextRenderer(View):
             # One plain line before the traceback a script ends with (the SDK's chained error and
             # its frames follow it): what happened and what to do, first.
             self._line(f"claudekit: {type(error).__name__}: {error}")
+            mark_said(error)  # the excepthook does not say it again
         elif not self._at_line_start:
             self.out.write("\n")
             self.out.flush()

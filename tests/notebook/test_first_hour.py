@@ -224,3 +224,49 @@ def test_headless_guess_can_be_overridden() -> None:
         k.ok("from claudekit.offline import OfflineBackend\nchat = ck.Chat(offline=OfflineBackend())")
         run = k.ok("import asyncio\nr = await chat('hi')")
     assert any(WIDGET in d for d in run.displays)
+
+
+TO_CELL = [
+    "import claudekit as ck\n"
+    "from claudekit.offline import OfflineBackend, Script, Turn\n"
+    "answer = Turn(text='Try:\\n```python\\nx = 1\\n```')\n"
+    "chat = ck.Chat(offline=OfflineBackend(Script([answer, answer])))",
+    "reply = await chat('code please')",
+    "reply.to_cell()",
+]
+
+
+def test_to_cell_headless_says_no_cell_was_added(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """nbconvert/nbval ignore requests for a new cell: the note must not claim one is below."""
+    from nbclient import NotebookClient
+
+    for name in [k for k in os.environ if k.startswith(("CLAUDEKIT_", "PYTEST_"))]:
+        if name != "CLAUDEKIT_HOME":
+            monkeypatch.delenv(name)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in TO_CELL]
+    NotebookClient(
+        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    assert len(nb.cells) == len(TO_CELL)  # indeed no cell was added
+    note = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert "new cell below" not in note and "no cell was added" in note and "headless" in note, note
+
+
+def test_a_script_without_a_key_says_so_in_one_plain_line_first(tmp_path: Path) -> None:
+    """backend="anthropic" refuses the offline fallback: Chat() raises MissingAPIKeyError at the top level."""
+    (tmp_path / "nokey.py").write_text("import claudekit as ck\nchat = ck.Chat(backend='anthropic')\n")
+    done = run_python("nokey.py", cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("claudekit: MissingAPIKeyError: no Anthropic API key found"), done.stderr[:500]
+    assert "set ANTHROPIC_API_KEY" in lines[0] and lines[1] == "Traceback (most recent call last):"
+    # An error the script catches says nothing.
+    (tmp_path / "caught.py").write_text(
+        "import claudekit as ck\ntry:\n    ck.Chat(backend='anthropic')\nexcept ck.MissingAPIKeyError:\n"
+        "    print('handled')\n"
+    )
+    quiet = run_python("caught.py", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == "handled\n" and quiet.stderr == ""

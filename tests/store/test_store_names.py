@@ -3,6 +3,7 @@ stored chats carry is refused with the list (issue 28, item 2), never resolved t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,53 @@ async def test_a_name_one_chat_carries_still_resumes_by_name(home: Path) -> None
     await chat("hi")
     assert store.flush()
     assert ck.Chat.resume("solo", offline=OfflineBackend(), render=False).store_id == chat.store_id
+
+
+_ONE_KERNEL = """
+import asyncio, claudekit as ck
+from claudekit import store
+from claudekit.offline import OfflineBackend
+
+async def main():
+    chat = ck.Chat(offline=OfflineBackend(), render=False)
+    await chat("hello")
+    assert store.flush()
+    print(chat.name)
+
+asyncio.run(main())
+"""
+
+
+def test_default_names_differ_across_kernels(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two kernels of the same notebook, one after the other, sharing one store: the second kernel's first
+    chat must not take the first one's name, so that ``Chat.resume(name)`` can find either."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("JPY_SESSION_NAME", "analysis.ipynb")
+    names = [
+        subprocess.run(
+            [sys.executable, "-c", _ONE_KERNEL], capture_output=True, text=True, check=True, timeout=120
+        ).stdout.strip()
+        for _ in range(2)
+    ]
+    assert all(n.startswith("analysis-") for n in names), names
+    assert names[0] != names[1]
+    stored = store.chats()
+    assert sorted(stored.name) == sorted(names)
+    assert ck.Chat.resume(names[1], offline=OfflineBackend(), render=False).name == names[1]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_process_names_its_chats_apart(home: Path) -> None:
+    """A fork starts with its parent's counter and mark: it must not repeat the parent's next name."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its first default name and leave at once
+        os.write(write, ck.Chat(offline=OfflineBackend(), render=False).name.encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    os.close(read)
+    assert child and child != ck.Chat(offline=OfflineBackend(), render=False).name
