@@ -141,3 +141,18 @@ class Page:
             f"text:{p['text']}" if p["kind"] == "text" else f"tool:{self.cards[p['id']]['name']}"
             for p in self.parts
         ]
+
+
+# A chat whose tool asks for approval through the card (kernel tests of the approval flow).
+APPROVAL_SETUP = """
+@claudekit.tool(approve=True)
+def remove(path: str) -> str:
+    "Delete a file."
+    return "removed " + path
+
+def approval_chat():
+    return claudekit.Chat(offline=OfflineBackend(responder=Script([
+        Turn(text="Deleting.", tool_calls=[ToolCall("remove", {"path": "/tmp/x"})]),
+        Turn(text="Finished."),
+    ])), tools=[remove], approval="widget")
+"""

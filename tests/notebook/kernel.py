@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import queue
 import shutil
@@ -157,3 +158,10 @@ def started_kernel(setup: str, env: dict[str, str] | None = None) -> Iterator[Ke
         yield k
     finally:
         k.shutdown()
+
+
+def value(k: Kernel, expr: str) -> object:
+    """The Python literal an expression evaluates to in the kernel."""
+    run = k.ok(expr)
+    assert run.results, run.errors
+    return ast.literal_eval(run.results[0]["text/plain"])

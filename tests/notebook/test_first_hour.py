@@ -3,7 +3,6 @@ prompt alone, a misspelt subcommand never stops Run All, and every mistake is on
 
 from __future__ import annotations
 
-import ast
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.notebook.kernel import ROOT, Kernel, started_kernel
+from tests.notebook.kernel import ROOT, Kernel, started_kernel, value
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -34,12 +33,6 @@ def get_weather(city: str) -> str:
 def kernel() -> Iterator[Kernel]:
     with started_kernel(SETUP) as k:
         yield k
-
-
-def value(k: Kernel, expr: str) -> object:
-    run = k.ok(expr)
-    assert run.results, run.errors
-    return ast.literal_eval(run.results[0]["text/plain"])
 
 
 def test_iterating_the_events_yourself_draws_nothing(kernel: Kernel) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import ast
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.notebook.kernel import CellRun, Kernel, started_kernel
+from tests.notebook.helpers import APPROVAL_SETUP
+from tests.notebook.kernel import CellRun, Kernel, started_kernel, value
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -30,12 +30,6 @@ city = "Paris"
 def kernel() -> Iterator[Kernel]:
     with started_kernel(SETUP) as k:
         yield k
-
-
-def value(k: Kernel, expr: str) -> object:
-    run = k.ok(expr)
-    assert run.results, run.errors
-    return ast.literal_eval(run.results[0]["text/plain"])
 
 
 def static_of(run: CellRun) -> dict[str, str]:
@@ -278,20 +272,6 @@ def test_load_ext_claudekit_entry_point(kernel: Kernel) -> None:
         kernel, "sum(getattr(t, 'claudekit', False) for t in get_ipython().input_transformers_cleanup)"
     )
     assert transformers == 1  # loading twice does not stack transformers
-
-
-APPROVAL_SETUP = """
-@claudekit.tool(approve=True)
-def remove(path: str) -> str:
-    "Delete a file."
-    return "removed " + path
-
-def approval_chat():
-    return claudekit.Chat(offline=OfflineBackend(responder=Script([
-        Turn(text="Deleting.", tool_calls=[ToolCall("remove", {"path": "/tmp/x"})]),
-        Turn(text="Finished."),
-    ])), tools=[remove], approval="widget")
-"""
 
 
 @pytest.mark.parametrize("button", ["approve", "deny"])

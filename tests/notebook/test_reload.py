@@ -15,24 +15,17 @@ from typing import Any
 
 import pytest
 
+from tests.notebook.helpers import APPROVAL_SETUP
 from tests.notebook.kernel import Kernel, started_kernel
 
-SETUP = """
+SETUP = (
+    """
 %load_ext claudekit.notebook
 import claudekit, claudekit.notebook as nb
 from claudekit.offline import OfflineBackend, Script, Turn, ToolCall
-
-@claudekit.tool(approve=True)
-def remove(path: str) -> str:
-    "Delete a file."
-    return "removed " + path
-
-def approval_chat():
-    return claudekit.Chat(offline=OfflineBackend(responder=Script([
-        Turn(text="Deleting.", tool_calls=[ToolCall("remove", {"path": "/tmp/x"})]),
-        Turn(text="Finished."),
-    ])), tools=[remove], approval="widget")
 """
+    + APPROVAL_SETUP
+)
 
 
 @pytest.fixture(scope="module")

@@ -178,11 +178,15 @@ def test_crash_matrix_map_and_store(tmp_path: Path, server: Server, capsys: pyte
     rows = [_crash_once(tmp_path, server, name, k) for name, k in moments.items()]
     with capsys.disabled():
         print(f"\ncrash matrix: ck.map(state=…) and the store, {ROWS} rows, concurrency {CONCURRENCY}")
-        print(f"{'kill -9 when':24} {'received':>8} {'answered':>8} {'map lost':>8} {'sent twice':>10} "
-              f"{'store lost':>10}")
+        print(
+            f"{'kill -9 when':24} {'received':>8} {'answered':>8} {'map lost':>8} {'sent twice':>10} "
+            f"{'store lost':>10}"
+        )
         for r in rows:
-            print(f"{r.moment:24} {r.received_at_kill:8d} {r.answered_at_kill:8d} {r.map_lost:8d} "
-                  f"{r.sent_twice:10d} {r.store_lost:10d}")
+            print(
+                f"{r.moment:24} {r.received_at_kill:8d} {r.answered_at_kill:8d} {r.map_lost:8d} "
+                f"{r.sent_twice:10d} {r.store_lost:10d}"
+            )
     note("crash matrix", "map rows lost", sum(r.map_lost for r in rows))
     note("crash matrix", "map rows sent twice", sum(r.sent_twice for r in rows))
     in_flight = sum(r.received_at_kill - r.answered_at_kill for r in rows)
