@@ -18,12 +18,19 @@ __all__ = ["REDACTED", "add_secret", "current_secrets", "has_secret", "remember_
 
 REDACTED = "[redacted]"
 # Anthropic keys and tokens (sk-ant-api03-…, sk-ant-admin01-…, sk-ant-oat01-…), and other providers'
-# "sk-" keys made of one long random run; not "risk-averse" or "task-list" (a letter before the "sk-").
-_KEY_RE = re.compile(r"(?<![A-Za-z0-9_-])sk-(?:ant-[A-Za-z0-9_\-]{8,}|(?:proj-)?[A-Za-z0-9]{20,})")
+# "sk-" keys (sk-proj-…, sk-svcacct-…, sk-or-v1-…, with "_" and "-" inside), matched to their end; not
+# "risk-averse" or "task-list" (a letter before the "sk-") nor "sk-learn-compatible" (no digit in it).
+_KEY_RE = re.compile(
+    r"(?<![A-Za-z0-9_-])sk-(?:ant-[A-Za-z0-9_\-]{8,}"
+    r"|(?:proj-|svcacct-|admin-|or-v1-)?(?=[A-Za-z0-9_\-]*\d)[A-Za-z0-9][A-Za-z0-9_\-]{19,})"
+)
 # "Bearer <token>" (an Authorization header's value); 16+ characters so that "bearer of news" stays.
 _BEARER_RE = re.compile(r"\b([Bb][Ee][Aa][Rr][Ee][Rr]\s+)[A-Za-z0-9._~+/\-]{16,}=*")
 _ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 _MIN_SECRET = 8  # shorter values would redact ordinary words
+# A run this long of a known secret is redacted too: a format precision ("{key:.39}"), pandas' cell width
+# or a length cap cut a key short, and all but its last characters must not leave as a prompt or a file.
+_PIECE = 16
 _lock = threading.Lock()
 _known: set[str] = set()
 
@@ -56,11 +63,39 @@ def scrub(text: str, secrets: list[str] | None = None) -> str:
     for secret in _secrets() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
+        if len(secret) >= _PIECE:
+            text = _without_pieces(text, secret)
     if "sk-" in text:
         text = _KEY_RE.sub(REDACTED, text)
     if "earer" in text or "EARER" in text:
         text = _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
     return text
+
+
+def _without_pieces(text: str, secret: str) -> str:
+    """``text`` with every run of ``_PIECE`` or more characters of ``secret`` replaced, each run whole."""
+    spans: list[tuple[int, int]] = []
+    for k in range(len(secret) - _PIECE + 1):
+        window, start = secret[k : k + _PIECE], 0
+        while (p := text.find(window, start)) >= 0:
+            a, j = p, k
+            while a > 0 and j > 0 and text[a - 1] == secret[j - 1]:
+                a, j = a - 1, j - 1
+            b, j = p + _PIECE, k + _PIECE
+            while b < len(text) and j < len(secret) and text[b] == secret[j]:
+                b, j = b + 1, j + 1
+            spans.append((a, b))
+            start = p + 1
+    if not spans:
+        return text
+    out, last = [], 0
+    for a, b in sorted(spans):
+        if a < last:  # overlaps the run already replaced
+            last = max(last, b)
+            continue
+        out += [text[last:a], REDACTED]
+        last = b
+    return "".join([*out, text[last:]])
 
 
 def has_secret(text: str, secrets: list[str] | None = None) -> bool:

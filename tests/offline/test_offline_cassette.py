@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ from offline_helpers import MODEL, WEATHER_TOOL, user
 from claudekit.offline import Cassette, CassetteMiss, OfflineBackend, RecordingTransport
 
 SECRET = "sk-ant-api03-THISISNOTAREALKEY_abcdefghijklmnop"
+
+
+def _keyless(messages: list[Any]) -> str:
+    """The messages as JSON with the key, whole or redacted in pieces, written as <key>."""
+    text = json.dumps([m.model_dump() for m in messages]).replace(SECRET, "<key>")
+    return re.sub(r"(?:sk-)?(?:\[redacted\])+", "<key>", text)
 
 
 _open: list[anthropic.AsyncAnthropic] = []
@@ -75,7 +82,10 @@ async def test_record_then_replay_with_server_stopped(tmp_path: Path) -> None:
     # The server is gone: replay only.
     replayer = RecordingTransport(path, mode="none")
     replayed = await session(client_on(replayer, base_url))
-    assert [m.model_dump() for m in replayed] == [m.model_dump() for m in recorded]
+    # The answer echoes the key, split over stream events: the file holds no piece of it, so the replay
+    # differs from the live answer there and only there.
+    assert _keyless(replayed) == _keyless(recorded)
+    assert not any(SECRET[i : i + 16] in text for i in range(len(SECRET) - 15))
 
 
 async def test_miss_names_the_request_and_modes(tmp_path: Path) -> None:

@@ -91,9 +91,31 @@ def test_fields_cannot_reach_the_key(chat: ck.Chat, monkeypatch: pytest.MonkeyPa
     _refused("{note!r}", ns, "holds an API key")
     _refused("{copy}", ns, "holds an API key")
     _refused(f"a literal {GATEWAY}", ns, "holds an API key")
+    # A key cut short (a precision, pandas' cell width) still gives away all but its last characters.
+    _refused(f"{{key:.{len(GATEWAY) - 1}}}", ns, "holds an API key")
+    _refused("{key!r:.30}", ns, "holds an API key")
+    wide = pd.DataFrame({"who": ["gateway"], "key": [GATEWAY + "0123456789" * 4]})
+    _refused("{df}", {**ns, "df": wide}, "holds an API key")
     # What a prompt does need still works.
     ns["settings"] = chat.settings
     assert format_prompt("{x:03d} {settings.model}", ns) == f"003 {chat.model}"
+
+
+def test_pieces_of_a_key_and_other_providers_keys_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from claudekit._base._secrets import scrub
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", GATEWAY)
+    cut = f"head {GATEWAY[:-1]} middle {GATEWAY[5:30]} tail"
+    assert scrub(cut) == "head [redacted] middle [redacted] tail"
+    assert scrub(f"short run {GATEWAY[:10]} stays") == f"short run {GATEWAY[:10]} stays"
+    for key in (
+        "sk-proj-Ab3_dE5fGhIjKlMnOpQrStUvWxyz0123456789-abcdefghij",
+        "sk-svcacct-Ab3dE5fGhIjKlMnOpQrStUvWxyz0123456789",
+        "sk-or-v1-0123456789abcdef0123456789abcdef",
+    ):
+        assert scrub(f"key={key} end") == "key=[redacted] end", key
+    for prose in ("sk-learn-compatible-estimators", "risk-averse task-list"):
+        assert scrub(prose) == prose
 
 
 def test_format_errors_quote_the_template_not_the_value() -> None:
