@@ -59,21 +59,31 @@ def _secrets() -> list[str]:
 
 
 def scrub(text: str, secrets: list[str] | None = None) -> str:
-    """``text`` with every known secret, key-shaped string and bearer token replaced by ``[redacted]``."""
+    """``text`` with every known secret, key-shaped string and bearer token replaced by ``[redacted]``.
+
+    The places are found on the text as given and merged before anything is replaced, so one secret's
+    redaction never cuts another's run short (two keys that share a stretch of characters)."""
+    spans: list[tuple[int, int]] = []
     for secret in _secrets() if secrets is None else secrets:
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-        if len(secret) >= _PIECE:
-            text = _without_pieces(text, secret)
+        spans += _piece_spans(text, secret) if len(secret) >= _PIECE else _exact_spans(text, secret)
     if "sk-" in text:
-        text = _KEY_RE.sub(REDACTED, text)
+        spans += [m.span() for m in _KEY_RE.finditer(text)]
+    text = _replaced(text, spans)
     if "earer" in text or "EARER" in text:
         text = _BEARER_RE.sub(lambda m: m.group(1) + REDACTED, text)
     return text
 
 
-def _without_pieces(text: str, secret: str) -> str:
-    """``text`` with every run of ``_PIECE`` or more characters of ``secret`` replaced, each run whole."""
+def _exact_spans(text: str, secret: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    while (p := text.find(secret, start)) >= 0:
+        spans.append((p, p + len(secret)))
+        start = p + 1
+    return spans
+
+
+def _piece_spans(text: str, secret: str) -> list[tuple[int, int]]:
+    """Every run of ``_PIECE`` or more characters of ``secret`` in ``text``, extended to its whole run."""
     spans: list[tuple[int, int]] = []
     for k in range(len(secret) - _PIECE + 1):
         window, start = secret[k : k + _PIECE], 0
@@ -86,16 +96,27 @@ def _without_pieces(text: str, secret: str) -> str:
                 b, j = b + 1, j + 1
             spans.append((a, b))
             start = p + 1
+    return spans
+
+
+def _replaced(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` with each stretch that ``spans`` cover (overlapping or touching spans merged) redacted."""
     if not spans:
         return text
-    out, last = [], 0
+    out: list[str] = []
+    last, end = 0, -1
     for a, b in sorted(spans):
-        if a < last:  # overlaps the run already replaced
-            last = max(last, b)
+        if a <= end:  # overlaps or touches the stretch being built
+            end = max(end, b)
             continue
-        out += [text[last:a], REDACTED]
-        last = b
-    return "".join([*out, text[last:]])
+        if end >= 0:
+            out.append(REDACTED)
+            last = end
+        out.append(text[last:a])
+        end = b
+    out.append(REDACTED)
+    out.append(text[end:])
+    return "".join(out)
 
 
 def has_secret(text: str, secrets: list[str] | None = None) -> bool:
