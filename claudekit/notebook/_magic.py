@@ -155,10 +155,8 @@ def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> No
     missing = [n for n in names if n not in namespace and not _mcp.is_ref(n)]
     if missing:
         raise UsageError(f"--tools: {', '.join(repr(n) for n in missing)} not defined in the notebook")
-    try:  # NAME.* / NAME.tool: an MCP server's tools (%claude mcp add); the server starts here
-        chat.tools = [t for n in names for t in (_mcp.resolve(n) if _mcp.is_ref(n) else [namespace[n]])]
-    except ClaudekitError as err:
-        raise UsageError(str(err)) from None
+    # NAME.* / NAME.tool: an MCP server's tools (%claude mcp add); the server starts here
+    chat.tools = [t for n in names for t in (_mcp.resolve(n) if _mcp.is_ref(n) else [namespace[n]])]
 
 
 def _parse(line: str) -> Any:
