@@ -13,7 +13,7 @@ from IPython.core.error import UsageError
 
 from .._base._errors import ClaudekitError
 from .._tooling._tools import Tool
-from ..mcp import MCPServer, http, stdio
+from ..mcp import MCPServer, MCPServerError, http, stdio
 
 __all__ = ["command", "is_ref", "resolve", "servers"]
 
@@ -92,7 +92,10 @@ def is_ref(word: str) -> bool:
 def resolve(word: str) -> list[Any]:
     """The tools ``NAME.*`` (all of that server's) or ``NAME.tool`` (one) stands for."""
     name, _, wanted = word.partition(".")
-    tools: list[Tool] = servers[name].tools()
+    try:
+        tools: list[Tool] = servers[name].tools()
+    except MCPServerError as err:  # the server could not start: its one line, as a usage error
+        raise UsageError(f"--tools {word}: {err}") from None
     if wanted == "*":
         return list(tools)
     found = [t for t in tools if t.name == wanted]

@@ -50,6 +50,8 @@ def _servers(tag: str) -> list[int]:
 
 def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
     tag = f"notes-tag-{tmp_path.name}"  # an argument the server ignores, to find its process
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys\nsys.exit('no config')\n")
     k = Kernel()
     try:
         k.run(SETUP, timeout=60)
@@ -60,6 +62,10 @@ def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
         one = _offered_after(k, "%claude --tools notes.delete_note delete note k")
         bad = k.wait(k.execute("%claude --tools notes.nope hi"))
         dup = k.wait(k.execute(f"%claude mcp add notes -- {sys.executable} {SERVER}"))
+        k.run(f"%claude mcp add broken -- {sys.executable} {broken}")
+        down = k.run("%claude mcp list", timeout=60)
+        failed_start = k.wait(k.execute("%claude --tools broken.* hi"), timeout=60)
+        k.run("%claude mcp remove broken", timeout=30)
         k.run("%claude mcp remove notes", timeout=30)
         deadline = time.monotonic() + 10
         while _servers(tag) and time.monotonic() < deadline:
@@ -78,5 +84,10 @@ def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
         text = failed["stdout"] + failed["stderr"]
         assert says in text and "Traceback" not in text, failed
     assert "no MCP servers" in after["stdout"]
+    # A server that cannot start: listed with the one line that says why; --tools says it in one line.
+    assert "broken: down — MCP server 'broken' exited (code 1): no config" in down["stdout"].splitlines()
+    text = failed_start["stdout"] + failed_start["stderr"]
+    assert "--tools broken.*: MCP server 'broken' exited (code 1): no config" in text, failed_start
+    assert "Traceback" not in text, failed_start
     assert running, "the server was not running after %claude mcp list"
     assert left == [], json.dumps(left)  # removed: no server process left while the kernel lives on
