@@ -351,12 +351,12 @@ def _split_tools(words: list[str], namespace: Mapping[str, Any]) -> tuple[list[s
 
 
 def _is_tool(namespace: Mapping[str, Any], name: str) -> bool:
-    """A function, a Tool or a tool definition (dict) of that name, or an MCP server's ``NAME.*`` /
-    ``NAME.tool``: a word of the prompt is none."""
+    """A function, a Tool, a tool definition (dict) or an MCP server object of that name, or an MCP
+    server's ``NAME.*`` / ``NAME.tool``: a word of the prompt is none."""
     if _mcp.is_ref(name):
         return True
     value = namespace.get(name) if name.isidentifier() else None
-    return callable(value) or isinstance(value, dict)
+    return callable(value) or isinstance(value, dict) or hasattr(value, "__claudekit_tools__")
 
 
 def _no_such_tools(names: list[str]) -> None:

@@ -91,3 +91,14 @@ def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
     assert "Traceback" not in text, failed_start
     assert running, "the server was not running after %claude mcp list"
     assert left == [], json.dumps(left)  # removed: no server process left while the kernel lives on
+
+
+def test_a_server_object_in_the_notebook_is_a_tool_on_a_prompt_line() -> None:
+    """``%claude --tools notes read note k``: an MCP server variable is a tool name, not the prompt."""
+    import claudekit as ck
+    from claudekit.notebook import _magic
+
+    notes = ck.mcp.stdio(sys.executable, [SERVER], name="notes-unit")  # not started by this
+    tools, prompt = _magic._split_tools(["notes", "read", "note", "k"], {"notes": notes})
+    assert (tools, prompt) == (["notes"], ["read", "note", "k"])
+    assert not notes.running
