@@ -65,6 +65,8 @@ def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
         k.run(f"%claude mcp add broken -- {sys.executable} {broken}")
         down = k.run("%claude mcp list", timeout=60)
         failed_start = k.wait(k.execute("%claude --tools broken.* hi"), timeout=60)
+        k.run(f"b2 = ck.mcp.stdio(sys.executable, [{str(broken)!r}], name='b2')")
+        object_start = k.wait(k.execute("%claude --tools b2 hi"), timeout=60)
         k.run("%claude mcp remove broken", timeout=30)
         k.run("%claude mcp remove notes", timeout=30)
         deadline = time.monotonic() + 10
@@ -89,6 +91,9 @@ def test_mcp_add_list_tools_and_remove_in_a_kernel(tmp_path: Path) -> None:
     text = failed_start["stdout"] + failed_start["stderr"]
     assert "--tools broken.*: MCP server 'broken' exited (code 1): no config" in text, failed_start
     assert "Traceback" not in text, failed_start
+    # The same through a server object: the magic's one-line cell error, not the SDK's exception chain.
+    assert object_start["error"] == "ClaudeCellError", object_start
+    assert "Traceback" not in object_start["stdout"] + object_start["stderr"], object_start
     assert running, "the server was not running after %claude mcp list"
     assert left == [], json.dumps(left)  # removed: no server process left while the kernel lives on
 
