@@ -74,12 +74,15 @@ class MCPServer:
         """The server's tools as claudekit tools (starts the server; blocks until it has listed them)."""
         try:
             specs = _loop.submit(self._list_tools()).result(self.start_timeout + 10)
-        except MCPServerError:
-            raise
+        except MCPServerError as exc:
+            failure = str(exc)
         except Exception as exc:
-            why = _one_line(exc)
-            raise MCPServerError(f"MCP server {self.name!r} did not list its tools ({why})") from None
-        return [self._tool(spec) for spec in specs]
+            failure = f"MCP server {self.name!r} did not list its tools ({_one_line(exc)})"
+        else:
+            return [self._tool(spec) for spec in specs]
+        # Raised outside the except blocks: an SDK exception group left as __context__ makes IPython
+        # print the whole chain as a traceback instead of the magic's one line.
+        raise MCPServerError(failure)
 
     def tools(self) -> list[Tool]:
         """The server's tools as a chat would get them (``.approve``: whether a call asks first)."""
@@ -180,9 +183,11 @@ class MCPServer:
         except Exception as exc:
             line = await self._exit_line(exc, starting=True)
             line = line or f"MCP server {self.name!r} did not start: {_one_line(exc)}"
-            await self._died(line, say=False)  # the caller raises it or returns it as the call's result
-            raise MCPServerError(line) from None
-        self._dead = None
+        else:
+            self._dead = None
+            return
+        await self._died(line, say=False)  # the caller raises it or returns it as the call's result
+        raise MCPServerError(line)  # outside the except block: no exception group as its context
 
     async def _own(self, ready: asyncio.Future[None], stop: asyncio.Event) -> None:
         """Hold the transport and session open (entered and left in this one task) until ``stop``."""

@@ -41,7 +41,7 @@ from IPython.core.error import UsageError
 from .._base._errors import ClaudekitError
 from .._request._template import format_prompt
 from .._runner._chat import Chat
-from . import _assist, _code, _context
+from . import _assist, _code, _context, _mcp
 from ._config import render_mode
 
 if TYPE_CHECKING:
@@ -69,7 +69,8 @@ _magic_arguments: Any = _margs.magic_arguments
 _argument: Any = _margs.argument
 _parse_argstring: Any = _margs.parse_argstring
 _F = TypeVar("_F", bound=Callable[..., Any])
-_SUBCOMMANDS = ("usage", "plot", "history", "reset", "model", "config", "help", "why", "fix", "context")
+_SUBCOMMANDS: tuple[str, ...] = ("usage", "plot", "history", "reset", "model", "config", "help", "why", "fix")
+_SUBCOMMANDS += ("context", "mcp")
 _RED = "\x1b[0;31m"
 _RESET = "\x1b[0m"
 
@@ -151,10 +152,11 @@ def _overrides(args: Any, namespace: Mapping[str, Any]) -> dict[str, Any]:
 
 def _set_tools(chat: Chat, names: list[str], namespace: Mapping[str, Any]) -> None:
     names = [p for n in names for p in n.split(",") if p]
-    missing = [n for n in names if n not in namespace]
+    missing = [n for n in names if n not in namespace and not _mcp.is_ref(n)]
     if missing:
         raise UsageError(f"--tools: {', '.join(repr(n) for n in missing)} not defined in the notebook")
-    chat.tools = [namespace[n] for n in names]
+    # NAME.* / NAME.tool: an MCP server's tools (%claude mcp add); the server starts here
+    chat.tools = [t for n in names for t in (_mcp.resolve(n) if _mcp.is_ref(n) else [namespace[n]])]
 
 
 def _parse(line: str) -> Any:
@@ -349,9 +351,12 @@ def _split_tools(words: list[str], namespace: Mapping[str, Any]) -> tuple[list[s
 
 
 def _is_tool(namespace: Mapping[str, Any], name: str) -> bool:
-    """A function, a Tool or a tool definition (dict) of that name: a word of the prompt is none."""
+    """A function, a Tool, a tool definition (dict) or an MCP server object of that name, or an MCP
+    server's ``NAME.*`` / ``NAME.tool``: a word of the prompt is none."""
+    if _mcp.is_ref(name):
+        return True
     value = namespace.get(name) if name.isidentifier() else None
-    return callable(value) or isinstance(value, dict)
+    return callable(value) or isinstance(value, dict) or hasattr(value, "__claudekit_tools__")
 
 
 def _no_such_tools(names: list[str]) -> None:
@@ -386,6 +391,9 @@ def _line_command(ip: Any, line: str) -> Any:
         return _PROMPT
     if word in ("why", "fix"):
         return _PROMPT if _assist.is_prompt(rest) else _EXPLAIN
+    if word == "mcp" and (not rest or rest.split()[0] in ("add", "list", "remove")):
+        _mcp.command(rest)
+        return None
     ns = ip.user_ns
     if word in ("usage", "plot", "history") and _existing_chat(chat_name, ns) is None:
         return _no_chat_yet(word, rest.split(), chat_name)
@@ -595,6 +603,11 @@ _HELP = """\
 %claude context [why|fix|PROMPT]
                         what the next request would send, with token counts (nothing is sent);
                         %%claude context shows a cell's prompt
+%claude mcp add NAME -- COMMAND ARGS… | %claude mcp add NAME https://…
+                        an MCP server by name (started on first use); --tools NAME.* gives a chat all
+                        its tools, --tools NAME.tool one of them
+%claude mcp list        the servers, their status, their tools (read-only, or asks first)
+%claude mcp remove NAME stop the server and forget it
 %claude help            this text
 
 Options: -m/--model M, -s/--system TEXT, -t/--thinking BUDGET|adaptive|off, -e/--effort LEVEL,
