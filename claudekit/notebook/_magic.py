@@ -378,17 +378,8 @@ def _line_command(ip: Any, line: str) -> Any:
     if not stripped or word == "help":
         print(_HELP)
         return None
-    usage_words = ("--all", "session", "all", "history")
-    if (
-        word not in _SUBCOMMANDS
-        or (word == "model" and len(rest.split()) > 1)
-        or (word == "usage" and any(w not in usage_words for w in rest.split()))
-    ):
-        typo = _typo_of(word) if not rest and word not in _SUBCOMMANDS else None
-        if typo is not None:  # said, not raised: a suggestion must not stop Run All
-            print(f"claudekit: did you mean `%claude {typo}`? (nothing sent; ask Claude in a sentence)")
-            return None
-        return _PROMPT
+    if _is_prompt_line(word, rest):
+        return _typo_or_prompt(word, rest)
     if word in ("why", "fix"):
         return _PROMPT if _assist.is_prompt(rest) else _EXPLAIN
     if word == "mcp" and (not rest or rest.split()[0] in ("add", "list", "remove")):
@@ -426,6 +417,25 @@ def _line_command(ip: Any, line: str) -> Any:
         return None
     if word == "config":
         print(_config_text(chat))
+        return None
+    return _PROMPT
+
+
+def _is_prompt_line(word: str, rest: str) -> bool:
+    """Whether a line that starts with ``word`` is a prompt rather than a subcommand."""
+    usage_words = ("--all", "session", "all", "history")
+    return (
+        word not in _SUBCOMMANDS
+        or (word == "model" and len(rest.split()) > 1)
+        or (word == "usage" and any(w not in usage_words for w in rest.split()))
+    )
+
+
+def _typo_or_prompt(word: str, rest: str) -> Any:
+    """A lone near-miss of a subcommand is said, not raised (a suggestion must not stop Run All)."""
+    typo = _typo_of(word) if not rest and word not in _SUBCOMMANDS else None
+    if typo is not None:
+        print(f"claudekit: did you mean `%claude {typo}`? (nothing sent; ask Claude in a sentence)")
         return None
     return _PROMPT
 
