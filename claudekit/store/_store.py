@@ -7,10 +7,14 @@ processes share the file: WAL lets readers run beside the writer, ``busy_timeout
 makes writers wait their turn instead of losing rows.
 
 What a crash (kill -9) can lose is what is queued and not yet committed, so the queue is kept short in
-time: once a usage record has waited more than ``_BACKLOG_S`` (the writer is behind: the file is being
-created, another process holds its lock, the machine is busy), the next record's producer waits for
-the writer to catch up, for at most ``_WAIT_S``. A writer that does not catch up in that time (a lock
-held for long) is not waited for again until it has, so a kernel is never held for long.
+time and in size. Once a usage record has waited more than ``_BACKLOG_S`` (the writer is behind: the
+file is being created, another process holds its lock, the machine is busy), the next record's producer
+waits for the writer to catch up, for at most ``_WAIT_S``. While the writer waits for another process's
+lock, once ``_BACKLOG_N`` records are unwritten the next producer waits too: on a fast machine many calls
+end within ``_BACKLOG_S``, and the time bound alone let the loss grow with the machine's speed. A writer
+that is only busy, not locked out, is never waited for on count, so a burst costs no round trips. A
+writer that does not catch up in ``_WAIT_S`` (a lock held for long) is not waited for again until it
+has, so a kernel is never held for long.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ _UPSERT_CHAT = (
 )
 _BATCH = 5000  # items per transaction at most: a huge burst still commits in bounded steps
 _BACKLOG_S = 0.05  # a usage record queued longer than this makes the next producer wait (see above)
+_BACKLOG_N = 16  # unwritten usage records that make the next producer wait while the writer is locked out
 _WAIT_S = 2.0  # how long a producer waits for the writer at most
 _RETRY_FOR_S = 60.0  # how long a batch waits for other processes' locks before it is dropped
 
@@ -131,6 +136,8 @@ class Store:
         self._unwritten: deque[tuple[int, float]] = deque()
         self._queued = itertools.count(1)
         self._committed = 0  # the sequence number of the last usage record committed (or dropped)
+        self._progress = threading.Condition()  # notified when _committed moves
+        self._locked_out = False  # the writer is waiting for another process's write lock
         self._not_waiting = False  # the writer did not catch up within _WAIT_S: do not hold producers
 
     # -- producers: cheap, any thread ------------------------------------------------------------------
@@ -146,17 +153,24 @@ class Store:
             self._keep_up(now)
 
     def _keep_up(self, now: float) -> None:
-        """Bound what a crash can lose: wait for a writer that is more than _BACKLOG_S behind."""
+        """Bound what a crash can lose: wait for a writer that is too far behind (see the module doc)."""
         unwritten = self._unwritten
         with contextlib.suppress(IndexError):  # another producer thread may empty it meanwhile
             while unwritten and unwritten[0][0] <= self._committed:
                 unwritten.popleft()
+        if self._not_waiting or threading.current_thread() is self._thread:
+            return  # a writer stuck for long is not waited for again; and never wait for oneself
         oldest = unwritten[0][1] if unwritten else now
-        if now - oldest <= _BACKLOG_S or self._not_waiting:
-            return
-        if threading.current_thread() is self._thread:
-            return  # never wait for oneself
-        self._not_waiting = not self.flush(_WAIT_S)
+        if now - oldest > _BACKLOG_S:
+            self._not_waiting = not self.flush(_WAIT_S)
+        elif self._locked_out and len(unwritten) > _BACKLOG_N:
+            with contextlib.suppress(IndexError):
+                self._not_waiting = not self._written_up_to(unwritten[-(_BACKLOG_N // 2)][0], _WAIT_S)
+
+    def _written_up_to(self, seq: int, timeout: float) -> bool:
+        """Wait until the usage record ``seq`` (and every one before it) is committed or dropped."""
+        with self._progress:
+            return self._progress.wait_for(lambda: self._committed >= seq, timeout)
 
     def settle(self) -> None:
         """At a turn's end, wait (at most ``_WAIT_S``) until what it queued is written: a kill after the cell
@@ -221,6 +235,7 @@ class Store:
         self._thread = None
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
+        self._progress = threading.Condition()
         self._unwritten = deque()
 
     def _start(self) -> None:
@@ -330,7 +345,9 @@ class Store:
         """The usage records of ``work`` are committed (or dropped): producers need not wait for them."""
         seqs = [item[5] for item in work if item[0] == "call"]
         if seqs:
-            self._committed = max(self._committed, *seqs)
+            with self._progress:
+                self._committed = max(self._committed, *seqs)
+                self._progress.notify_all()
             self._not_waiting = False  # caught up: waiting makes sense again
 
     def _give_up(self, why: str, what_to_do: str) -> None:
@@ -343,20 +360,26 @@ class Store:
         chats = [_chat_rows(item[1], secrets) for item in work if item[0] == "chat"]
         deadline = time.monotonic() + _RETRY_FOR_S
         pause = 0.01
-        while True:
-            try:
-                self._transaction(db, calls, chats)
-                return
-            except sqlite3.OperationalError as exc:
-                # "database is locked" after busy_timeout: another process holds the lock for long.
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
-                    raise
-                time.sleep(pause)
-                pause = min(pause * 2, 1.0)
+        self._locked_out = True  # until BEGIN IMMEDIATE has the lock (see _keep_up)
+        try:
+            while True:
+                try:
+                    self._transaction(db, calls, chats)
+                    return
+                except sqlite3.OperationalError as exc:
+                    # "database is locked" after busy_timeout: another process holds the lock for long.
+                    if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+        finally:
+            self._locked_out = False
 
-    @staticmethod
-    def _transaction(db: sqlite3.Connection, calls: list[tuple[Any, ...]], chats: list[_ChatRows]) -> None:
+    def _transaction(
+        self, db: sqlite3.Connection, calls: list[tuple[Any, ...]], chats: list[_ChatRows]
+    ) -> None:
         db.execute("BEGIN IMMEDIATE")
+        self._locked_out = False
         try:
             if calls:
                 db.executemany(_INSERT_CALL, calls)

@@ -34,8 +34,8 @@ pytestmark = pytest.mark.timeout(600)
 
 ROWS = size(240, 600)
 CONCURRENCY = 16
-#: What a kill -9 can cost the store (README): the calls that finished in the ~50 ms before it
-#: (store/_store.py: _BACKLOG_S). Here ~16 rows finish in 50 ms; before the bound, 122 were lost.
+#: What a kill -9 can cost the store (README): the calls of the last ~50 ms, at most 16 while it is locked
+#: (store/_store.py: _BACKLOG_S, _BACKLOG_N). Before any bound 122 were lost; 37 on CI with time alone.
 STORE_LOSS_BOUND = 2 * CONCURRENCY
 
 JOB = """

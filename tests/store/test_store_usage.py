@@ -139,11 +139,11 @@ async def test_writes_run_on_the_store_thread_not_the_event_loop(
     threads: list[str] = []
     original = Store._transaction
 
-    def noted(db, calls, chats):  # type: ignore[no-untyped-def]
+    def noted(self, db, calls, chats):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
-        return original(db, calls, chats)
+        return original(self, db, calls, chats)
 
-    monkeypatch.setattr(Store, "_transaction", staticmethod(noted))
+    monkeypatch.setattr(Store, "_transaction", noted)
     loop_thread = threading.current_thread().name
     await _run_chat()
     assert store.flush()
