@@ -133,7 +133,7 @@ def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
         if isinstance(item, str):
             if not item.strip():
                 continue
-            _check_text(item)
+            check_unicode(item, "the prompt")
             blocks.append({"type": "text", "text": item})
         elif isinstance(item, (Image, Blockish)):
             blocks.append(item.to_block())
@@ -150,16 +150,6 @@ def to_blocks(prompt: Prompt) -> list[dict[str, Any]]:
     if not blocks:
         raise ConfigError("the prompt is empty", hint="type something to ask")
     return blocks
-
-
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ConfigError(
-            f"the prompt has text that is not valid Unicode (at position {exc.start})",
-            hint="decode bytes with the right encoding, e.g. data.decode('latin-1')",
-        ) from exc
 
 
 def check_unicode(value: Any, where: str) -> None:
