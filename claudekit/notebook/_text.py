@@ -4,6 +4,10 @@ The answer goes to ``stdout`` as it arrives; the trace (thinking, tool calls and
 goes to ``stderr`` as short lines, so piping a script's output keeps only the answer. When the caller
 iterates the events itself (``async for event in chat.stream(...)``, ``info["consumer"] == "events"``)
 nothing is printed: the caller decides what to show, and would otherwise see every fragment twice.
+
+Model output is untrusted, and a terminal obeys control sequences (an escape can retitle the window, write
+the clipboard (OSC 52), hide or overwrite text): every control character but newline and tab is written as
+its visible Unicode picture (ESC as ␛), and a carriage return is dropped, so text cannot rewrite its line.
 """
 
 from __future__ import annotations
@@ -31,7 +35,16 @@ if TYPE_CHECKING:
     from .._base._events import Event
     from .._base._reply import Reply
 
-__all__ = ["TextRenderer"]
+__all__ = ["TextRenderer", "inert"]
+
+# C0 controls (but tab and newline) and DEL as their control pictures; C1 controls as U+FFFD; CR dropped.
+_INERT = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+_INERT |= {0x7F: 0x2421, 0x0D: None} | {c: 0xFFFD for c in range(0x80, 0xA0)}
+
+
+def inert(text: str) -> str:
+    """``text`` with nothing a terminal would act on (see the module doc)."""
+    return text.translate(_INERT)
 
 
 class TextRenderer(View):
@@ -60,7 +73,7 @@ class TextRenderer(View):
             self.out.write("\n")
             self.out.flush()
             self._at_line_start = True
-        self.trace.write(text + "\n")
+        self.trace.write(inert(text) + "\n")
         self.trace.flush()
 
     def start(self, info: dict[str, Any]) -> None:
@@ -76,7 +89,7 @@ class TextRenderer(View):
                     if self.wrote_text:  # a new API call's text: a blank line, as in Reply.text
                         self.out.write("\n" if self._at_line_start else "\n\n")
                     self._text_step = self._step
-                self.out.write(ev.text)
+                self.out.write(inert(ev.text))
                 self.out.flush()
                 self._at_line_start = ev.text.endswith("\n")
                 self.wrote_text = True

@@ -13,7 +13,17 @@ import claudekit.notebook as nb
 from claudekit.notebook import Throttle, ViewState
 from claudekit.notebook._text import TextRenderer
 from claudekit.notebook._widget import WidgetRenderer
-from tests.notebook.helpers import FakeWidget, Page, collect, delta_chat, tool_chat, tool_deltas
+from claudekit.offline import ToolCall, Turn
+from tests.notebook.helpers import (
+    FakeWidget,
+    Page,
+    collect,
+    delta_chat,
+    offline_chat,
+    tool_chat,
+    tool_deltas,
+    weather,
+)
 
 
 class Clock:
@@ -422,3 +432,23 @@ def test_the_factory_is_registered_with_the_core() -> None:
 
 def test_view_state_is_exported() -> None:
     assert nb.ViewState is ViewState
+
+
+ESCAPES = "\x1b]52;c;ZWNobyBwd25lZA==\x07ok\x1b[2J\rfake prompt$ \x9b31m"  # clipboard write, clear, overwrite
+
+
+async def test_a_script_never_passes_terminal_control_sequences_from_the_model(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    turns = [
+        Turn(text="Checking " + ESCAPES, tool_calls=[ToolCall("weather", {"city": ESCAPES})]),
+        Turn(text="Done " + ESCAPES + "\n"),
+    ]
+    nb.configure(mode="text")
+    reply = await offline_chat(turns, tools=[weather], render=None)("weather?")
+    out, err = capsys.readouterr()
+    assert "\x1b" in reply.text and "\r" in reply.text  # the reply itself keeps what the model wrote
+    for stream in (out, err):
+        assert not any((ord(c) < 0x20 and c not in "\t\n") or 0x7F <= ord(c) < 0xA0 for c in stream), stream
+    assert out.count("␛]52;c;ZWNobyBwd25lZA==␇ok␛[2Jfake prompt$ \ufffd31m") == 2  # visible, not obeyed
+    assert "␛]52" in err  # the tool call's arguments in the trace, the same way
