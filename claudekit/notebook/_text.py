@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["TextRenderer", "inert"]
 
 # C0 controls (but tab and newline) and DEL as their control pictures; C1 controls as U+FFFD; CR dropped.
-_INERT = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
+_INERT: dict[int, int | None] = {c: 0x2400 + c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}
 _INERT |= {0x7F: 0x2421, 0x0D: None} | {c: 0xFFFD for c in range(0x80, 0xA0)}
 
 
