@@ -497,7 +497,7 @@ class RunState:
 @dataclass
 class _Plan:
     call: ToolCall
-    tool: Tool
+    tool: Tool | None  # None: the model named a tool this chat does not have
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     result: ToolResult | None = None
@@ -542,8 +542,10 @@ class ToolSet:
         return list(self.tools)
 
     def handles(self, call: ToolCall) -> bool:
+        """Whether claudekit answers the call: a tool it can run, or a name no tool has (an error result,
+        as the SDK's tool runner gives, so a made-up name cannot end the loop waiting for the caller)."""
         t = self.tools.get(call.name)
-        return t is not None and t.fn is not None
+        return t is None or t.fn is not None
 
     def require_approval(self, *names: str) -> None:
         """In this chat, these tools need approval even if they were made with ``approve=False``."""
@@ -606,8 +608,13 @@ class ToolSet:
                     pc._cancel("the turn was interrupted before a decision")
 
     def _plan(self, call: ToolCall, loop: asyncio.AbstractEventLoop) -> _Plan:
-        t = self.tools[call.name]
+        t = self.tools.get(call.name)
         plan = _Plan(call, t)
+        if t is None:
+            known = ", ".join(self.tools) or "none"
+            text = f"There is no tool named {call.name!r}; the tools are: {known}."
+            plan.result = ToolResult(call.id, call.name, text, True, "invalid")
+            return plan
         if call.error:
             plan.result = ToolResult(
                 call.id, call.name, f"The tool call was not run: {call.error}", True, "invalid"
@@ -623,7 +630,8 @@ class ToolSet:
         return plan
 
     async def _one(self, plan: _Plan, policy: Any, state: RunState) -> ToolResult:
-        if plan.result is not None:
+        if plan.result is not None or plan.tool is None:
+            assert plan.result is not None
             return plan.result
         call, t = plan.call, plan.tool
         args, kwargs = plan.args, plan.kwargs

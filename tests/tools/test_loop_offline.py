@@ -123,3 +123,21 @@ async def test_output_format_parses_the_final_answer_after_a_tool_loop() -> None
     assert len(reply.steps) == 2 and reply.tool_calls[0].name == "lookup"
     assert reply.steps[0].message is not None and reply.steps[0].message.content[0].type == "text"
     assert isinstance(reply.parsed, _Answer) and reply.error is None
+
+
+async def test_a_tool_name_the_chat_does_not_have_gets_an_error_result_and_the_loop_goes_on() -> None:
+    ran.clear()
+    turns = [
+        Turn(text="", tool_calls=[ToolCall("rm_rf", {"path": "/"}), ToolCall("lookup", {"key": "a"})]),
+        Turn(text="That tool does not exist; the value of a is known."),
+    ]
+    chat, backend = chat_on(turns)
+    reply = await chat("look a up")
+    assert reply.text.endswith("the value of a is known.")
+    assert ran == [("lookup", "a")]
+    results = {c.name: c for c in reply.tool_calls}
+    assert results["rm_rf"].is_error and "no tool named 'rm_rf'" in (results["rm_rf"].result or "")
+    assert not results["lookup"].is_error
+    sent = backend.requests[-1]["messages"][-1]["content"]
+    assert [b.get("is_error", False) for b in sent if b["type"] == "tool_result"] == [True, False]
+    assert (await chat("and now?")).text  # the conversation stays valid for the next turn
