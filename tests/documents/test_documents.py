@@ -314,3 +314,35 @@ async def test_a_custom_content_document_is_cited_by_block() -> None:
     assert row.type == "content_block_location" and row.end == row.start + 1
     assert chunks[row.start] == row.cited_text and "pears" in row.cited_text
     assert row.location == f"blocks {row.start}–{row.end}"
+
+
+async def test_live_view_markers_sit_where_each_cited_block_ends() -> None:
+    # The ops the live view receives (applied as view.js applies them): each cited block's marker offset
+    # ends its text, and marker n shows the n-th source of reply.citations (streamed vs final message).
+    from claudekit.notebook._widget import WidgetRenderer
+    from tests.notebook.helpers import FakeWidget
+
+    made: list[FakeWidget] = []
+
+    def factory(on_message: Any) -> FakeWidget:
+        made.append(FakeWidget(on_message))
+        return made[-1]
+
+    renderer = WidgetRenderer(0.5, static=False, display=lambda *a, **k: None, widget_factory=factory)
+    second = "Supply risk 🚢 remains in the harbour. Prices rose."
+    docs = [ck.Document.from_text(TEXT, title="minutes"), ck.Document.from_text(second, title="memo")]
+    stream = chat_on(OfflineBackend()).stream(["When is the next meeting? What about supply risk?", *docs])
+    renderer.start({"model": "m"})
+    async for ev in stream:
+        renderer.event(ev)
+    renderer.finish(stream.reply, None)
+    page = made[0].page
+    frame = stream.reply.citations
+    assert len(frame) == 2
+    (part,) = [p for p in page.parts if p.get("cites")]
+    marks = sorted(part["cites"])
+    assert [numbers for _, numbers in marks] == [[1], [2]]
+    for (end, _), row in zip(marks, frame.itertuples(), strict=True):
+        assert part["text"][:end].rstrip().endswith(" ".join(row.cited_text.split()))
+    for n, row in enumerate(frame.itertuples(), 1):
+        assert page.sources[n] == {"name": row.document_title, "where": row.location, "cited": row.cited_text}
