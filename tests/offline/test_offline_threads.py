@@ -108,7 +108,7 @@ def test_closing_the_server_closes_its_keep_alive_connections() -> None:
 
 CHANGES = "mid-conversation-tool-changes-2026-07-01"
 INLINE = "inline-tools-2026-09-15"
-GAUGE = {"name": "read_gauge", "description": "Read the gauge", "input_schema": {"type": "object", "properties": {}}}
+GAUGE = {"name": "read_gauge", "description": "Read the gauge", "input_schema": {"type": "object"}}
 
 
 def _change(kind: str, tool: dict[str, Any]) -> dict[str, Any]:
@@ -127,12 +127,11 @@ def test_tool_changes_sent_in_thread_continues_change_what_the_model_may_call() 
         c = _client(server.base_url)
 
         def turn(previous: Any, *messages: dict[str, Any]) -> Any:
-            thread = {"type": "continue", "previous_message_id": previous.id} if previous else {"type": "create"}
-            extra: dict[str, Any] = {} if previous else {"tools": [WEATHER_TOOL]}
-            return c.beta.messages.create(
-                model=MODEL, max_tokens=200, messages=list(messages), betas=[THREADS, CHANGES, INLINE],
-                thread=thread, **extra,
-            )  # fmt: skip
+            extra: dict[str, Any] = {"thread": {"type": "create"}, "tools": [WEATHER_TOOL]}
+            if previous:
+                extra = {"thread": {"type": "continue", "previous_message_id": previous.id}}
+            extra["betas"] = [THREADS, CHANGES, INLINE]
+            return c.beta.messages.create(model=MODEL, max_tokens=200, messages=list(messages), **extra)
 
         def called(reply: Any) -> list[str]:
             return [b.name for b in reply.content if b.type == "tool_use"]
