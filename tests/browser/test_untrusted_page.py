@@ -243,9 +243,10 @@ second = ck.Document.from_text(
     "Supply risk 🚢 <img src=//localhost:{port}/cite onerror=__ckx=1> remains in the harbour. Prices rose.",
     title="Risk memo",
 )"""
-CITE_ASK = 'reply = await ck.Chat()(["How did revenue grow, and the supply risk in harbour?", first, second])'
-# What the marks must show, from the final message (reply.citations), not from the view under test.
-CITE_CHECK = "print(json.dumps([[r.location, r.cited_text] for r in reply.citations.itertuples()]))"
+# What the marks must show is printed from the final message (reply.citations), not read from the view.
+CITE_ASK = """\
+reply = await ck.Chat()(["How did revenue grow, and the supply risk in harbour?", first, second])
+print(json.dumps([[r.location, r.cited_text] for r in reply.citations.itertuples()]))"""
 
 
 def test_citation_markers_show_their_sources_and_stay_inert(
@@ -254,11 +255,12 @@ def test_citation_markers_show_their_sources_and_stay_inert(
     port = beacon.server.server_address[1]
     requested: list[str] = []
     session.page.on("request", lambda r: requested.append(r.url))
-    write_notebook(lab.root / "cites.ipynb", [CITE_SETUP.format(port=port), CITE_ASK, CITE_CHECK])
+    write_notebook(lab.root / "cites.ipynb", [CITE_SETUP.format(port=port), CITE_ASK])
     session.open("cites.ipynb")
-    for i in range(3):
+    for i in range(2):
         session.run_and_wait(i)
-    expected = json.loads(session.text(2).strip().splitlines()[-1])
+    printed = session.output(1).locator("[data-mime-type='application/vnd.jupyter.stdout']")
+    expected = json.loads((printed.last.text_content() or "").strip())
     assert len(expected) == 2 and "<img src=//localhost" in expected[1][1]
     view = session.output(1).locator(".claudekit-live")
     marks = view.locator("button.ck-cite-mark")
