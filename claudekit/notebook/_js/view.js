@@ -53,8 +53,8 @@ function loadImage(event) {
 }
 
 // Citation markers: the kernel sends, per text run, where each cited block's text ends and the numbers
-// of its sources. Private-use sentinels mark those places in the Markdown (the model's own text is
-// stripped of them first, so it cannot forge a marker); after rendering they become buttons.
+// of its sources. Private-use sentinels mark those places in the Markdown (in the model's own text they are
+// replaced first, so it cannot forge a marker); after rendering they become buttons.
 const MARK_OPEN = "\uE000";
 const MARK_CLOSE = "\uE001";
 const MARK_RE = /\uE000([0-9,]+)\uE001/;
