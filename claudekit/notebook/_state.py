@@ -46,6 +46,7 @@ __all__ = [
     "TextPart",
     "ToolCard",
     "ViewState",
+    "citation_source",
     "citation_text",
     "preview",
     "server_block_summary",
@@ -67,6 +68,7 @@ SECTIONS = ("header", "thinking", "tools", "text", "extras", "footer")
 FINAL_STATUSES = ("done", "interrupted", "error")
 
 
+_CITED_MAX = 2_000  # characters of cited text a marker carries (the saved copy's sources shorten it more)
 _EDIT_NOTE = "Note: the user edited the arguments before approving"
 
 
@@ -147,6 +149,23 @@ def citation_text(citation: Any) -> str:
     return head
 
 
+def citation_source(citation: Any) -> dict[str, str]:
+    """What a citation marker shows: the source's name, where in it, and the cited text (model-written:
+    the page puts each in as text only)."""
+    title = _get(citation, "title") or _get(citation, "document_title")
+    url = _get(citation, "url")
+    index = _get(citation, "document_index")
+    if title:
+        name = str(title)
+    elif url:
+        name = str(url)
+    else:
+        name = f"document {index + 1}" if isinstance(index, int) else str(_get(citation, "type") or "source")
+    cited = str(_get(citation, "cited_text") or "")
+    where = location(citation) if url is None else str(url)
+    return {"name": name, "where": where, "cited": cited[:_CITED_MAX]}
+
+
 @dataclass
 class ToolCard:
     """One tool call as the view shows it.
@@ -197,6 +216,21 @@ class TextPart:
     step: int
     chunks: list[str] = field(default_factory=list)
     joined: str = ""
+    block: int = -1  # the API content block the last text came from
+    starts: dict[int, int] = field(default_factory=dict)  # content block index -> where its text begins
+    cites: dict[int, list[int]] = field(default_factory=dict)  # cited block index -> source numbers
+
+    def marks(self) -> list[list[Any]]:
+        """``[end, [numbers]]`` per cited block: its markers go where the block's text ends (the next
+        block's start, or the run's end while it is the last)."""
+        starts = sorted(self.starts.values())
+        total = len(self.text)
+        out: list[list[Any]] = []
+        for block, numbers in self.cites.items():
+            start = self.starts[block]
+            end = next((s for s in starts if s > start), total)
+            out.append([end, list(numbers)])
+        return out
 
     @property
     def text(self) -> str:
@@ -223,6 +257,8 @@ class ViewState:
         self.cards: dict[str, ToolCard] = {}
         self.server_blocks: list[tuple[str, str]] = []  # (type, summary) not attached to a card
         self.citations: list[str] = []
+        # Per source number (1-based, the ``citations`` order): what its marker shows on hover or click.
+        self.sources: list[dict[str, str]] = []
         self.redacted = 0
         self.omitted = 0
         self.unknown = 0
@@ -299,6 +335,9 @@ class ViewState:
             if last is None or last.step != self.step or last is not self.parts[-1]:
                 last = self._last_text = TextPart(self.step)
                 self.parts.append(last)
+            if ev.index != last.block:  # a new content block: where it begins, for citation markers
+                last.block = ev.index
+                last.starts.setdefault(ev.index, len(last.text))
             last.chunks.append(ev.text)
             self.versions["text"] += 1
             if self.status != "writing":
@@ -425,7 +464,20 @@ class ViewState:
         text = citation_text(ev.citation)
         if text not in self.citations:
             self.citations.append(text)
+            self.sources.append(citation_source(ev.citation))
             self._touch("extras")
+        # The service sends a block's citations before its text: the block begins where the run ends now.
+        last = self._last_text
+        if last is None or last.step != self.step or not self.parts or last is not self.parts[-1]:
+            last = self._last_text = TextPart(self.step)
+            self.parts.append(last)
+        last.block = ev.index
+        last.starts.setdefault(ev.index, len(last.text))
+        numbers = last.cites.setdefault(ev.index, [])
+        number = self.citations.index(text) + 1
+        if number not in numbers:
+            numbers.append(number)
+            self._touch("text")
 
     def _on_unknown(self, ev: UnknownEvent) -> None:
         self.unknown += 1

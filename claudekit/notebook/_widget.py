@@ -203,6 +203,8 @@ class WidgetRenderer(View):
         self._lane: list[str] | None = None
         self._lane_part: TextPart | None = None
         self._lane_from = 0  # the run's length when the lane opened
+        self._lane_block = -1  # the content block the lane extends (a new block goes through the state)
+        self._sources_sent = 0
 
     # -- protocol ------------------------------------------------------------------------------
     def start(self, info: dict[str, Any]) -> None:
@@ -236,7 +238,7 @@ class WidgetRenderer(View):
     def event(self, ev: Event) -> None:
         lane = self._lane
         if lane is not None:
-            if ev.__class__ is TextDelta:
+            if ev.__class__ is TextDelta and ev.index == self._lane_block:  # type: ignore[union-attr]
                 lane.append(ev.text)  # type: ignore[union-attr]
                 return
             self._settle()
@@ -290,6 +292,7 @@ class WidgetRenderer(View):
         if part is None or not st.parts or st.parts[-1] is not part or part.step != st.step:
             return
         self._lane_from = len(part.text)
+        self._lane_block = part.block
         self._lane_part = part
         self._lane = part.chunks
 
@@ -527,9 +530,15 @@ class WidgetRenderer(View):
                 ops.append(["think", thinking[self._thinking_sent :]])
                 self._content += len(thinking) - self._thinking_sent
                 self._thinking_sent = len(thinking)
+        for n in range(self._sources_sent, len(st.sources)):
+            ops.append(["source", n + 1, st.sources[n]])  # before the markers that show it
+        self._sources_sent = len(st.sources)
         for i, part in enumerate(st.parts):
             if isinstance(part, TextPart):
                 self._text_op(ops, i, part)
+                if part.cites:
+                    marks = part.marks()
+                    self._set(ops, f"cites {i}", marks, ["cites", i, marks])
             else:
                 self._card_op(ops, i, st.cards[part])
         extras = self._extras_html(reply)

@@ -14,6 +14,7 @@ from ._documents import cited_answer
 from ._errors import ApiError
 from ._faults import Fault
 from ._tokens import count_text
+from ._tool_changes import offered_tools
 from ._validation import thinking_on
 
 __all__ = [
@@ -72,7 +73,9 @@ class OfflineRequest:
 
     @property
     def tools(self) -> list[Mapping[str, Any]]:
-        return [t for t in self.body.get("tools") or [] if isinstance(t, Mapping)]
+        """The tools offered at the end of the conversation: ``tools`` after the system messages'
+        ``tool_addition`` / ``tool_removal`` blocks (``_tool_changes``)."""
+        return offered_tools(self.body)
 
     @property
     def thinking_enabled(self) -> bool:

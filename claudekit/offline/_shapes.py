@@ -6,7 +6,9 @@ models and file objects that never appear on the wire, and they accept unknown k
 rebuilds them into pydantic ``TypeAdapter`` s that validate eagerly, refuse unknown keys (except where the
 SDK marks a type ``extra="allow"``, i.e. JSON schemas), and tell union members apart the way the
 service's error paths do: by ``type`` (``messages.0.content.1.text.text``), with the ``str``-or-list and
-role unions invisible in the path. A new SDK's fields are therefore known without editing a list.
+role unions invisible in the path. Which top-level fields exist is data (``service_rules.json``, read by
+:mod:`._rules_data`), so another SDK version does not change what is accepted at the top level; the SDK
+still shapes every field it knows, and a field only the data lists is any JSON value.
 
 :func:`check_shape` raises :class:`ApiError` for the first error, as ``"<path>: <message>"``.
 """
@@ -25,6 +27,7 @@ import typing_extensions as te
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, TypeAdapter, ValidationError
 
 from ._errors import ApiError
+from ._rules_data import request_fields
 
 __all__ = ["adapter", "check_shape"]
 
@@ -72,13 +75,16 @@ class _Converter:
             return types.GenericAlias(dict, (key, self.convert(value)))
         return tp
 
-    def typed_dict(self, td: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        if td in self._done and extra is None:
+    def typed_dict(
+        self, td: Any, extra: Mapping[str, Any] | None = None, *, only: frozenset[str] | None = None
+    ) -> Any:
+        """``td`` rebuilt; ``extra`` adds fields it lacks, ``only`` keeps just those names (the root)."""
+        if td in self._done and extra is None and only is None:
             return self._done[td]
         hints = get_type_hints(td, include_extras=True)
         fields: dict[str, Any] = {}
         for name, hint in hints.items():
-            if name in _WIRE_ONLY:
+            if name in _WIRE_ONLY or (only is not None and name not in only):
                 continue
             wrap = te.Required if _is_required(td, hint) else te.NotRequired
             fields[name] = wrap[self.convert(hint)]
@@ -88,7 +94,7 @@ class _Converter:
         new: Any = make(td.__name__, fields)
         allow = (getattr(td, "__pydantic_config__", None) or {}).get("extra") == "allow"
         new.__pydantic_config__ = ConfigDict(strict=True, extra="allow" if allow else "forbid")
-        if extra is None:
+        if extra is None and only is None:
             self._done[td] = new
         return new
 
@@ -205,9 +211,11 @@ def _on_the_wire(tp: Any) -> bool:
     return not (isinstance(origin, type) and issubclass(origin, (BaseModel, bytes, os.PathLike)))
 
 
-# Fields the service takes that the SDK's types no longer list (anthropic 2.x dropped the sampling
-# parameters; SDKs before output_config sent a top-level output_format under the structured-outputs beta).
-_SAMPLING: dict[str, Any] = {"temperature": float, "top_p": float, "top_k": int}
+# Types of fields the service takes that the SDK's types do not list (anthropic 2.x dropped the sampling
+# parameters; ``stream`` lives in the SDK's streaming/non-streaming subclasses; SDKs before output_config
+# sent a top-level output_format under the structured-outputs beta). Which fields are taken at all is
+# service_rules.json's; a field it lists that neither the SDK nor this table types is any JSON value.
+_TYPES: dict[str, Any] = {"temperature": float, "top_p": float, "top_k": int, "stream": bool}
 
 
 class _LegacyOutputFormat(te.TypedDict):
@@ -217,24 +225,22 @@ class _LegacyOutputFormat(te.TypedDict):
 
 @functools.lru_cache(maxsize=4)
 def adapter(surface: Literal["messages", "count_tokens"], beta: bool) -> TypeAdapter[Any]:
-    """The validator for ``POST /v1/messages`` or ``/v1/messages/count_tokens``, plain or beta."""
+    """The validator for ``POST /v1/messages`` or ``/v1/messages/count_tokens``, plain or beta: exactly the
+    top-level fields service_rules.json lists, each shaped by the installed SDK's type where it has one."""
     if beta:
         from anthropic.types.beta import message_count_tokens_params as count_mod
         from anthropic.types.beta import message_create_params as create_mod
     else:
         from anthropic.types import message_count_tokens_params as count_mod  # type: ignore[no-redef]
         from anthropic.types import message_create_params as create_mod  # type: ignore[no-redef]
-    extra: dict[str, Any] = dict(_SAMPLING)
-    root: Any
-    if surface == "messages":
-        root = create_mod.MessageCreateParamsBase
-        extra["stream"] = bool
-    else:
+    root: Any = create_mod.MessageCreateParamsBase
+    if surface == "count_tokens":
         root = count_mod.MessageCountTokensParams
     converter = _Converter()
-    if beta:
-        extra["output_format"] = converter.convert(_LegacyOutputFormat) | None
-    return TypeAdapter(converter.typed_dict(root, extra))
+    typed = dict(_TYPES, output_format=converter.convert(_LegacyOutputFormat) | None)
+    allowed = request_fields(surface, beta)
+    extra = {name: typed.get(name, Any) for name in sorted(allowed)}
+    return TypeAdapter(converter.typed_dict(root, extra, only=allowed))
 
 
 def check_shape(body: Any, *, surface: Literal["messages", "count_tokens"], beta: bool) -> None:

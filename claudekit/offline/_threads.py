@@ -4,7 +4,8 @@ As the service's page "Message threads" (build-with-claude/message-threads) and 
 
 - ``thread: {"type": "create"}`` stores the request's conversation and the reply under the response ``id``;
 - ``thread: {"type": "continue", "previous_message_id": …}`` sends only the messages after that reply and
-  omits ``system`` and ``tools`` (the thread keeps the ones it was created with; sending them is refused);
+  omits ``system`` and ``tools`` (the thread keeps the ones it was created with; sending them is refused;
+  ``tool_addition`` / ``tool_removal`` system blocks change the tools, see ``_tool_changes``);
 - a stored reply expires 5 minutes after the request that stored it (the backend's clock); a continue from
   an unknown or expired id is a 404 with ``error.details.error_code`` ``thread_not_found`` (the SDK then
   resends in full);

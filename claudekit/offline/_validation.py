@@ -3,8 +3,9 @@
 1. Consecutive ``user`` or ``assistant`` messages are combined into one turn (the SDK's ``messages``
    docstring: "Consecutive user or assistant turns in your request will be combined into a single
    turn"), so every later error path counts merged turns, as the service's do.
-2. The shape comes from the installed SDK's own request types (:mod:`._shapes`): plain, or beta when the
-   ``anthropic-beta`` header names betas.
+2. The shape: the top-level fields the service takes come from data (``service_rules.json``, with sources),
+   each field's nested shape from the installed SDK's own request types (:mod:`._shapes`): plain, or beta
+   when the ``anthropic-beta`` header names betas.
 3. The rules below (and :mod:`._turns` for the conversation's turns and blocks) need more than a type:
    pairing, thinking, caching, limits and the model catalog. Each raises :class:`ApiError` with the
    service's wording where it is known (see ``RULES`` and ``docs/offline.md``).
@@ -12,9 +13,7 @@
 
 from __future__ import annotations
 
-import functools
 import re
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from .._base import _models
 from ._context import Context
 from ._documents import check_documents
 from ._errors import ApiError
+from ._rules_data import betas_for, known_betas
 from ._shapes import check_shape
 from ._turns import blocks_of, check_messages, merge_turns
 
@@ -59,7 +59,11 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("shape", MESSAGES_API, "the body fits the installed SDK's request type (unknown keys refused)"),
+    Rule(
+        "shape",
+        MESSAGES_API,
+        "top-level fields from service_rules.json; each fits the installed SDK's type (unknown keys refused)",
+    ),
     Rule("beta_header", BETA_HEADERS, "every anthropic-beta value is a beta name (known or well-formed)"),
     Rule("model_unknown", ERRORS, "a model the catalog does not list is 404 not_found_error"),
     Rule("model_retired", DEPRECATIONS, "a model past its retirement date (backend clock) is 404"),
@@ -110,28 +114,11 @@ KNOWN_MODELS: frozenset[str] = frozenset(n for spec in _models.all_models() for 
 _JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _FORCED = ("any", "tool")
-# Betas that lift the documented output limit or the budget < max_tokens rule.
-_LONG_OUTPUT_BETAS = frozenset({"output-128k-2025-02-19", "output-300k-2026-03-24"})
-_INTERLEAVED = "interleaved-thinking-2025-05-14"
-_SKILLS = "skills-2025-10-02"
-# Betas seen in recorded traffic that the installed SDK's AnthropicBetaParam literal may not list.
-_SEEN_BETAS = frozenset(
-    {
-        "fine-grained-tool-streaming-2025-05-14",
-        "claude-code-20250219",
-        "oauth-2025-04-20",
-        "web-fetch-2025-09-10",
-        "code-execution-2025-08-25",
-        "advanced-tool-use-2025-11-20",
-        "effort-2025-11-24",
-        "tool-examples-2025-10-29",
-        "mcp-client-2025-04-04",
-        "structured-outputs-2025-12-15",
-        # The tools beta of 2024 (tool use went GA on 2024-05-30); a 200 with it on /v1/messages in
-        # traceloop/openllmetry's cassette test_async_anthropic_beta_message_stream_manager_legacy.yaml.
-        "tools-2024-04-04",
-    }
-)
+# Betas that lift the documented output limit or the budget < max_tokens rule, or allow an object container
+# (service_rules.json, with sources).
+_LONG_OUTPUT_BETAS = betas_for("long_output")
+_INTERLEAVED_BETAS = betas_for("interleaved_thinking")
+_SKILLS_BETAS = betas_for("skills_container")
 
 
 def _bad(message: str, status: int = 400) -> ApiError:
@@ -143,23 +130,6 @@ def thinking_on(body: Mapping[str, Any]) -> bool:
     return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
 
 
-@functools.lru_cache(maxsize=1)
-def _known_betas() -> frozenset[str]:
-    from anthropic.types import anthropic_beta_param
-
-    names: set[str] = set(_SEEN_BETAS)
-
-    def walk(tp: Any) -> None:
-        for arg in typing.get_args(tp):
-            if isinstance(arg, str):
-                names.add(arg)
-            else:
-                walk(arg)
-
-    walk(anthropic_beta_param.AnthropicBetaParam)
-    return frozenset(names)
-
-
 # A beta name as the service spells them: lower-case words and a release date (``effort-2025-11-24``,
 # ``claude-code-20250219``). The service takes a well-formed name it does not know (Claude Code and litellm
 # send betas no SDK lists, and get 200s); only a value that is not a beta name at all is refused.
@@ -168,7 +138,7 @@ _BETA_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*-(?:\d{4}-\d{2}-\d{2}|\d
 
 def beta_accepted(name: str) -> bool:
     """Whether the service takes ``name`` in ``anthropic-beta``: a known beta, or any well-formed name."""
-    return name in _known_betas() or bool(_BETA_NAME.match(name))
+    return name in known_betas() or bool(_BETA_NAME.match(name))
 
 
 def parse_betas(header: str | None) -> frozenset[str]:
@@ -341,7 +311,7 @@ def _check_thinking(
         if budget < 1024:
             raise _bad("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
         mt = body.get("max_tokens")
-        if isinstance(mt, int) and budget >= mt and _INTERLEAVED not in ctx.betas:
+        if isinstance(mt, int) and budget >= mt and not ctx.betas & _INTERLEAVED_BETAS:
             raise _bad(
                 "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
                 f"documentation at {THINKING}#max-tokens-and-context-window-size"
@@ -376,7 +346,7 @@ def _check_container(body: Mapping[str, Any], ctx: Context) -> None:
     # A real 400 (pydantic/pydantic-ai#5167): a {"id": …} container is refused; the object form is
     # documented for Agent Skills, which need the skills beta.
     container = body.get("container")
-    if container is not None and not isinstance(container, str) and _SKILLS not in ctx.betas:
+    if container is not None and not isinstance(container, str) and not ctx.betas & _SKILLS_BETAS:
         raise _bad("container: Input should be a valid string")
 
 

@@ -21,6 +21,7 @@ server would have seen a beacon that fired.
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Session,
     _free_port,
     browser,
+    expect,
     lab,
     session,
     write_notebook,
@@ -225,3 +227,61 @@ def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: 
     session.page.goto(f"{lab.url}/files/executed.html?token={lab.token}")
     session.page.wait_for_load_state("load")
     _assert_inert(session, beacon, ".jp-OutputArea-output", "body", MARKERS)
+
+
+# Issue 25: citation markers in the live view. Two text documents; the second's cited sentence carries an
+# image whose load is a beacon request and whose onerror would set a global (no dots: the offline model
+# cites whole sentences), after an emoji (the kernel counts code points, the page UTF-16 units).
+CITE_SETUP = """\
+import json
+import claudekit as ck
+ck.configure_rendering(static=False)
+first = ck.Document.from_text(
+    "Revenue grew 12 percent in the third quarter. Costs were flat.", title="Q3 report"
+)
+second = ck.Document.from_text(
+    "Supply risk 🚢 <img src=//localhost:{port}/cite onerror=__ckx=1> remains in the harbour. Prices rose.",
+    title="Risk memo",
+)"""
+# What the marks must show is printed from the final message (reply.citations), not read from the view.
+CITE_ASK = """\
+reply = await ck.Chat()(["How did revenue grow, and the supply risk in harbour?", first, second])
+print(json.dumps([[r.location, r.cited_text] for r in reply.citations.itertuples()]))"""
+
+
+def test_citation_markers_show_their_sources_and_stay_inert(
+    session: Session, lab: Lab, beacon: Beacon
+) -> None:
+    port = beacon.server.server_address[1]
+    requested: list[str] = []
+    session.page.on("request", lambda r: requested.append(r.url))
+    write_notebook(lab.root / "cites.ipynb", [CITE_SETUP.format(port=port), CITE_ASK])
+    session.open("cites.ipynb")
+    for i in range(2):
+        session.run_and_wait(i)
+    printed = session.output(1).locator("[data-mime-type='application/vnd.jupyter.stdout']")
+    expected = json.loads((printed.last.text_content() or "").strip())
+    assert len(expected) == 2 and "<img src=//localhost" in expected[1][1]
+    view = session.output(1).locator(".claudekit-live")
+    marks = view.locator("button.ck-cite-mark")
+    expect(marks).to_have_count(2)
+    assert marks.all_text_contents() == ["[1]", "[2]"]
+    for n, (where, cited) in enumerate(expected, 1):
+        mark = marks.nth(n - 1)
+        # The marker ends its cited sentence (the answer's list item), and names the source on hover.
+        item = " ".join(mark.evaluate("(b) => b.closest('li, p').textContent").split())
+        assert item.endswith(f"{' '.join(cited.split())}[{n}]"), item
+        title = mark.get_attribute("title") or ""
+        assert where in title and cited in title and ("Q3 report" if n == 1 else "Risk memo") in title
+        mark.click()  # a click shows the source in a note after the marker; a second click hides it
+        note = view.locator(".ck-cite-note")
+        expect(note).to_have_count(1)
+        assert cited in (note.text_content() or "") and where in (note.text_content() or "")
+        if n == 1:
+            mark.click()
+            expect(note).to_have_count(0)
+    session.page.wait_for_timeout(1500)  # an image would have failed (onerror) and the network settled
+    assert session.page.evaluate(RAN_JS) is None, "the cited text's payload ran"
+    assert session.page.evaluate(LIVE_PROBLEMS_JS, ".jp-NotebookPanel .jp-Cell-outputArea") == []
+    assert beacon.hits == [] and not [u for u in requested if f":{port}" in u], (beacon.hits, requested)
+    session.no_widget_errors(1)

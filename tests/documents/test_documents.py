@@ -314,3 +314,69 @@ async def test_a_custom_content_document_is_cited_by_block() -> None:
     assert row.type == "content_block_location" and row.end == row.start + 1
     assert chunks[row.start] == row.cited_text and "pears" in row.cited_text
     assert row.location == f"blocks {row.start}–{row.end}"
+
+
+async def _live_page(chat: ck.Chat, prompt: Any) -> tuple[Any, Any]:
+    """The page a live view of ``prompt``'s reply ends with (ops applied as view.js applies them), and the
+    reply. Rate 0.5/s: after the first refresh, text deltas take the renderer's fast lane."""
+    from claudekit.notebook._widget import WidgetRenderer
+    from tests.notebook.helpers import FakeWidget
+
+    made: list[FakeWidget] = []
+
+    def factory(on_message: Any) -> FakeWidget:
+        made.append(FakeWidget(on_message))
+        return made[-1]
+
+    renderer = WidgetRenderer(0.5, static=False, display=lambda *a, **k: None, widget_factory=factory)
+    stream = chat.stream(prompt)
+    renderer.start({"model": "m"})
+    async for ev in stream:
+        renderer.event(ev)
+    renderer.finish(stream.reply, None)
+    return made[0].page, stream.reply
+
+
+async def test_live_view_markers_sit_where_each_cited_block_ends() -> None:
+    # Each cited block's marker offset ends its text, and marker n shows the n-th source of reply.citations
+    # (the streamed events against the final message).
+    second = "Supply risk 🚢 remains in the harbour. Prices rose."
+    docs = [ck.Document.from_text(TEXT, title="minutes"), ck.Document.from_text(second, title="memo")]
+    page, reply = await _live_page(
+        chat_on(OfflineBackend()), ["When is the next meeting? What about supply risk?", *docs]
+    )
+    frame = reply.citations
+    assert len(frame) == 2
+    (part,) = [p for p in page.parts if p.get("cites")]
+    marks = sorted(part["cites"])
+    assert [numbers for _, numbers in marks] == [[1], [2]]
+    for (end, _), row in zip(marks, frame.itertuples(), strict=True):
+        assert part["text"][:end].rstrip().endswith(" ".join(row.cited_text.split()))
+    for n, row in enumerate(frame.itertuples(), 1):
+        assert page.sources[n] == {"name": row.document_title, "where": row.location, "cited": row.cited_text}
+
+
+async def test_a_marker_stays_with_its_block_when_uncited_text_follows() -> None:
+    # The service interleaves cited and uncited text blocks; the marker goes where the cited one ends, not
+    # after the uncited text streamed behind it (a new block must leave the renderer's fast lane).
+    from claudekit.offline import Script, Turn
+
+    cite = {
+        "type": "char_location",
+        "cited_text": "The board approved the budget.",
+        "document_index": 0,
+        "document_title": "minutes",
+        "start_char_index": 22,
+        "end_char_index": 52,
+        "file_id": None,
+    }
+    rest = " The rest of this answer cites nothing at all." * 4
+    blocks = [("The budget was approved.", [cite]), (rest, [])]
+    backend = OfflineBackend(responder=Script([Turn(text="Answer: ", cited=blocks)]))
+    chat = ck.Chat(offline=backend, render=False)
+    page, reply = await _live_page(chat, "what happened?")
+    (part,) = [p for p in page.parts if p.get("cites")]
+    (mark,) = part["cites"]
+    assert mark[1] == [1] and reply.citations.cited_text.tolist() == [cite["cited_text"]]
+    assert part["text"][: mark[0]].endswith("The budget was approved.")
+    assert part["text"].endswith(rest)

@@ -99,6 +99,7 @@ class Page:
         self.foot = self.error = self.extras = ""
         self.final = False
         self.can_insert = True
+        self.sources: dict[int, dict[str, str]] = {}
         for op in ops:
             self.apply(op)
 
@@ -130,6 +131,11 @@ class Page:
             self.final, self.status, self.foot = True, op[1], op[2]
         elif kind == "caps":
             self.can_insert = op[1].get("insert") is not False
+        elif kind == "cites":
+            self._grow(op[1])
+            self.parts[op[1]]["cites"] = op[2]
+        elif kind == "source":
+            self.sources[op[1]] = op[2]
 
     @property
     def text(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from offline_helpers import MODEL, user
+from offline_helpers import MODEL, WEATHER_TOOL, user
 
 from claudekit.offline import OfflineBackend
 from claudekit.offline._threads import THREAD_TTL, ThreadStore
@@ -104,3 +104,46 @@ def test_closing_the_server_closes_its_keep_alive_connections() -> None:
     server.close()  # the worker was waiting for this connection's next request
     assert conn.sock.recv(1) == b""  # closed now, not after the idle timeout (nor at interpreter exit)
     conn.close()
+
+
+CHANGES = "mid-conversation-tool-changes-2026-07-01"
+INLINE = "inline-tools-2026-09-15"
+GAUGE = {"name": "read_gauge", "description": "Read the gauge", "input_schema": {"type": "object"}}
+
+
+def _change(kind: str, tool: dict[str, Any]) -> dict[str, Any]:
+    return {"role": "system", "content": [{"type": kind, "tool": tool}]}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"type": "tool_reference", "name": name}
+
+
+def test_tool_changes_sent_in_thread_continues_change_what_the_model_may_call() -> None:
+    # A continue may not send `tools`: tool_removal / tool_addition system blocks change them, and the thread
+    # carries every earlier change (the SDK's tool-change block types; _tool_changes.py).
+    backend = OfflineBackend()
+    with backend.serve() as server:
+        c = _client(server.base_url)
+
+        def turn(previous: Any, *messages: dict[str, Any]) -> Any:
+            extra: dict[str, Any] = {"thread": {"type": "create"}, "tools": [WEATHER_TOOL]}
+            if previous:
+                extra = {"thread": {"type": "continue", "previous_message_id": previous.id}}
+            extra["betas"] = [THREADS, CHANGES, INLINE]
+            return c.beta.messages.create(model=MODEL, max_tokens=200, messages=list(messages), **extra)
+
+        def called(reply: Any) -> list[str]:
+            return [b.name for b in reply.content if b.type == "tool_use"]
+
+        ask = user("Use get_weather for Paris")
+        assert called(turn(turn(None, user("hello")), ask)) == ["get_weather"]  # offered from the start
+        removed = turn(turn(None, user("hello")), _change("tool_removal", _ref("get_weather")), ask)
+        assert called(removed) == [] and removed.stop_reason == "end_turn"
+        back = turn(removed, _change("tool_addition", _ref("get_weather")), ask)  # by name, once removed
+        assert called(back) == ["get_weather"]
+        gauge = user("Use read_gauge now")
+        plain = turn(turn(None, user("hello")), gauge)
+        assert called(plain) == []  # not offered yet
+        added = turn(plain, _change("tool_addition", {"type": "tool_definition", "definition": GAUGE}), gauge)
+        assert called(added) == ["read_gauge"]

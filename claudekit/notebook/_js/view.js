@@ -52,13 +52,51 @@ function loadImage(event) {
   btn.replaceWith(img);
 }
 
+// Citation markers: the kernel sends, per text run, where each cited block's text ends and the numbers
+// of its sources. Private-use sentinels mark those places in the Markdown (in the model's own text they are
+// replaced first, so it cannot forge a marker); after rendering they become buttons.
+const MARK_OPEN = "\uE000";
+const MARK_CLOSE = "\uE001";
+const MARK_RE = /\uE000([0-9,]+)\uE001/;
+const MARK_CHARS = /[\uE000\uE001]/g;
+
+function withMarks(text, cites) {
+  let out = text.replace(MARK_CHARS, "\uFFFD"); // same length: the offsets stay right
+  if (!cites || !cites.length) return out;
+  // The kernel counts characters (code points), JavaScript UTF-16 units: they differ past an emoji.
+  const unit = /[\uD800-\uDFFF]/.test(out) ? unitOffsets(out) : null;
+  const place = (at) => (unit ? unit[Math.min(at, unit.length - 1)] : Math.min(at, out.length));
+  // From the end, so earlier offsets stay right; a marker goes before the whitespace that ends a block.
+  const marks = cites.map(([at, numbers]) => [place(at), numbers]).sort((x, y) => y[0] - x[0]);
+  for (const [at, numbers] of marks) {
+    let k = at;
+    while (k > 0 && /\s/.test(out[k - 1])) k -= 1;
+    out = `${out.slice(0, k)}${MARK_OPEN}${numbers.map(Number).join(",")}${MARK_CLOSE}${out.slice(k)}`;
+  }
+  return out;
+}
+
+function unitOffsets(s) { // code point index -> UTF-16 index (one entry past the end)
+  const out = [];
+  let k = 0;
+  for (const ch of s) { out.push(k); k += ch.length; }
+  out.push(k);
+  return out;
+}
+
+function sourceText(src, n) {
+  if (!src) return `source ${n}`;
+  const head = [src.name, src.where].filter(Boolean).join(", ");
+  return src.cited ? `[${n}] ${head}: “${src.cited}”` : `[${n}] ${head}`;
+}
+
 const LIVE = new Set(["waiting", "thinking", "writing", "calling tools"]);
 const states = new Map(); // per widget (its `key`): the document, shared by every view of it
 
 function blank() {
   return {
     seq: 0, status: "waiting", elapsed: 0, at: performance.now(), final: false, model: "",
-    thinking: "", thinkingLabel: "", parts: [], cards: {}, extras: "", error: "", foot: "",
+    thinking: "", thinkingLabel: "", parts: [], cards: {}, sources: {}, extras: "", error: "", foot: "",
     problems: {}, views: new Set(), lastSync: 0, canInsert: true,
   };
 }
@@ -82,7 +120,11 @@ function apply(st, op) {
     st.parts[a] = { kind: "tool", id: b.id };
     const old = st.cards[b.id];
     st.cards[b.id] = { ...b, rawArgs: b.args ? "" : (old ? old.rawArgs : "") };
-  } else if (kind === "targs") {
+  } else if (kind === "cites") { // [[offset in the run's text, [source numbers]], ...]: the run's markers
+    while (st.parts.length <= a) st.parts.push({ kind: "text", text: "" });
+    st.parts[a].cites = b;
+  } else if (kind === "source") st.sources[a] = b; // {name, where, cited}: what marker [a] shows
+  else if (kind === "targs") {
     const card = st.cards[a];
     if (card) card.rawArgs += b;
   } else if (kind === "problem") st.problems[a] = { n: b, text: c };
@@ -340,9 +382,10 @@ class View {
       shown = this.shown[i] = [part.kind, node, null];
     }
     if (part.kind === "text") {
-      if (shown[2] !== part.text.length) {
-        this.renderText(shown[1], part.text);
-        shown[2] = part.text.length;
+      const stamp = part.cites ? `${part.text.length} ${JSON.stringify(part.cites)}` : part.text.length;
+      if (shown[2] !== stamp) {
+        this.renderText(shown[1], withMarks(part.text, part.cites));
+        shown[2] = stamp;
       }
       return;
     }
@@ -368,11 +411,53 @@ class View {
       const old = node.childNodes[i];
       if (old && old.ckSource === source) return;
       const shown = block.nodeType === 1 && block.tagName === "PRE" ? this.codeBlock(block) : block;
+      if (block.nodeType === 1) this.citeMarks(block);
       shown.ckSource = source;
       if (old) node.replaceChild(shown, old);
       else node.append(shown);
     });
     while (node.childNodes.length > blocks.length) node.lastChild.remove();
+  }
+
+  // The sentinels withMarks put in the text become marker buttons: built with createElement and
+  // textContent only (the cited text is model data), and a click shows the source in a note below.
+  citeMarks(root) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const found = [];
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) if (n.data.includes(MARK_OPEN)) found.push(n);
+    for (const node of found) {
+      const pieces = node.data.split(MARK_RE);
+      const frag = document.createDocumentFragment();
+      pieces.forEach((piece, k) => {
+        if (k % 2 === 0) { if (piece) frag.append(document.createTextNode(piece)); return; }
+        const sup = el("sup", "ck-cite");
+        for (const n of piece.split(",")) sup.append(this.citeButton(Number(n)));
+        frag.append(sup);
+      });
+      node.replaceWith(frag);
+    }
+  }
+
+  citeButton(n) {
+    const btn = el("button", "ck-cite-mark");
+    btn.type = "button";
+    btn.textContent = `[${n}]`;
+    btn.dataset.n = String(n);
+    btn.title = sourceText(this.st.sources[n], n);
+    btn.setAttribute("aria-label", `source ${n}`);
+    btn.onclick = (event) => {
+      event.preventDefault();
+      const sup = btn.parentElement;
+      const open = sup.nextSibling && sup.nextSibling.ckNoteFor;
+      if (open) sup.nextSibling.remove();
+      if (open === n) return;
+      const note = el("span", "ck-cite-note");
+      note.setAttribute("role", "note");
+      note.textContent = sourceText(this.st.sources[n], n);
+      note.ckNoteFor = n;
+      sup.after(note);
+    };
+    return btn;
   }
 
   // A code block with Copy and, while the cell runs, Insert below (a new cell when the cell ends: the
