@@ -26,6 +26,7 @@ from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
 from ._threads import ThreadStore
 from ._transport import OfflineAsyncTransport, OfflineTransport
+from ._server_tools import server_blocks
 from ._validation import Context, parse_betas, thinking_on, validate_request
 from ._wire import Action, Call, Cut, Reply, Route, Sleep, Stall, b62, json_reply
 
@@ -302,6 +303,8 @@ class OfflineBackend:
             "service_tier": "standard",
             "inference_geo": "not_available",
         }
+        if answer.server_tool_use is not None:
+            usage["server_tool_use"] = dict(answer.server_tool_use)
         # The response names the model's snapshot id, as the service does for an alias.
         message: dict[str, Any] = {"id": call.msg_id, "type": "message", "role": "assistant", "model": model}
         if diagnostics is not None:
@@ -327,6 +330,7 @@ class OfflineBackend:
             text = turn.thinking if turn.thinking is not None else "Plan: answer the request directly."
             omitted = th.get("display") == "omitted"
             blocks.append(Block("thinking", text=text, omitted=omitted))
+        blocks.extend(server_blocks(turn.server_blocks))
         if turn.text:
             blocks.append(Block("text", text=turn.text))
         for text, cites in turn.cited:
