@@ -28,7 +28,11 @@ def check_mcp_servers(servers: Any) -> list[dict[str, Any]]:
         raise ConfigError("mcp_servers must be a list of dicts such as {'url': 'https://…', 'name': 'docs'}")
     out: list[dict[str, Any]] = []
     for s in servers:
-        if not isinstance(s, Mapping) or not isinstance(s.get("url"), str) or not isinstance(s.get("name"), str):
+        if (
+            not isinstance(s, Mapping)
+            or not isinstance(s.get("url"), str)
+            or not isinstance(s.get("name"), str)
+        ):
             raise ConfigError(
                 f"each MCP connector server needs a 'url' and a 'name', got {s!r:.80}",
                 hint="e.g. {'url': 'https://mcp.example.com/mcp', 'name': 'docs'}",

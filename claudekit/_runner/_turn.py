@@ -72,6 +72,7 @@ class TurnContext:
     threads_on: bool = False  # requests go through the thread (send only what is new)
     next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
     keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
+    max_pauses: int = 5  # pause_turn continuations per turn before the turn stops (with a note)
 
     def set_last_message_id(self, message_id: str | None) -> None:
         self.last_message_id = message_id  # the next step of this turn sends it
@@ -143,6 +144,7 @@ class Turn:
         self._raw: Any = None  # the last HTTP response, closed on the way out
         self._awake: Callable[[], None] | None = None  # releases the loop waker (see _seams)
         self._reservation: Reservation | None = None  # the budget held for the call in flight
+        self._pauses = 0  # pause_turn answers continued so far
 
     @property
     def _chat(self) -> TurnContext:
@@ -284,7 +286,19 @@ class Turn:
             final_text = "".join(b.text for b in message.content if b.type == "text")
             self.reply.parsed = parse_output(self.settings.output_format, final_text)
         if message.stop_reason == "pause_turn":
-            return []
+            # The service paused a long server-tool turn: sending the conversation back (the paused
+            # content last, as it is now in the history) lets it continue, up to the chat's limit.
+            self._pauses += 1
+            if self._pauses <= self._chat.max_pauses:
+                return []
+            log.warning(
+                "claudekit: the service paused this turn %d times (pause_turn); stopped at "
+                "Chat(max_pauses=%d): "
+                "send again (no prompt: await chat.send()) to let it continue",
+                self._pauses,
+                self._chat.max_pauses,
+            )
+            return None
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
         runnable = [c for c in calls if self._chat.toolset.handles(c)]
         if message.stop_reason != "tool_use" or not runnable:

@@ -22,11 +22,11 @@ from ._ratelimit import DEFAULT_LIMITS, RateLimiter, RateLimits, WallClock
 from ._recent import RecentList
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._server import OfflineServer
+from ._server_tools import server_blocks
 from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
 from ._threads import ThreadStore
 from ._transport import OfflineAsyncTransport, OfflineTransport
-from ._server_tools import server_blocks
 from ._validation import Context, parse_betas, thinking_on, validate_request
 from ._wire import Action, Call, Cut, Reply, Route, Sleep, Stall, b62, json_reply
 

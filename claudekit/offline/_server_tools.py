@@ -27,13 +27,15 @@ CORPUS: tuple[tuple[str, str, str, str], ...] = (
         "https://jupyter.org/about",
         "About Project Jupyter",
         "April 2, 2026",
-        "Project Jupyter develops open-source software, open standards and services for interactive computing.",
+        "Project Jupyter develops open-source software, open standards and services for "
+        "interactive computing.",
     ),
     (
         "https://docs.python.org/3/tutorial/",
         "The Python Tutorial",
         "October 1, 2026",
-        "Python is an easy to learn, powerful programming language with efficient high-level data structures.",
+        "Python is an easy to learn, powerful programming language with efficient "
+        "high-level data structures.",
     ),
     (
         "https://en.wikipedia.org/wiki/Model_Context_Protocol",
@@ -146,7 +148,11 @@ def _prompt(body: Mapping[str, Any]) -> str:
         content = m.get("content")
         if isinstance(content, str):
             return content
-        texts = [str(b.get("text", "")) for b in content or [] if isinstance(b, Mapping) and b.get("type") == "text"]
+        texts = [
+            str(b.get("text", ""))
+            for b in content or []
+            if isinstance(b, Mapping) and b.get("type") == "text"
+        ]
         if texts:
             return "\n".join(texts)
         return ""
@@ -208,7 +214,13 @@ def _simulate(
     if family == "web_search":
         rows = _search(str(arg), tool)
         results = [
-            {"type": "web_search_result", "url": u, "title": t, "encrypted_content": _enc(u, t), "page_age": age}
+            {
+                "type": "web_search_result",
+                "url": u,
+                "title": t,
+                "encrypted_content": _enc(u, t),
+                "page_age": age,
+            }
             for u, t, age, _ in rows
         ]
         for u, t, _, text in rows[:2]:
@@ -223,7 +235,13 @@ def _simulate(
         return [_use(tid, "web_fetch", {"url": str(arg)}), _fetched(tid, str(arg), answer)]
     code = "print(sum(range(10)))"
     answer.append(("The code printed 45.", []))
-    result = {"type": "code_execution_result", "stdout": "45\n", "stderr": "", "return_code": 0, "content": []}
+    result = {
+        "type": "code_execution_result",
+        "stdout": "45\n",
+        "stderr": "",
+        "return_code": 0,
+        "content": [],
+    }
     return [
         _use(tid, "code_execution", {"code": code}),
         {"type": "code_execution_tool_result", "tool_use_id": tid, "content": result},
@@ -231,7 +249,13 @@ def _simulate(
 
 
 def _use(tid: str, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "server_tool_use", "id": tid, "name": name, "input": dict(args), "caller": {"type": "direct"}}
+    return {
+        "type": "server_tool_use",
+        "id": tid,
+        "name": name,
+        "input": dict(args),
+        "caller": {"type": "direct"},
+    }
 
 
 def _fetched(tid: str, url: str, answer: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
@@ -252,14 +276,22 @@ def _fetched(tid: str, url: str, answer: list[tuple[str, list[dict[str, Any]]]])
     return {"type": "web_fetch_tool_result", "tool_use_id": tid, "content": content}
 
 
-def _connector(server: Mapping[str, Any], seed: str, answer: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+def _connector(
+    server: Mapping[str, Any], seed: str, answer: list[tuple[str, list[dict[str, Any]]]]
+) -> list[dict[str, Any]]:
     name = str(server.get("name"))
     allowed = (server.get("tool_configuration") or {}).get("allowed_tools") or []
     tool = str(allowed[0]) if allowed else "search"
     tid = _id("mcptoolu_", seed)
     text = f"(offline) {name}.{tool} would run on {server.get('url')}; the offline backend reaches no server."
     answer.append((f"The {name} server answered.", []))
-    use = {"type": "mcp_tool_use", "id": tid, "name": tool, "server_name": name, "input": {"query": "offline"}}
+    use = {
+        "type": "mcp_tool_use",
+        "id": tid,
+        "name": tool,
+        "server_name": name,
+        "input": {"query": "offline"},
+    }
     result = {"type": "mcp_tool_result", "tool_use_id": tid, "is_error": False}
     result["content"] = [{"type": "text", "text": text}]
     return [use, result]
