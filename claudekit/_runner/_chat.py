@@ -47,6 +47,16 @@ if hasattr(os, "register_at_fork"):  # not on Windows
 _SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
+def _step_limits(max_steps: int, max_pauses: int) -> tuple[int, int]:
+    if max_steps < 1:
+        raise ConfigError("max_steps must be at least 1")
+    if isinstance(max_pauses, bool) or not isinstance(max_pauses, int) or max_pauses < 0:
+        raise ConfigError(
+            f"max_pauses must be a whole number of continuations (0 or more), got {max_pauses!r}"
+        )
+    return max_steps, max_pauses
+
+
 class Chat:
     """A conversation with Claude.
 
@@ -92,14 +102,7 @@ class Chat:
         self.settings = base.replace(**settings)
         self.toolset = ToolSet(tools, approval=approval)
         self.settings.validate(self.toolset.names)
-        if max_steps < 1:
-            raise ConfigError("max_steps must be at least 1")
-        self.max_steps = max_steps
-        if isinstance(max_pauses, bool) or not isinstance(max_pauses, int) or max_pauses < 0:
-            raise ConfigError(
-                f"max_pauses must be a whole number of continuations (0 or more), got {max_pauses!r}"
-            )
-        self.max_pauses = max_pauses
+        self.max_steps, self.max_pauses = _step_limits(max_steps, max_pauses)
         self.budget_usd = _budget(budget_usd)
         self.name = name or _default_name()
         self.render = render
