@@ -217,7 +217,8 @@ class Accumulator:
             # ours to gather, like a tool call's; it runs on the service.
             block.buffer = _JsonBuffer()
             block.tool_id = content.id
-            return [ToolCallStart(event.index, content.id, content.name, server=kind != "tool_use")]
+            server_name = getattr(content, "server_name", None)
+            return [ToolCallStart(event.index, content.id, content.name, kind != "tool_use", server_name)]
         return []
 
     def _flush(self, index: int, snap: ParsedMessage[Any]) -> list[Event]:
@@ -252,7 +253,13 @@ class Accumulator:
             args = content.input if isinstance(content.input, dict) else {}
             return [
                 ToolCallReady(
-                    index, content.id, content.name, args, server=block.kind != "tool_use", error=error
+                    index,
+                    content.id,
+                    content.name,
+                    args,
+                    server=block.kind != "tool_use",
+                    error=error,
+                    server_name=getattr(content, "server_name", None),
                 )
             ]
         if block.kind == "redacted_thinking":

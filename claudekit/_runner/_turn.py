@@ -34,7 +34,7 @@ from .._base._errors import (
     from_sdk_error,
     is_transport_error,
 )
-from .._base._events import Event, ToolCallReady, ToolResult, Usage
+from .._base._events import Event, ToolCallReady, ToolCallStart, ToolResult, Usage
 from .._base._notes import say_once
 from .._base._reply import Reply, Step, ToolCall
 from .._request import _hygiene
@@ -172,8 +172,8 @@ class Turn:
                 try:
                     async for sdk_event in step.raw:  # the hot loop: one frame, no per-event calls of ours
                         for ev in feed(sdk_event):
-                            if ev.__class__ is ToolCallReady:
-                                self._record_call(ev, index)  # type: ignore[arg-type]
+                            if ev.__class__ is ToolCallReady or ev.__class__ is ToolCallStart:
+                                ev = self._tool_event(ev, index)  # type: ignore[arg-type]
                             if renderer is not None:
                                 renderer.event(ev)
                             yield ev
@@ -183,7 +183,7 @@ class Turn:
                     step.acc.warnings.append("the connection dropped after message_stop")
                 for ev in step.acc.end_events(step.started, step.request_id):
                     if ev.__class__ is ToolCallReady:
-                        self._record_call(ev, step.index)  # type: ignore[arg-type]
+                        ev = self._tool_event(ev, step.index)  # type: ignore[arg-type]
                     yield self._show(ev)
                 calls = self._end_step(step)
                 if calls is None:
@@ -324,9 +324,22 @@ class Turn:
         toolset = self._chat.toolset
         return any(c.step == step and not c.server and not toolset.handles(c) for c in self.reply.tool_calls)
 
+    def _tool_event(self, ev: ToolCallStart | ToolCallReady, step: int) -> ToolCallStart | ToolCallReady:
+        """A call's event named with the MCP server of a ``ck.mcp`` tool (a connector call names its own);
+        a ready call is recorded on the reply."""
+        if ev.server_name is None and not ev.server:
+            tool = self._chat.toolset.tools.get(ev.name)
+            if tool is not None and tool.mcp_server is not None:
+                ev = dataclasses.replace(ev, server_name=tool.mcp_server)
+        if isinstance(ev, ToolCallReady):
+            self._record_call(ev, step)
+        return ev
+
     def _record_call(self, ev: ToolCallReady, step: int, error: str | None = None) -> None:
         self.reply.tool_calls.append(
-            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error or error, step=step)
+            ToolCall(
+                ev.id, ev.name, ev.input, ev.server, ev.error or error, step=step, server_name=ev.server_name
+            )
         )
 
     # -- tools ----------------------------------------------------------------------------------------------
