@@ -159,10 +159,11 @@ def server_block_summary(block_type: str, block: Any) -> str:
         return preview(
             f"“{title}” ({_host(_get(content, 'url'))})" if title else str(_get(content, "url")), 120
         )
-    if block_type == "mcp_tool_result" and _get(block, "is_error"):
-        return "error: " + preview(
-            " ".join(server_block_details(block_type, block)) or "the tool failed", 100
-        )
+    if block_type == "mcp_tool_result":
+        said = " ".join(server_block_details(block_type, block))
+        if _get(block, "is_error"):
+            return "error: " + preview(said or "the tool failed", 100)
+        return preview(said, 120) if said else "no text"
     if isinstance(content, list):
         titles = [str(_get(r, "title") or _get(r, "url") or "") for r in content[:3]]
         titles = [t for t in titles if t]
