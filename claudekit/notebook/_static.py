@@ -49,8 +49,11 @@ def _esc(text: str) -> str:
     return escape(text, quote=False)
 
 
-def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
+def _usage_record(usage: Usage, model: str, status: str, step: int = 0, message: Any = None) -> Any:
     from ..usage import UsageRecord
+    from ..usage._record import code_runs
+
+    server = usage.server_tool_use
 
     return UsageRecord(
         timestamp=_EPOCH,
@@ -66,10 +69,17 @@ def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
         cache_creation_1h_input_tokens=usage.cache_creation_1h,
         cache_read_input_tokens=usage.cache_read_input_tokens,
         thinking_tokens=usage.thinking_tokens,
+        # The server tools' fees belong in the footer's cost as in the usage log's.
+        web_search_requests=server.get("web_search_requests"),
+        web_fetch_requests=server.get("web_fetch_requests"),
+        code_execution_requests=code_runs(message),
     ).priced()
 
 
 _COUNTS = (
+    "web_search_requests",
+    "web_fetch_requests",
+    "code_execution_requests",
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
@@ -80,7 +90,7 @@ _COUNTS = (
 )
 
 
-def _records(calls: list[tuple[Usage, str, str, int]]) -> list[Any] | None:
+def _records(calls: list[tuple[Any, ...]]) -> list[Any] | None:
     """Priced records, one per call ``(usage, model, status, step)``; None without the usage package
     or with counts it refuses."""
     import warnings
@@ -151,7 +161,10 @@ def reply_record(reply: Reply, *, timings: bool = True) -> Any:
     """
     steps = [s for s in reply.steps if s.message is not None]
     records = _records(
-        [(s.usage, s.message.model if s.message else reply.model, s.status, s.index) for s in steps]
+        [
+            (s.usage, s.message.model if s.message else reply.model, s.status, s.index, s.message)
+            for s in steps
+        ]
     )
     if not records:
         return None

@@ -293,7 +293,7 @@ class UsageRecord:
             message_id=_get(message, "id"),
             stop_reason=str(stop) if stop is not None else None,
             **_token_counts(u),
-            code_execution_requests=_code_runs(message),
+            code_execution_requests=code_runs(message),
             latency_s=latency_s,
             ttft_s=ttft_s,
             cache_miss_reason=str(miss_type) if miss_type is not None else None,
@@ -480,7 +480,7 @@ def _token_counts(u: Any) -> dict[str, Any]:
     }
 
 
-def _code_runs(message: Any) -> int | None:
+def code_runs(message: Any) -> int | None:
     """Code-execution calls among a response's blocks; None when there are none (most calls)."""
     content = _get(message, "content")
     if not isinstance(content, list):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 import claudekit as ck
 from claudekit._request._history import block_to_param
+from claudekit.notebook._static import footer_line
 from claudekit.offline import DefaultResponder, OfflineBackend
 from claudekit.offline._server_tools import CORPUS
 from claudekit.usage import load_prices
@@ -101,7 +103,7 @@ def test_bad_server_tool_options_are_one_line_errors() -> None:
 
 async def test_usage_columns_and_costs() -> None:
     chat = ck.Chat(tools=[ck.web_search(), ck.code_execution()], offline=True, render=False)
-    await chat("search the web for pandas and run code")
+    reply = await chat("search the web for pandas and run code")
     row = chat.usage.df.iloc[-1]
     assert (row.web_search_requests, row.web_fetch_requests, row.code_execution_requests) == (1, 0, 1)
     table = json.loads((Path(ck.usage.__path__[0]) / "prices.json").read_text(encoding="utf-8"))
@@ -112,6 +114,8 @@ async def test_usage_columns_and_costs() -> None:
     fee += fees["code_execution_per_hour"] * fees["code_execution_min_minutes"] / 60
     assert row.cost_usd == pytest.approx(tokens + fee)
     assert ck.usage.cost_of(chat.usage.records[-1]) == pytest.approx(tokens + fee)
+    [shown] = re.findall(r"\$([0-9.]+)", footer_line(reply))  # the view's footer prices them too
+    assert float(shown) == pytest.approx(tokens + fee, rel=0.01) and float(shown) > tokens * 2
     assert load_prices().server_tools.web_search_per_1000 == fees["web_search_per_1000"]
     estimate = await ck.Chat(tools=[ck.web_search(max_uses=3)], offline=True, render=False).estimate("hi")
     plain = await ck.Chat(offline=True, render=False).estimate("hi")
