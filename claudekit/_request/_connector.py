@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._base._errors import ConfigError
+from .._base._secrets import add_secret
 
 __all__ = ["MCP_CONNECTOR_BETA", "check_mcp_servers", "connector_request"]
 
@@ -33,12 +34,16 @@ def check_mcp_servers(servers: Any) -> list[dict[str, Any]]:
             or not isinstance(s.get("url"), str)
             or not isinstance(s.get("name"), str)
         ):
+            got = sorted(s) if isinstance(s, Mapping) else type(s).__name__  # never its values: a token
             raise ConfigError(
-                f"each MCP connector server needs a 'url' and a 'name', got {s!r:.80}",
+                f"each MCP connector server needs a 'url' and a 'name', got {got}",
                 hint="e.g. {'url': 'https://mcp.example.com/mcp', 'name': 'docs'}",
             )
         if not s["url"].startswith("https://"):
             raise ConfigError(f"MCP connector server {s['name']!r}: the service only reaches https:// URLs")
+        token = s.get("authorization_token")
+        if isinstance(token, str):
+            add_secret(token)  # scrubbed from everything claudekit writes (store, cassettes, logs)
         out.append({"type": "url", **dict(s)})
     names = [s["name"] for s in out]
     if len(set(names)) != len(names):

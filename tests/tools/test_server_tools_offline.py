@@ -14,6 +14,7 @@ import anthropic
 import pytest
 
 import claudekit as ck
+from claudekit._base._secrets import scrub
 from claudekit._request._history import block_to_param
 from claudekit.notebook._static import footer_line
 from claudekit.offline import DefaultResponder, OfflineBackend
@@ -161,3 +162,13 @@ async def test_the_final_message_matches_the_sdks_own_accumulation() -> None:
     async with sdk.messages.stream(**body) as stream:
         final = await stream.get_final_message()
     assert [block_to_param(b) for b in final.content] == chat.history.messages[-1]["content"]
+
+
+def test_a_connector_token_stays_out_of_errors_reprs_and_files() -> None:
+    token = "mcp-secret-token-0123456789abcdef"
+    with pytest.raises(ck.ConfigError) as bad:
+        ck.Chat(mcp_servers=[{"name": "x", "authorization_token": token}], offline=True)
+    assert token not in str(bad.value)
+    chat = ck.Chat(mcp_servers=[{**CONNECTOR[0], "authorization_token": token}], offline=True, render=False)
+    assert token not in repr(chat)
+    assert token not in scrub(json.dumps(chat.settings.mcp_servers))  # the store and cassettes scrub so
