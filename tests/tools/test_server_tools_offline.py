@@ -115,7 +115,9 @@ async def test_usage_columns_and_costs() -> None:
     fee += fees["code_execution_per_hour"] * fees["code_execution_min_minutes"] / 60
     assert row.cost_usd == pytest.approx(tokens + fee)
     assert ck.usage.cost_of(chat.usage.records[-1]) == pytest.approx(tokens + fee)
-    [shown] = re.findall(r"\$([0-9.]+)", footer_line(reply))  # the view's footer prices them too
+    footer = footer_line(reply)
+    assert "1 search, 1 code run" in footer
+    [shown] = re.findall(r"\$([0-9.]+)", footer)  # the view's footer prices them too
     assert float(shown) == pytest.approx(tokens + fee, rel=0.01) and float(shown) > tokens * 2
     assert load_prices().server_tools.web_search_per_1000 == fees["web_search_per_1000"]
     estimate = await ck.Chat(tools=[ck.web_search(max_uses=3)], offline=True, render=False).estimate("hi")
