@@ -60,12 +60,15 @@ class Estimate:
     cost_min_usd: float | None  # cache reads as expected, no output
     cost_max_usd: float | None  # worst case: every output token, no cache read
     method: str  # how input_tokens was obtained, e.g. "count_tokens"
+    server_tools_max_usd: float = 0.0  # the server tools' part of cost_max_usd (each used max_uses times)
 
     def __str__(self) -> str:
         if self.cost_min_usd is None or self.cost_max_usd is None:
             cost = f"cost unknown (no price for {self.model})"
         else:
             cost = f"${self.cost_min_usd:,.4f} to ${self.cost_max_usd:,.4f}"
+            if self.server_tools_max_usd:
+                cost += f" (server tools up to ${self.server_tools_max_usd:,.4f})"
         cached = (
             f", {self.expected_cache_read_tokens:,} expected from the cache"
             if self.expected_cache_read_tokens
@@ -209,8 +212,9 @@ async def estimate_request(
     low, high = price_range(
         model, input_tokens, max_output, expected_cache_read_tokens=read, cache_ttl=request_cache_ttl(request)
     )
+    tools_max = server_tools_worst_case(request)
     if high is not None:
-        high += server_tools_worst_case(request)
+        high += tools_max
     return Estimate(
         model=model,
         input_tokens=input_tokens,
@@ -219,4 +223,5 @@ async def estimate_request(
         cost_min_usd=low,
         cost_max_usd=high,
         method="count_tokens",
+        server_tools_max_usd=tools_max,
     )

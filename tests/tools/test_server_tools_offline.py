@@ -123,6 +123,8 @@ async def test_usage_columns_and_costs() -> None:
     estimate = await ck.Chat(tools=[ck.web_search(max_uses=3)], offline=True, render=False).estimate("hi")
     plain = await ck.Chat(offline=True, render=False).estimate("hi")
     assert estimate.cost_max_usd - plain.cost_max_usd >= 3 * fees["web_search_per_1000"] / 1000
+    assert estimate.server_tools_max_usd == pytest.approx(3 * fees["web_search_per_1000"] / 1000)
+    assert "server tools up to $0.0300" in str(estimate) and "server tools" not in str(plain)
 
 
 async def test_pause_turn_continues_with_the_paused_content_last() -> None:
