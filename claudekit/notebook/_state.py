@@ -129,11 +129,16 @@ def server_block_details(block_type: str, block: Any) -> list[str]:
         title = _get(doc, "title") or "untitled page"
         return [f"fetched “{preview(str(title), 100)}” — {_host(_get(content, 'url'))}"]
     if block_type.endswith("code_execution_tool_result"):
-        lines = [f"exit code {_get(content, 'return_code')}"]
+        code = _get(content, "return_code")
+        lines = [] if code is None else [f"exit code {code}"]
         for stream in ("stdout", "stderr"):
             text = _get(content, stream)
             if isinstance(text, str) and text.strip():
                 lines.append(f"{stream}: {_clip(text, 600)}")
+        outputs = _get(content, "content")
+        for out in outputs if isinstance(outputs, list) else []:
+            if _get(out, "file_id"):
+                lines.append(f"file: {_get(out, 'file_id')}")  # made in the container (Files API id)
         return lines
     if block_type == "mcp_tool_result":
         texts = content if isinstance(content, list) else [content]

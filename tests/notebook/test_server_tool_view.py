@@ -43,7 +43,7 @@ SEARCH = [
             "stdout": "42\n",
             "stderr": "warn",
             "return_code": 0,
-            "content": [],
+            "content": [{"type": "code_execution_output", "file_id": "file_011plot"}],
         },
     },
 ]
@@ -69,7 +69,7 @@ async def test_search_and_code_results_in_both_views_stay_text() -> None:
     reply, state = await _reply(SEARCH)
     search, code = (_card_json(state.cards[i], None) for i in ("srvtoolu_1", "srvtoolu_2"))
     assert search["details"] == [f"{HOSTILE} — evil.example"]  # the live view writes them as textContent
-    assert code["details"] == ["exit code 0", "stdout: 42", "stderr: warn"]
+    assert code["details"] == ["exit code 0", "stdout: 42", "stderr: warn", "file: file_011plot"]
     assert '"code": "print(6*7)"' in code["args"]
     html = static_html(reply)
     assert "<img" not in html and "href=" not in html

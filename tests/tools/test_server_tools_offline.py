@@ -176,3 +176,14 @@ def test_a_connector_token_stays_out_of_errors_reprs_and_files() -> None:
     chat = ck.Chat(mcp_servers=[{**CONNECTOR[0], "authorization_token": token}], offline=True, render=False)
     assert token not in repr(chat)
     assert token not in scrub(json.dumps(chat.settings.mcp_servers))  # the store and cassettes scrub so
+
+
+async def test_a_budget_counts_the_server_tools_worst_case() -> None:
+    # 50 tokens of output cost well under a cent; five searches may cost $0.05: only they can pass $0.02.
+    plain = ck.Chat(offline=True, render=False, max_tokens=50, budget_usd=0.02)
+    await plain("search the web for pandas")
+    searching = ck.Chat(
+        tools=[ck.web_search(max_uses=5)], offline=True, render=False, max_tokens=50, budget_usd=0.02
+    )
+    with pytest.raises(ck.BudgetExceededError):
+        await searching("search the web for pandas")
