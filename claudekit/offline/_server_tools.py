@@ -65,6 +65,7 @@ PAGES["https://example.com/"] = (
 
 _PAUSE = re.compile(r"\[pause_turn(?::(\d+))?\]")
 _URL = re.compile(r"https?://[^\s<>\"')\]]+")
+_SEARCH_WORDS = re.compile(r"\b(search|web|look up|latest|news|current|today)\b", re.IGNORECASE)
 _CODE_WORDS = re.compile(r"\b(code|compute|calculate|run|execute|python)\b", re.IGNORECASE)
 
 
@@ -123,7 +124,7 @@ def _calls(body: Mapping[str, Any], prompt: str) -> list[tuple[str, Any]]:
     calls: list[tuple[str, Any]] = []
     if "web_fetch" in tools and urls:
         calls.extend(("web_fetch", u) for u in urls[:2])
-    if "web_search" in tools and not (urls and "web_fetch" in tools):
+    if "web_search" in tools and _SEARCH_WORDS.search(clean) and not (urls and "web_fetch" in tools):
         calls.append(("web_search", " ".join(clean.split()[:12]) or "news"))
     if "code_execution" in tools and _CODE_WORDS.search(clean):
         calls.append(("code_execution", clean))

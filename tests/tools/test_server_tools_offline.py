@@ -187,3 +187,19 @@ async def test_a_budget_counts_the_server_tools_worst_case() -> None:
     )
     with pytest.raises(ck.BudgetExceededError):
         await searching("search the web for pandas")
+
+
+async def test_server_tools_sit_next_to_your_own() -> None:
+    ran: list[str] = []
+
+    @ck.tool
+    def get_weather(city: str) -> str:
+        """Current weather for a city."""
+        ran.append(city)
+        return f"18°C in {city}"
+
+    chat = ck.Chat(tools=[get_weather, ck.web_search()], offline=True, render=False)
+    mine = await chat('Use get_weather for city "Paris"')
+    assert ran == ["Paris"] and [c.server for c in mine.tool_calls] == [False]
+    theirs = await chat("search the web for jupyter")
+    assert ran == ["Paris"] and [(c.name, c.server) for c in theirs.tool_calls] == [("web_search", True)]
