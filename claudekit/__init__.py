@@ -71,6 +71,7 @@ from ._tooling._approval import (
     get_default_approval,
     set_default_approval,
 )
+from ._tooling._server_tools import code_execution, web_fetch, web_search
 from ._tooling._tools import Tool, ToolError, tool
 from .frame import BatchJob, batch, map
 from .notebook import configure as configure_rendering
@@ -138,6 +139,7 @@ __all__ = [
     "approve",
     "batch",
     "chats",
+    "code_execution",
     "configure_rendering",
     "deny",
     "get_default_approval",
@@ -151,4 +153,6 @@ __all__ = [
     "tool",
     "unload_ipython_extension",
     "usage",
+    "web_fetch",
+    "web_search",
 ]

@@ -160,6 +160,8 @@ class ToolCallStart:
     id: str
     name: str
     server: bool = False
+    #: The MCP server that provides the tool (a connector call's ``server_name``, or a ``ck.mcp`` tool's).
+    server_name: str | None = None
 
 
 class _JsonBuffer:
@@ -221,6 +223,7 @@ class ToolCallReady:
     input: dict[str, Any]
     server: bool = False
     error: str | None = None
+    server_name: str | None = None  # as ToolCallStart's
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ class ToolCall:
     is_error: bool = False
     decision: str | None = None
     step: int = 0
+    server_name: str | None = None  # the MCP server that provides the tool, when one does
 
 
 @dataclass

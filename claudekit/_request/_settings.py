@@ -16,6 +16,7 @@ import pydantic
 
 from .._base import _models
 from .._base._errors import ConfigError, OutputFormatError
+from ._connector import check_mcp_servers, connector_request
 from ._content import check_unicode
 from ._markers import place_markers
 
@@ -53,6 +54,8 @@ class Settings:
     connect_timeout: float = 10.0
     metadata: dict[str, Any] | None = None
     extra_body: dict[str, Any] = field(default_factory=dict)
+    #: Remote MCP servers the service calls itself (the MCP connector, a beta): ``[{"url", "name"}, …]``.
+    mcp_servers: list[dict[str, Any]] | None = None
 
     def replace(self, **changes: Any) -> Settings:
         unknown = set(changes) - {f.name for f in fields(self)}
@@ -89,6 +92,7 @@ class Settings:
         if self.cache not in (True, False, None, *_TTLS):
             raise ConfigError(f"cache must be True, False, '5m' or '1h'; got {self.cache!r}")
         self._check_tool_choice(t, tool_names)
+        check_mcp_servers(self.mcp_servers)
         self._check_sampling(t)
         if self.max_retries < 0:
             raise ConfigError("max_retries cannot be negative")
@@ -280,6 +284,7 @@ def build_request(
             extra[name] = value
     if extra:
         req["extra_body"] = extra
+    connector_request(req, check_mcp_servers(settings.mcp_servers))
     return req
 
 

@@ -47,6 +47,16 @@ if hasattr(os, "register_at_fork"):  # not on Windows
 _SERVICE_HOST = "api.anthropic.com"  # where threads are on by default
 
 
+def _step_limits(max_steps: int, max_pauses: int) -> tuple[int, int]:
+    if max_steps < 1:
+        raise ConfigError("max_steps must be at least 1")
+    if isinstance(max_pauses, bool) or not isinstance(max_pauses, int) or max_pauses < 0:
+        raise ConfigError(
+            f"max_pauses must be a whole number of continuations (0 or more), got {max_pauses!r}"
+        )
+    return max_steps, max_pauses
+
+
 class Chat:
     """A conversation with Claude.
 
@@ -55,6 +65,9 @@ class Chat:
     go to ``send``/``stream``. With no API key, the offline backend answers (and says so once);
     ``offline=True`` asks for it even with a key, ``offline=<OfflineBackend>`` for a backend of your own.
     ``threads``: send only what is new each turn (message threads); default on for api.anthropic.com.
+    ``max_pauses``: how many times a turn continues after the service paused it (``pause_turn``, long
+    server-tool work); server tools are ``ck.web_search()``, ``ck.web_fetch()``, ``ck.code_execution()`` in
+    ``tools=[…]``, and ``mcp_servers=[{"url": …, "name": …}]`` is the MCP connector.
     """
 
     def __init__(
@@ -65,6 +78,7 @@ class Chat:
         tools: list[Any] | None = None,
         approval: Any = None,
         max_steps: int = 10,
+        max_pauses: int = 5,
         client: anthropic.AsyncAnthropic | None = None,
         backend: str | None = None,
         api_key: str | None = None,
@@ -88,9 +102,7 @@ class Chat:
         self.settings = base.replace(**settings)
         self.toolset = ToolSet(tools, approval=approval)
         self.settings.validate(self.toolset.names)
-        if max_steps < 1:
-            raise ConfigError("max_steps must be at least 1")
-        self.max_steps = max_steps
+        self.max_steps, self.max_pauses = _step_limits(max_steps, max_pauses)
         self.budget_usd = _budget(budget_usd)
         self.name = name or _default_name()
         self.render = render
@@ -284,6 +296,7 @@ class Chat:
             threads_on=self._thread_cursor() is not None,
             next_turn=self._next_turn,
             keep_message_id=self._keep_message_id,
+            max_pauses=self.max_pauses,
         )
 
     def _next_turn(self) -> int:

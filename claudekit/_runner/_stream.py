@@ -45,6 +45,7 @@ from .._base._events import (
 _TOOL_BLOCKS = (ToolUseBlock, ServerToolUseBlock)
 # Block types the SDK's ContentBlock union knows; anything else is "unknown" to this version.
 _KNOWN_PASSTHROUGH = {
+    "mcp_tool_result",
     "web_search_tool_result",
     "web_fetch_tool_result",
     "code_execution_tool_result",
@@ -211,10 +212,13 @@ class Accumulator:
             return []
         if kind == "redacted_thinking":
             return [RedactedThinking(event.index, content.data)]
-        if isinstance(content, _TOOL_BLOCKS):
+        if isinstance(content, _TOOL_BLOCKS) or kind == "mcp_tool_use":
+            # mcp_tool_use (the MCP connector, a beta) is no type of the non-beta SDK: its input deltas are
+            # ours to gather, like a tool call's; it runs on the service.
             block.buffer = _JsonBuffer()
             block.tool_id = content.id
-            return [ToolCallStart(event.index, content.id, content.name, server=kind == "server_tool_use")]
+            server_name = getattr(content, "server_name", None)
+            return [ToolCallStart(event.index, content.id, content.name, kind != "tool_use", server_name)]
         return []
 
     def _flush(self, index: int, snap: ParsedMessage[Any]) -> list[Event]:
@@ -249,7 +253,13 @@ class Accumulator:
             args = content.input if isinstance(content.input, dict) else {}
             return [
                 ToolCallReady(
-                    index, content.id, content.name, args, server=block.kind == "server_tool_use", error=error
+                    index,
+                    content.id,
+                    content.name,
+                    args,
+                    server=block.kind != "tool_use",
+                    error=error,
+                    server_name=getattr(content, "server_name", None),
                 )
             ]
         if block.kind == "redacted_thinking":

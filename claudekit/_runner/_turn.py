@@ -34,7 +34,7 @@ from .._base._errors import (
     from_sdk_error,
     is_transport_error,
 )
-from .._base._events import Event, ToolCallReady, ToolResult, Usage
+from .._base._events import Event, ToolCallReady, ToolCallStart, ToolResult, Usage
 from .._base._notes import say_once
 from .._base._reply import Reply, Step, ToolCall
 from .._request import _hygiene
@@ -72,6 +72,7 @@ class TurnContext:
     threads_on: bool = False  # requests go through the thread (send only what is new)
     next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
     keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
+    max_pauses: int = 5  # pause_turn continuations per turn before the turn stops (with a note)
 
     def set_last_message_id(self, message_id: str | None) -> None:
         self.last_message_id = message_id  # the next step of this turn sends it
@@ -143,6 +144,7 @@ class Turn:
         self._raw: Any = None  # the last HTTP response, closed on the way out
         self._awake: Callable[[], None] | None = None  # releases the loop waker (see _seams)
         self._reservation: Reservation | None = None  # the budget held for the call in flight
+        self._pauses = 0  # pause_turn answers continued so far
 
     @property
     def _chat(self) -> TurnContext:
@@ -170,8 +172,8 @@ class Turn:
                 try:
                     async for sdk_event in step.raw:  # the hot loop: one frame, no per-event calls of ours
                         for ev in feed(sdk_event):
-                            if ev.__class__ is ToolCallReady:
-                                self._record_call(ev, index)  # type: ignore[arg-type]
+                            if ev.__class__ is ToolCallReady or ev.__class__ is ToolCallStart:
+                                ev = self._tool_event(ev, index)  # type: ignore[arg-type]
                             if renderer is not None:
                                 renderer.event(ev)
                             yield ev
@@ -181,7 +183,7 @@ class Turn:
                     step.acc.warnings.append("the connection dropped after message_stop")
                 for ev in step.acc.end_events(step.started, step.request_id):
                     if ev.__class__ is ToolCallReady:
-                        self._record_call(ev, step.index)  # type: ignore[arg-type]
+                        ev = self._tool_event(ev, step.index)  # type: ignore[arg-type]
                     yield self._show(ev)
                 calls = self._end_step(step)
                 if calls is None:
@@ -284,7 +286,19 @@ class Turn:
             final_text = "".join(b.text for b in message.content if b.type == "text")
             self.reply.parsed = parse_output(self.settings.output_format, final_text)
         if message.stop_reason == "pause_turn":
-            return []
+            # The service paused a long server-tool turn: sending the conversation back (the paused
+            # content last, as it is now in the history) lets it continue, up to the chat's limit.
+            self._pauses += 1
+            if self._pauses <= self._chat.max_pauses:
+                return []
+            log.warning(
+                "claudekit: the service paused this turn %d times (pause_turn); stopped at "
+                "Chat(max_pauses=%d): "
+                "send again (no prompt: await chat.send()) to let it continue",
+                self._pauses,
+                self._chat.max_pauses,
+            )
+            return None
         calls = [c for c in self.reply.tool_calls if c.step == step.index and not c.server]
         runnable = [c for c in calls if self._chat.toolset.handles(c)]
         if message.stop_reason != "tool_use" or not runnable:
@@ -310,9 +324,22 @@ class Turn:
         toolset = self._chat.toolset
         return any(c.step == step and not c.server and not toolset.handles(c) for c in self.reply.tool_calls)
 
+    def _tool_event(self, ev: ToolCallStart | ToolCallReady, step: int) -> ToolCallStart | ToolCallReady:
+        """A call's event named with the MCP server of a ``ck.mcp`` tool (a connector call names its own);
+        a ready call is recorded on the reply."""
+        if ev.server_name is None and not ev.server:
+            tool = self._chat.toolset.tools.get(ev.name)
+            if tool is not None and tool.mcp_server is not None:
+                ev = dataclasses.replace(ev, server_name=tool.mcp_server)
+        if isinstance(ev, ToolCallReady):
+            self._record_call(ev, step)
+        return ev
+
     def _record_call(self, ev: ToolCallReady, step: int, error: str | None = None) -> None:
         self.reply.tool_calls.append(
-            ToolCall(ev.id, ev.name, ev.input, server=ev.server, error=ev.error or error, step=step)
+            ToolCall(
+                ev.id, ev.name, ev.input, ev.server, ev.error or error, step=step, server_name=ev.server_name
+            )
         )
 
     # -- tools ----------------------------------------------------------------------------------------------

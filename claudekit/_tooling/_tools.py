@@ -73,6 +73,8 @@ class Tool:
     strict: bool | None = None
     max_output: int | None = None
     param: dict[str, Any] | None = field(default=None, repr=False)
+    #: The MCP server the tool comes from (``ck.mcp`` servers set it; cards show it).
+    mcp_server: str | None = None
     _validator: pydantic_core.SchemaValidator | None = field(default=None, repr=False, compare=False)
 
     def to_param(self) -> dict[str, Any]:

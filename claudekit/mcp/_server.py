@@ -103,6 +103,7 @@ class MCPServer:
             input_schema=dict(spec.input_schema or {"type": "object"}),
             fn=call,
             approve=self._asks(original, read_only),
+            mcp_server=self.name,
         )
 
     def _asks(self, tool: str, read_only: bool) -> bool:

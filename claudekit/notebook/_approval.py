@@ -139,6 +139,9 @@ class ApprovalDoc:
             "args": pretty(p.arguments),
             "result": desc,
         }
+        server = getattr(p.tool, "mcp_server", None)
+        if server:
+            card["mcp"] = str(server)  # the card's own field, beside the description
         if p.decision is None:
             card["approval"] = card_approval(p, first=first)
         else:

@@ -110,12 +110,67 @@ def _get(obj: Any, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _host(url: Any) -> str:
+    text = str(url or "")
+    return text.split("/")[2] if text.count("/") >= 2 else text
+
+
+def server_block_details(block_type: str, block: Any) -> list[str]:
+    """What a server tool returned, as inert lines (plain text; the view escapes them, no links):
+    search results as ``title — host``, a fetched page's title and host, code's exit code, stdout and
+    stderr, an MCP connector result's text."""
+    content = _get(block, "content")
+    if _get(content, "error_code") is not None:
+        return []
+    if block_type == "web_search_tool_result" and isinstance(content, list):
+        return [
+            f"{preview(str(_get(r, 'title') or ''), 100)} — {_host(_get(r, 'url'))}" for r in content[:10]
+        ]
+    if block_type == "web_fetch_tool_result":
+        doc = _get(content, "content")
+        title = _get(doc, "title") or "untitled page"
+        return [f"fetched “{preview(str(title), 100)}” — {_host(_get(content, 'url'))}"]
+    if block_type.endswith("code_execution_tool_result"):
+        code = _get(content, "return_code")
+        lines = [] if code is None else [f"exit code {code}"]
+        for stream in ("stdout", "stderr"):
+            text = _get(content, stream)
+            if isinstance(text, str) and text.strip():
+                lines.append(f"{stream}: {_clip(text, 600)}")
+        outputs = _get(content, "content")
+        for out in outputs if isinstance(outputs, list) else []:
+            if _get(out, "file_id"):
+                lines.append(f"file: {_get(out, 'file_id')}")  # made in the container (Files API id)
+        return lines
+    if block_type == "mcp_tool_result":
+        texts = content if isinstance(content, list) else [content]
+        joined = " ".join(str(_get(t, "text") or t or "") for t in texts if t is not None)
+        return [_clip(joined, 600)] if joined.strip() else []
+    return []
+
+
+def _clip(text: str, limit: int) -> str:
+    """Multi-line output kept as lines (the view shows them pre-wrapped), cut at ``limit`` characters."""
+    text = text.rstrip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def server_block_summary(block_type: str, block: Any) -> str:
     """A short description of a server-tool result block (web search results, code output, …)."""
     content = _get(block, "content")
     code = _get(content, "error_code")
     if code is not None:
         return f"error: {code}"
+    if block_type == "web_fetch_tool_result":
+        title = _get(_get(content, "content"), "title")
+        return preview(
+            f"“{title}” ({_host(_get(content, 'url'))})" if title else str(_get(content, "url")), 120
+        )
+    if block_type == "mcp_tool_result":
+        said = " ".join(server_block_details(block_type, block))
+        if _get(block, "is_error"):
+            return "error: " + preview(said or "the tool failed", 100)
+        return preview(said, 120) if said else "no text"
     if isinstance(content, list):
         titles = [str(_get(r, "title") or _get(r, "url") or "") for r in content[:3]]
         titles = [t for t in titles if t]
@@ -179,6 +234,8 @@ class ToolCard:
     name: str
     server: bool = False
     step: int = 0
+    server_name: str | None = None  # the MCP server that provides the tool
+    details: list[str] = field(default_factory=list)  # a server tool's results, as inert lines
     status: str = "streaming"
     input: Any = None
     error: str | None = None
@@ -368,7 +425,8 @@ class ViewState:
             self._touch("tools")
 
     def _on_tool_start(self, ev: ToolCallStart) -> None:
-        self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
+        card = ToolCard(ev.id, ev.name, server=ev.server, step=self.step, server_name=ev.server_name)
+        self.cards[ev.id] = card
         self.parts.append(ev.id)
         self._touch("tools")
         self._set_status("calling tools")
@@ -378,6 +436,7 @@ class ViewState:
         if card is None:
             card = self.cards[ev.id] = ToolCard(ev.id, ev.name, server=ev.server, step=self.step)
             self.parts.append(ev.id)
+        card.server_name = ev.server_name or card.server_name
         card._delta = None
         card.input = ev.input
         card.error = ev.error
@@ -452,6 +511,7 @@ class ViewState:
         card = self.cards.get(str(_get(ev.block, "tool_use_id") or ""))
         if card is not None:
             card.result = summary
+            card.details = server_block_details(ev.type, ev.block)
             card.status = "error" if summary.startswith("error:") else "done"
             card.is_error = card.status == "error"
             card.version += 1

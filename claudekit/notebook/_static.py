@@ -21,7 +21,7 @@ from .._base._errors import INTERRUPTS
 from .._base._markup import NO_MATH as _NO_MATH_CLASSES
 from .._base._markup import clean, markdown_html, text_html
 from ._approval import card_result
-from ._state import citation_text, preview, server_block_summary
+from ._state import citation_text, preview, server_block_details, server_block_summary
 
 if TYPE_CHECKING:
     from .._base._events import Usage
@@ -49,8 +49,11 @@ def _esc(text: str) -> str:
     return escape(text, quote=False)
 
 
-def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
+def _usage_record(usage: Usage, model: str, status: str, step: int = 0, message: Any = None) -> Any:
     from ..usage import UsageRecord
+    from ..usage._record import code_runs
+
+    server = usage.server_tool_use
 
     return UsageRecord(
         timestamp=_EPOCH,
@@ -66,10 +69,17 @@ def _usage_record(usage: Usage, model: str, status: str, step: int = 0) -> Any:
         cache_creation_1h_input_tokens=usage.cache_creation_1h,
         cache_read_input_tokens=usage.cache_read_input_tokens,
         thinking_tokens=usage.thinking_tokens,
+        # The server tools' fees belong in the footer's cost as in the usage log's.
+        web_search_requests=server.get("web_search_requests"),
+        web_fetch_requests=server.get("web_fetch_requests"),
+        code_execution_requests=code_runs(message),
     ).priced()
 
 
 _COUNTS = (
+    "web_search_requests",
+    "web_fetch_requests",
+    "code_execution_requests",
     "input_tokens",
     "output_tokens",
     "cache_creation_input_tokens",
@@ -80,7 +90,7 @@ _COUNTS = (
 )
 
 
-def _records(calls: list[tuple[Usage, str, str, int]]) -> list[Any] | None:
+def _records(calls: list[tuple[Any, ...]]) -> list[Any] | None:
     """Priced records, one per call ``(usage, model, status, step)``; None without the usage package
     or with counts it refuses."""
     import warnings
@@ -151,7 +161,10 @@ def reply_record(reply: Reply, *, timings: bool = True) -> Any:
     """
     steps = [s for s in reply.steps if s.message is not None]
     records = _records(
-        [(s.usage, s.message.model if s.message else reply.model, s.status, s.index) for s in steps]
+        [
+            (s.usage, s.message.model if s.message else reply.model, s.status, s.index, s.message)
+            for s in steps
+        ]
     )
     if not records:
         return None
@@ -250,6 +263,16 @@ def _tool_card(
     return call.name, status, args, card_result(status, result, decided), decided or ""
 
 
+def _server_details(reply: Reply) -> dict[str, list[str]]:
+    """The lines each server call's result shows (search titles and hosts, stdout…), by call id."""
+    out: dict[str, list[str]] = {}
+    for b in _blocks(reply):
+        tid = getattr(b, "tool_use_id", None)
+        if tid is not None and b.type.endswith("_tool_result"):
+            out[str(tid)] = server_block_details(b.type, b)
+    return out
+
+
 def _server_results(reply: Reply) -> dict[str, str]:
     out: dict[str, str] = {}
     for b in _blocks(reply):
@@ -315,8 +338,17 @@ def _error_text(reply: Reply, error: BaseException | None) -> str | None:
     return (str(err) or type(err).__name__) if err is not None else None
 
 
-def _card_html(name: str, status: str, args: str, result: str, decided: str) -> str:
-    summary = f"🔧 {_esc(name)} — {status}"
+def _card_html(
+    name: str,
+    status: str,
+    args: str,
+    result: str,
+    decided: str,
+    server_name: str | None = None,
+    details: list[str] | None = None,
+) -> str:
+    on = f" · {_esc(server_name)}" if server_name else ""
+    summary = f"🔧 {_esc(name)}{on} — {status}"
     if result:
         summary += f": {_esc(preview(result, 100))}"
     if decided:
@@ -324,8 +356,13 @@ def _card_html(name: str, status: str, args: str, result: str, decided: str) -> 
     body = ""
     if args and args != "{}":
         body = f'\n<pre><code class="language-json">{_esc(args)}</code></pre>'
+    if server_name:
+        body += f"\n<div><b>Server:</b> {_esc(server_name)}</div>"
     if result:
         body += f"\n<div><b>Result:</b> {text_html(result)}</div>"
+    if details:
+        items = "".join(f"<li>{text_html(line)}</li>" for line in details)
+        body += f"\n<ul>{items}</ul>"
     return f"<details {NO_MATH}><summary>{summary}</summary>{body}\n</details>"
 
 
@@ -372,6 +409,7 @@ def static_html(
     if thinking is not None:
         parts.append(thinking)
     server = _server_results(reply)
+    details = _server_details(reply)
     any_text = False
     for part in _parts(reply):
         if isinstance(part, str):
@@ -380,7 +418,8 @@ def static_html(
             # MathJax scans the rendered page for $…$ too: keep it out of the answer unless asked for.
             parts.append(f'<div class="ck-text">\n{text}</div>' if math else f"<div {NO_MATH}>\n{text}</div>")
         else:
-            parts.append(_card_html(*_tool_card(part, reply, server, decisions or {})))
+            card = _tool_card(part, reply, server, decisions or {})
+            parts.append(_card_html(*card, part.server_name, details.get(part.id)))
     if interrupted:
         what = "the partial answer is kept" if any_text or reply.tool_calls else "nothing had arrived yet"
         parts.append(f"<blockquote {NO_MATH}>⏹ <b>interrupted</b> — {what}</blockquote>")

@@ -106,7 +106,8 @@ class TextRenderer(View):
             except (TypeError, ValueError):
                 args = repr(ev.input)
             note = f" (invalid: {ev.error})" if ev.error else ""
-            self._line(f"→ {ev.name}({preview(args, 100)}){note}")
+            where = f" on {ev.server_name}" if ev.server_name else ""
+            self._line(f"→ {ev.name}({preview(args, 100)}){where}{note}")
         elif isinstance(ev, ToolResult):
             mark = "✗" if ev.is_error else "←"
             self._line(f"{mark} {ev.name}: {preview(ev.content, 100)}")

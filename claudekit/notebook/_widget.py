@@ -146,6 +146,10 @@ def _card_json(card: ToolCard, ran: Any) -> dict[str, Any]:
     }
     if card.server:
         out["server"] = True
+    if card.server_name:
+        out["mcp"] = card.server_name
+    if card.details:
+        out["details"] = list(card.details)
     if card.decided:
         out["decided"] = card.decided
     return out

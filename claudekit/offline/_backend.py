@@ -22,6 +22,7 @@ from ._ratelimit import DEFAULT_LIMITS, RateLimiter, RateLimits, WallClock
 from ._recent import RecentList
 from ._responders import DefaultResponder, OfflineRequest, Responder, Turn
 from ._server import OfflineServer
+from ._server_tools import server_blocks
 from ._signing import ThinkingSigner
 from ._sse import Block, Rendered, encode_event, final_block, message_json, render, stream_events
 from ._threads import ThreadStore
@@ -302,6 +303,8 @@ class OfflineBackend:
             "service_tier": "standard",
             "inference_geo": "not_available",
         }
+        if answer.server_tool_use is not None:
+            usage["server_tool_use"] = dict(answer.server_tool_use)
         # The response names the model's snapshot id, as the service does for an alias.
         message: dict[str, Any] = {"id": call.msg_id, "type": "message", "role": "assistant", "model": model}
         if diagnostics is not None:
@@ -327,6 +330,7 @@ class OfflineBackend:
             text = turn.thinking if turn.thinking is not None else "Plan: answer the request directly."
             omitted = th.get("display") == "omitted"
             blocks.append(Block("thinking", text=text, omitted=omitted))
+        blocks.extend(server_blocks(turn.server_blocks))
         if turn.text:
             blocks.append(Block("text", text=turn.text))
         for text, cites in turn.cited:

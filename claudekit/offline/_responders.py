@@ -13,6 +13,7 @@ from .._base._jsonschema import resolve_refs
 from ._documents import cited_answer
 from ._errors import ApiError
 from ._faults import Fault
+from ._server_tools import plan_server_turn
 from ._tokens import count_text
 from ._tool_changes import offered_tools
 from ._validation import thinking_on
@@ -54,6 +55,10 @@ class Turn:
     fault: Fault | None = None
     #: Text blocks after ``text``, each with its citations (the documents' answers, see ``_documents``).
     cited: Sequence[tuple[str, Sequence[Mapping[str, Any]]]] = ()
+    #: Server-tool and MCP connector blocks (raw, in order) before the text (see ``_server_tools``).
+    server_blocks: Sequence[Mapping[str, Any]] = ()
+    #: ``usage.server_tool_use`` counts for this response (``web_search_requests``, …).
+    server_tool_use: Mapping[str, int] | None = None
 
 
 class OfflineRequest:
@@ -476,6 +481,15 @@ class DefaultResponder:
     max_parallel: int = 4
 
     def __call__(self, request: OfflineRequest) -> Turn:
+        server = plan_server_turn(request.body)
+        if server is not None:
+            return Turn(
+                text=None,
+                cited=server.answer,
+                stop_reason=server.stop_reason,
+                server_blocks=server.blocks,
+                server_tool_use=server.usage,
+            )
         prompt = request.last_user_text
         results = request.tool_results
         choice = str(request.tool_choice.get("type", "auto"))

@@ -17,7 +17,10 @@ from typing import Any
 
 from ._tokens import count_text, text_pieces
 
-__all__ = ["Block", "Rendered", "encode_event", "message_json", "render", "stream_events"]
+#: Server-side calls: streamed like ``tool_use`` (input as JSON deltas), under their own type.
+CALL_KINDS = ("server_tool_use", "mcp_tool_use")
+
+__all__ = ["CALL_KINDS", "Block", "Rendered", "encode_event", "message_json", "render", "stream_events"]
 
 _TEXT_GROUPS = (2, 1, 3, 2, 4, 1, 3)
 _THINK_GROUPS = (3, 5, 2, 4, 6)
@@ -139,6 +142,8 @@ def block_start(b: Block) -> dict[str, Any]:
             "input": {},
             "caller": {"type": "direct"},
         }
+    if b.kind in CALL_KINDS:
+        return {"type": b.kind, "id": b.tool_id, "name": b.name, "input": {}, **b.extra}
     return {"type": b.kind, **b.extra}
 
 
@@ -155,7 +160,7 @@ def block_deltas(b: Block) -> list[dict[str, Any]]:
         # Citations arrive before the text they support, one citations_delta each (recorded streams).
         cites = [{"type": "citations_delta", "citation": c} for c in b.extra.get("citations", ())]
         return cites + [{"type": "text_delta", "text": t} for t in _groups(text_pieces(b.text), _TEXT_GROUPS)]
-    if b.kind == "tool_use":
+    if b.kind == "tool_use" or b.kind in CALL_KINDS:
         return [{"type": "input_json_delta", "partial_json": f} for f in _json_fragments(b.text)]
     return []
 
@@ -175,6 +180,8 @@ def final_block(b: Block) -> dict[str, Any]:
             "input": _lenient_json(b.text),
             "caller": {"type": "direct"},
         }
+    if b.kind in CALL_KINDS:
+        return {"type": b.kind, "id": b.tool_id, "name": b.name, "input": _lenient_json(b.text), **b.extra}
     return {"type": b.kind, **b.extra}
 
 
@@ -237,6 +244,7 @@ def stream_events(
                 "cache_creation_input_tokens": usage["cache_creation_input_tokens"],
                 "cache_read_input_tokens": usage["cache_read_input_tokens"],
                 "output_tokens": rendered.output_tokens,
+                **({"server_tool_use": usage["server_tool_use"]} if "server_tool_use" in usage else {}),
             },
         }
     )

@@ -42,12 +42,17 @@ CALL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cache_missed_input_tokens", "INTEGER"),
     ("client_miss_reason", "TEXT"),
     ("service_tier", "TEXT"),
+    ("web_search_requests", "INTEGER"),
+    ("web_fetch_requests", "INTEGER"),
+    ("code_execution_requests", "INTEGER"),
 )
+#: The server tools' counts came with migration 3; the first migration made the columns before them.
+_SERVER_TOOL_COLUMNS = CALL_COLUMNS[-3:]
 
 
 def _m001_initial(db: sqlite3.Connection) -> None:
     """Sessions (one per kernel), chats with their settings, messages in order, one row per API call."""
-    call_columns = ",\n  ".join(f"{name} {decl}" for name, decl in CALL_COLUMNS)
+    call_columns = ",\n  ".join(f"{name} {decl}" for name, decl in CALL_COLUMNS[:-3])
     _script(
         db,
         f"""
@@ -122,7 +127,15 @@ INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
 
 
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: tuple[Migration, ...] = (_m001_initial, _m002_message_search)
+
+
+def _m003_server_tools(db: sqlite3.Connection) -> None:
+    """The server tools' request counts (web search, web fetch, code execution) on each call."""
+    for name, decl in _SERVER_TOOL_COLUMNS:
+        db.execute(f"ALTER TABLE calls ADD COLUMN {name} {decl}")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_m001_initial, _m002_message_search, _m003_server_tools)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

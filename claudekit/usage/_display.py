@@ -74,6 +74,9 @@ def _parts(record: UsageRecord, latency_label: str = "") -> list[str]:
             if record.cache_creation_input_tokens:
                 cache += f", +{_tokens(record.cache_creation_input_tokens)} written"
             parts.append(cache)
+    server = _server_tools_text(record)
+    if server:
+        parts.append(server)
     if record.cost_usd is not None:
         cost = _money(record.cost_usd)
         saved = record.savings_usd
@@ -88,6 +91,23 @@ def _parts(record: UsageRecord, latency_label: str = "") -> list[str]:
             lat += f" (first token {record.ttft_s:.1f} s)"
         parts.append(lat)
     return parts
+
+
+_SERVER_TOOLS = (
+    ("web_search_requests", "search", "searches"),
+    ("web_fetch_requests", "fetch", "fetches"),
+    ("code_execution_requests", "code run", "code runs"),
+)
+
+
+def _server_tools_text(record: UsageRecord) -> str:
+    """``2 searches, 1 code run``: the service's own tools this call used (they are in the cost)."""
+    said = []
+    for name, one, many in _SERVER_TOOLS:
+        n = getattr(record, name)
+        if n:
+            said.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(said)
 
 
 # Costs are text: JupyterLab typesets "$0.01 … $0.02" in HTML outputs as inline math without this.
@@ -146,6 +166,9 @@ def compact_frame(df: pd.DataFrame, *, chats: bool | None = None) -> pd.DataFram
             "miss reason": df["miss_reason"].astype("object").fillna(""),
         }
     )
+    for name, _, many in _SERVER_TOOLS:  # only when some call used the service's own tools
+        if name in df and df[name].fillna(0).sum() > 0:
+            out.insert(out.columns.get_loc("cost $"), many, df[name])
     if chats or (chats is None and df["chat_id"].nunique() > 1):
         out.insert(1, "chat", df["chat_id"].astype("object"))
     result: pd.DataFrame = out.reset_index(drop=True)

@@ -60,12 +60,15 @@ class Estimate:
     cost_min_usd: float | None  # cache reads as expected, no output
     cost_max_usd: float | None  # worst case: every output token, no cache read
     method: str  # how input_tokens was obtained, e.g. "count_tokens"
+    server_tools_max_usd: float = 0.0  # the server tools' part of cost_max_usd (each used max_uses times)
 
     def __str__(self) -> str:
         if self.cost_min_usd is None or self.cost_max_usd is None:
             cost = f"cost unknown (no price for {self.model})"
         else:
             cost = f"${self.cost_min_usd:,.4f} to ${self.cost_max_usd:,.4f}"
+            if self.server_tools_max_usd:
+                cost += f" (server tools up to ${self.server_tools_max_usd:,.4f})"
         cached = (
             f", {self.expected_cache_read_tokens:,} expected from the cache"
             if self.expected_cache_read_tokens
@@ -85,6 +88,10 @@ def count_tokens_params(request: Mapping[str, Any]) -> dict[str, Any]:
     extra = request.get("extra_body")
     if isinstance(extra, Mapping):
         params.update({k: v for k, v in extra.items() if k in _ACCEPTED and k not in params})
+        if "mcp_servers" in extra:
+            # The MCP connector (a beta): its toolsets count only beside their servers, under the beta.
+            params["extra_body"] = {"mcp_servers": extra["mcp_servers"]}
+            params["extra_headers"] = dict(request.get("extra_headers") or {})
     return params
 
 
@@ -168,6 +175,23 @@ def price_range(
     return low, high
 
 
+#: The server-tool calls a worst case assumes for a tool declared without ``max_uses``.
+UNCAPPED_SERVER_USES = 10
+
+
+def server_tools_worst_case(request: Mapping[str, Any], prices: Prices | None = None) -> float:
+    """The most the request's server tools could add (USD): each tool used ``max_uses`` times, or
+    :data:`UNCAPPED_SERVER_USES` times when uncapped (the service sets no documented limit)."""
+    fees = (prices or get_prices()).server_tools
+    uses = {"web_search": 0, "web_fetch": 0, "code_execution": 0}
+    for tool in request.get("tools") or []:
+        kind = str(tool.get("type") or "") if isinstance(tool, Mapping) else ""
+        for family in uses:
+            if kind.startswith(family + "_"):
+                uses[family] += int(tool.get("max_uses") or UNCAPPED_SERVER_USES)
+    return fees.fee(uses["web_search"], uses["web_fetch"], uses["code_execution"])
+
+
 async def estimate_request(
     client: anthropic.AsyncAnthropic,
     request: Mapping[str, Any],
@@ -188,6 +212,9 @@ async def estimate_request(
     low, high = price_range(
         model, input_tokens, max_output, expected_cache_read_tokens=read, cache_ttl=request_cache_ttl(request)
     )
+    tools_max = server_tools_worst_case(request)
+    if high is not None:
+        high += tools_max
     return Estimate(
         model=model,
         input_tokens=input_tokens,
@@ -196,4 +223,5 @@ async def estimate_request(
         cost_min_usd=low,
         cost_max_usd=high,
         method="count_tokens",
+        server_tools_max_usd=tools_max,
     )

@@ -43,6 +43,9 @@ _RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cache_missed_input_tokens", "int"),
     ("client_miss_reason", "str"),
     ("service_tier", "cat"),
+    ("web_search_requests", "int"),
+    ("web_fetch_requests", "int"),
+    ("code_execution_requests", "int"),
 )
 _FIELD_NAMES = tuple(name for name, _ in _RECORD_COLUMNS)
 #: Every column of :attr:`UsageLog.df`, including the derived ones

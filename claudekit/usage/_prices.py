@@ -23,6 +23,7 @@ __all__ = [
     "CACHE_WRITE_5M_MULTIPLIER",
     "ModelPrice",
     "Prices",
+    "ServerToolPrices",
     "UnknownPriceWarning",
     "get_prices",
     "load_prices",
@@ -147,6 +148,31 @@ def _rates_from_mapping(data: Mapping[str, Any]) -> Rates:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerToolPrices:
+    """What the service's own tools cost beside tokens (``prices.json`` ``server_tools``), in USD."""
+
+    web_search_per_1000: float = 10.0
+    web_fetch_per_1000: float = 0.0
+    code_execution_per_hour: float = 0.05
+    code_execution_min_minutes: float = 5.0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ServerToolPrices:
+        names = ("web_search_per_1000", "web_fetch_per_1000", "code_execution_per_hour")
+        values = {n: _price_value(data, n) for n in (*names, "code_execution_min_minutes") if n in data}
+        return cls(**values)
+
+    def fee(self, web_search: int | None, web_fetch: int | None, code_execution: int | None) -> float:
+        """The tools' fee for one call's counts (None: not reported, nothing charged)."""
+        per_run = self.code_execution_per_hour * self.code_execution_min_minutes / 60
+        return (
+            (web_search or 0) * self.web_search_per_1000 / 1000
+            + (web_fetch or 0) * self.web_fetch_per_1000 / 1000
+            + (code_execution or 0) * per_run
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Prices:
     """A price table: model id -> :class:`ModelPrice`, with aliases and provenance.
 
@@ -159,6 +185,7 @@ class Prices:
     sources: tuple[str, ...] = ()
     retrieved: str | None = None
     batch_multiplier: float = BATCH_MULTIPLIER
+    server_tools: ServerToolPrices = field(default_factory=ServerToolPrices)
 
     def lookup(self, model: str | None) -> ModelPrice | None:
         """The price of ``model``, resolving aliases, a ``-YYYYMMDD`` suffix and a ``[1m]`` suffix."""
@@ -203,6 +230,7 @@ class Prices:
             sources=sources,
             retrieved=str(retrieved) if retrieved is not None else None,
             batch_multiplier=batch,
+            server_tools=ServerToolPrices.from_mapping(data.get("server_tools") or {}),
         )
 
 

@@ -34,8 +34,13 @@ TOKEN_FIELDS = (
     "output_tokens",
     "thinking_tokens",
     "server_tool_uses",
+    "web_search_requests",
+    "web_fetch_requests",
+    "code_execution_requests",
     "cache_missed_input_tokens",
 )
+#: Server tools whose calls run code in the service's container (priced by time, see ``prices.json``).
+_CODE_TOOLS = frozenset({"code_execution", "bash_code_execution", "text_editor_code_execution"})
 
 
 _MISSING = object()
@@ -176,7 +181,10 @@ class UsageRecord:
         the TTL split when reported.
       - ``cache_read_input_tokens``: tokens read from the cache.
       - ``thinking_tokens``: ``usage.output_tokens_details.thinking_tokens`` (part of ``output_tokens``).
-      - ``server_tool_uses``: total server tool requests (web search + web fetch + ...).
+      - ``server_tool_uses``: total server tool requests (web search + web fetch + ...), as reported;
+        ``web_search_requests`` / ``web_fetch_requests`` the reported split (``usage.server_tool_use``), and
+        ``code_execution_requests`` the code-execution calls in the response (the service reports no count).
+        Their fees (``prices.json`` ``server_tools``) are part of ``cost_usd``.
       - ``cost_usd`` / ``cost_no_cache_usd``: cost and the cost had nothing been cached; ``None`` when the
         model's price or the usage is unknown.
       - ``cache_miss_reason``: the server's ``diagnostics.cache_miss_reason.type``;
@@ -210,6 +218,9 @@ class UsageRecord:
     cache_missed_input_tokens: int | None = None
     client_miss_reason: str | None = None
     service_tier: str | None = None
+    web_search_requests: int | None = None
+    web_fetch_requests: int | None = None
+    code_execution_requests: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timestamp", _utc(self.timestamp))
@@ -282,6 +293,7 @@ class UsageRecord:
             message_id=_get(message, "id"),
             stop_reason=str(stop) if stop is not None else None,
             **_token_counts(u),
+            code_execution_requests=code_runs(message),
             latency_s=latency_s,
             ttft_s=ttft_s,
             cache_miss_reason=str(miss_type) if miss_type is not None else None,
@@ -319,6 +331,11 @@ class UsageRecord:
             cache_read_input_tokens=self.cache_read_input_tokens,
             multiplier=table.batch_multiplier if self.is_batch else 1.0,
         )
+        fee = table.server_tools.fee(
+            self.web_search_requests, self.web_fetch_requests, self.code_execution_requests
+        )
+        if fee and cost is not None and no_cache is not None:
+            cost, no_cache = cost + fee, no_cache + fee  # caching changes nothing of the tools' fees
         return cost, no_cache
 
     @property
@@ -435,7 +452,14 @@ def cost_of(record_or_usage: Any, model: str | None = None, *, prices: Prices | 
     if price is None:
         warn_unknown(name)
         return None
-    return costs_for(price, **tokens, multiplier=table.batch_multiplier if batch else 1.0)[0]
+    cost = costs_for(price, **tokens, multiplier=table.batch_multiplier if batch else 1.0)[0]
+    if isinstance(record_or_usage, UsageRecord):
+        r = record_or_usage
+        runs = (r.web_search_requests, r.web_fetch_requests, r.code_execution_requests)
+    else:
+        stu = _get(record_or_usage, "server_tool_use")
+        runs = (_get(stu, "web_search_requests"), _get(stu, "web_fetch_requests"), None)
+    return None if cost is None else cost + table.server_tools.fee(*runs)
 
 
 def _token_counts(u: Any) -> dict[str, Any]:
@@ -450,8 +474,19 @@ def _token_counts(u: Any) -> dict[str, Any]:
         "output_tokens": _get(u, "output_tokens"),
         "thinking_tokens": _get(_get(u, "output_tokens_details"), "thinking_tokens"),
         "server_tool_uses": _server_tool_uses(_get(u, "server_tool_use")),
+        "web_search_requests": _get(_get(u, "server_tool_use"), "web_search_requests"),
+        "web_fetch_requests": _get(_get(u, "server_tool_use"), "web_fetch_requests"),
         "service_tier": _get(u, "service_tier"),
     }
+
+
+def code_runs(message: Any) -> int | None:
+    """Code-execution calls among a response's blocks; None when there are none (most calls)."""
+    content = _get(message, "content")
+    if not isinstance(content, list):
+        return None
+    n = sum(1 for b in content if _get(b, "type") == "server_tool_use" and _get(b, "name") in _CODE_TOOLS)
+    return n or None
 
 
 def _server_tool_uses(stu: Any) -> int | None:

@@ -123,6 +123,7 @@ async def test_read_only_tool_runs_without_asking(stdio_server: ck.mcp.MCPServer
     assert calls.names() == ["read_note shopping"]
     call = reply.tool_calls[0]
     assert call.decision == "auto" and not call.is_error
+    assert call.server_name == "notes" and not call.server  # the server's name as a field: cards show it
     assert "note shopping: buy milk" in str(call.result)
     assert chat.history.problems() == []
 

@@ -149,3 +149,14 @@ async def test_writes_run_on_the_store_thread_not_the_event_loop(
     assert store.flush()
     assert threads and set(threads) == {"claudekit-store"} and loop_thread != "claudekit-store"
     assert len(history()) == 3
+
+
+async def test_server_tool_counts_and_fees_are_stored(home: Path) -> None:
+    chat = ck.Chat(tools=[ck.web_search(), ck.code_execution()], offline=True, render=False)
+    await chat("search the web for pandas and run code")
+    await chat.aclose()
+    assert store.flush()
+    live, hist = chat.usage.df, history()
+    names = ["web_search_requests", "web_fetch_requests", "code_execution_requests"]
+    assert hist[names].iloc[-1].tolist() == live[names].iloc[-1].tolist() == [1, 0, 1]
+    assert hist["cost_usd"].iloc[-1] == pytest.approx(live["cost_usd"].iloc[-1])

@@ -67,6 +67,17 @@ async def test_card_shows_the_call_and_approve_decides() -> None:
     assert p.decision.approved
 
 
+async def test_an_mcp_tools_card_names_its_server_in_a_field_of_its_own() -> None:
+    from_server = write_file.with_options(description="[MCP server 'files'] Write a file.")
+    from_server.mcp_server = "files"
+    p = PendingCall(ToolCall("id9", "write_file", {"path": "x"}), from_server, asyncio.get_running_loop())
+    _, w = doc([p])
+    assert w.page.cards["id9"]["mcp"] == "files"
+    (plain,) = pending(asyncio.get_running_loop())
+    _, w2 = doc([plain])
+    assert "mcp" not in w2.page.cards["id0"]
+
+
 async def test_deny_carries_the_whole_reason() -> None:
     (p,) = pending(asyncio.get_running_loop())
     _, w = doc([p])

@@ -58,13 +58,15 @@ def test_from_message_reads_every_usage_field() -> None:
     assert (r.cache_creation_5m_input_tokens, r.cache_creation_1h_input_tokens) == (1500, 500)
     assert r.thinking_tokens == 120
     assert r.server_tool_uses == 3
+    assert (r.web_search_requests, r.web_fetch_requests, r.code_execution_requests) == (2, 1, None)
     assert r.service_tier == "standard"
     assert (r.latency_s, r.ttft_s) == (2.5, 0.4)
     assert r.cache_miss_reason == "system_changed" and r.cache_missed_input_tokens == 9000
     assert r.miss_reason == "system prompt changed"
     assert r.timestamp == T0 and r.timestamp.tzinfo is not None
-    # 1000×3 + 1500×3.75 + 500×6 + 10000×0.3 + 500×15 (USD per MTok)
-    assert r.cost_usd == pytest.approx((3000 + 5625 + 3000 + 3000 + 7500) / 1e6)
+    # 1000×3 + 1500×3.75 + 500×6 + 10000×0.3 + 500×15 (USD per MTok), and two searches at $10 per 1,000
+    # (a web fetch costs only its tokens: prices.json server_tools)
+    assert r.cost_usd == pytest.approx((3000 + 5625 + 3000 + 3000 + 7500) / 1e6 + 2 * 10 / 1000)
 
 
 def test_hit_rate_definition() -> None:

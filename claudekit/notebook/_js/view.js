@@ -485,7 +485,7 @@ class View {
 
   renderCard(node, card) {
     if (!card) return;
-    let summary = `🔧 ${esc(card.name)} — ${esc(card.status)}`;
+    let summary = `🔧 ${esc(card.name)}${card.mcp ? ` · ${esc(card.mcp)}` : ""} — ${esc(card.status)}`;
     if (card.result) summary += `: ${esc(card.short || card.result)}`;
     if (card.decided) summary += ` · ${esc(card.decided)}`;
     const waiting = Boolean(card.approval && !card.decided);
@@ -499,7 +499,18 @@ class View {
       pre.append(code);
       node.append(pre);
     }
+    if (card.mcp) node.append(el("div", "ck-server", `<b>Server:</b> ${esc(card.mcp)}`));
     if (card.result) node.append(el("div", "ck-result", `<b>Result:</b> ${esc(card.result)}`));
+    if (card.details && card.details.length) {
+      // A server tool's results: plain lines (titles and hosts, stdout), never links or markup.
+      const list = el("ul", "ck-details");
+      for (const line of card.details) {
+        const item = el("li");
+        item.textContent = String(line);
+        list.append(item);
+      }
+      node.append(list);
+    }
     if (waiting) {
       const appr = keep || new Approval(this.model, card);
       this.approvals[card.id] = appr;
