@@ -109,7 +109,9 @@ def check_documents(messages: Sequence[Mapping[str, Any]]) -> None:
         enabled.add(bool(isinstance(cites, Mapping) and cites.get("enabled")))
         source = blk.get("source")
         if isinstance(source, Mapping) and source.get("type") == "base64":
-            size += _check_pdf(blk, path)
+            sent = _check_pdf(blk, path)
+            # A Files API document is not in the request's bytes.
+            size += 0 if getattr(source, "file_id", None) else sent
     if len(enabled) > 1:
         raise _bad("Citations must be enabled on all documents or on none of them.")
     if size > MAX_REQUEST_BYTES:
@@ -171,6 +173,7 @@ def cited_answer(body: Mapping[str, Any], prompt: str) -> list[tuple[str, list[d
             continue
         cited, location = best
         title = blk.get("title")
-        citation = {"cited_text": cited, "document_index": index, "document_title": title, "file_id": None}
+        file_id = getattr(blk.get("source"), "file_id", None)
+        citation = {"cited_text": cited, "document_index": index, "document_title": title, "file_id": file_id}
         blocks.append((f"- {' '.join(cited.split())}\n", [{**citation, **location}]))
     return blocks if len(blocks) > 1 else None
