@@ -60,6 +60,7 @@ from ._request._documents import Document
 from ._request._history import History
 from ._request._settings import DEFAULT_MODEL, Settings
 from ._runner._chat import Chat, ReplyStream
+from ._runner._files import File, files, upload
 from ._tooling._approval import (
     ApprovalPolicy,
     Decision,
@@ -99,6 +100,7 @@ __all__ = [
     "Decision",
     "Document",
     "Event",
+    "File",
     "History",
     "Image",
     "IncompleteStreamError",
@@ -140,6 +142,7 @@ __all__ = [
     "chats",
     "configure_rendering",
     "deny",
+    "files",
     "get_default_approval",
     "load_ipython_extension",
     "map",
@@ -150,5 +153,6 @@ __all__ = [
     "store",
     "tool",
     "unload_ipython_extension",
+    "upload",
     "usage",
 ]

@@ -19,6 +19,7 @@ from .._base._errors import BusyError, ConfigError
 from .._base._events import Event
 from .._base._reply import Reply
 from .._request._content import Prompt, to_blocks
+from .._request._documents import check_citations
 from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
@@ -179,6 +180,7 @@ class Chat:
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
         blocks = to_blocks(prompt) if prompt is not None else None
+        check_citations(self.history.messages, blocks or ())
         return ReplyStream(self, blocks, settings, self.render if render is None else render)
 
     async def send(self, prompt: Prompt | None = None, **overrides: Any) -> Reply:

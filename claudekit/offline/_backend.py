@@ -38,7 +38,6 @@ _KEEP_BYTES = 64 * 2**20  # …and at most about this many bytes of them
 _KEEP_LOG = 10_000  # (method, path) entries kept
 
 
-
 @dataclass
 class _Record:
     """What diagnostics needs to remember about an earlier request."""

@@ -24,6 +24,10 @@ from ._query import StoredChat, chats, load_chat, query_calls, search
 from ._schema import SCHEMA_VERSION, migrate
 from ._scrub import REDACTED, add_secret, scrub
 from ._store import ChatState, Store, StoreError, StoreWarning
+from ._uploads import forget as _forget_upload
+from ._uploads import listing as _list_uploads
+from ._uploads import recall as _recall_upload
+from ._uploads import remember as _remember_upload
 
 __all__ = [
     "DB_NAME",
@@ -53,3 +57,9 @@ __all__ = [
 _seams.chat_listeners.append(on_chat)
 _seams.usage_listeners.append(keep_call)
 _seams.store_hooks.update(resume=resume, query_calls=query_calls)
+_seams.store_hooks.update(
+    upload_recall=_recall_upload,
+    upload_remember=_remember_upload,
+    upload_forget=_forget_upload,
+    upload_list=_list_uploads,
+)
