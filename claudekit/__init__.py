@@ -58,6 +58,7 @@ from ._base._reply import Reply, Step, ToolCall
 from ._request._content import Image
 from ._request._documents import Document
 from ._request._history import History
+from ._request._search import SearchResult
 from ._request._settings import DEFAULT_MODEL, Settings
 from ._runner._chat import Chat, ReplyStream
 from ._runner._files import File, files, upload
@@ -117,6 +118,7 @@ __all__ = [
     "Reply",
     "ReplyStream",
     "ScriptedApproval",
+    "SearchResult",
     "ServerError",
     "ServerToolBlock",
     "Settings",
