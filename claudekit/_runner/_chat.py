@@ -24,6 +24,7 @@ from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
+from ._files import upload_large
 from ._threads import ThreadCursor
 from ._turn import Turn, TurnContext, next_request
 
@@ -286,7 +287,14 @@ class Chat:
             threads_on=self._thread_cursor() is not None,
             next_turn=self._next_turn,
             keep_message_id=self._keep_message_id,
+            prepare=self._prepare_prompt,
         )
+
+    async def _prepare_prompt(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Large documents go by Files API id, where claudekit knows the service serves the Files API.
+        if self._handle.backend not in ("anthropic", "offline"):
+            return blocks
+        return await upload_large(self._handle, blocks)
 
     def _next_turn(self) -> int:
         self._turn += 1

@@ -7,6 +7,7 @@ request and used. Calls go through the installed SDK's ``client.files`` (the GA 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -24,7 +25,7 @@ from ._client import ClientHandle, resolve_client
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["File", "files", "upload"]
+__all__ = ["UPLOAD_ABOVE", "File", "files", "share_documents", "upload", "upload_large", "upload_with"]
 
 _memory: dict[tuple[str, str], dict[str, Any]] = {}  # when the store is not loaded
 
@@ -61,6 +62,7 @@ class File:
             pass
         finally:
             await handle.aclose()
+        _forget(self.id, self.base_url)
         _hook("upload_forget", _forget)(self.id, self.base_url)
 
 
@@ -141,19 +143,26 @@ async def upload(
     """Upload a file (path or bytes) with the Files API, once: the same bytes to the same service are
     remembered (content hash + base URL) and not uploaded again. ``chat=`` uploads where that chat talks."""
     data, name = _read(source, filename)
-    sha = hashlib.sha256(data).hexdigest()
     # A chat's own connection is used as it is (and left open); otherwise one is made and closed.
     handle: ClientHandle = chat._handle if chat is not None else _handle(client, offline, base_url)
-    where = _where(handle)
     try:
-        known = _hook("upload_recall", _recall)(sha, where)
-        if known is not None and await _still_there(handle, known["file_id"], len(data)):
-            return _file(known, handle)
-        media = _media_type(data)
-        meta = await handle.client.files.upload(file=(name, data, media))
+        return await upload_with(handle.client, data, name, _where(handle), handle.offline)
     finally:
         if chat is None:
             await handle.aclose()
+
+
+async def upload_with(
+    client: anthropic.AsyncAnthropic, data: bytes, name: str, where: str, offline: Any = None
+) -> File:
+    """Upload ``data`` through ``client``, unless these bytes are remembered for ``where`` and still there."""
+    sha = hashlib.sha256(data).hexdigest()
+    # An in-process backend's files live as long as the process: never worth a row in the store.
+    local = where.startswith("offline:")
+    known = _recall(sha, where) if local else _hook("upload_recall", _recall)(sha, where)
+    if known is not None and await _still_there(client, known["file_id"], len(data)):
+        return _file(known, offline)
+    meta = await client.files.upload(file=(name, data, _media_type(data)))
     row = {
         "sha256": sha,
         "base_url": where,
@@ -162,19 +171,19 @@ async def upload(
         "media_type": meta.mime_type,
         "size": meta.size_bytes,
     }
-    _hook("upload_remember", _remember)(row)
-    return _file(row, handle)
+    (_remember if local else _hook("upload_remember", _remember))(row)
+    return _file(row, offline)
 
 
-async def _still_there(handle: ClientHandle, file_id: str, size: int) -> bool:
+async def _still_there(client: anthropic.AsyncAnthropic, file_id: str, size: int) -> bool:
     try:
-        meta = await handle.client.files.retrieve_metadata(file_id)
+        meta = await client.files.retrieve_metadata(file_id)
     except anthropic.NotFoundError:
         return False
     return bool(meta.size_bytes == size)
 
 
-def _file(row: dict[str, Any], handle: ClientHandle) -> File:
+def _file(row: dict[str, Any], offline: Any) -> File:
     return File(
         id=row["file_id"],
         filename=row["filename"],
@@ -182,15 +191,79 @@ def _file(row: dict[str, Any], handle: ClientHandle) -> File:
         media_type=row["media_type"],
         sha256=row["sha256"],
         base_url=row["base_url"],
-        _offline=handle.offline,
+        _offline=offline,
     )
+
+
+# -- documents that go by file id -------------------------------------------------------------------------
+
+#: A document block whose bytes are above this size is uploaded and sent by file id (a chat's prompt).
+UPLOAD_ABOVE = 4 * 1024 * 1024
+
+
+def _inline_pdf(block: Any) -> str | None:
+    """The base64 data of an inline PDF document block, else None."""
+    if not isinstance(block, dict) or block.get("type") != "document":
+        return None
+    source = block.get("source")
+    if isinstance(source, dict) and source.get("type") == "base64" and isinstance(source.get("data"), str):
+        return str(source["data"])
+    return None
+
+
+def _by_id(block: dict[str, Any], file: File) -> dict[str, Any]:
+    return {**block, "source": {"type": "file", "file_id": file.id}}
+
+
+async def upload_large(handle: ClientHandle, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``blocks`` with each document over :data:`UPLOAD_ABOVE` bytes uploaded and referred to by id."""
+    out = []
+    for block in blocks:
+        data = _inline_pdf(block)
+        if data is not None and len(data) * 3 // 4 > UPLOAD_ABOVE:
+            raw = base64.b64decode(data)
+            name = str(block.get("title") or "document.pdf")
+            block = _by_id(block, await upload_with(handle.client, raw, name, _where(handle), handle.offline))
+        out.append(block)
+    return out
+
+
+async def share_documents(
+    client: anthropic.AsyncAnthropic, where: str, requests: list[dict[str, Any]]
+) -> int:
+    """Upload each inline document that several of ``requests`` (Messages params) carry, once, and refer
+    to it by id in all of them (edited in place). Returns how many documents went by id."""
+    seen: dict[str, int] = {}
+    for params in requests:
+        found = {_inline_pdf(b) for m in params.get("messages", []) for b in _content(m)}
+        for data in (d for d in found if d is not None):
+            seen[data] = seen.get(data, 0) + 1
+    shared: dict[str, File] = {}
+    for params in requests:
+        for msg in params.get("messages", []):
+            content = _content(msg)
+            for i, block in enumerate(content):
+                inline = _inline_pdf(block)
+                if inline is None or seen.get(inline, 0) < 2:
+                    continue
+                if inline not in shared:
+                    name = str(block.get("title") or "document.pdf")
+                    shared[inline] = await upload_with(client, base64.b64decode(inline), name, where)
+                content[i] = _by_id(block, shared[inline])
+    return len(shared)
+
+
+def _content(msg: Any) -> list[Any]:
+    content = msg.get("content") if isinstance(msg, dict) else None
+    return content if isinstance(content, list) else []
 
 
 def files() -> pd.DataFrame:
     """The uploads claudekit remembers (newest first): id, filename, size, media type, sha256, where."""
     import pandas as pd  # on first use: `import claudekit` stays light
 
-    rows = _hook("upload_list", lambda: sorted(_memory.values(), key=lambda r: r["uploaded"], reverse=True))()
+    stored = _hook("upload_list", lambda: [])()
+    rows = sorted([*stored, *_memory.values()], key=lambda r: r["uploaded"], reverse=True)
     frame: pd.DataFrame = pd.DataFrame(
         rows, columns=["file_id", "filename", "size", "media_type", "sha256", "base_url", "uploaded"]
     )

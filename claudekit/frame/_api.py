@@ -12,6 +12,7 @@ from .._base._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._request._settings import Settings
 from .._runner import _attempts
 from .._runner._client import resolve_client
+from .._runner._files import share_documents
 from ..usage import get_budget
 from ..usage._log import log_for
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
@@ -292,6 +293,10 @@ async def _start(
                 raise _over_budget(estimate, float(max_cost_usd))
             if todo:
                 _within_kernel_budget(estimate)
+        if todo:
+            # A document several rows send goes up once, by the Files API, and each request names its id.
+            where = f"offline:{os.getpid()}:{id(sdk)}" if is_offline else _public_url(str(sdk.base_url))
+            await share_documents(sdk, where, [job._params[fp][1] for fp in todo])
         if state_file is not None:
             _record_rows(state_file, plan, job, None if is_offline else _public_url(str(sdk.base_url)))
             job._write_requests(job._params[fp] for fp in todo)  # a resume can submit any of them

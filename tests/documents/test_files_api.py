@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import pandas as pd
 import pypdf
 import pytest
 
@@ -187,3 +188,45 @@ def test_a_rerun_in_a_new_process_uploads_nothing(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_large_documents_and_shared_batch_documents_go_by_file_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from claudekit._runner import _files
+
+    monkeypatch.setenv("CLAUDEKIT_HOME", str(tmp_path))
+    big, small = make_pdf(PAGES), make_pdf(["A short note about the budget."])
+    monkeypatch.setattr(_files, "UPLOAD_ABOVE", (len(big) + len(small)) // 2)  # big is over, small under
+    backend = OfflineBackend()
+
+    async def run() -> None:
+        chat = ck.Chat(offline=backend, render=False)
+        reply = await chat(["What is the main risk?", ck.Document(big, title="big.pdf"), ck.Document(small)])
+        sources = [
+            b["source"]["type"] for b in backend.requests[-1]["messages"][0]["content"] if "source" in b
+        ]
+        assert sources == ["file", "base64"] and backend.files.uploads == 1
+        assert "big.pdf" in set(reply.citations["document_title"])
+        # A batch whose rows all send the same (small) report and their own note: the report goes up once.
+        rows = pd.DataFrame({"note": ["Costs were flat.", "Asia grew fastest.", "The board met."]})
+        job = await ck.batch(
+            rows,
+            lambda row: [
+                ck.Document(small, title="report"),
+                ck.Document.from_text(row["note"]),
+                "Summarise.",
+            ],
+            offline=backend,
+            max_tokens=100,
+            progress=False,
+        )
+        done = await job
+        assert list(done["claude_status"]) == ["ok"] * 3 and backend.files.uploads == 2
+        uploaded = backend.files.lookup(ck.files()["file_id"].iloc[0])
+        assert uploaded.data == small
+        for body in list(backend.requests)[-3:]:
+            docs = [b for b in body["messages"][0]["content"] if b["type"] == "document"]
+            assert [d["source"].get("file_id") for d in docs] == [uploaded.id, None]
+
+    asyncio.run(run())
