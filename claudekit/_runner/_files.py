@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 
 from .. import _seams
-from .._base._errors import ConfigError
+from .._base._errors import ConfigError, from_sdk_error, is_transport_error
 from .._request._content import sniff_image
 from ._client import ClientHandle, resolve_client
 
@@ -60,6 +60,10 @@ class File:
             await handle.client.files.delete(self.id)
         except anthropic.NotFoundError:
             pass
+        except Exception as err:
+            if not is_transport_error(err):
+                raise
+            raise from_sdk_error(err) from err
         finally:
             await handle.aclose()
         _forget(self.id, self.base_url)
@@ -162,7 +166,12 @@ async def upload_with(
     known = _recall(sha, where) if local else _hook("upload_recall", _recall)(sha, where)
     if known is not None and await _still_there(client, known["file_id"], len(data)):
         return _file(known, offline)
-    meta = await client.files.upload(file=(name, data, _media_type(data)))
+    try:
+        meta = await client.files.upload(file=(name, data, _media_type(data)))
+    except Exception as err:
+        if not is_transport_error(err):
+            raise
+        raise from_sdk_error(err) from err
     row = {
         "sha256": sha,
         "base_url": where,
@@ -180,6 +189,10 @@ async def _still_there(client: anthropic.AsyncAnthropic, file_id: str, size: int
         meta = await client.files.retrieve_metadata(file_id)
     except anthropic.NotFoundError:
         return False
+    except Exception as err:
+        if not is_transport_error(err):
+            raise
+        raise from_sdk_error(err) from err
     return bool(meta.size_bytes == size)
 
 

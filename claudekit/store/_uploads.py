@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ._open import get_store
+from ._schema import SCHEMA_VERSION, version
 
 __all__ = ["forget", "listing", "recall", "remember"]
 
@@ -27,13 +28,22 @@ _lock = threading.Lock()
 
 
 def _db() -> sqlite3.Connection | None:
+    """The store's database, or None: store off or ``usage`` (a file name can say what a file is about),
+    a database a newer claudekit made (never written), or one that cannot be opened (then this process
+    remembers its uploads itself)."""
     store = get_store()
-    if store is None:
+    if store is None or store.mode != "on":
         return None
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(store.path, timeout=10.0, isolation_level=None)
-    db.execute("PRAGMA busy_timeout = 10000")
-    db.execute(_TABLE)
+    try:
+        store.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(store.path, timeout=10.0, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 10000")
+        if version(db) > SCHEMA_VERSION:
+            db.close()
+            return None
+        db.execute(_TABLE)
+    except (sqlite3.Error, OSError):
+        return None
     return db
 
 
