@@ -30,6 +30,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from ._errors import ApiError
+from ._paging import id_page, limit_of, page_view
+from ._turns import image_type
 from ._wire import Call, Reply, Route, b62, json_reply
 
 __all__ = ["FILES_BETA", "MAX_FILE_BYTES", "FileSource", "FileStore", "StoredFile"]
@@ -38,12 +40,6 @@ FILES_BETA = "files-api-2025-04-14"
 MAX_FILE_BYTES = 500 * 1024 * 1024  # the service's per-file limit
 _EXPIRY = (3600, 7_776_000)  # expires_in_seconds: one hour to ninety days (the SDK's docstring)
 _FORBIDDEN = set('<>:"|?*\\/') | {chr(c) for c in range(32)}
-_IMAGE_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-)
 _EXTENSIONS = {"application/pdf": ".pdf", "text/plain": ".txt", "image/png": ".png", "image/jpeg": ".jpg"}
 
 
@@ -87,11 +83,9 @@ def sniff_mime(data: bytes, declared: str | None) -> str:
     """The stored ``mime_type``: from the bytes where they say (PDF, images), else the declared type."""
     if data.startswith(b"%PDF-"):
         return "application/pdf"
-    for magic, media in _IMAGE_MAGIC:
-        if data.startswith(magic):
-            return media
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
+    image = image_type(data)
+    if image is not None:
+        return image
     if declared and declared != "application/octet-stream":
         return declared.split(";")[0].strip()
     try:
@@ -181,7 +175,7 @@ class FileStore:
         with self._lock:
             stored = self._files.get(file_id)
         if stored is None:
-            raise ApiError(404, f"File not found: {file_id}", "not_found_error")
+            raise _unknown(file_id)
         return stored
 
     # -- routes ---------------------------------------------------------------------------------
@@ -290,40 +284,13 @@ def _beta(call: Call) -> bool:
     return FILES_BETA in {v.strip() for v in values}
 
 
-def _limit(query: Mapping[str, list[str]]) -> int:
-    try:
-        limit = int(query.get("limit", ["20"])[0])
-    except ValueError:
-        raise ApiError(400, "limit: Input should be a valid integer") from None
-    if not 1 <= limit <= 1000:
-        raise ApiError(400, "limit: Input should be between 1 and 1000")
-    return limit
-
-
-def _position(ids: list[str], wanted: str) -> int:
-    try:
-        return ids.index(wanted)
-    except ValueError:
-        raise ApiError(404, f"File not found: {wanted}", "not_found_error") from None
+def _unknown(file_id: str) -> ApiError:
+    return ApiError(404, f"File not found: {file_id}", "not_found_error")
 
 
 def _beta_page(ordered: list[StoredFile], query: Mapping[str, list[str]]) -> dict[str, Any]:
-    limit = _limit(query)
-    ids = [f.id for f in ordered]
-    start, stop = 0, len(ordered)
-    if "after_id" in query:
-        start = _position(ids, query["after_id"][0]) + 1
-    if "before_id" in query:
-        stop = _position(ids, query["before_id"][0])
-        start = max(start, stop - limit)
-    page = ordered[start:stop][:limit]
-    data = [f.view(True) for f in page]
-    return {
-        "data": data,
-        "has_more": start + len(page) < stop,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
+    start, stop, more = id_page([f.id for f in ordered], query, _unknown)
+    return page_view([f.view(True) for f in ordered[start:stop]], more)
 
 
 def _ga_page(ordered: list[StoredFile], query: Mapping[str, list[str]]) -> dict[str, Any]:
@@ -341,7 +308,7 @@ def _ga_page(ordered: list[StoredFile], query: Mapping[str, list[str]]) -> dict[
         if len(wanted) > 100:
             raise ApiError(400, "ids: at most 100 entries")
         return {"data": [f.view(False) for f in ordered if f.id in wanted], "next_page": None}
-    limit = _limit(query)
+    limit = limit_of(query)
     start = 0
     if query.get("page"):
         start = _cursor(query["page"][0], [f.id for f in ordered])
