@@ -3,7 +3,8 @@ read from the cache, per turn and over the session, with the chat's default cach
 
 Against the offline backend in process (its cache follows the service's rules: prefix hashing, minimum
 cacheable length, 5-minute TTL; PDF tokens = text tokens + one page image estimate per page, see
-docs/offline.md). Run: ``python benchmarks/bench_documents.py [--pages N]``. Prints figures; asserts nothing.
+docs/offline.md). Run: ``python benchmarks/bench_documents.py [PDF]`` (default: the notebooks' 3-page
+report). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import io
 import os
 import tempfile
+from pathlib import Path
 
-from pypdf import PdfWriter
-from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
+import pypdf
 
 import claudekit as ck
 from claudekit.offline import OfflineBackend
 
+REPORT = Path(__file__).resolve().parent.parent / "notebooks" / "data" / "q3-report.pdf"
 QUESTIONS = [
     "What was revenue growth in the third quarter?",
     "What is the main risk?",
@@ -34,39 +36,7 @@ QUESTIONS = [
 ]
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """A PDF whose page i shows ``pages[i]`` as extractable Helvetica text (pypdf's own objects)."""
-    writer = PdfWriter()
-    font = writer._add_object(
-        DictionaryObject(
-            {
-                NameObject("/Type"): NameObject("/Font"),
-                NameObject("/Subtype"): NameObject("/Type1"),
-                NameObject("/BaseFont"): NameObject("/Helvetica"),
-            }
-        )
-    )
-    for text in pages:
-        page = writer.add_blank_page(612, 792)
-        stream = DecodedStreamObject()
-        stream.set_data(f"BT /F1 11 Tf 40 740 Td ({text}) Tj ET".encode("latin-1"))
-        page[NameObject("/Contents")] = writer._add_object(stream)
-        page[NameObject("/Resources")] = DictionaryObject(
-            {NameObject("/Font"): DictionaryObject({NameObject("/F1"): font})}
-        )
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-async def session(pages: int) -> list[ck.Usage]:
-    lines = [
-        "Revenue grew 12 percent in the third quarter. Costs were flat.",
-        "The main risk is currency exposure in Europe. Hedging covers half of it.",
-        "Asia grew fastest. The outlook is cautious. Capital expenditures were 40 million.",
-        "The board approved the budget. The next board meeting is in March.",
-    ]
-    pdf = make_pdf([lines[i % len(lines)] for i in range(pages)])
+async def session(pdf: bytes) -> list[ck.Usage]:
     chat = ck.Chat(offline=OfflineBackend(), render=False)
     usages = []
     for n, question in enumerate(QUESTIONS):
@@ -78,11 +48,13 @@ async def session(pages: int) -> list[ck.Usage]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pages", type=int, default=4)
+    parser.add_argument("pdf", nargs="?", default=str(REPORT), help="the PDF to ask about")
     args = parser.parse_args()
     os.environ.setdefault("CLAUDEKIT_HOME", tempfile.mkdtemp())  # keep the benchmark out of your store
-    usages = asyncio.run(session(args.pages))
-    print(f"10 questions about one {args.pages}-page PDF (offline backend, default cache breakpoints)")
+    pdf = Path(args.pdf).read_bytes()
+    pages = len(pypdf.PdfReader(io.BytesIO(pdf)).pages)
+    usages = asyncio.run(session(pdf))
+    print(f"10 questions about one {pages}-page PDF (offline backend, default cache breakpoints)")
     print("turn  input  cache_write  cache_read  cached share")
     for n, u in enumerate(usages, 1):
         print(
