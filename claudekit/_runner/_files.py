@@ -25,7 +25,16 @@ from ._client import ClientHandle, resolve_client
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["UPLOAD_ABOVE", "File", "files", "share_documents", "upload", "upload_large", "upload_with"]
+__all__ = [
+    "UPLOAD_ABOVE",
+    "File",
+    "files",
+    "share_documents",
+    "upload",
+    "upload_large",
+    "upload_with",
+    "where_of",
+]
 
 _memory: dict[tuple[str, str], dict[str, Any]] = {}  # when the store is not loaded
 
@@ -102,7 +111,7 @@ def _handle(client: Any, offline: Any, base_url: str | None) -> ClientHandle:
     )
 
 
-def _where(handle: ClientHandle) -> str:
+def where_of(handle: ClientHandle) -> str:
     """The key an upload is remembered under: the base URL, or this process's in-process backend."""
     if handle.offline is not None:
         # An in-process backend lives as long as the process: remember its files for this process only.
@@ -150,7 +159,7 @@ async def upload(
     # A chat's own connection is used as it is (and left open); otherwise one is made and closed.
     handle: ClientHandle = chat._handle if chat is not None else _handle(client, offline, base_url)
     try:
-        return await upload_with(handle.client, data, name, _where(handle), handle.offline)
+        return await upload_with(handle.client, data, name, where_of(handle), handle.offline)
     finally:
         if chat is None:
             await handle.aclose()
@@ -236,7 +245,9 @@ async def upload_large(handle: ClientHandle, blocks: list[dict[str, Any]]) -> li
         if data is not None and len(data) * 3 // 4 > UPLOAD_ABOVE:
             raw = base64.b64decode(data)
             name = str(block.get("title") or "document.pdf")
-            block = _by_id(block, await upload_with(handle.client, raw, name, _where(handle), handle.offline))
+            block = _by_id(
+                block, await upload_with(handle.client, raw, name, where_of(handle), handle.offline)
+            )
         out.append(block)
     return out
 

@@ -228,5 +228,10 @@ def test_large_documents_and_shared_batch_documents_go_by_file_id(
         for body in list(backend.requests)[-3:]:
             docs = [b for b in body["messages"][0]["content"] if b["type"] == "document"]
             assert [d["source"].get("file_id") for d in docs] == [uploaded.id, None]
+        # ck.map too: the shared report goes up once and every live request names it.
+        mapped = await ck.map(rows.head(2), lambda row: [ck.Document(small), row["note"]], offline=backend)
+        assert list(mapped["claude_status"]) == ["ok"] * 2 and backend.files.uploads == 3
+        sources = [b["messages"][0]["content"][0]["source"] for b in list(backend.requests)[-2:]]
+        assert sources[0] == sources[1] and sources[0]["type"] == "file"
 
     asyncio.run(run())
