@@ -22,3 +22,23 @@ def test_a_document_field_becomes_an_attachment_named_in_the_text() -> None:
     assert "Document(" in format_prompt("{report}", {"report": report})
     kept: list[object] = []
     assert "Document(" in format_prompt("{report!s}", {"report": report}, attachments=kept) and kept == []
+
+
+def test_a_row_mixing_citations_fails_alone_before_sending() -> None:
+    import asyncio
+
+    import pandas as pd
+
+    from claudekit.offline import OfflineBackend
+
+    backend = OfflineBackend()
+    rows = pd.DataFrame({"cite": [True, False]})
+
+    def prompt(row: dict[str, object]) -> list[object]:
+        other = ck.Document.from_text("Second note.", citations=bool(row["cite"]))
+        return [ck.Document.from_text("First note."), other, "Summarise."]
+
+    out = asyncio.run(ck.map(rows, prompt, offline=backend, progress=False))
+    assert list(out["claude_status"]) == ["ok", "prompt_error"]
+    assert "citations are on" in out["claude_error"].iloc[1]
+    assert len([p for m, p in backend.http_log if p == "/v1/messages"]) == 1
