@@ -8,7 +8,8 @@ Tables (schema version in ``PRAGMA user_version``, migrations in ``_migrations``
 kernel), ``chats`` (name, model, settings, tools), ``messages`` (each chat's history as Messages API
 params, in order, searchable with FTS5), ``calls`` (one row per usage record, with the notebook path
 from ``JPY_SESSION_NAME`` and the cell's execution count). API keys and key-shaped strings are replaced
-by ``[redacted]`` before anything is written.
+by ``[redacted]`` before anything is written. ``uploads`` (outside the migrations, see ``_uploads``) remembers
+Files API uploads by content hash and base URL, with the store fully on.
 
 Layer: above ``_runner`` and usage, which never import it: on import it registers itself with
 ``claudekit._seams`` (a chat's attach/commit, each usage record, ``Chat.resume``, ``usage.history()``).
