@@ -60,3 +60,20 @@ def test_search_results_from_a_tool_and_in_a_prompt_are_cited() -> None:
         assert _check(await plain(["When do unused days expire?", *one]), one) == 1
 
     asyncio.run(run())
+
+
+def test_streamed_search_result_citations_accumulate_as_the_sdk_does() -> None:
+    from claudekit.offline import make_client
+
+    client = make_client(OfflineBackend(), max_retries=0)
+    messages = [
+        {"role": "user", "content": [RESULTS[0].to_block(), {"type": "text", "text": "When do days expire?"}]}
+    ]
+    with client.messages.stream(model="claude-sonnet-4-6", max_tokens=300, messages=messages) as stream:
+        streamed = stream.get_final_message()
+    created = client.messages.create(model="claude-sonnet-4-6", max_tokens=300, messages=messages)
+
+    def cites(message: Any) -> list[dict[str, Any]]:
+        return [c.model_dump() for b in message.content for c in getattr(b, "citations", None) or []]
+
+    assert cites(streamed) == cites(created) and cites(created)
