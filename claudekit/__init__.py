@@ -58,8 +58,10 @@ from ._base._reply import Reply, Step, ToolCall
 from ._request._content import Image
 from ._request._documents import Document
 from ._request._history import History
+from ._request._search import SearchResult
 from ._request._settings import DEFAULT_MODEL, Settings
 from ._runner._chat import Chat, ReplyStream
+from ._runner._files import File, files, upload
 from ._tooling._approval import (
     ApprovalPolicy,
     Decision,
@@ -100,6 +102,7 @@ __all__ = [
     "Decision",
     "Document",
     "Event",
+    "File",
     "History",
     "Image",
     "IncompleteStreamError",
@@ -116,6 +119,7 @@ __all__ = [
     "Reply",
     "ReplyStream",
     "ScriptedApproval",
+    "SearchResult",
     "ServerError",
     "ServerToolBlock",
     "Settings",
@@ -142,6 +146,7 @@ __all__ = [
     "code_execution",
     "configure_rendering",
     "deny",
+    "files",
     "get_default_approval",
     "load_ipython_extension",
     "map",
@@ -152,6 +157,7 @@ __all__ = [
     "store",
     "tool",
     "unload_ipython_extension",
+    "upload",
     "usage",
     "web_fetch",
     "web_search",

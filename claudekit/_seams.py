@@ -147,7 +147,8 @@ def get_loop_waker() -> LoopWaker | None:
 # The store's side, filled by claudekit.store on import (the core and usage never import the store):
 # chat listeners get ("attach", chat) at a new conversation and ("commit", chat) after each turn; usage
 # listeners each usage record of the session; "resume" serves Chat.resume(cls, name_or_id, overrides)
-# and "query_calls" usage.history() (keyword filters -> columns of the stored calls).
+# and "query_calls" usage.history() (keyword filters -> columns of the stored calls); "upload_recall",
+# "upload_remember", "upload_forget" and "upload_list" keep Files API uploads (claudekit.upload).
 chat_listeners: list[Callable[[str, Any], None]] = []
 usage_listeners: list[Callable[[Any], None]] = []
 store_hooks: dict[str, Callable[..., Any]] = {}

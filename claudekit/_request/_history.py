@@ -43,10 +43,9 @@ def block_to_param(block: Any) -> dict[str, Any]:
     if data.get("type") == "text" and data.get("citations") is None:
         data.pop("citations", None)
     elif data.get("type") == "text":
-        # A citation's null file_id (a document not from the Files API) is not a field of the param types.
-        data["citations"] = [
-            {k: v for k, v in c.items() if v is not None or k != "file_id"} for c in data["citations"]
-        ]
+        # A citation's file_id (null, or the Files API document's id) is not a field of the param types
+        # (CitationPageLocationParam & co.): the document it cites is in the request already.
+        data["citations"] = [{k: v for k, v in c.items() if k != "file_id"} for c in data["citations"]]
     return {k: v for k, v in data.items() if v is not None or k in ("content",)}
 
 

@@ -37,6 +37,7 @@ import httpx2
 
 from .._base._errors import ConfigError
 from .._base._secrets import current_secrets, has_secret, scrub
+from ._content import Blockish
 from ._frames import FRAME_BUDGET, FRAME_FORMS, frame_text, is_frame, parse_form
 
 __all__ = ["PromptFieldError", "format_prompt", "template_fields", "to_prompt_text"]
@@ -192,10 +193,14 @@ def format_prompt(
     max_rows: int = MAX_ROWS,
     max_chars: int = MAX_CHARS,
     frame_budget: int = FRAME_BUDGET,
+    attachments: list[Any] | None = None,
 ) -> str:
     """Fill ``{fields}`` of ``template`` from ``namespace`` (see the module docstring).
 
-    ``frame_budget`` is the token budget of each DataFrame/Series field.
+    ``frame_budget`` is the token budget of each DataFrame/Series field. With an ``attachments`` list, a
+    field holding a content object (a ``Document``, ``Image``, ``File``, ``SearchResult``) is appended to
+    it and the text names it instead ("the attached document "q3.pdf""): the caller sends the
+    attachments with the text, as blocks.
     """
     out: list[str] = []
     try:
@@ -216,6 +221,11 @@ def format_prompt(
         if spec and "{" in spec:
             # "{x:{os.environ[...]}}": a field inside a format spec, whose value error messages would quote.
             raise PromptFieldError(f"prompt field {shown}: nested fields in a format spec are not allowed")
+        obj = _attachment(field, spec, conversion, namespace) if attachments is not None else None
+        if obj is not None and attachments is not None:
+            attachments.append(obj)
+            out.append(_attachment_label(obj, len(attachments)))
+            continue
         text = _fill(field, shown, spec or "", conversion, namespace, max_rows, max_chars, frame_budget)
         if has_secret(text, secrets):
             raise PromptFieldError(
@@ -224,6 +234,22 @@ def format_prompt(
             )
         out.append(text)
     return "".join(out)
+
+
+def _attachment(field: str, spec: str | None, conversion: str | None, namespace: Mapping[str, Any]) -> Any:
+    """The field's value when it is a content object sent as its own block (no spec, no conversion)."""
+    if spec or conversion:
+        return None
+    obj = _resolve(field, namespace)
+    return obj if isinstance(obj, Blockish) and not isinstance(obj, str) else None
+
+
+def _attachment_label(obj: Any, n: int) -> str:
+    kind = {"document": "document", "image": "image", "search_result": "search result"}.get(
+        str(obj.to_block().get("type")), "attachment"
+    )
+    title = getattr(obj, "title", None) or getattr(obj, "filename", None)
+    return f'the attached {kind} "{title}"' if title else f"the attached {kind} (attachment {n})"
 
 
 def _field_text(field: str, spec: str | None, conversion: str | None) -> str:

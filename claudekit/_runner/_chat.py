@@ -19,10 +19,12 @@ from .._base._errors import BusyError, ConfigError
 from .._base._events import Event
 from .._base._reply import Reply
 from .._request._content import Prompt, to_blocks
+from .._request._documents import check_citations
 from .._request._history import History
 from .._request._settings import Settings
 from .._tooling._tools import ToolSet
 from ._client import ClientHandle, resolve_client
+from ._files import upload_large
 from ._threads import ThreadCursor
 from ._turn import Turn, TurnContext, next_request
 
@@ -191,6 +193,7 @@ class Chat:
         settings = self.settings.replace(**overrides) if overrides else self.settings
         settings.validate(self.toolset.names)
         blocks = to_blocks(prompt) if prompt is not None else None
+        check_citations(self.history.messages, blocks or ())
         return ReplyStream(self, blocks, settings, self.render if render is None else render)
 
     async def send(self, prompt: Prompt | None = None, **overrides: Any) -> Reply:
@@ -297,7 +300,14 @@ class Chat:
             next_turn=self._next_turn,
             keep_message_id=self._keep_message_id,
             max_pauses=self.max_pauses,
+            prepare=self._prepare_prompt,
         )
+
+    async def _prepare_prompt(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Large documents go by Files API id, where claudekit knows the service serves the Files API.
+        if self._handle.backend not in ("anthropic", "offline"):
+            return blocks
+        return await upload_large(self._handle, blocks)
 
     def _next_turn(self) -> int:
         self._turn += 1

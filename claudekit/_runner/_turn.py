@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -73,6 +73,8 @@ class TurnContext:
     next_turn: Callable[[], int] = lambda: 0  # this turn's number (the chat counts its turns)
     keep_message_id: Callable[[str | None], None] = lambda _id: None  # the chat remembers it
     max_pauses: int = 5  # pause_turn continuations per turn before the turn stops (with a note)
+    # Rewrites the prompt's blocks before the turn adds them (large documents go by Files API id).
+    prepare: Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]] | None = None
 
     def set_last_message_id(self, message_id: str | None) -> None:
         self.last_message_id = message_id  # the next step of this turn sends it
@@ -160,6 +162,8 @@ class Turn:
         self.started = True
         try:
             self.ctx = self._context()
+            if self.prompt is not None and self.ctx.prepare is not None:
+                self.prompt = await self.ctx.prepare(self.prompt)
             self._begin()
             renderer = self.renderer
             for index in range(self._chat.max_steps):

@@ -30,7 +30,7 @@ from pydantic.experimental.arguments_schema import generate_arguments_schema
 from .._base._errors import ConfigError
 from .._base._events import ApprovalRequest, ToolResult
 from .._base._reply import ToolCall
-from .._request._content import Image, sniff_image
+from .._request._content import Blockish, Image, sniff_image
 from ._approval import (
     Decision,
     PendingCall,
@@ -387,8 +387,8 @@ def to_content(value: Any) -> str | list[dict[str, Any]]:
         return "(the tool returned nothing)"
     if isinstance(value, str):
         return value
-    if isinstance(value, Image):
-        return [value.to_block()]
+    if isinstance(value, (Image, Blockish)):
+        return [value.to_block()]  # an Image, SearchResult, Document: the block it makes
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         img = _image_block(data)
@@ -404,14 +404,15 @@ def to_content(value: Any) -> str | list[dict[str, Any]]:
         isinstance(value, (list, tuple))
         and value
         and any(
-            isinstance(v, Image) or _is_block(v) or (isinstance(v, bytes) and sniff_image(v)) for v in value
+            isinstance(v, (Image, Blockish)) or _is_block(v) or (isinstance(v, bytes) and sniff_image(v))
+            for v in value
         )
     ):
         blocks: list[dict[str, Any]] = []
         for v in value:
             if isinstance(v, str):
                 blocks.append({"type": "text", "text": v})
-            elif isinstance(v, Image):
+            elif isinstance(v, (Image, Blockish)):
                 blocks.append(v.to_block())
             elif isinstance(v, bytes) and sniff_image(v):
                 blocks.append(Image.from_bytes(v).to_block())

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from .._base._errors import BudgetExceededError, ClaudekitError, ConfigError
 from .._request._settings import Settings
 from .._runner import _attempts
-from .._runner._client import resolve_client
+from .._runner._client import ClientHandle, resolve_client
+from .._runner._files import share_documents, upload_large, where_of
 from ..usage import get_budget
 from ..usage._log import log_for
 from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
@@ -82,7 +83,7 @@ async def map(
         sdk, pacer = _paced(handle.client, concurrency)
         if dry_run:
             return await _dry_run(sdk, plan, known, concurrency)
-        budget = _budget(max_cost_usd, plan) if max_cost_usd is not None or get_budget() is not None else None
+        budget = await _before_run(handle, plan, known, max_cost_usd)
         run = _live_run(
             plan, sdk, pacer, known, state_file, budget, usage_log, name, progress, give_up_after_s
         )
@@ -90,6 +91,26 @@ async def map(
     finally:
         await handle.aclose()
     return _map_result(plan, outcomes, frame, run, len(known))
+
+
+async def _before_run(
+    handle: ClientHandle, plan: Plan, known: dict[str, Any], max_cost_usd: float | None
+) -> Any:
+    """Documents by file id (see below), then the budget the rows are held to (None: none in force)."""
+    await _documents_by_id(handle, plan, known)
+    return _budget(max_cost_usd, plan) if max_cost_usd is not None or get_budget() is not None else None
+
+
+async def _documents_by_id(handle: ClientHandle, plan: Plan, known: dict[str, Any]) -> None:
+    """A document that several rows send, or one over the size threshold, goes up once by the Files API
+    and the rows' requests name its id (where claudekit knows the service has the Files API)."""
+    if handle.backend not in ("anthropic", "offline"):
+        return
+    pending = [r for fp, r in plan.requests.items() if fp not in known and isinstance(r.content, list)]
+    for request in pending:
+        request.content = await upload_large(handle, request.content)  # type: ignore[arg-type]
+    contents = [{"messages": [{"content": r.content}]} for r in pending]
+    await share_documents(handle.client, where_of(handle), contents)
 
 
 def _prepare(
@@ -292,6 +313,10 @@ async def _start(
                 raise _over_budget(estimate, float(max_cost_usd))
             if todo:
                 _within_kernel_budget(estimate)
+        if todo:
+            # A document several rows send goes up once, by the Files API, and each request names its id.
+            where = f"offline:{os.getpid()}:{id(sdk)}" if is_offline else _public_url(str(sdk.base_url))
+            await share_documents(sdk, where, [job._params[fp][1] for fp in todo])
         if state_file is not None:
             _record_rows(state_file, plan, job, None if is_offline else _public_url(str(sdk.base_url)))
             job._write_requests(job._params[fp] for fp in todo)  # a resume can submit any of them

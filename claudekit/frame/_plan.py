@@ -22,6 +22,7 @@ import pandas as pd
 
 from .._base._errors import ClaudekitError, ConfigError
 from .._request._content import to_blocks
+from .._request._documents import check_citations
 from .._request._settings import Settings, build_request, output_schema
 from .._request._template import format_prompt, template_fields
 from ._fields import BOOKKEEPING, TEXT_COLUMN, Field, output_fields
@@ -254,6 +255,7 @@ def _function_prompts(
     for row in df.to_dict("records"):
         try:
             blocks = to_blocks(fn(row))
+            check_citations((), blocks)
         except ClaudekitError as err:
             out.append(_RowError(err.message))
             continue

@@ -117,12 +117,16 @@ def show_context(shell: Any, chat: Chat, rest: str, *, body: str | None = None, 
             "Nothing was sent."
         )
         return
-    text = format_prompt(prompt, shell.user_ns)
+    attached: list[Any] = []
+    text = format_prompt(prompt, shell.user_ns, attachments=attached)
     if code:
         print(f"[system prompt]\n{system}\n[prompt]")
+    for obj in attached:  # a {field} holding a Document (Image, File, SearchResult): sent as its own block
+        print(f"[attached: {obj!r}]")
     print(text)
+    blocks = " (text only: %%claude --dry-run counts the attachments too)" if attached else ""
     print(
-        f"── this prompt: {_count(text):,} tokens; the whole request: "
+        f"── this prompt: {_count(text):,} tokens{blocks}; the whole request: "
         f"{_request_tokens(chat, text, system):,} tokens ({_whole(chat, system)}). Nothing was sent."
     )
 

@@ -226,8 +226,11 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
         chat = get_chat(args.chat or "default", namespace=ns, new=args.new)
         if args.tools is not None:
             _set_tools(chat, args.tools, ns)
-        prompt = template if args.raw else format_prompt(template, _fields(ip))
-        if not prompt.strip():
+        attached: list[Any] = []
+        text = template if args.raw else format_prompt(template, _fields(ip), attachments=attached)
+        # A {field} holding a Document (or Image, File, SearchResult) goes as its own block, before the text.
+        prompt: Any = [*attached, text] if attached else text
+        if not text.strip():
             raise UsageError("the prompt is empty: write it in the cell body (or after %claude)")
         overrides = _overrides(args, _fields(ip))
         if getattr(args, "code", None) is not None:
@@ -267,7 +270,7 @@ async def _ask(ip: Any, args: Any, template: str) -> None:
         print(_code.insert_code(ip, stream.reply.text, args.code or None))
 
 
-async def _dry_run(chat: Chat, prompt: str, overrides: dict[str, Any], ns: dict[str, Any], args: Any) -> None:
+async def _dry_run(chat: Chat, prompt: Any, overrides: dict[str, Any], ns: dict[str, Any], args: Any) -> None:
     """``--dry-run``: the estimate of what the cell would send (tokens counted by the API), nothing sent."""
     estimate = await chat.estimate(prompt, **overrides)
     print(f"claudekit: dry run, nothing sent: {estimate}")

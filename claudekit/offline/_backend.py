@@ -17,6 +17,7 @@ from ._batches import BatchSettings, BatchStore
 from ._cache import Prompt, PromptCache, build_prompt, model_key
 from ._errors import ApiError, error_body
 from ._faults import FAULT_HEADER, Fault
+from ._files import FileStore
 from ._models_api import get_model, list_models
 from ._ratelimit import DEFAULT_LIMITS, RateLimiter, RateLimits, WallClock
 from ._recent import RecentList
@@ -36,7 +37,6 @@ __all__ = ["Call", "Cut", "OfflineBackend", "Reply", "Route", "Sleep", "Stall"]
 _KEEP_REQUESTS = 512  # request bodies kept for inspection
 _KEEP_BYTES = 64 * 2**20  # …and at most about this many bytes of them
 _KEEP_LOG = 10_000  # (method, path) entries kept
-
 
 
 @dataclass
@@ -111,6 +111,9 @@ class OfflineBackend:
             self._batch_answer, self._next_ids, self.now, batches or BatchSettings(), wall
         )
         self.routes += self.batches.routes()
+        #: The Files API's files (``files.uploads`` counts uploads received).
+        self.files = FileStore(wall)
+        self.routes += self.files.routes()
 
     # -- clock ----------------------------------------------------------------------------------
     def now(self) -> float:
@@ -197,7 +200,7 @@ class OfflineBackend:
 
     def _context(self, call: Call, *, count_tokens: bool = False) -> Context:
         betas = parse_betas(call.headers.get("anthropic-beta"))
-        return Context(self.signer, self.today(), betas, count_tokens)
+        return Context(self.signer, self.today(), betas, count_tokens, files=self.files.resolve)
 
     # -- routes ---------------------------------------------------------------------------------
     def _messages_route(self, call: Call) -> Reply:

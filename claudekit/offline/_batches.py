@@ -39,6 +39,7 @@ from urllib.parse import parse_qs
 
 from ._errors import ApiError, error_body
 from ._faults import Fault
+from ._paging import id_page, page_view
 from ._ratelimit import WallClock
 from ._wire import Call, Reply, Route, Sleep, b62, json_reply
 
@@ -215,30 +216,12 @@ class BatchStore:
         return batch
 
     def _list(self, query: Mapping[str, list[str]], base: str) -> dict[str, Any]:
-        try:
-            limit = int(query.get("limit", ["20"])[0])
-        except ValueError:
-            raise ApiError(400, "limit: Input should be a valid integer") from None
-        if not 1 <= limit <= 1000:
-            raise ApiError(400, "limit: Input should be between 1 and 1000")
         ordered = sorted(self._batches.values(), key=lambda b: (b.created, b.id), reverse=True)
-        ids = [b.id for b in ordered]
-        start, stop = 0, len(ordered)
-        if "after_id" in query:
-            start = _position(ids, query["after_id"][0]) + 1
-        if "before_id" in query:
-            stop = _position(ids, query["before_id"][0])
-            start = max(start, stop - limit)
-        page = ordered[start:stop][:limit]
+        start, stop, more = id_page([b.id for b in ordered], query, _unknown)
+        page = ordered[start:stop]
         for batch in page:
             self._advance(batch)
-        data = [self._view(b, base) for b in page]
-        return {
-            "data": data,
-            "has_more": start + len(page) < stop,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
+        return page_view([self._view(b, base) for b in page], more)
 
     def _cancel(self, batch_id: str) -> _Batch:
         batch = self._get(batch_id)
@@ -371,8 +354,5 @@ def _errored(error_type: str, message: str, req_id: str) -> dict[str, Any]:
     return {"type": "errored", "error": error_body(error_type, message, req_id)}
 
 
-def _position(ids: list[str], batch_id: str) -> int:
-    try:
-        return ids.index(batch_id)
-    except ValueError:
-        raise ApiError(400, f"Message batch {batch_id!r} not found for pagination") from None
+def _unknown(batch_id: str) -> ApiError:
+    return ApiError(400, f"Message batch {batch_id!r} not found for pagination")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._signing import ThinkingSigner
 
@@ -18,3 +20,5 @@ class Context:
     today: dt.date = field(default_factory=dt.date.today)
     betas: frozenset[str] = frozenset()
     count_tokens: bool = False
+    #: Replaces Files API ``file`` sources with the uploaded bytes (None: left as they are).
+    files: Callable[[Sequence[Any]], list[dict[str, Any]]] | None = None

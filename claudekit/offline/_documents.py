@@ -109,7 +109,9 @@ def check_documents(messages: Sequence[Mapping[str, Any]]) -> None:
         enabled.add(bool(isinstance(cites, Mapping) and cites.get("enabled")))
         source = blk.get("source")
         if isinstance(source, Mapping) and source.get("type") == "base64":
-            size += _check_pdf(blk, path)
+            sent = _check_pdf(blk, path)
+            # A Files API document is not in the request's bytes.
+            size += 0 if getattr(source, "file_id", None) else sent
     if len(enabled) > 1:
         raise _bad("Citations must be enabled on all documents or on none of them.")
     if size > MAX_REQUEST_BYTES:
@@ -156,14 +158,57 @@ def _best(units: list[tuple[str, dict[str, Any]]], question: set[str]) -> tuple[
     return max(units, key=lambda u: len(question & set(_WORD.findall(u[0].lower()))))
 
 
+def _enabled(blk: Mapping[str, Any]) -> bool:
+    return isinstance(blk.get("citations"), Mapping) and bool(blk["citations"].get("enabled"))
+
+
+def search_results(messages: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Every ``search_result`` block, in the order ``search_result_index`` counts them: across messages
+    and inside tool results."""
+    found: list[Mapping[str, Any]] = []
+    for msg in messages:
+        content = msg.get("content")
+        for blk in content if isinstance(content, list) else ():
+            if not isinstance(blk, Mapping):
+                continue
+            inner = blk.get("content") if blk.get("type") == "tool_result" else [blk]
+            found += [b for b in inner or () if isinstance(b, Mapping) and b.get("type") == "search_result"]
+    return found
+
+
+def _search_units(blk: Mapping[str, Any], index: int) -> list[tuple[str, dict[str, Any]]]:
+    where = {"search_result_index": index, "source": blk.get("source"), "title": blk.get("title")}
+    return [
+        (
+            str(b.get("text", "")),
+            {"type": "search_result_location", **where, "start_block_index": k, "end_block_index": k + 1},
+        )
+        for k, b in enumerate(blk.get("content") or [])
+        if isinstance(b, Mapping) and b.get("type") == "text" and str(b.get("text", "")).strip()
+    ]
+
+
+def _cited_search_results(
+    messages: Sequence[Mapping[str, Any]], question: set[str]
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    out: list[tuple[str, list[dict[str, Any]]]] = []
+    for index, blk in enumerate(search_results(messages)):
+        best = _best(_search_units(blk, index), question) if _enabled(blk) else None
+        if best is not None:
+            cited, location = best
+            out.append((f"- {' '.join(cited.split())}\n", [{"cited_text": cited, **location}]))
+    return out
+
+
 def cited_answer(body: Mapping[str, Any], prompt: str) -> list[tuple[str, list[dict[str, Any]]]] | None:
-    """Text blocks answering ``prompt`` from the documents, each with its citations; None without any
-    document that has citations enabled."""
+    """Text blocks answering ``prompt`` from the documents and search results, each with its citations;
+    None without any document or search result that has citations enabled."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, Mapping)]
     docs = [blk for _path, blk in document_blocks(messages)]
-    if not any(isinstance(d.get("citations"), Mapping) and d["citations"].get("enabled") for d in docs):
-        return None
     question = set(_WORD.findall(prompt.lower()))
+    found = _cited_search_results(messages, question)
+    if not any(_enabled(d) for d in docs):
+        return [("(offline) From the search results:\n", []), *found] if found else None
     blocks: list[tuple[str, list[dict[str, Any]]]] = [("(offline) From the documents:\n", [])]
     for index, blk in enumerate(docs):
         best = _best(_units(blk), question)
@@ -171,6 +216,8 @@ def cited_answer(body: Mapping[str, Any], prompt: str) -> list[tuple[str, list[d
             continue
         cited, location = best
         title = blk.get("title")
-        citation = {"cited_text": cited, "document_index": index, "document_title": title, "file_id": None}
+        file_id = getattr(blk.get("source"), "file_id", None)
+        citation = {"cited_text": cited, "document_index": index, "document_title": title, "file_id": file_id}
         blocks.append((f"- {' '.join(cited.split())}\n", [{**citation, **location}]))
+    blocks += found
     return blocks if len(blocks) > 1 else None

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._base._jsonschema import resolve_refs
-from ._documents import cited_answer
+from ._documents import cited_answer, search_results
 from ._errors import ApiError
 from ._faults import Fault
 from ._server_tools import plan_server_turn
@@ -519,6 +519,11 @@ class DefaultResponder:
         return _plain_reply(request, prompt)
 
     def _answer_results(self, request: OfflineRequest, results: list[tuple[str, str, str, bool]]) -> Turn:
+        fresh = search_results(request.messages[-1:]) and request.output_schema is None
+        cited = cited_answer(request.body, request.last_user_text) if fresh else None
+        if cited is not None:
+            # Search results a tool returned are cited as the service cites them.
+            return Turn(thinking="Plan: answer from the sources and cite them.", cited=cited)
         parts = []
         for _tid, name, text, is_error in results:
             verb = "failed with" if is_error else "returned"

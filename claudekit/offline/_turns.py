@@ -16,7 +16,7 @@ from ._errors import ApiError
 if TYPE_CHECKING:
     from ._context import Context
 
-__all__ = ["blocks_of", "check_messages", "merge_turns"]
+__all__ = ["blocks_of", "check_messages", "image_type", "merge_turns"]
 
 THINKING = "https://platform.claude.com/docs/en/build-with-claude/extended-thinking"
 _IMAGE_MAGIC: dict[str, tuple[bytes, ...]] = {
@@ -64,7 +64,8 @@ def merge_turns(messages: Any) -> Any:
     return merged
 
 
-def _image_type(raw: bytes) -> str | None:
+def image_type(raw: bytes) -> str | None:
+    """The image media type the bytes' magic says (PNG, JPEG, GIF, WebP), or None."""
     for media, magics in _IMAGE_MAGIC.items():
         if any(raw.startswith(m) for m in magics) and (media != "image/webp" or raw[8:12] == b"WEBP"):
             return media
@@ -83,7 +84,7 @@ def _check_image(block: Mapping[str, Any], path: str) -> None:
         raise _bad(f"{path}.source.base64.data: The image data is not valid base64") from None
     if not raw:
         raise _bad(f"{path}.source.base64.data: The image data is empty")
-    actual = _image_type(raw)
+    actual = image_type(raw)
     if actual is None:
         raise _bad(f"{path}.source.base64.data: Image does not match the provided media type {media}")
     if actual != media:

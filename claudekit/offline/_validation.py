@@ -175,6 +175,8 @@ def validate_request(body: Any, ctx: Context) -> dict[str, Any]:
     _check_thinking(view, spec, tool_names, ctx)
     _check_container(view, ctx)
     check_messages(view, messages, ctx)
+    if ctx.files is not None:
+        messages = view["messages"] = ctx.files(messages)
     check_documents(messages)
     _check_cache_breakpoints(view, messages)
     if spec is None:

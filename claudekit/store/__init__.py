@@ -8,7 +8,8 @@ Tables (schema version in ``PRAGMA user_version``, migrations in ``_migrations``
 kernel), ``chats`` (name, model, settings, tools), ``messages`` (each chat's history as Messages API
 params, in order, searchable with FTS5), ``calls`` (one row per usage record, with the notebook path
 from ``JPY_SESSION_NAME`` and the cell's execution count). API keys and key-shaped strings are replaced
-by ``[redacted]`` before anything is written.
+by ``[redacted]`` before anything is written. ``uploads`` (outside the migrations, see ``_uploads``) remembers
+Files API uploads by content hash and base URL, with the store fully on.
 
 Layer: above ``_runner`` and usage, which never import it: on import it registers itself with
 ``claudekit._seams`` (a chat's attach/commit, each usage record, ``Chat.resume``, ``usage.history()``).
@@ -24,6 +25,10 @@ from ._query import StoredChat, chats, load_chat, query_calls, search
 from ._schema import SCHEMA_VERSION, migrate
 from ._scrub import REDACTED, add_secret, scrub
 from ._store import ChatState, Store, StoreError, StoreWarning
+from ._uploads import forget as _forget_upload
+from ._uploads import listing as _list_uploads
+from ._uploads import recall as _recall_upload
+from ._uploads import remember as _remember_upload
 
 __all__ = [
     "DB_NAME",
@@ -53,3 +58,9 @@ __all__ = [
 _seams.chat_listeners.append(on_chat)
 _seams.usage_listeners.append(keep_call)
 _seams.store_hooks.update(resume=resume, query_calls=query_calls)
+_seams.store_hooks.update(
+    upload_recall=_recall_upload,
+    upload_remember=_remember_upload,
+    upload_forget=_forget_upload,
+    upload_list=_list_uploads,
+)
