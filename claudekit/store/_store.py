@@ -309,12 +309,17 @@ class Store:
 
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
+        # Opening writes (journal mode, migration, the session row), so it too may wait for another
+        # process's lock: nothing is written until it is done (see _keep_up).
+        self._locked_out = True
         try:
             db = self._open()
         except NewerSchemaError as exc:
             self._give_up(f"not writing to {self.path}: {exc}", "upgrade claudekit, or set CLAUDEKIT_HOME")
         except (sqlite3.Error, OSError) as exc:
             self._give_up(f"could not open {self.path}: {exc}", _what_to_do(exc))
+        finally:
+            self._locked_out = False
         while True:
             batch = [self._queue.get()]
             while len(batch) < _BATCH:
