@@ -10,7 +10,8 @@ What a crash (kill -9) can lose is what is queued and not yet committed, so the 
 time and in size. Once a usage record has waited more than ``_BACKLOG_S`` (the writer is behind: the
 file is being created, another process holds its lock, the machine is busy), the next record's producer
 waits for the writer to catch up, for at most ``_WAIT_S``. While the writer waits for another process's
-lock, once ``_BACKLOG_N`` records are unwritten the next producer waits too: on a fast machine many calls
+lock (or opens the file, whose first writes may wait for it), once ``_BACKLOG_N`` records are unwritten the
+next producer waits too: on a fast machine many calls
 end within ``_BACKLOG_S``, and the time bound alone let the loss grow with the machine's speed. A writer
 that is only busy, not locked out, is never waited for on count, so a burst costs no round trips. A
 writer that does not catch up in ``_WAIT_S`` (a lock held for long) is not waited for again until it
