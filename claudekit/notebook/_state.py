@@ -46,6 +46,7 @@ __all__ = [
     "TextPart",
     "ToolCard",
     "ViewState",
+    "citation_key",
     "citation_source",
     "citation_text",
     "preview",
@@ -186,7 +187,7 @@ def server_block_summary(block_type: str, block: Any) -> str:
 
 
 def citation_text(citation: Any) -> str:
-    """A compact citation: ``title (url)`` for a web result; for a document its title, where in it
+    """A compact citation: the source (``title (url)`` for a web result, a document's title), where in it
     (``p. 2``, ``chars 10–52``) and the cited text shortened. Model-written: the caller escapes it."""
     title = _get(citation, "title") or _get(citation, "document_title")
     url = _get(citation, "url")
@@ -194,14 +195,22 @@ def citation_text(citation: Any) -> str:
     if url and title:
         head += f" ({url})"
     index = _get(citation, "document_index")
-    if url is None and isinstance(index, int):
-        if not title:
-            head = f"document {index + 1}"
-        head += f", {location(citation)}"
-        cited = _get(citation, "cited_text")
-        if cited:
-            head += f": “{preview(str(cited), 120)}”"
+    if url is None and isinstance(index, int) and not title:
+        head = f"document {index + 1}"
+    where = location(citation) if url is None else ""
+    if where:
+        head += f", {where}"
+    cited = _get(citation, "cited_text")
+    if cited:
+        # A web page is cited passage by passage: without the passage, two of them would read as one.
+        head += f": “{preview(str(cited), 120)}”"
     return head
+
+
+def citation_key(citation: Any) -> tuple[str, str]:
+    """What numbers a source, in the live view and the saved copy alike: one number per cited passage
+    (a page's or a document's), so each marker shows the passage its own sentence cited."""
+    return citation_text(citation), str(_get(citation, "cited_text") or "")
 
 
 def citation_source(citation: Any) -> dict[str, str]:
@@ -313,7 +322,8 @@ class ViewState:
         self.stop_reason: str | None = None
         self.cards: dict[str, ToolCard] = {}
         self.server_blocks: list[tuple[str, str]] = []  # (type, summary) not attached to a card
-        self.citations: list[str] = []
+        self.citations: list[str] = []  # the sources list: one line per cited passage
+        self._citation_keys: list[tuple[str, str]] = []  # citation_key of each, in the same order
         # Per source number (1-based, the ``citations`` order): what its marker shows on hover or click.
         self.sources: list[dict[str, str]] = []
         self.redacted = 0
@@ -521,9 +531,10 @@ class ViewState:
             self._touch("extras")
 
     def _on_citation(self, ev: Citation) -> None:
-        text = citation_text(ev.citation)
-        if text not in self.citations:
-            self.citations.append(text)
+        key = citation_key(ev.citation)
+        if key not in self._citation_keys:
+            self._citation_keys.append(key)
+            self.citations.append(key[0])
             self.sources.append(citation_source(ev.citation))
             self._touch("extras")
         # The service sends a block's citations before its text: the block begins where the run ends now.
@@ -534,7 +545,7 @@ class ViewState:
         last.block = ev.index
         last.starts.setdefault(ev.index, len(last.text))
         numbers = last.cites.setdefault(ev.index, [])
-        number = self.citations.index(text) + 1
+        number = self._citation_keys.index(key) + 1
         if number not in numbers:
             numbers.append(number)
             self._touch("text")

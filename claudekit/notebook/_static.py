@@ -21,7 +21,7 @@ from .._base._errors import INTERRUPTS
 from .._base._markup import NO_MATH as _NO_MATH_CLASSES
 from .._base._markup import clean, markdown_html, text_html
 from ._approval import card_result
-from ._state import citation_text, preview, server_block_details, server_block_summary
+from ._state import citation_key, preview, server_block_details, server_block_summary
 
 if TYPE_CHECKING:
     from .._base._events import Usage
@@ -322,13 +322,13 @@ def _thinking_notes(reply: Reply) -> list[str]:
 
 
 def _citations(reply: Reply) -> list[str]:
-    seen: list[str] = []
+    """The numbered sources, one per cited passage: numbered as the live view numbers its markers."""
+    seen: dict[tuple[str, str], str] = {}
     for b in _blocks(reply):
         for c in getattr(b, "citations", None) or []:
-            text = citation_text(c)
-            if text not in seen:
-                seen.append(text)
-    return seen
+            key = citation_key(c)
+            seen.setdefault(key, key[0])
+    return list(seen.values())
 
 
 def _error_text(reply: Reply, error: BaseException | None) -> str | None:

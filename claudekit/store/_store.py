@@ -4,13 +4,15 @@ Producers (the event loop, any thread) only put items on a queue: a usage record
 barrier. The writer thread takes everything that is queued, converts it to rows, scrubs secrets and
 writes it in one ``BEGIN IMMEDIATE`` transaction, so a burst of records costs one commit. Several
 processes share the file: WAL lets readers run beside the writer, ``busy_timeout`` plus a retry loop
-makes writers wait their turn instead of losing rows.
+(``_RETRY_FOR_S``, for opening the file as for each batch) makes writers wait their turn instead of losing
+rows, or the whole store when a kernel's first write meets another process's long transaction.
 
 What a crash (kill -9) can lose is what is queued and not yet committed, so the queue is kept short in
 time and in size. Once a usage record has waited more than ``_BACKLOG_S`` (the writer is behind: the
 file is being created, another process holds its lock, the machine is busy), the next record's producer
 waits for the writer to catch up, for at most ``_WAIT_S``. While the writer waits for another process's
-lock, once ``_BACKLOG_N`` records are unwritten the next producer waits too: on a fast machine many calls
+lock (or opens the file, whose first writes may wait for it), once ``_BACKLOG_N`` records are unwritten the
+next producer waits too: on a fast machine many calls
 end within ``_BACKLOG_S``, and the time bound alone let the loss grow with the machine's speed. A writer
 that is only busy, not locked out, is never waited for on count, so a burst costs no round trips. A
 writer that does not catch up in ``_WAIT_S`` (a lock held for long) is not waited for again until it
@@ -32,11 +34,11 @@ import time
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .._base._errors import ClaudekitError
 from . import _context
@@ -47,6 +49,7 @@ from ._scrub import current_secrets, scrub
 __all__ = ["ChatState", "Store", "StoreError", "StoreWarning", "now_us"]
 
 _log = logging.getLogger("claudekit.store")
+_T = TypeVar("_T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 _CALL_NAMES = tuple(name for name, _ in CALL_COLUMNS)
@@ -67,6 +70,7 @@ _BACKLOG_S = 0.05  # a usage record queued longer than this makes the next produ
 _BACKLOG_N = 16  # unwritten usage records that make the next producer wait while the writer is locked out
 _WAIT_S = 2.0  # how long a producer waits for the writer at most
 _RETRY_FOR_S = 60.0  # how long a batch waits for other processes' locks before it is dropped
+_BUSY_TIMEOUT_S = 10.0  # sqlite's own wait for a lock, within each attempt of the retry loop
 
 
 class StoreWarning(UserWarning):
@@ -279,17 +283,31 @@ class Store:
     # -- the writer thread --------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout = 10000")
+        db = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
         db.execute("PRAGMA foreign_keys = ON")
         return db
 
     def _open(self) -> sqlite3.Connection:
+        """Open the file for writing; a lock held past busy_timeout is waited for as a write waits for it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        return _retry_locked(self._open_once)
+
+    def _open_once(self) -> sqlite3.Connection:
         db = self._connect()
+        try:
+            self._prepare(db)
+        except BaseException:
+            db.close()  # a fresh connection per attempt: each step below is safe to repeat
+            raise
+        return db
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Journal mode, schema and this session's row: each step writes, so each may meet a lock."""
         found = version(db)
         if found > SCHEMA_VERSION:  # before anything writes to the file
-            db.close()
             raise NewerSchemaError(
                 f"its schema version {found} is newer than this claudekit knows ({SCHEMA_VERSION})"
             )
@@ -305,16 +323,20 @@ class Store:
             "INSERT OR IGNORE INTO sessions (id, started, pid, notebook, version) VALUES (?, ?, ?, ?, ?)",
             (_context.SESSION_ID, now_us(), os.getpid(), _context.notebook(), __version__),
         )
-        return db
 
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
+        # Opening writes (journal mode, migration, the session row), so it too may wait for another
+        # process's lock: nothing is written until it is done (see _keep_up).
+        self._locked_out = True
         try:
             db = self._open()
         except NewerSchemaError as exc:
             self._give_up(f"not writing to {self.path}: {exc}", "upgrade claudekit, or set CLAUDEKIT_HOME")
         except (sqlite3.Error, OSError) as exc:
             self._give_up(f"could not open {self.path}: {exc}", _what_to_do(exc))
+        finally:
+            self._locked_out = False
         while True:
             batch = [self._queue.get()]
             while len(batch) < _BATCH:
@@ -358,20 +380,9 @@ class Store:
         secrets = current_secrets()
         calls = [_call_row(item, secrets) for item in work if item[0] == "call"]
         chats = [_chat_rows(item[1], secrets) for item in work if item[0] == "chat"]
-        deadline = time.monotonic() + _RETRY_FOR_S
-        pause = 0.01
         self._locked_out = True  # until BEGIN IMMEDIATE has the lock (see _keep_up)
         try:
-            while True:
-                try:
-                    self._transaction(db, calls, chats)
-                    return
-                except sqlite3.OperationalError as exc:
-                    # "database is locked" after busy_timeout: another process holds the lock for long.
-                    if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
-                        raise
-                    time.sleep(pause)
-                    pause = min(pause * 2, 1.0)
+            _retry_locked(lambda: self._transaction(db, calls, chats))
         finally:
             self._locked_out = False
 
@@ -390,6 +401,22 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
+
+
+def _retry_locked(attempt: Callable[[], _T]) -> _T:
+    """``attempt()``, run again while another process holds the write lock past busy_timeout, for up to
+    ``_RETRY_FOR_S``: opening the file and writing a batch wait for a long lock alike."""
+    deadline = time.monotonic() + _RETRY_FOR_S
+    pause = 0.01
+    while True:
+        try:
+            return attempt()
+        except sqlite3.OperationalError as exc:
+            # "database is locked" after busy_timeout: another process holds the lock for long.
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -247,6 +247,15 @@ second = ck.Document.from_text(
 CITE_ASK = """\
 reply = await ck.Chat()(["How did revenue grow, and the supply risk in harbour?", first, second])
 print(json.dumps([[r.location, r.cited_text] for r in reply.citations.itertuples()]))"""
+# The model's text may write the marker sentinels (U+E000, U+E001) as HTML character references: the
+# Markdown parser passes them through and the page decodes them, so they must not become markers.
+CITE_FORGED = """\
+from claudekit.offline import OfflineBackend, Script, Turn
+cite = {"type": "char_location", "cited_text": "Costs were flat.", "document_index": 0,
+        "document_title": "Q3 report", "start_char_index": 46, "end_char_index": 62, "file_id": None}
+forged = "Sales doubled&#xE000;1&#xE001; and margins tripled&#57344;2&#57345;. "
+script = Script([Turn(text=forged, cited=[("Costs were flat.", [cite])])])
+await ck.Chat(offline=OfflineBackend(responder=script))(["How were costs?", first])"""
 
 
 def test_citation_markers_show_their_sources_and_stay_inert(
@@ -255,7 +264,7 @@ def test_citation_markers_show_their_sources_and_stay_inert(
     port = beacon.server.server_address[1]
     requested: list[str] = []
     session.page.on("request", lambda r: requested.append(r.url))
-    write_notebook(lab.root / "cites.ipynb", [CITE_SETUP.format(port=port), CITE_ASK])
+    write_notebook(lab.root / "cites.ipynb", [CITE_SETUP.format(port=port), CITE_ASK, CITE_FORGED])
     session.open("cites.ipynb")
     for i in range(2):
         session.run_and_wait(i)
@@ -285,3 +294,12 @@ def test_citation_markers_show_their_sources_and_stay_inert(
     assert session.page.evaluate(LIVE_PROBLEMS_JS, ".jp-NotebookPanel .jp-Cell-outputArea") == []
     assert beacon.hits == [] and not [u for u in requested if f":{port}" in u], (beacon.hits, requested)
     session.no_widget_errors(1)
+    # Only the marker the kernel placed (after the cited block); the forged ones stay text.
+    session.run_and_wait(2)
+    forged = session.output(2).locator(".claudekit-live")
+    expect(forged.locator("button.ck-cite-mark")).to_have_count(1)
+    shown = forged.text_content() or ""
+    assert "Sales doubled\ufffd1\ufffd and margins tripled\ufffd2\ufffd." in shown, shown
+    title = forged.locator("button.ck-cite-mark").get_attribute("title")
+    assert title == "[1] Q3 report, chars 46–62: “Costs were flat.”", title
+    session.no_widget_errors(2)

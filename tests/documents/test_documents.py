@@ -380,3 +380,40 @@ async def test_a_marker_stays_with_its_block_when_uncited_text_follows() -> None
     assert mark[1] == [1] and reply.citations.cited_text.tolist() == [cite["cited_text"]]
     assert part["text"][: mark[0]].endswith("The budget was approved.")
     assert part["text"].endswith(rest)
+
+
+async def test_two_passages_of_one_web_page_get_a_marker_each_showing_its_own_passage() -> None:
+    # A web result's citations name the same page (title, url) for different passages: each sentence's
+    # marker must show the passage that sentence cited, and the saved copy must number them the same way.
+    from claudekit.notebook._static import static_html
+    from claudekit.offline import Script, Turn
+
+    def web(cited: str) -> dict[str, Any]:
+        return {
+            "type": "web_search_result_location",
+            "cited_text": cited,
+            "url": "https://example.org/facts",
+            "title": "Facts",
+            "encrypted_index": "e" + cited[:4],
+        }
+
+    blocks = [("Alpha is one.", [web("Alpha is 1.")]), (" Beta is two.", [web("Beta is 2.")])]
+    backend = OfflineBackend(responder=Script([Turn(cited=blocks)]))
+    page, reply = await _live_page(ck.Chat(offline=backend, render=False), "alpha and beta?")
+    (part,) = [p for p in page.parts if p.get("cites")]
+    marks = sorted(part["cites"])
+    assert len(marks) == len(blocks)
+    for (end, numbers), (sentence, (cite,)) in zip(marks, blocks, strict=True):
+        assert part["text"][:end].endswith(sentence)
+        (n,) = numbers
+        assert page.sources[n]["cited"] == cite["cited_text"]  # what the marker shows on hover and click
+        assert page.sources[n]["where"] == cite["url"]
+    html = static_html(reply, timings=False)
+    items = html[html.index("<b>Sources:</b>") :].split("<li>")[1:]
+    assert len(items) == len(blocks)
+    for (_, (n,)), (_, (cite,)) in zip(marks, blocks, strict=True):
+        # The saved copy's source n (and the live view's list) is the passage marker n shows.
+        assert cite["cited_text"] in items[n - 1] and cite["url"] in items[n - 1]
+        entry = page.extras.split(f"[{n}] ")[1].split(f"[{n + 1}] ")[0]
+        assert cite["cited_text"] in entry
+    assert reply.citations.cited_text.tolist() == [b[1][0]["cited_text"] for b in blocks]

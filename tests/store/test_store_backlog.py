@@ -45,3 +45,30 @@ def test_a_fast_producer_waits_once_the_locked_out_backlog_is_full(home: Path) -
     stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM calls").fetchone()[0]
     assert stored == 201  # waiting lost nothing once the lock was gone
     store.close()
+
+
+def test_the_count_bound_holds_when_the_first_write_meets_the_lock(home: Path) -> None:
+    # A kernel whose store is not open yet (its first call, or a forked child) while another process holds
+    # the lock: the writer waits for it while opening the file (journal mode, migration, its session row).
+    db_path = home / "claudekit.db"
+    first = Store(db_path)
+    assert first.start()  # the file and its schema exist, as another kernel made them
+    first.close()
+    store = Store(db_path)
+    locker = sqlite3.connect(db_path, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    returned: list[float] = []
+    producer = threading.Thread(target=_produce, args=(store, 200, returned), daemon=True)
+    try:
+        producer.start()
+        time.sleep(0.045)
+        queued_while_locked = len(returned)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    producer.join(30)
+    assert store.flush(30)
+    assert 0 < queued_while_locked <= _BACKLOG_N + 4, queued_while_locked
+    stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM calls").fetchone()[0]
+    assert stored == 200
+    store.close()

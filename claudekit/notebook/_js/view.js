@@ -53,11 +53,14 @@ function loadImage(event) {
 }
 
 // Citation markers: the kernel sends, per text run, where each cited block's text ends and the numbers
-// of its sources. Private-use sentinels mark those places in the Markdown (in the model's own text they are
-// replaced first, so it cannot forge a marker); after rendering they become buttons.
+// of its sources. Private-use sentinels mark those places in the Markdown; after rendering they become
+// buttons. The model cannot forge one: its own sentinels are replaced first, and those it writes as HTML
+// character references (`&#xE000;`, which marked passes through and the DOM decodes) lack this page's
+// random key, so they stay text.
 const MARK_OPEN = "\uE000";
 const MARK_CLOSE = "\uE001";
-const MARK_RE = /\uE000([0-9,]+)\uE001/;
+const MARK_KEY = Array.from(crypto.getRandomValues(new Uint32Array(2)), (x) => x.toString(36)).join("");
+const MARK_RE = new RegExp(`\uE000${MARK_KEY}:([0-9,]+)\uE001`);
 const MARK_CHARS = /[\uE000\uE001]/g;
 
 function withMarks(text, cites) {
@@ -71,7 +74,7 @@ function withMarks(text, cites) {
   for (const [at, numbers] of marks) {
     let k = at;
     while (k > 0 && /\s/.test(out[k - 1])) k -= 1;
-    out = `${out.slice(0, k)}${MARK_OPEN}${numbers.map(Number).join(",")}${MARK_CLOSE}${out.slice(k)}`;
+    out = `${out.slice(0, k)}${MARK_OPEN}${MARK_KEY}:${numbers.map(Number).join(",")}${MARK_CLOSE}${out.slice(k)}`;
   }
   return out;
 }
@@ -429,7 +432,10 @@ class View {
       const pieces = node.data.split(MARK_RE);
       const frag = document.createDocumentFragment();
       pieces.forEach((piece, k) => {
-        if (k % 2 === 0) { if (piece) frag.append(document.createTextNode(piece)); return; }
+        if (k % 2 === 0) { // text; a sentinel left in it was not placed here: shown as U+FFFD
+          if (piece) frag.append(document.createTextNode(piece.replace(MARK_CHARS, "\uFFFD")));
+          return;
+        }
         const sup = el("sup", "ck-cite");
         for (const n of piece.split(",")) sup.append(this.citeButton(Number(n)));
         frag.append(sup);
