@@ -19,6 +19,7 @@ from ._progress import make_progress
 from ._state import Intent, JobState, StateFile
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     import pandas as pd
 
     from ._estimate import JobEstimate
@@ -49,7 +50,7 @@ async def map(
     api_key: str | None = None,
     base_url: str | None = None,
     **settings: Any,
-) -> pd.DataFrame | JobEstimate:
+) -> pd.DataFrame | JobEstimate | dd.DataFrame:
     """Run ``prompt`` over every row of ``df`` with live calls; returns a new DataFrame.
 
     ``prompt`` is a template with ``{column}`` fields (``{{``/``}}`` for literal braces; a missing
@@ -94,7 +95,9 @@ def _is_dask(df: Any) -> bool:
     return dd is not None and isinstance(df, dd.DataFrame)
 
 
-def _empty_result(frame: pd.DataFrame, prompt: PromptSpec, settings: dict[str, Any], job: dict[str, Any]) -> Any:
+def _empty_result(
+    frame: pd.DataFrame, prompt: PromptSpec, settings: dict[str, Any], job: dict[str, Any]
+) -> pd.DataFrame:
     """The result frame of no rows, with every column and dtype (a Dask frame's ``meta``); it checks the
     job as :func:`map` does, so a mistake is said before any partition runs."""
     from ._columns import result_frame

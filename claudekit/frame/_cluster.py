@@ -59,7 +59,9 @@ class ClusterPacer:
     rate_limited: int = 0
     budgets: dict[str, list[float]] = field(default_factory=dict)  # job -> [limit, spent, held]
 
-    def grant(self, want: int, cost: tuple[float, float], report: dict[str, Any] | None) -> tuple[int, float]:
+    def grant(
+        self, want: int, cost: tuple[float, float], report: dict[str, Any] | None
+    ) -> tuple[int, float]:
         """Permits for up to ``want`` attempts of ``cost`` (input, output tokens each): (granted, wait
         before asking again). ``report`` is what the asking worker heard since it last asked."""
         now = self.clock()
@@ -97,7 +99,8 @@ class ClusterPacer:
         headers: dict[str, str] = report.get("headers") or {}
         age = min(5.0, max(0.0, now - float(report.get("at", now))))
         for name in _BUCKETS:
-            limit, remaining = headers.get(f"{_PREFIX}{name}-limit"), headers.get(f"{_PREFIX}{name}-remaining")
+            limit = headers.get(f"{_PREFIX}{name}-limit")
+            remaining = headers.get(f"{_PREFIX}{name}-remaining")
             if limit is None or remaining is None:
                 continue
             try:

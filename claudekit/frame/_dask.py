@@ -14,6 +14,7 @@ and so to the store).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import uuid
@@ -92,20 +93,18 @@ async def map_dask(
     job["name"] = job["name"] or f"map-{job_id}"
     state_dir = None if job["state"] is None else str(Path(job["state"]).resolve())
     spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir)
-    out: dd.DataFrame = ddf.map_partitions(_answer_partition, spec, meta=meta, align_dataframes=False)
+    mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
+    out: dd.DataFrame = mapper(_answer_partition, spec, meta=meta, align_dataframes=False)
     return out
 
 
 def _client() -> Any:
     try:
-        from distributed import default_client
-    except ImportError:  # dask without distributed
-        default_client = None
-    try:
-        if default_client is None:
-            raise ValueError
-        return default_client()
-    except ValueError:
+        import distributed
+
+        find: Any = distributed.default_client  # dask's own functions carry no annotations
+        return find()
+    except (ImportError, ValueError):  # dask without distributed, or no client
         raise ConfigError(
             "claudekit.map on a Dask DataFrame runs on a distributed cluster, and no Client is connected",
             hint="e.g. from distributed import Client, LocalCluster; client = Client(LocalCluster())",
@@ -153,14 +152,14 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
         names = set(client.list_datasets())
         if name not in names:
             future = client.submit(ClusterPacer, actor=True, pure=False)
-            try:
+            with contextlib.suppress(KeyError):  # another kernel published one first: use that one
                 client.publish_dataset(future, name=name)
-            except KeyError:  # another kernel published one first: use that one
-                pass
         return client.get_dataset(name).result()
 
     if getattr(client, "asynchronous", False):
-        raise ConfigError("claudekit.map on Dask needs a synchronous Client (Client(...), not asynchronous=True)")
+        raise ConfigError(
+            "claudekit.map on Dask needs a synchronous Client (Client(...), not asynchronous=True)"
+        )
     return await asyncio.to_thread(find_or_make)
 
 

@@ -117,7 +117,8 @@ class LocalPermits:
     def observe(self, status: int, headers: dict[str, str]) -> None:
         now = self.clock()
         for name in _BUCKETS:
-            limit, remaining = headers.get(f"{_PREFIX}{name}-limit"), headers.get(f"{_PREFIX}{name}-remaining")
+            limit = headers.get(f"{_PREFIX}{name}-limit")
+            remaining = headers.get(f"{_PREFIX}{name}-remaining")
             if limit is None or remaining is None:
                 continue
             try:
