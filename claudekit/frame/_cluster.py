@@ -67,6 +67,8 @@ class ClusterPacer:
         now = self.clock()
         if report:
             self._learn(report, now)
+        if want <= 0:  # only a report
+            return 0, 0.0
         if now < self.pause_until:
             return 0, self.pause_until - now
         if not self.buckets:  # no limits known yet: one probe, whose response teaches them
@@ -76,7 +78,7 @@ class ClusterPacer:
             self.granted += 1
             return 1, 0.0
         each = {"requests": 1.0, "input-tokens": cost[0], "output-tokens": cost[1]}
-        n, wait = max(1, int(want)), 0.0
+        n, wait = int(want), 0.0
         for name, b in self.buckets.items():
             need = min(each[name], b.limit)
             if need <= 0:
@@ -112,16 +114,19 @@ class ClusterPacer:
             if b is None:
                 self.buckets[name] = _Level(lim, seen, now)
             else:
-                # Only ever lower: what was granted since that response is not in its `remaining` yet,
-                # and other clients of the same organisation may be spending too.
+                # Lowered only when the service shows clearly less than this model: someone else of the
+                # organisation is spending too. Small gaps are the permits granted since that response
+                # and the header's rounding down; taking those in on every report would lose rate.
                 b.limit = lim
-                b.level = min(b.now(now), seen)
+                if seen < b.now(now) - max(2.0, 0.01 * lim):
+                    b.level = seen
         self.probing = False
         if report.get("rate_limited"):
             self.rate_limited += int(report["rate_limited"])
             delay = report.get("retry_after")
             delay = 1.0 if delay is None else float(delay)
-            self.pause_until = max(self.pause_until, now + delay)
+            # From when the worker heard it (the report may come a little later), on the same clock.
+            self.pause_until = max(self.pause_until, now - age + delay)
             for b in self.buckets.values():
                 b.level = min(b.level, 0.0)
 
@@ -189,6 +194,10 @@ class ClusterPermits:
         if status in (429, 529):
             report["rate_limited"] = int(report.get("rate_limited", 0)) + 1
             report["retry_after"] = retry_after(headers)
+            # Every worker should stop now, not when this one next asks: sent at once, not awaited.
+            self._report = None
+            asyncio.get_running_loop().run_in_executor(None, self._call, "grant", 0, self._cost, report)
+            return
         self._report = report
 
     def close(self) -> None:
