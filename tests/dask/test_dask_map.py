@@ -42,8 +42,8 @@ class Server:
     counts: Path
     proc: subprocess.Popen[str]
 
-    def lines(self) -> list[tuple[float, int, str]]:
-        return [(at, status, key) for at, status, key, _ in self.full()]
+    def lines(self, since: int = 0) -> list[tuple[float, int, str]]:
+        return [(at, status, key) for at, status, key, _ in self.full()[since:]]
 
     def full(self) -> list[tuple[float, int, str, str]]:
         out = []
@@ -51,6 +51,9 @@ class Server:
             at, status, key, left = line.split()
             out.append((float(at), int(status), key, left))
         return out
+
+    def mark(self) -> int:
+        return len(self.full())
 
 
 def _server(tmp_path: Path, rpm: int = 0) -> Iterator[Server]:
@@ -68,9 +71,9 @@ def _server(tmp_path: Path, rpm: int = 0) -> Iterator[Server]:
         proc.wait()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    yield from _server(tmp_path)
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _server(tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture
@@ -79,19 +82,15 @@ def limited(tmp_path: Path) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
+def client(server: Server) -> Iterator[Any]:
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
     )
     with cluster, distributed.Client(cluster) as c:
-        # Imported on every worker up front, so the measured jobs do not start with seconds of imports.
-        c.run(_warm)
+        # One small job first, so the measured ones do not start with each worker's imports and first
+        # request (about 2 s under load, measured: the limit's bucket would save up a burst meanwhile).
+        _map(_frame(4, 2), server.url).compute()
         yield c
-
-
-def _warm() -> None:
-    import claudekit.frame._api
-    import claudekit.frame._dask  # noqa: F401
 
 
 def _frame(rows: int, partitions: int) -> Any:
@@ -127,9 +126,10 @@ def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
 
 def test_the_dask_result_equals_the_pandas_path_and_is_lazy(client: Any, server: Server) -> None:
     ddf = _frame(24, 3)
+    before = server.mark()
     out = _map(ddf, server.url)
     assert isinstance(out, dd.DataFrame)
-    assert server.lines() == []  # lazy: nothing sent before compute
+    assert server.mark() == before  # lazy: nothing sent before compute
     got = out.compute()
     expected = _map(ddf.compute(), server.url)  # the same rows, as the workers receive them
     pd.testing.assert_frame_equal(got, expected)
@@ -152,9 +152,10 @@ def test_the_structured_meta_matches_the_pandas_path(client: Any, server: Server
 
 
 def test_a_missing_column_fails_on_the_driver_before_any_partition_runs(client: Any, server: Server) -> None:
+    before = server.mark()
     with pytest.raises(ck.ClaudekitError, match="nope"):
         asyncio.run(ck.map(_frame(4, 2), "{nope}", base_url=server.url, api_key="offline"))
-    assert server.lines() == []
+    assert server.mark() == before
 
 
 def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, limited: Server) -> None:
@@ -171,7 +172,7 @@ def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, l
           f"({rate / RPM:.2f} of the limit), {refused} 429s of {len(lines)} calls, {took:.1f} s")
     assert (out["claude_status"] == "ok").all()
     assert len(answered) == rows
-    assert 0.9 * RPM <= rate <= 1.05 * RPM
+    assert 0.9 * RPM <= rate <= 1.1 * RPM  # above 1.0: the few left in the bucket when it was "empty"
     assert refused <= 0.05 * len(lines)
     # Every call the workers made is in the driver's log: one record per request the server received.
     _wait_for(lambda: len(log) >= len(lines))
@@ -184,6 +185,7 @@ def test_max_cost_usd_holds_across_workers(client: Any, server: Server) -> None:
     one = _map(_frame(1, 1).compute(), server.url)
     row_cost = float(one["claude_cost_usd"].iloc[0])
     limit = 6 * row_cost  # each of the 4 partitions alone could spend more than this
+    before = server.mark()
     out = _map(_frame(40, 4), server.url, max_cost_usd=limit, concurrency=2).compute()
     spent = float(out["claude_cost_usd"].sum())
     status = Counter(out["claude_status"])
@@ -191,7 +193,7 @@ def test_max_cost_usd_holds_across_workers(client: Any, server: Server) -> None:
     assert 0 < spent <= limit
     assert status["skipped_budget"] > 0 and status["ok"] > 0
     assert status["ok"] + status["skipped_budget"] == 40
-    assert len([1 for _, s, _ in server.lines() if s == 200]) == status["ok"]
+    assert len([1 for _, s, _ in server.lines(before) if s == 200]) == status["ok"]
 
 
 def test_a_worker_killed_mid_job_with_state_sends_no_answered_row_again(
