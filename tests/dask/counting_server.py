@@ -1,13 +1,12 @@
 """The offline server in a process of its own, writing one line per ``POST /v1/messages`` it answers:
-``<unix time> <status> <row key> <requests remaining>`` (the key is the ``row=KEY`` word of the
-prompt), so a test counts at
-the server what was sent, answered and refused, row by row.
+``<unix time> <status> <row key> <requests remaining>`` (the key is the ``row=KEY`` word of the prompt),
+so a test counts at the server what was sent, answered and refused, row by row.
 
     python tests/dask/counting_server.py COUNT_FILE [REQUESTS_PER_MINUTE]
 
-prints the base URL on its first line. A rate limit starts with every bucket empty (the steady state of
-an organisation that used its minute already), so the measured rate is the limit's, not a burst's (the limit starts at the
-first request, not when the server starts).
+prints the base URL on its first line. A rate limit starts with every bucket empty at the first request
+(the steady state of an organisation that used its minute already), so the measured rate is the limit's,
+not a burst's.
 """
 
 from __future__ import annotations
