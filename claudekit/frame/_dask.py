@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["map_dask", "pacer_for"]
 
 PACER_NAME = "claudekit-pacer"
+_ALIVE_S = 10.0  # how long a published pacer may take to answer before it is taken for lost
 _TOPIC = "claudekit-usage"
 
 
@@ -149,11 +150,17 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
     """The cluster's pacer published under ``name``, made (and published) if there is none yet."""
 
     def find_or_make() -> Any:
-        names = set(client.list_datasets())
-        if name not in names:
-            future = client.submit(ClusterPacer, actor=True, pure=False)
-            with contextlib.suppress(KeyError):  # another kernel published one first: use that one
-                client.publish_dataset(future, name=name)
+        if name in set(client.list_datasets()):
+            try:
+                actor = client.get_dataset(name).result(timeout=_ALIVE_S)
+                actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
+                return actor
+            except Exception:  # lost with its worker: publish a new one under the same name
+                with contextlib.suppress(Exception):
+                    client.unpublish_dataset(name)
+        future = client.submit(ClusterPacer, actor=True, pure=False)
+        with contextlib.suppress(KeyError):  # another kernel published one first: use that one
+            client.publish_dataset(future, name=name)
         return client.get_dataset(name).result()
 
     if getattr(client, "asynchronous", False):

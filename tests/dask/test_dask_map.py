@@ -244,3 +244,15 @@ def test_kernels_attached_to_one_scheduler_share_the_pacer(client: Any, server: 
         second = asyncio.run(pacer_for(other, name))
         first.grant(1, (0.0, 0.0), {"headers": {}, "at": time.time()}).result()
         assert second.stats().result()["granted"] == first.stats().result()["granted"] == 1
+
+
+def test_a_pacer_lost_with_its_worker_is_replaced_by_the_next_job(client: Any, server: Server) -> None:
+    ddf = _frame(8, 2)
+    _map(ddf, server.url).compute()
+    holder = _pacer_address(client, server.url)
+    pid = client.run(os.getpid, workers=[holder])[holder]
+    os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: holder not in client.scheduler_info()["workers"], timeout=20)
+    out = _map(ddf, server.url).compute()
+    assert (out["claude_status"] == "ok").all()
+    assert _pacer_address(client, server.url) != holder
