@@ -181,9 +181,9 @@ class _Home:
     def receive(self, event: tuple[float, dict[str, Any]]) -> None:
         _at, msg = event
         if "done" in msg:
+            # Still subscribed after every partition is home: a second compute of the same lazy frame
+            # sends (and pays for) its rows again, and its records must come home too.
             self.left.discard(int(msg["done"]))
-            if not self.left:  # every partition is home: no more records for this job
-                self.client.unsubscribe_topic(self.topic)
             return
         record = {k: v for k, v in msg.items() if k != "worker"}
         self.log.append(UsageRecord.from_dict(record))
