@@ -422,6 +422,11 @@ def _frame(df: Any) -> pd.DataFrame:
 
     if isinstance(df, pd.DataFrame):
         return df
+    if _is_dask(df):  # map sends a Dask frame to the cluster before this; batch does not take one yet
+        raise ConfigError(
+            "claudekit.batch does not take a Dask DataFrame yet",
+            hint="use claudekit.map(ddf, ...), or batch a partition: ddf.partitions[0].compute()",
+        )
     to_pandas = getattr(df, "to_pandas", None)  # polars and other frames that convert themselves
     if callable(to_pandas):
         converted = to_pandas()

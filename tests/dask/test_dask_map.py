@@ -158,6 +158,13 @@ def test_a_missing_column_fails_on_the_driver_before_any_partition_runs(client: 
     assert server.mark() == before
 
 
+def test_batch_refuses_a_dask_frame_in_one_line(client: Any, server: Server) -> None:
+    before = server.mark()
+    with pytest.raises(ck.ClaudekitError, match="Dask DataFrame"):
+        asyncio.run(ck.batch(_frame(4, 2), "row={key}", base_url=server.url, api_key="offline"))
+    assert server.mark() == before
+
+
 def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, limited: Server) -> None:
     log = UsageLog()
     rows = 120
