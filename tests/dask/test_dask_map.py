@@ -108,14 +108,12 @@ def _map(df: Any, url: str, **kw: Any) -> Any:
 
 
 def _sustained(full: list[tuple[float, int, str, str]]) -> float:
-    """Answers per minute from the moment the server's bucket was first empty (<= 2 left), to the end: what
-    the bucket saved up while the workers started is spent by then (a real organisation's bucket has
-    that burst too)."""
-    answers = [(at, left) for at, status, _, left in full if status == 200]
-    drained = next(i for i, (_, left) in enumerate(answers) if int(left) <= 2)
-    steady = [at for at, _ in answers[drained:]]
-    assert len(steady) >= len(answers) // 3, f"the bucket was drained only at answer {drained}"
-    return (len(steady) - 1) / (steady[-1] - steady[0]) * 60.0
+    """Answers per minute over the second half of the job. Above the limit only by what the server's
+    bucket saved up while the job started (the server refuses the rest: the 429s are counted apart);
+    below 0.9 of it only if the pacer holds the workers back while the service would take more."""
+    answers = [at for at, status, _, _ in full if status == 200]
+    half = answers[len(answers) // 2 :]
+    return (len(half) - 1) / (half[-1] - half[0]) * 60.0
 
 
 def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
@@ -179,7 +177,7 @@ def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, l
           f"({rate / RPM:.2f} of the limit), {refused} 429s of {len(lines)} calls, {took:.1f} s")
     assert (out["claude_status"] == "ok").all()
     assert len(answered) == rows
-    assert 0.9 * RPM <= rate <= 1.1 * RPM  # above 1.0: the few left in the bucket when it was "empty"
+    assert rate >= 0.9 * RPM
     assert refused <= 0.05 * len(lines)
     # Every call the workers made is in the driver's log: one record per request the server received.
     _wait_for(lambda: len(log) >= len(lines))
