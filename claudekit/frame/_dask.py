@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["map_dask", "pacer_for"]
 
 PACER_NAME = "claudekit-pacer"
-_ALIVE_S = 10.0  # how long a published pacer may take to answer before it is taken for lost
+_ALIVE_S = 5.0  # how long a published pacer may take to answer before it is taken for lost
 _TOPIC = "claudekit-usage"
 
 
@@ -152,7 +152,10 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
     def find_or_make() -> Any:
         if name in set(client.list_datasets()):
             try:
-                actor = client.get_dataset(name).result(timeout=_ALIVE_S)
+                future = client.get_dataset(name)
+                if future.status != "finished":  # lost, erred or cancelled with its worker
+                    raise LookupError(future.status)
+                actor = future.result(timeout=_ALIVE_S)
                 actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
                 return actor
             except Exception:  # lost with its worker: publish a new one under the same name
