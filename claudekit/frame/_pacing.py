@@ -190,7 +190,10 @@ class Pacer(anthropic.Middleware):
         if status in (429, 529):
             self.rate_limited += 1
             self.limit = max(1.0, self.limit / 2)
-        elif status < 400 and self.local.headroom(self.clock()):
+        elif status < 400 and (self.permits is not self.local or self.local.headroom(self.clock())):
+            # With permits from elsewhere (a cluster's pacer), those pace the attempts: rows waiting
+            # for a permit cost nothing, and this process's view of the buckets (near empty whenever the
+            # cluster uses the whole limit) must not keep slow calls at a few at a time.
             self.limit = min(float(self.max_concurrency), self.limit + 1.0)
 
 

@@ -105,3 +105,15 @@ def test_worker_permits_come_from_the_pacer_and_the_rest_go_back() -> None:
     before = pacer.buckets["requests"].level
     permits.close()  # one permit unused
     assert pacer.buckets["requests"].level == before + 1
+
+
+def test_rows_at_once_grow_under_cluster_permits_even_when_the_bucket_looks_empty() -> None:
+    from claudekit.frame._pacing import Pacer
+
+    empty = {f"{P}requests-limit": "600", f"{P}requests-remaining": "0"}
+    local, shared = Pacer(16), Pacer(16, permits=ClusterPermits(lambda *a: (0, 0.0)))
+    for pacer in (local, shared):
+        for _ in range(8):
+            pacer.observe(200, empty)
+    assert local.limit == 4.0  # one process: an empty bucket holds it at its start
+    assert shared.limit == 12.0  # the cluster's permits pace the attempts: 4, then one more per answer
