@@ -153,7 +153,8 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
         if name in set(client.list_datasets()):
             try:
                 future = client.get_dataset(name)
-                if future.status != "finished":  # lost, erred or cancelled with its worker
+                # (A client that just got the future may still see it "pending": that one is waited for.)
+                if future.status in ("lost", "error", "cancelled"):  # gone with its worker
                     raise LookupError(future.status)
                 actor = future.result(timeout=_ALIVE_S)
                 actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
