@@ -20,6 +20,7 @@ from ._progress import make_progress
 from ._state import Intent, JobState, StateFile
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     import pandas as pd
 
     from ._estimate import JobEstimate
@@ -50,7 +51,7 @@ async def map(
     api_key: str | None = None,
     base_url: str | None = None,
     **settings: Any,
-) -> pd.DataFrame | JobEstimate:
+) -> pd.DataFrame | JobEstimate | dd.DataFrame:
     """Run ``prompt`` over every row of ``df`` with live calls; returns a new DataFrame.
 
     ``prompt`` is a template with ``{column}`` fields (``{{``/``}}`` for literal braces; a missing
@@ -75,17 +76,67 @@ async def map(
     requests, reused answers, HTTP attempts, 429/529 responses, seconds spent waiting for rate limits,
     ``cost_usd`` spent by this run and ``reused_cost_usd`` paid by earlier runs for the reused answers).
     """
-    limits = (concurrency, max_cost_usd, give_up_after_s)
-    frame, plan, state_file, known = _prepare(df, prompt, settings, examples, state, limits)
     options = dict(client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url)
+    job = dict(
+        concurrency=concurrency, max_cost_usd=max_cost_usd, dry_run=dry_run, progress=progress, state=state,
+        examples=examples, usage_log=usage_log, name=name, give_up_after_s=give_up_after_s,
+    )
+    if _is_dask(df):  # Dask is imported only when a Dask frame is passed
+        from ._dask import map_dask
+
+        return await map_dask(df, prompt, options, job, settings, run=run_map, empty_result=_empty_result)
+    return await run_map(df, prompt, options, job, settings)
+
+
+def _is_dask(df: Any) -> bool:
+    """A Dask DataFrame (without importing Dask: a process that has one has imported it already)."""
+    import sys
+
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(df, dd.DataFrame)
+
+
+def _empty_result(
+    frame: pd.DataFrame, prompt: PromptSpec, settings: dict[str, Any], job: dict[str, Any]
+) -> pd.DataFrame:
+    """The result frame of no rows, with every column and dtype (a Dask frame's ``meta``); it checks the
+    job as :func:`map` does, so a mistake is said before any partition runs."""
+    from ._columns import result_frame
+
+    job_settings = _settings(settings)
+    _check_job(job["concurrency"], job["max_cost_usd"], job["give_up_after_s"])
+    plan = _plan(frame, prompt, job_settings, job["examples"])
+    if job["max_cost_usd"] is not None:
+        _budget(job["max_cost_usd"], plan)  # a model without a price is refused here, not on a worker
+    out = result_frame(plan, {}, frame)
+    out.attrs["claudekit_model"] = job_settings.model
+    return out
+
+
+async def run_map(
+    df: Any,
+    prompt: PromptSpec,
+    options: dict[str, Any],
+    job: dict[str, Any],
+    settings: dict[str, Any],
+    cluster: Any = None,
+) -> pd.DataFrame | JobEstimate:
+    """:func:`map` on a pandas frame; ``cluster`` (a partition on a cluster worker) brings the
+    cluster's permits and budget in place of this process's."""
+    concurrency, max_cost_usd = job["concurrency"], job["max_cost_usd"]
+    limits = (concurrency, max_cost_usd, job["give_up_after_s"])
+    frame, plan, state_file, known = _prepare(df, prompt, settings, job["examples"], job["state"], limits)
     handle = resolve_client(**client_options(plan.settings, **options))
     try:
-        sdk, pacer = _paced(handle.client, concurrency)
-        if dry_run:
+        sdk, pacer = _paced(handle.client, concurrency, cluster.permits if cluster is not None else None)
+        if job["dry_run"]:
             return await _dry_run(sdk, plan, known, concurrency)
         budget = await _before_run(handle, plan, known, max_cost_usd)
+        if budget is not None and cluster is not None:
+            budget = cluster.budget(budget)
         run = _live_run(
-            plan, sdk, pacer, known, state_file, budget, usage_log, name, progress, give_up_after_s
+            plan, sdk, pacer, known, state_file, budget, job["usage_log"], job["name"], job["progress"],
+            job["give_up_after_s"],
         )
         outcomes = await _run_to_end(run, state_file)
     finally:
@@ -134,11 +185,11 @@ def _prepare(
     return frame, plan, state_file, known
 
 
-def _paced(client: Any, concurrency: int) -> tuple[Any, Any]:
-    """The client behind a pacer of ``concurrency`` requests, and the pacer."""
+def _paced(client: Any, concurrency: int, permits: Any = None) -> tuple[Any, Any]:
+    """The client behind a pacer of ``concurrency`` requests (drawing on ``permits``), and the pacer."""
     from ._pacing import Pacer
 
-    pacer = Pacer(concurrency)
+    pacer = Pacer(concurrency, permits=permits)
     # The pacer outside, the attempt log inside: an attempt's latency excludes the pacer's waits.
     # (The handle's client already logs attempts, so the pacer goes in front of its middleware.)
     base = _attempts.with_attempts(client)
@@ -396,6 +447,11 @@ def _frame(df: Any) -> pd.DataFrame:
 
     if isinstance(df, pd.DataFrame):
         return df
+    if _is_dask(df):  # map sends a Dask frame to the cluster before this; batch does not take one yet
+        raise ConfigError(
+            "claudekit.batch does not take a Dask DataFrame yet",
+            hint="use claudekit.map(ddf, ...), or batch a partition: ddf.partitions[0].compute()",
+        )
     to_pandas = getattr(df, "to_pandas", None)  # polars and other frames that convert themselves
     if callable(to_pandas):
         converted = to_pandas()

@@ -569,11 +569,14 @@ def _resumed_rows(facts: dict[str, Any], df: pd.DataFrame | None) -> _Rows:
     import pandas as pd
 
     keys = facts["keys"]
-    index = (
-        pd.MultiIndex.from_tuples([tuple(k) for k in keys], names=facts.get("index_names"))
-        if keys and all(isinstance(k, list) for k in keys)
-        else pd.Index(keys, name=(facts.get("index_names") or [None])[0])
-    )
+    name = (facts.get("index_names") or [None])[0]
+    if keys and all(isinstance(k, list) for k in keys):
+        index = pd.MultiIndex.from_tuples([tuple(k) for k in keys], names=facts.get("index_names"))
+    else:
+        try:
+            index = pd.Index(keys, name=name)
+        except UnicodeEncodeError:  # a lone surrogate, which pandas' pyarrow-backed strings cannot hold
+            index = pd.Index(keys, name=name, dtype=object)
     if df is not None:
         if len(df) != len(keys):
             raise ConfigError(

@@ -59,6 +59,7 @@ class Budget:
     in_flight: float = 0.0
     tokens_per_char: float = 0.5  # pessimistic until answers show the real ratio
     learned: bool = False
+    _unsettled: float = 0.0  # spent since the last release (a cluster budget settles it there)
 
     def worst(self, req: Request) -> float:
         chars = self.prefix_chars + req.chars
@@ -67,6 +68,20 @@ class Budget:
 
     def allows(self, worst: float) -> bool:
         return self.spent + self.in_flight + worst <= self.limit
+
+    def hold(self, worst: float) -> None:
+        """A row whose worst case is ``worst`` starts (after :meth:`allows` said it may)."""
+        self.in_flight += worst
+
+    def spend(self, cost: float) -> None:
+        """A row's answer cost ``cost``."""
+        self._unsettled += cost
+        self.spent += cost
+
+    def release(self, worst: float) -> None:
+        """The row that held ``worst`` is finished (its cost, if any, was spent already)."""
+        self.in_flight -= worst
+        self._unsettled = 0.0
 
     def learn(self, req: Request, record: UsageRecord) -> None:
         prompt = record.prompt_tokens
@@ -163,7 +178,7 @@ class LiveRun:
                         break
                     todo.popleft()
                     if self.budget is not None:
-                        self.budget.in_flight += worst
+                        self.budget.hold(worst)
                     self.pacer.running += 1
                     task = asyncio.ensure_future(self._one(req, worst, held))
                     task.add_done_callback(finished.put_nowait)  # O(1) per row, unlike asyncio.wait
@@ -268,7 +283,7 @@ class LiveRun:
         finally:  # the call's cost is in the log (or it failed): its worst case is not held any more
             self.pacer.running -= 1
             if self.budget is not None:
-                self.budget.in_flight -= worst
+                self.budget.release(worst)
             if held is not None:
                 held.release()
 
@@ -306,7 +321,7 @@ class LiveRun:
         self.log.append(record)
         self._estimates.learn(record)
         if self.budget is not None:
-            self.budget.spent += record.cost_usd or 0.0
+            self.budget.spend(record.cost_usd or 0.0)
             self.budget.learn(req, record)
         return from_message(message, self.plan.settings.output_format, record)
 

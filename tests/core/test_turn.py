@@ -408,7 +408,7 @@ def test_import_claudekit_loads_no_pandas_matplotlib_or_widgets() -> None:
     import subprocess
     import sys
 
-    heavy = ("pandas", "matplotlib", "numpy", "ipywidgets", "IPython")
+    heavy = ("pandas", "matplotlib", "numpy", "ipywidgets", "IPython", "dask", "distributed", "pyarrow")
     code = f"import sys, claudekit; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
