@@ -556,6 +556,7 @@ def _history_html(chat: Chat) -> str:
 
 
 _HIDDEN_SETTINGS = ("extra_body", "metadata")
+_SHOWN_WHEN_SET = ("mcp_servers",)  # rarely used: a line only for the chats that use it
 
 
 def _config_text(chat: Chat) -> str:
@@ -568,6 +569,8 @@ def _config_text(chat: Chat) -> str:
         if f.name in _HIDDEN_SETTINGS:
             continue
         value = getattr(s, f.name)
+        if value is None and f.name in _SHOWN_WHEN_SET:
+            continue
         if f.name == "system" and isinstance(value, str) and len(value) > 80:
             value = value[:79] + "…"
         rows.append(f"{f.name}: {value!r}")

@@ -299,7 +299,10 @@ def _asks_for(tool: Mapping[str, Any], prompt: str) -> bool:
     return compound and bool(parts) and parts <= _words(prompt)
 
 
-_QUOTED = re.compile(r"[\"“']([^\"”']{1,80})[\"”']")
+_QUOTED = re.compile(r"[\"“']([^\"”']{1,80})[\"”']|`([^`\n]{1,200})`")  # quotes, or inline code
+# A URL, an absolute or home path, or a file name with an extension (``hello.txt``, ``src/app.py``).
+_PATHISH = re.compile(r"https?://[^\s\"'<>`]+|~?/[\w.~/-]+|\b[\w-]+(?:/[\w.-]+)*\.[A-Za-z0-9]{1,8}\b")
+_PATH_SUFFIXES = ("path", "file", "filename", "url", "uri", "dir", "directory")
 _PLACES = re.compile(r"\b(?:in|for|at|of|and|to|from)\s+([A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)")
 
 
@@ -459,7 +462,11 @@ def _raw_string_candidates(name: str, prompt: str) -> list[str]:
         return found
     if key in _FREE_TEXT_FIELDS:
         return [prompt.strip()[:200]] if prompt.strip() else []
-    quoted = _QUOTED.findall(prompt)
+    if key.endswith(_PATH_SUFFIXES):  # Claude Code's Read(file_path): "Read hello.txt" means hello.txt
+        paths = [p.rstrip(".,:;") for p in _PATHISH.findall(prompt)]
+        if paths:
+            return paths
+    quoted = [a or b for a, b in _QUOTED.findall(prompt)]
     if quoted:
         return quoted
     if key in _PLACE_FIELDS or key.endswith(("city", "location", "name")):

@@ -350,3 +350,26 @@ async def test_a_string_the_prompt_does_not_give_comes_from_the_schema_example()
     )
     (call,) = [b for b in msg.content if b.type == "tool_use"]
     assert call.input == {"cron": "0 9 * * 1-5"}  # not the prompt's words
+
+
+def _tool(name: str, field: str) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    return {"name": name, "description": f"{name} tool", "input_schema": schema}
+
+
+@pytest.mark.parametrize(
+    ("tool", "prompt", "expected"),
+    [
+        (_tool("Read", "file_path"), "Read the file hello.txt and tell me the secret word.", "hello.txt"),
+        (_tool("Read", "file_path"), "Read /etc/hosts, please", "/etc/hosts"),
+        (_tool("WebFetch", "url"), "WebFetch https://example.com/a?b=1 and summarise", "https://example.com/a?b=1"),
+        (_tool("Bash", "command"), "Use Bash to run `echo hi` here", "echo hi"),
+    ],
+)
+async def test_a_path_url_or_inline_code_in_the_prompt_fills_its_field(
+    tool: dict[str, Any], prompt: str, expected: str
+) -> None:
+    # As Claude Code asks (a real run: Read got the whole prompt line as file_path, "File does not exist").
+    msg = await create(OfflineBackend(), tools=[tool], messages=[user(prompt)])
+    (call,) = [b for b in msg.content if b.type == "tool_use"]
+    assert call.input == {next(iter(tool["input_schema"]["properties"])): expected}
