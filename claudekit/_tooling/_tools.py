@@ -615,7 +615,7 @@ class ToolSet:
         plan = _Plan(call, t)
         if t is None:
             known = ", ".join(self.tools) or "none"
-            text = f"There is no tool named {call.name!r}; the tools are: {known}."
+            text = f"There is no tool named \"{call.name}\"; the tools are: {known}."
             plan.result = ToolResult(call.id, call.name, text, True, "invalid")
             return plan
         if call.error:

@@ -65,11 +65,15 @@ async def test_the_saved_copy_is_inert_and_shows_every_payload() -> None:
 
 async def test_a_tool_name_from_the_model_is_text() -> None:
     chat = ck.Chat(
-        offline=OfflineBackend(responder=Script([Turn(tool_calls=[ToolCall(SHORT, {"q": SHORT})])])),
+        offline=OfflineBackend(
+            responder=Script([Turn(tool_calls=[ToolCall(SHORT, {"q": SHORT})]), Turn(text="No such tool.")])
+        ),
         render=False,
     )
     reply = await chat("q")
     assert reply.tool_calls[0].name == SHORT
+    # A name the chat has no tool for is answered with an error result that repeats it: shown as text too.
+    assert reply.tool_calls[0].is_error and SHORT in (reply.tool_calls[0].result or "")
     page = static_bundle(reply)["text/html"]
     assert html_problems(page) == [] and "🔧 <img" not in page
     assert missing_markers(page, ["top.__ckx='short'"]) == []

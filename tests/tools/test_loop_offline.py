@@ -136,7 +136,7 @@ async def test_a_tool_name_the_chat_does_not_have_gets_an_error_result_and_the_l
     assert reply.text.endswith("the value of a is known.")
     assert ran == [("lookup", "a")]
     results = {c.name: c for c in reply.tool_calls}
-    assert results["rm_rf"].is_error and "no tool named 'rm_rf'" in (results["rm_rf"].result or "")
+    assert results["rm_rf"].is_error and 'no tool named "rm_rf"' in (results["rm_rf"].result or "")
     assert not results["lookup"].is_error
     sent = backend.requests[-1]["messages"][-1]["content"]
     assert [b.get("is_error", False) for b in sent if b["type"] == "tool_result"] == [True, False]
