@@ -300,7 +300,7 @@ async def batch(
     api_key: str | None = None,
     base_url: str | None = None,
     **settings: Any,
-) -> BatchJob | JobEstimate:
+) -> BatchJob | JobEstimate | dd.DataFrame:
     """Submit the same job as :func:`map` through the Message Batches API (half price); returns a
     :class:`BatchJob` at once — ``await job`` for the frame.
 
@@ -311,9 +311,15 @@ async def batch(
     ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets.
+
+    A Dask DataFrame (with a ``distributed`` Client) gives a lazy Dask DataFrame instead: computing it
+    batches each partition on its worker (the task waits for its batches), ``state`` is then a
+    directory with one file per partition; ``max_cost_usd`` and ``dry_run`` are for a pandas frame.
     """
     if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
+    if _is_dask(df):  # Dask is imported only when a Dask frame is passed (every argument goes on)
+        return await _batch_dask(dict(locals()))
     job_settings = _settings(settings)
     frame = _frame(df)
     _check_job(concurrency, max_cost_usd)
@@ -339,6 +345,14 @@ async def batch(
         if state_file is not None:
             state_file.close()  # a job that is never awaited must not hold the file open
     return job
+
+
+async def _batch_dask(arguments: dict[str, Any]) -> dd.DataFrame:
+    from ._dask_batch import batch_dask
+
+    df, prompt, settings = arguments.pop("df"), arguments.pop("prompt"), arguments.pop("settings")
+    kwargs = dict(arguments, **settings)
+    return await batch_dask(df, prompt, kwargs, batch=batch, empty_result=_empty_result)
 
 
 async def _start(
@@ -447,11 +461,6 @@ def _frame(df: Any) -> pd.DataFrame:
 
     if isinstance(df, pd.DataFrame):
         return df
-    if _is_dask(df):  # map sends a Dask frame to the cluster before this; batch does not take one yet
-        raise ConfigError(
-            "claudekit.batch does not take a Dask DataFrame yet",
-            hint="use claudekit.map(ddf, ...), or batch a partition: ddf.partitions[0].compute()",
-        )
     to_pandas = getattr(df, "to_pandas", None)  # polars and other frames that convert themselves
     if callable(to_pandas):
         converted = to_pandas()
