@@ -2,7 +2,7 @@
 ``<unix time> <status> <row key> <requests remaining>`` (the key is the ``row=KEY`` word of the prompt),
 so a test counts at the server what was sent, answered and refused, row by row. Each ``POST
 /v1/messages/batches`` (a batch create) is a line too: ``<unix time> <status> batch <requests in it>``;
-a batch takes 0.3 s to process.
+a batch takes 1 s to process (a worker can be killed while its batch runs).
 
     python tests/dask/counting_server.py COUNT_FILE [REQUESTS_PER_MINUTE]
 
@@ -38,7 +38,7 @@ class Counting:
             if self.backend is None:  # made at the first request: the rate limit starts empty then
                 limits = RateLimits(requests_per_minute=self.rpm, start_full=False) if self.rpm else None
                 self.backend = OfflineBackend(
-                    event_delay=0, rate_limits=limits, batches=BatchSettings(processing_seconds=0.3)
+                    event_delay=0, rate_limits=limits, batches=BatchSettings(processing_seconds=1.0)
                 )
         reply = self.backend(method, path, headers, body)
         where = path.split("?")[0].rstrip("/")
