@@ -310,11 +310,8 @@ async def batch(
     :meth:`BatchJob.resume` in a new kernel, re-attaches without submitting anything again.
     ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
-    ``concurrency`` applies to token counting for dry runs and budgets.
-
-    A Dask DataFrame (with a ``distributed`` Client) gives a lazy Dask DataFrame instead: computing it
-    batches each partition on its worker (the task waits for its batches), ``state`` is then a
-    directory with one file per partition; ``max_cost_usd`` and ``dry_run`` are for a pandas frame.
+    ``concurrency`` applies to token counting for dry runs and budgets. A Dask DataFrame gives a lazy Dask
+    DataFrame (each partition batched on its worker; ``state`` a directory): see ``_dask_batch``.
     """
     if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
@@ -322,9 +319,7 @@ async def batch(
         return await _batch_dask(dict(locals()))
     job_settings = _settings(settings)
     frame = _frame(df)
-    _check_job(concurrency, max_cost_usd)
-    if max_batch_requests < 1 or max_batch_bytes < 1:
-        raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
+    _check_batch(concurrency, max_cost_usd, max_batch_requests, max_batch_bytes)
     plan = _plan(frame, prompt, job_settings, examples)
     state_file = StateFile(state) if state is not None else None
     options = client_options(
@@ -339,12 +334,16 @@ async def batch(
             )
             job._limits = (max_batch_requests, max_batch_bytes)
             estimate = await _start(job, plan, state_file, dry_run, max_cost_usd, concurrency)
-            if estimate is not None:
-                return estimate
     finally:
         if state_file is not None:
             state_file.close()  # a job that is never awaited must not hold the file open
-    return job
+    return job if estimate is None else estimate  # (a dry run's estimate)
+
+
+def _check_batch(concurrency: int, max_cost_usd: float | None, requests: int, size: int) -> None:
+    _check_job(concurrency, max_cost_usd)
+    if requests < 1 or size < 1:
+        raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
 
 
 async def _batch_dask(arguments: dict[str, Any]) -> dd.DataFrame:
