@@ -4,6 +4,8 @@
   returns a new DataFrame (the input's columns, index and order, plus the answer and bookkeeping).
 - ``job = await claudekit.batch(df, prompt, **options)``: the same through the Message Batches API at
   half price; ``await job`` for the frame, ``BatchJob.resume(state)`` to re-attach in a new kernel.
+- A Dask DataFrame: both return a lazy Dask DataFrame answered partition by partition on the workers
+  (``_dask``: live calls with one pacer for the cluster; ``_dask_batch``: a batch per partition).
 
 This package knows no Jupyter: progress goes through a seam the notebook layer fills
 (:func:`set_progress_factory`). Importing it loads no pandas; a job does.

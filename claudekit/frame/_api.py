@@ -300,7 +300,7 @@ async def batch(
     api_key: str | None = None,
     base_url: str | None = None,
     **settings: Any,
-) -> BatchJob | JobEstimate:
+) -> BatchJob | JobEstimate | dd.DataFrame:
     """Submit the same job as :func:`map` through the Message Batches API (half price); returns a
     :class:`BatchJob` at once — ``await job`` for the frame.
 
@@ -310,15 +310,16 @@ async def batch(
     :meth:`BatchJob.resume` in a new kernel, re-attaches without submitting anything again.
     ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
-    ``concurrency`` applies to token counting for dry runs and budgets.
+    ``concurrency`` applies to token counting for dry runs and budgets. A Dask DataFrame gives a lazy Dask
+    DataFrame (each partition batched on its worker; ``state`` a directory): see ``_dask_batch``.
     """
     if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
+    if _is_dask(df):  # Dask is imported only when a Dask frame is passed (every argument goes on)
+        return await _batch_dask(dict(locals()))
     job_settings = _settings(settings)
     frame = _frame(df)
-    _check_job(concurrency, max_cost_usd)
-    if max_batch_requests < 1 or max_batch_bytes < 1:
-        raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
+    _check_batch(concurrency, max_cost_usd, max_batch_requests, max_batch_bytes)
     plan = _plan(frame, prompt, job_settings, examples)
     state_file = StateFile(state) if state is not None else None
     options = client_options(
@@ -333,12 +334,24 @@ async def batch(
             )
             job._limits = (max_batch_requests, max_batch_bytes)
             estimate = await _start(job, plan, state_file, dry_run, max_cost_usd, concurrency)
-            if estimate is not None:
-                return estimate
     finally:
         if state_file is not None:
             state_file.close()  # a job that is never awaited must not hold the file open
-    return job
+    return job if estimate is None else estimate  # (a dry run's estimate)
+
+
+def _check_batch(concurrency: int, max_cost_usd: float | None, requests: int, size: int) -> None:
+    _check_job(concurrency, max_cost_usd)
+    if requests < 1 or size < 1:
+        raise ConfigError("max_batch_requests and max_batch_bytes must be positive")
+
+
+async def _batch_dask(arguments: dict[str, Any]) -> dd.DataFrame:
+    from ._dask_batch import batch_dask
+
+    df, prompt, settings = arguments.pop("df"), arguments.pop("prompt"), arguments.pop("settings")
+    kwargs = dict(arguments, **settings)
+    return await batch_dask(df, prompt, kwargs, batch=batch, empty_result=_empty_result)
 
 
 async def _start(
@@ -447,11 +460,6 @@ def _frame(df: Any) -> pd.DataFrame:
 
     if isinstance(df, pd.DataFrame):
         return df
-    if _is_dask(df):  # map sends a Dask frame to the cluster before this; batch does not take one yet
-        raise ConfigError(
-            "claudekit.batch does not take a Dask DataFrame yet",
-            hint="use claudekit.map(ddf, ...), or batch a partition: ddf.partitions[0].compute()",
-        )
     to_pandas = getattr(df, "to_pandas", None)  # polars and other frames that convert themselves
     if callable(to_pandas):
         converted = to_pandas()

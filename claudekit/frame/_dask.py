@@ -107,7 +107,7 @@ def _client() -> Any:
         return find()
     except (ImportError, ValueError):  # dask without distributed, or no client
         raise ConfigError(
-            "claudekit.map on a Dask DataFrame runs on a distributed cluster, and no Client is connected",
+            "claudekit.map / batch on a Dask DataFrame runs on a distributed cluster; no Client is connected",
             hint="e.g. from distributed import Client, LocalCluster; client = Client(LocalCluster())",
         ) from None
 
@@ -121,7 +121,7 @@ def _refuse(options: dict[str, Any], job: dict[str, Any]) -> None:
     if job["dry_run"]:
         raise ConfigError(
             "dry_run is for a pandas DataFrame",
-            hint="estimate a sample: await claudekit.map(ddf.head(1000), ..., dry_run=True)",
+            hint="estimate a sample: await claudekit.map(ddf.head(1000), ..., dry_run=True) (or batch)",
         )
     state = job["state"]
     if state is not None and Path(state).exists() and not Path(state).is_dir():

@@ -1,6 +1,8 @@
 """The offline server in a process of its own, writing one line per ``POST /v1/messages`` it answers:
 ``<unix time> <status> <row key> <requests remaining>`` (the key is the ``row=KEY`` word of the prompt),
-so a test counts at the server what was sent, answered and refused, row by row.
+so a test counts at the server what was sent, answered and refused, row by row. Each ``POST
+/v1/messages/batches`` (a batch create) is a line too: ``<unix time> <status> batch <requests in it>``;
+a batch takes 1 s to process (a worker can be killed while its batch runs).
 
     python tests/dask/counting_server.py COUNT_FILE [REQUESTS_PER_MINUTE]
 
@@ -11,6 +13,7 @@ not a burst's.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import threading
@@ -18,7 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from claudekit.offline import OfflineBackend, OfflineServer, RateLimits
+from claudekit.offline import BatchSettings, OfflineBackend, OfflineServer, RateLimits
 
 _KEY = re.compile(rb"row=(\w+)")
 
@@ -34,9 +37,17 @@ class Counting:
         with self.lock:
             if self.backend is None:  # made at the first request: the rate limit starts empty then
                 limits = RateLimits(requests_per_minute=self.rpm, start_full=False) if self.rpm else None
-                self.backend = OfflineBackend(event_delay=0, rate_limits=limits)
+                self.backend = OfflineBackend(
+                    event_delay=0, rate_limits=limits, batches=BatchSettings(processing_seconds=1.0)
+                )
         reply = self.backend(method, path, headers, body)
-        if method == "POST" and path.split("?")[0].rstrip("/") == "/v1/messages":
+        where = path.split("?")[0].rstrip("/")
+        if method == "POST" and where == "/v1/messages/batches":
+            with self.lock:
+                size = len(json.loads(body).get("requests", []))
+                self.out.write(f"{time.time():.6f} {reply.status} batch {size}\n")
+                self.out.flush()
+        if method == "POST" and where == "/v1/messages":
             key = _KEY.search(body)
             word = key.group(1).decode() if key else "-"
             left = dict(reply.headers).get("anthropic-ratelimit-requests-remaining", "-")

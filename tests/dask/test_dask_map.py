@@ -156,10 +156,101 @@ def test_a_missing_column_fails_on_the_driver_before_any_partition_runs(client: 
     assert server.mark() == before
 
 
-def test_batch_refuses_a_dask_frame_in_one_line(client: Any, server: Server) -> None:
+def _batch(df: Any, url: str, **kw: Any) -> Any:
+    """ck.batch with the worker's poll short (a base_url server is polled as the service would be)."""
+    kw.setdefault("max_tokens", 32)
+    kw.setdefault("progress", False)
+    kw.setdefault("poll_interval", 0.1)
+
+    async def run() -> Any:
+        out = await ck.batch(df, "row={key} say {n}", base_url=url, api_key="offline", **kw)
+        return out if isinstance(out, dd.DataFrame) else await out
+
+    return asyncio.run(run())
+
+
+def _batches(server: Server, since: int) -> list[int]:
+    """The sizes of the batches created at the server since ``since`` (each a ``batch N`` line)."""
+    return [int(left) for _, status, key, left in server.full()[since:] if key == "batch" and status == 200]
+
+
+def test_batch_on_dask_equals_the_pandas_batch_and_a_rerun_submits_nothing(
+    client: Any, server: Server, tmp_path: Path
+) -> None:
+    ddf, log = _frame(24, 3), UsageLog()
     before = server.mark()
-    with pytest.raises(ck.ClaudekitError, match="Dask DataFrame"):
-        asyncio.run(ck.batch(_frame(4, 2), "row={key}", base_url=server.url, api_key="offline"))
+    out = _batch(ddf, server.url, state=tmp_path / "state", usage_log=log)
+    assert isinstance(out, dd.DataFrame)
+    assert server.mark() == before  # lazy: nothing submitted before compute
+    got = out.compute()
+    sizes = _batches(server, before)
+    middle = server.mark()
+    expected = _batch(ddf.compute(), server.url)  # the same rows, as the workers receive them
+    pd.testing.assert_frame_equal(got, expected)
+    assert list(out.dtypes.items()) == list(expected.dtypes.items())
+    assert (got["claude_status"] == "ok").all()
+    assert sorted(sizes) == [8, 8, 8]  # one batch per partition, built on its worker
+    # Usage came home: one record per answered row, as many tokens as the result says.
+    _wait_for(lambda: len(log) >= 24)
+    assert len(log) == 24
+    assert sum(r.output_tokens or 0 for r in log) == int(got["claude_output_tokens"].sum())
+    again = server.mark()
+    rerun = out.compute()  # each partition's state file holds its batch: nothing is submitted again
+    pd.testing.assert_frame_equal(rerun, got)
+    assert _batches(server, again) == [] and server.mark() == again
+    assert len(_batches(server, middle)) == 1  # (the pandas batch)
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [
+        "part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl",
+    ]
+
+
+def test_a_worker_killed_while_its_batch_runs_with_state_submits_no_batch_again(
+    client: Any, server: Server, tmp_path: Path
+) -> None:
+    ddf, state = _frame(24, 3), tmp_path / "state"
+    out = _batch(ddf, server.url, state=state)
+    before = server.mark()
+    future = client.compute(out)
+    found: list[tuple[str, int]] = []
+    _wait_for(lambda: found.extend(_waiting_for_a_batch(client, state, out._name)) or bool(found), 30)
+    assert found, "no partition was seen waiting for its batch"
+    victim, number = found[0]
+    pid = client.run(os.getpid, workers=[victim])[victim]
+    os.kill(pid, signal.SIGKILL)
+    got = future.result(timeout=60)
+    sizes = _batches(server, before)
+    print(f"\nkilled the worker waiting for partition {number}'s batch: {len(sizes)} creates in all {sizes}")
+    assert (got["claude_status"] == "ok").all() and len(got) == 24
+    assert sorted(sizes) == [8, 8, 8]  # the rerun task re-attached to its partition's batch
+
+
+def _waiting_for_a_batch(client: Any, state: Path, name: str) -> list[tuple[str, int]]:
+    """(worker, partition) for a partition whose batch is submitted (its id in the partition's state
+    file) and not collected, while its task runs on that worker."""
+    import json
+
+    running = {str(key): worker for worker, keys in client.processing().items() for key in keys}
+    out = []
+    for path in sorted(state.glob("part-*.jsonl")):
+        kinds = {json.loads(line).get("t") for line in path.read_text().splitlines() if line.strip()}
+        number = int(path.stem.split("-")[1])
+        worker = running.get(str((name, number)))
+        if "batch" in kinds and "collected" not in kinds and worker is not None:
+            out.append((worker, number))
+    return out
+
+
+def test_batch_on_dask_splits_a_partition_by_the_limits(client: Any, server: Server) -> None:
+    before = server.mark()
+    got = _batch(_frame(12, 2), server.url, max_batch_requests=4).compute()
+    assert (got["claude_status"] == "ok").all() and len(got) == 12
+    assert sorted(_batches(server, before)) == [2, 2, 4, 4]  # 6 rows a partition: 4 + 2, twice
+
+
+def test_batch_on_dask_refuses_a_budget_in_one_line(client: Any, server: Server) -> None:
+    before = server.mark()
+    with pytest.raises(ck.ConfigError, match="max_cost_usd"):
+        _batch(_frame(4, 2), server.url, max_cost_usd=1.0)
     assert server.mark() == before
 
 
