@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._live import Budget
-from ._pacing import _BUCKETS, _PREFIX, Cost, retry_after
+from ._pacing import Cost, limits_seen, retry_after
 
 __all__ = ["ClusterBudget", "ClusterPacer", "ClusterPermits"]
 
@@ -100,15 +100,7 @@ class ClusterPacer:
         self.reports += 1
         headers: dict[str, str] = report.get("headers") or {}
         age = min(5.0, max(0.0, now - float(report.get("at", now))))
-        for name in _BUCKETS:
-            limit = headers.get(f"{_PREFIX}{name}-limit")
-            remaining = headers.get(f"{_PREFIX}{name}-remaining")
-            if limit is None or remaining is None:
-                continue
-            try:
-                lim, rem = float(limit), float(remaining)
-            except ValueError:
-                continue
+        for name, lim, rem in limits_seen(headers):
             seen = min(lim, rem + age * lim / 60.0)  # what the service had, refilled since it said so
             b = self.buckets.get(name)
             if b is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -116,15 +116,8 @@ class LocalPermits:
 
     def observe(self, status: int, headers: dict[str, str]) -> None:
         now = self.clock()
-        for name in _BUCKETS:
-            limit = headers.get(f"{_PREFIX}{name}-limit")
-            remaining = headers.get(f"{_PREFIX}{name}-remaining")
-            if limit is None or remaining is None:
-                continue
-            try:
-                self._buckets[name] = _Bucket(float(limit), float(remaining), now)
-            except ValueError:
-                continue
+        for name, limit, remaining in limits_seen(headers):
+            self._buckets[name] = _Bucket(limit, remaining, now)
         if status in (429, 529):
             delay = retry_after(headers)
             if delay is None:  # no advice: back off like the SDK does (0.5 s doubling, at most 8 s)
@@ -208,6 +201,20 @@ def interesting(headers: Any) -> dict[str, str]:
         if name.startswith(_WANTED):
             out[name] = value.decode("latin-1")
     return out
+
+
+def limits_seen(headers: dict[str, str]) -> Iterator[tuple[str, float, float]]:
+    """(bucket, limit, remaining) for each rate-limit bucket whose two headers are there and numeric."""
+    for name in _BUCKETS:
+        limit = headers.get(f"{_PREFIX}{name}-limit")
+        remaining = headers.get(f"{_PREFIX}{name}-remaining")
+        if limit is None or remaining is None:
+            continue
+        try:
+            pair = float(limit), float(remaining)
+        except ValueError:
+            continue
+        yield name, *pair
 
 
 def retry_after(headers: dict[str, str]) -> float | None:
