@@ -11,12 +11,8 @@ import asyncio
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,110 +22,22 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 import pandas as pd  # noqa: E402
+from dask_support import RPM, Server, frame, run_map, sustained, wait_for  # noqa: E402
 
 import claudekit as ck  # noqa: E402
 from claudekit.usage import UsageLog  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
 
-SERVER = Path(__file__).with_name("counting_server.py")
-RPM = 1200  # 20 requests a second, shared by every worker
-
-
-@dataclass
-class Server:
-    url: str
-    counts: Path
-    proc: subprocess.Popen[str]
-
-    def lines(self, since: int = 0) -> list[tuple[float, int, str]]:
-        return [(at, status, key) for at, status, key, _ in self.full()[since:]]
-
-    def full(self) -> list[tuple[float, int, str, str]]:
-        out = []
-        for line in self.counts.read_text().splitlines():
-            at, status, key, left = line.split()
-            out.append((float(at), int(status), key, left))
-        return out
-
-    def mark(self) -> int:
-        return len(self.full())
-
-
-def _server(tmp_path: Path, rpm: int = 0) -> Iterator[Server]:
-    counts = tmp_path / "counts.txt"
-    counts.touch()
-    args = [sys.executable, str(SERVER), str(counts)] + ([str(rpm)] if rpm else [])
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), url
-        yield Server(url, counts, proc)
-    finally:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from _server(tmp_path_factory.mktemp("server"))
-
-
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[Server]:
-    yield from _server(tmp_path, RPM)
-
-
-@pytest.fixture(scope="module")
-def client(server: Server) -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
-    )
-    with cluster, distributed.Client(cluster) as c:
-        # One small job first, so the measured ones do not start with each worker's imports and first
-        # request (about 2 s under load, measured: the limit's bucket would save up a burst meanwhile).
-        _map(_frame(4, 2), server.url).compute()
-        yield c
-
-
-def _frame(rows: int, partitions: int) -> Any:
-    pdf = pd.DataFrame(
-        {"key": [f"k{i}" for i in range(rows)], "n": range(rows)},
-        index=pd.Index([1000 + 3 * i for i in range(rows)], name="rowid"),
-    )
-    return dd.from_pandas(pdf, npartitions=partitions)
-
-
-def _map(df: Any, url: str, **kw: Any) -> Any:
-    kw.setdefault("max_tokens", 32)
-    kw.setdefault("progress", False)
-    return asyncio.run(ck.map(df, "row={key} say {n}", base_url=url, api_key="offline", **kw))
-
-
-def _sustained(full: list[tuple[float, int, str, str]]) -> float:
-    """Answers per minute over the second half of the job. Above the limit only by what the server's
-    bucket saved up while the job started (the server refuses the rest: the 429s are counted apart);
-    below 0.9 of it only if the pacer holds the workers back while the service would take more."""
-    answers = [at for at, status, _, _ in full if status == 200]
-    half = answers[len(answers) // 2 :]
-    return (len(half) - 1) / (half[-1] - half[0]) * 60.0
-
-
-def _wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not predicate() and time.monotonic() < end:
-        time.sleep(0.02)
-
 
 def test_the_dask_result_equals_the_pandas_path_and_is_lazy(client: Any, server: Server) -> None:
-    ddf = _frame(24, 3)
+    ddf = frame(24, 3)
     before = server.mark()
-    out = _map(ddf, server.url)
+    out = run_map(ddf, server.url)
     assert isinstance(out, dd.DataFrame)
     assert server.mark() == before  # lazy: nothing sent before compute
     got = out.compute()
-    expected = _map(ddf.compute(), server.url)  # the same rows, as the workers receive them
+    expected = run_map(ddf.compute(), server.url)  # the same rows, as the workers receive them
     pd.testing.assert_frame_equal(got, expected)
     assert list(out.dtypes.items()) == list(expected.dtypes.items())  # the meta says what compute gives
     assert (got["claude_status"] == "ok").all()
@@ -142,9 +50,9 @@ def test_the_structured_meta_matches_the_pandas_path(client: Any, server: Server
         "required": ["label", "score"],
         "additionalProperties": False,
     }
-    ddf = _frame(6, 2)
-    out = _map(ddf, server.url, output_format=schema)
-    expected = _map(ddf.compute(), server.url, output_format=schema)
+    ddf = frame(6, 2)
+    out = run_map(ddf, server.url, output_format=schema)
+    expected = run_map(ddf.compute(), server.url, output_format=schema)
     pd.testing.assert_frame_equal(out.compute(), expected)
     assert list(out.dtypes.items()) == list(expected.dtypes.items())
 
@@ -152,7 +60,7 @@ def test_the_structured_meta_matches_the_pandas_path(client: Any, server: Server
 def test_a_missing_column_fails_on_the_driver_before_any_partition_runs(client: Any, server: Server) -> None:
     before = server.mark()
     with pytest.raises(ck.ClaudekitError, match="nope"):
-        asyncio.run(ck.map(_frame(4, 2), "{nope}", base_url=server.url, api_key="offline"))
+        asyncio.run(ck.map(frame(4, 2), "{nope}", base_url=server.url, api_key="offline"))
     assert server.mark() == before
 
 
@@ -177,7 +85,7 @@ def _batches(server: Server, since: int) -> list[int]:
 def test_batch_on_dask_equals_the_pandas_batch_and_a_rerun_submits_nothing(
     client: Any, server: Server, tmp_path: Path
 ) -> None:
-    ddf, log = _frame(24, 3), UsageLog()
+    ddf, log = frame(24, 3), UsageLog()
     before = server.mark()
     out = _batch(ddf, server.url, state=tmp_path / "state", usage_log=log)
     assert isinstance(out, dd.DataFrame)
@@ -191,7 +99,7 @@ def test_batch_on_dask_equals_the_pandas_batch_and_a_rerun_submits_nothing(
     assert (got["claude_status"] == "ok").all()
     assert sorted(sizes) == [8, 8, 8]  # one batch per partition, built on its worker
     # Usage came home: one record per answered row, as many tokens as the result says.
-    _wait_for(lambda: len(log) >= 24)
+    wait_for(lambda: len(log) >= 24)
     assert len(log) == 24
     assert sum(r.output_tokens or 0 for r in log) == int(got["claude_output_tokens"].sum())
     again = server.mark()
@@ -207,12 +115,12 @@ def test_batch_on_dask_equals_the_pandas_batch_and_a_rerun_submits_nothing(
 def test_a_worker_killed_while_its_batch_runs_with_state_submits_no_batch_again(
     client: Any, server: Server, tmp_path: Path
 ) -> None:
-    ddf, state = _frame(24, 3), tmp_path / "state"
+    ddf, state = frame(24, 3), tmp_path / "state"
     out = _batch(ddf, server.url, state=state)
     before = server.mark()
     future = client.compute(out)
     found: list[tuple[str, int]] = []
-    _wait_for(lambda: found.extend(_waiting_for_a_batch(client, state, out._name)) or bool(found), 30)
+    wait_for(lambda: found.extend(_waiting_for_a_batch(client, state, out._name)) or bool(found), 30)
     assert found, "no partition was seen waiting for its batch"
     victim, number = found[0]
     pid = client.run(os.getpid, workers=[victim])[victim]
@@ -242,7 +150,7 @@ def _waiting_for_a_batch(client: Any, state: Path, name: str) -> list[tuple[str,
 
 def test_batch_on_dask_splits_a_partition_by_the_limits(client: Any, server: Server) -> None:
     before = server.mark()
-    got = _batch(_frame(12, 2), server.url, max_batch_requests=4).compute()
+    got = _batch(frame(12, 2), server.url, max_batch_requests=4).compute()
     assert (got["claude_status"] == "ok").all() and len(got) == 12
     assert sorted(_batches(server, before)) == [2, 2, 4, 4]  # 6 rows a partition: 4 + 2, twice
 
@@ -250,7 +158,7 @@ def test_batch_on_dask_splits_a_partition_by_the_limits(client: Any, server: Ser
 def test_batch_on_dask_refuses_a_budget_in_one_line(client: Any, server: Server) -> None:
     before = server.mark()
     with pytest.raises(ck.ConfigError, match="max_cost_usd"):
-        _batch(_frame(4, 2), server.url, max_cost_usd=1.0)
+        _batch(frame(4, 2), server.url, max_cost_usd=1.0)
     assert server.mark() == before
 
 
@@ -258,12 +166,12 @@ def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, l
     log = UsageLog()
     rows = 120
     started = time.monotonic()
-    out = _map(_frame(rows, 4), limited.url, usage_log=log, concurrency=8).compute()
+    out = run_map(frame(rows, 4), limited.url, usage_log=log, concurrency=8).compute()
     took = time.monotonic() - started
     lines = limited.lines()
     answered = sorted(at for at, status, _ in lines if status == 200)
     refused = sum(1 for _, status, _ in lines if status == 429)
-    rate = _sustained(limited.full())
+    rate = sustained(limited.full())
     print(f"\n{rows} rows, 2 workers, limit {RPM}/min: {rate:.0f}/min sustained "
           f"({rate / RPM:.2f} of the limit), {refused} 429s of {len(lines)} calls, {took:.1f} s")
     assert (out["claude_status"] == "ok").all()
@@ -271,18 +179,18 @@ def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, l
     assert rate >= 0.9 * RPM
     assert refused <= 0.05 * len(lines)
     # Every call the workers made is in the driver's log: one record per request the server received.
-    _wait_for(lambda: len(log) >= len(lines))
+    wait_for(lambda: len(log) >= len(lines))
     assert len(log) == len(lines)
     assert sum(1 for r in log if r.status == "ok") == len(answered)
     assert sum(r.output_tokens or 0 for r in log) == int(out["claude_output_tokens"].sum())
 
 
 def test_max_cost_usd_holds_across_workers(client: Any, server: Server) -> None:
-    one = _map(_frame(1, 1).compute(), server.url)
+    one = run_map(frame(1, 1).compute(), server.url)
     row_cost = float(one["claude_cost_usd"].iloc[0])
     limit = 6 * row_cost  # each of the 4 partitions alone could spend more than this
     before = server.mark()
-    out = _map(_frame(40, 4), server.url, max_cost_usd=limit, concurrency=2).compute()
+    out = run_map(frame(40, 4), server.url, max_cost_usd=limit, concurrency=2).compute()
     spent = float(out["claude_cost_usd"].sum())
     status = Counter(out["claude_status"])
     print(f"\nmax_cost_usd={limit:.6f}: spent {spent:.6f}, rows {dict(status)}")
@@ -296,13 +204,13 @@ def test_a_worker_killed_mid_job_with_state_sends_no_answered_row_again(
     client: Any, limited: Server, tmp_path: Path
 ) -> None:
     rows, concurrency = 120, 4
-    ddf = _frame(rows, 4)
-    out = _map(ddf, limited.url, state=tmp_path / "state", concurrency=concurrency)
+    ddf = frame(rows, 4)
+    out = run_map(ddf, limited.url, state=tmp_path / "state", concurrency=concurrency)
     pacer = _pacer_address(client, limited.url)
     victim = next(addr for addr in client.scheduler_info()["workers"] if addr != pacer)
     pid = client.run(os.getpid, workers=[victim])[victim]
     future = client.compute(out)
-    _wait_for(lambda: sum(1 for _, s, _ in limited.lines() if s == 200) >= 40, timeout=30)
+    wait_for(lambda: sum(1 for _, s, _ in limited.lines() if s == 200) >= 40, timeout=30)
     os.kill(pid, signal.SIGKILL)
     killed_at = sum(1 for _, s, _ in limited.lines() if s == 200)
     got = future.result(timeout=90)
@@ -343,12 +251,12 @@ def test_kernels_attached_to_one_scheduler_share_the_pacer(client: Any, server: 
 
 
 def test_a_pacer_lost_with_its_worker_is_replaced_by_the_next_job(client: Any, server: Server) -> None:
-    ddf = _frame(8, 2)
-    _map(ddf, server.url).compute()
+    ddf = frame(8, 2)
+    run_map(ddf, server.url).compute()
     holder = _pacer_address(client, server.url)
     pid = client.run(os.getpid, workers=[holder])[holder]
     os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: holder not in client.scheduler_info()["workers"], timeout=20)
-    out = _map(ddf, server.url).compute()
+    wait_for(lambda: holder not in client.scheduler_info()["workers"], timeout=20)
+    out = run_map(ddf, server.url).compute()
     assert (out["claude_status"] == "ok").all()
     assert _pacer_address(client, server.url) != holder
