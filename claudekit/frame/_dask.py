@@ -27,6 +27,7 @@ from .._base._errors import ConfigError
 from ..usage import UsageRecord, get_budget, spent
 from ..usage._log import UsageLog, log_for
 from ._cluster import ClusterBudget, ClusterPacer, ClusterPermits
+from ._dask_progress import DaskProgress, Reporter, wants_progress
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -88,9 +89,11 @@ async def map_dask(
     pacer = await pacer_for(client, _pacer_name(model, options))
     job_id = uuid.uuid4().hex[:12]
     topic = f"{_TOPIC}-{job_id}"
-    home = _Home(log_for(job["usage_log"]), ddf.npartitions, client, topic)
+    progress = driver_progress("map", ddf.npartitions, job["progress"], client)
+    home = _Home(log_for(job["usage_log"]), ddf.npartitions, client, topic, progress)
     client.subscribe_topic(topic, home.receive)
-    job = dict(job, usage_log=None, progress=False, max_cost_usd=_money_limit(job["max_cost_usd"]))
+    wants = progress is not None  # the workers report only when the driver shows it
+    job = dict(job, usage_log=None, progress=wants, max_cost_usd=_money_limit(job["max_cost_usd"]))
     job["name"] = job["name"] or f"map-{job_id}"
     state_dir = None if job["state"] is None else str(Path(job["state"]).resolve())
     spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir)
@@ -174,16 +177,37 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
     return await asyncio.to_thread(find_or_make)
 
 
-class _Home:
-    """The driver's end of the usage topic: records from the workers into the job's usage log."""
+def driver_progress(kind: str, partitions: int, setting: Any, client: Any) -> DaskProgress | None:
+    """The job's progress on the driver (None for ``progress=False``): one display per compute, checked
+    on the client's event loop, where the workers' reports arrive."""
+    if not wants_progress(setting):
+        return None
 
-    def __init__(self, log: UsageLog, partitions: int, client: Any, topic: str) -> None:
+    def busy() -> bool:  # the client still waits for a result (a compute is running)
+        futures = list(getattr(client, "futures", {}).values())
+        return any(getattr(f, "status", "") == "pending" for f in futures)
+
+    return DaskProgress(kind, partitions, setting, busy=busy, later=client.loop.call_later)
+
+
+class _Home:
+    """The driver's end of the job's topic: usage records from the workers into the job's usage log,
+    progress reports into the job's progress."""
+
+    def __init__(
+        self, log: UsageLog, partitions: int, client: Any, topic: str, progress: DaskProgress | None = None
+    ) -> None:
         self.log, self.client, self.topic = log, client, topic
         self.left = set(range(partitions))
         self.records = 0
+        self.progress = progress
 
     def receive(self, event: tuple[float, dict[str, Any]]) -> None:
         _at, msg = event
+        if "progress" in msg:
+            if self.progress is not None:
+                self.progress.receive(msg["progress"])
+            return
         if "done" in msg:
             # Still subscribed after every partition is home: a second compute of the same lazy frame
             # sends (and pays for) its rows again, and its records must come home too.
@@ -192,6 +216,15 @@ class _Home:
         record = {k: v for k, v in msg.items() if k != "worker"}
         self.log.append(UsageRecord.from_dict(record))
         self.records += 1
+
+
+def reporter_for(worker: Any, topic: str, number: int, rows: int, wanted: bool) -> Reporter | None:
+    """A partition's progress reports on the job's topic (started here), or None when none is shown."""
+    if not wanted:
+        return None
+    reporter = Reporter(lambda msg: worker.log_event(topic, {"progress": msg}), number, rows)
+    reporter.start()
+    return reporter
 
 
 def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, Any] | None = None) -> Any:
@@ -212,13 +245,18 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
     log = UsageLog()  # in memory, not the worker's store: the driver's log and store get every record
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     permits = ClusterPermits(call)
-    job = dict(spec.job, usage_log=log)
+    reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.job["progress"])
+    job = dict(spec.job, usage_log=log, progress=reporter or False)
     if spec.state_dir is not None:
         os.makedirs(spec.state_dir, exist_ok=True)
         job["state"] = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
     try:
         cluster = _Cluster(permits, call, spec.job_id)
         out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))
+    except BaseException as exc:
+        if reporter is not None:
+            reporter.failed(exc)
+        raise
     finally:
         permits.close()
     worker.log_event(spec.topic, {"done": number})

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .._base._errors import ConfigError
 from ..usage import get_budget
 from ..usage._log import UsageLog, log_for
-from ._dask import _TOPIC, _client, _Home, _refuse
+from ._dask import _TOPIC, _client, _Home, _refuse, driver_progress, reporter_for
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -65,13 +65,14 @@ async def batch_dask(
     meta.attrs.pop("claudekit_model", None)
     job_id = uuid.uuid4().hex[:12]
     topic = f"{_TOPIC}-{job_id}"
-    home = _Home(log_for(kwargs["usage_log"]), ddf.npartitions, client, topic)
+    progress = driver_progress("batch", ddf.npartitions, kwargs["progress"], client)
+    home = _Home(log_for(kwargs["usage_log"]), ddf.npartitions, client, topic, progress)
     client.subscribe_topic(topic, home.receive)
     state = kwargs["state"]
     state_dir = None if state is None else str(Path(state).resolve())
     name = kwargs["name"] or f"batch-{job_id}"
     own = {k: v for k, v in kwargs.items() if k not in ("state", "usage_log", "dry_run", "max_cost_usd")}
-    spec = _BatchSpec(batch, prompt, dict(own, name=name, progress=False), topic, state_dir)
+    spec = _BatchSpec(batch, prompt, dict(own, name=name, progress=progress is not None), topic, state_dir)
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_batch_partition, spec, meta=meta, align_dataframes=False)
     return out
@@ -116,14 +117,21 @@ def _batch_partition(
     if spec.state_dir is not None:
         os.makedirs(spec.state_dir, exist_ok=True)
         state = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
+    reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.kwargs["progress"])
     kwargs = dict(spec.kwargs, state=state, usage_log=log, name=f"{spec.kwargs['name']}-{number}")
+    kwargs["progress"] = reporter or False
 
     async def run() -> pd.DataFrame:
         job = await spec.batch(pdf, spec.prompt, **kwargs)
         frame: pd.DataFrame = await job
         return frame
 
-    out = asyncio.run(run())
+    try:
+        out = asyncio.run(run())
+    except BaseException as exc:
+        if reporter is not None:
+            reporter.failed(exc)
+        raise
     worker.log_event(spec.topic, {"done": number})
     out.attrs = {}  # per-partition bookkeeping does not add up across partitions
     return out

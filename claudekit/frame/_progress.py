@@ -123,11 +123,13 @@ def set_progress_factory(factory: ProgressFactory | None) -> None:
 
 
 def make_progress(setting: Any) -> Progress | None:
-    """The display for ``progress=setting``: False none, "text" one line, True/None/"widget" the factory's."""
+    """The display for ``progress=setting``: False / None none; True, "widget" or "text" the factory's
+    (one line where none is registered); a :class:`Progress` itself (a Dask partition's reports) as is."""
     if setting is False or setting is None:
         return None
-    if setting == "text":
-        return LineProgress()
+    if callable(getattr(setting, "update", None)) and callable(getattr(setting, "finish", None)):
+        shown: Progress = setting
+        return shown
     if _factory is not None:
         return _factory(setting)
     return LineProgress()
