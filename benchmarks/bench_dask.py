@@ -10,12 +10,17 @@ row against the pandas path, side by side in one run.
    with the workers: they share one pacer.
 2. Overhead: the same server without a limit (an instant responder); seconds per row for the pandas path
    in this process and for the Dask path on 2 workers (wall time, cluster already started), and the ratio.
+3. Progress: ``--progress-rows`` rows on 2 workers, instant responder, computed with the driver's progress
+   on (a line to a buffer) and off, alternately, ``--repeat`` times each: median wall times, and the
+   workers' reports per row; then the same rows against the limit (a paced job, which reports longest).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -45,9 +50,8 @@ def _frame(rows: int, partitions: int) -> Any:
 
 
 def _map(df: Any, url: str, **kw: Any) -> Any:
-    return asyncio.run(
-        ck.map(df, "row={key} say {n}", base_url=url, api_key="offline", max_tokens=32, progress=False, **kw)
-    )
+    kw.setdefault("progress", False)
+    return asyncio.run(ck.map(df, "row={key} say {n}", base_url=url, api_key="offline", max_tokens=32, **kw))
 
 
 def _cluster(workers: int) -> tuple[Any, Any]:
@@ -101,13 +105,64 @@ def _overhead(rows: int, tmp: Path) -> tuple[float, float]:
     return pandas_s, dask_s
 
 
+def _progress(rows: int, repeat: int, rpm: int, tmp: Path) -> dict[str, float]:
+    from claudekit.frame import LineProgress, set_progress_factory
+    from claudekit.frame._dask_progress import DaskProgress
+
+    reports = [0]
+    receive = DaskProgress.receive
+
+    def counted(self: DaskProgress, msg: dict[str, Any]) -> None:
+        reports[0] += 1
+        receive(self, msg)
+
+    DaskProgress.receive = counted  # type: ignore[method-assign]
+    set_progress_factory(lambda _setting: LineProgress(io.StringIO()))
+    proc, url = _server(tmp / "progress.txt", 0)
+    cluster, client = _cluster(2)
+    times: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        _map(_frame(8, 2), url).compute()  # warm the workers
+        for _ in range(repeat):
+            for shown in (True, False):
+                out = _map(_frame(rows, 4), url, concurrency=16, progress=shown)
+                started = time.perf_counter()
+                out.compute()
+                times[shown].append(time.perf_counter() - started)
+        quick = reports[0] / (rows * repeat)
+        limited, url = _server(tmp / "progress-paced.txt", rpm)
+        reports[0] = 0
+        started = time.perf_counter()
+        _map(_frame(rows, 4), url, concurrency=8, progress=True).compute()
+        paced_s = time.perf_counter() - started
+        limited.kill()
+    finally:
+        client.close()
+        cluster.close()
+        proc.kill()
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    return {"on": on, "off": off, "quick": quick, "paced": reports[0] / rows, "paced_s": paced_s}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=600)
     parser.add_argument("--rpm", type=int, default=1200)
     parser.add_argument("--overhead-rows", type=int, default=2000)
+    parser.add_argument("--progress-rows", type=int, default=600)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=("rate", "overhead", "progress"), default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.only in (None, "progress"):
+            p = _progress(args.progress_rows, args.repeat, args.rpm, Path(tmp))
+            n, r = args.progress_rows, args.repeat
+            print(f"progress: {n} rows, 2 workers, instant responder, median of {r}:")
+            print(f"  wall time with progress {p['on']:.3f} s, without {p['off']:.3f} s "
+                  f"({p['on'] / p['off'] - 1:+.1%}); {p['quick']:.3f} reports a row")
+            print(f"  paced at {args.rpm}/min: {p['paced']:.3f} reports a row ({p['paced_s']:.1f} s)")
+        if args.only == "progress":
+            return
         results = {n: _rate(n, args.rows, args.rpm, Path(tmp)) for n in (2, 4)}
         pandas_s, dask_s = _overhead(args.overhead_rows, Path(tmp))
     print(f"rate: {args.rows} rows, limit {args.rpm}/min (goal: >= 0.9 of it, 429s <= 5%, 0 failed)")
