@@ -8,7 +8,8 @@ per model and server, so every kernel attached to the scheduler shares it), and 
 usage topic. Each partition then runs the pandas path on its worker, with its permits and budget drawn
 from that pacer, its state in a file of its own under ``state=`` (a directory), and every usage record
 sent home as it is made (``Worker.log_event``; the driver's handler appends it to the driver's usage log,
-and so to the store).
+and so to the store). Unless ``progress=False``, each partition also reports its counts on that topic and
+the driver shows one progress per compute (``_dask_progress``).
 """
 
 from __future__ import annotations
@@ -185,7 +186,7 @@ def driver_progress(kind: str, partitions: int, setting: Any, client: Any) -> Da
 
     def busy() -> bool:  # the client still waits for a result (a compute is running)
         futures = list(getattr(client, "futures", {}).values())
-        return any(getattr(f, "status", "") == "pending" for f in futures)
+        return any(getattr(f, "status", "") in ("pending", "lost") for f in futures)
 
     return DaskProgress(kind, partitions, setting, busy=busy, later=client.loop.call_later)
 

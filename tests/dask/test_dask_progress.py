@@ -119,11 +119,21 @@ def test_a_compute_of_some_partitions_or_a_failed_one_ends_its_display(shown: li
     assert shown[1].final.note == "stopped: partition 1 failed (ValueError)"
 
 
+def _held(client: Any) -> set[str]:
+    """The keys whose results the scheduler holds."""
+
+    def held(dask_scheduler: Any) -> list[str]:
+        return [str(k) for k, ts in dask_scheduler.tasks.items() if ts.state == "memory"]
+
+    return set(client.run_on_scheduler(held))
+
+
 def test_the_driver_snapshot_reaches_done_equals_total_once_per_compute(
     client: Any, server: Server, shown: list[Shown]
 ) -> None:
     out = run_map(frame(24, 3), server.url, progress=True)
     assert shown == []  # lazy: nothing shown before a compute
+    before = _held(client)
     got = out.compute()
     cost = float(got["claude_cost_usd"].sum())
     (first,) = shown
@@ -131,11 +141,19 @@ def test_the_driver_snapshot_reaches_done_equals_total_once_per_compute(
     assert (first.final.done, first.final.total, first.final.ok) == (24, 24, 24)
     assert first.final.cost_usd == pytest.approx(cost, rel=1e-9) and cost > 0
     assert all(s.done <= s.total <= 24 for s in first.updates)
-    again = out.compute()  # a second compute of the same lazy frame: a progress of its own
+    # A second compute of the same lazy frame (once the scheduler let go of the first one's results, which it
+    # would hand back without running anything): a progress of its own.
+    wait_for(lambda: _held(client) <= before, timeout=10)
+    again = out.compute()
     assert len(shown) == 2 and shown[1].final is not None and shown[1].final.done == 24
     assert shown[1].final.cost_usd == pytest.approx(float(again["claude_cost_usd"].sum()), rel=1e-9)
+    wait_for(lambda: _held(client) <= before, timeout=10)
+    assert len(out.head()) == 5  # partition 0 only: ended once the client waits for nothing more
+    wait_for(lambda: len(shown) == 3 and shown[2].final is not None)
+    assert shown[2].final is not None and shown[2].final.note == "1 of 3 partitions computed"
+    assert (shown[2].final.done, shown[2].final.total) == (8, 8)
     run_map(frame(6, 2), server.url, progress=False).compute()
-    assert len(shown) == 2  # progress=False: nothing made, nothing reported
+    assert len(shown) == 3  # progress=False: nothing made, nothing reported
 
 
 def test_batch_on_dask_shows_its_progress_too(client: Any, server: Server, shown: list[Shown]) -> None:
@@ -180,7 +198,9 @@ def test_a_kernel_shows_the_widget_and_summary_in_the_cell_that_computes(client:
             f"base_url={server.url!r}, api_key='offline', max_tokens=32)"
         )
         seen: list[dict[str, Any]] = []
+        before = _held(client)
         for _ in range(2):  # each compute shows its own progress in its own cell
+            wait_for(lambda: _held(client) <= before, timeout=10)  # (see the test above)
             seen.clear()
             run = kernel.execute(
                 "got = out.compute()\nf\"{got['claude_cost_usd'].sum():.4f}\"",
