@@ -10,21 +10,19 @@ budget: each row's worst case is reserved before it starts and settled with what
 ``max_cost_usd`` holds across workers as it does in one process (a Dask ``batch`` partition reserves
 its whole batch's worst case before submitting, and settles it with the batch's cost at the end).
 
-Holds are tagged by (job, partition, attempt): each run of a partition's task begins (:meth:`ClusterPacer.begin`)
-an attempt, so when a task runs again (its worker died) the earlier attempt's holds are let go. What that
-attempt may have been charged for without settling it is never dropped: a request it may have sent (a
-permit granted to it, or its batch) whose cost it did not settle is counted as spent at its worst case —
-the service charged it if its answer arrived, and the pacer cannot know — and only the rest is released
-(``stats()``: ``released_usd``, ``in_doubt_usd``). A batch task run again with its state file carries the
-earlier attempt's hold over instead: it re-attaches to that batch and settles its real cost.
+Holds are tagged by (job, partition, attempt): each run of a partition's task begins an attempt
+(:meth:`ClusterPacer.begin`), so when a task runs again (its worker died) the earlier attempt's holds
+are let go. What that attempt may have been charged for without settling it is never dropped: a request
+it may have sent (a permit granted to it, or its batch) whose cost it did not settle is counted as spent
+at its worst case — the service charged it if its answer arrived, and the pacer cannot know — and only
+the rest is released (``stats()``: ``released_usd``, ``in_doubt_usd``). A batch task run again with its
+state file carries the earlier attempt's hold over instead: it re-attaches to that batch and settles its
+real cost.
 
-A pacer lost with its worker takes the jobs' spent amounts with it. A worker that finds it gone publishes
-(or finds) a new one and marks the job :meth:`~ClusterPacer.lost` there: pacing goes on, and a job with a
-money budget starts nothing more (its rows not started are ``skipped_budget``, saying why).
-
-:class:`ClusterPermits` is the worker's side (a :class:`~claudekit.frame._pacing.Permits`), and
-:class:`ClusterBudget` the budget's. Both call the pacer through a blocking ``call`` function that the
-host provides, run in a thread so the job's event loop keeps going.
+A pacer lost with its worker takes the jobs' spent amounts with it. A worker that finds it gone puts
+the pacer's standby in its place (``_dask``) and marks the job :meth:`~ClusterPacer.lost` there: pacing
+goes on, and a job with a money budget starts nothing more (its rows not started are
+``skipped_budget``, saying why).
 """
 
 from __future__ import annotations
@@ -272,6 +270,10 @@ class ClusterPacer:
 
     def held(self, job: str) -> float:
         return self.budgets.get(job, [0.0, 0.0, 0.0])[2]
+
+    def money(self) -> dict[str, list[float]]:
+        """Every job's [limit, spent, held] (an actor's fields cannot be read from outside)."""
+        return {job: list(v) for job, v in self.budgets.items()}
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import os
 import threading
@@ -167,23 +168,73 @@ async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
 
 
 def find_or_make(client: Any, name: str) -> Any:
-    """:func:`pacer_for`, blocking (a worker's task thread calls it when its pacer was lost)."""
-    if name in set(client.list_datasets()):
-        try:
-            future = client.get_dataset(name)
-            # (A client that just got the future may still see it "pending": that one is waited for.)
-            if future.status in ("lost", "error", "cancelled"):  # gone with its worker
-                raise LookupError(future.status)
-            actor = future.result(timeout=_ALIVE_S)
-            actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
-            return actor
-        except Exception:  # lost with its worker: publish a new one under the same name
-            with contextlib.suppress(Exception):
-                client.unpublish_dataset(name)
-    future = client.submit(ClusterPacer, actor=True, pure=False)
-    with contextlib.suppress(KeyError):  # another kernel published one first: use that one
+    """:func:`pacer_for`, blocking: the live pacer published under ``name``, else its standby (promoted),
+    else a new one; then a standby is made if none is alive, on another worker than the pacer's."""
+    actor = find_or_promote(client, name)
+    if actor is None:
+        actor = _publish(client, name, client.submit(ClusterPacer, actor=True, pure=False))
+    spare = _standby_name(name)
+    if not _present(client, spare):
+        others = [w for w in client.scheduler_info()["workers"] if w != getattr(actor, "_address", None)]
+        future = client.submit(ClusterPacer, actor=True, pure=False, workers=others or None)
+        with contextlib.suppress(KeyError):  # another kernel made one first
+            client.publish_dataset(future, name=spare)
+    return actor
+
+
+def find_or_promote(client: Any, name: str) -> Any | None:
+    """The live pacer published under ``name``, else its standby, published under ``name`` now (None if
+    neither is alive). Makes no task: a worker calls it while every thread may be busy with a
+    partition waiting for the pacer, so a new pacer's task could not run until one ends."""
+    actor = _alive(client, name)
+    if actor is not None:
+        return actor
+    spare = _standby_name(name)
+    future = client.get_dataset(spare) if _alive(client, spare) is not None else None
+    if future is None:
+        return _alive(client, name)  # (another worker may have promoted it meanwhile)
+    with contextlib.suppress(Exception):
+        client.unpublish_dataset(spare)
+    return _publish(client, name, future)
+
+
+def _alive(client: Any, name: str) -> Any | None:
+    """The actor published under ``name`` if it answers (a lost one is unpublished)."""
+    if name not in set(client.list_datasets()):
+        return None
+    try:
+        future = client.get_dataset(name)
+        # (A client that just got the future may still see it "pending": that one is waited for.)
+        if future.status in ("lost", "error", "cancelled"):  # gone with its worker
+            raise LookupError(future.status)
+        actor = future.result(timeout=_ALIVE_S)
+        actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
+        return actor
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.unpublish_dataset(name)
+        return None
+
+
+def _present(client: Any, name: str) -> bool:
+    """Whether an actor is published under ``name`` and not known lost (a pending one counts)."""
+    if name not in set(client.list_datasets()):
+        return False
+    with contextlib.suppress(Exception):
+        if client.get_dataset(name).status not in ("lost", "error", "cancelled"):
+            return True
+        client.unpublish_dataset(name)
+    return False
+
+
+def _publish(client: Any, name: str, future: Any) -> Any:
+    with contextlib.suppress(KeyError):  # another kernel or worker published one first: use that one
         client.publish_dataset(future, name=name)
     return client.get_dataset(name).result()
+
+
+def _standby_name(name: str) -> str:
+    return f"claudekit-standby-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
 
 
 #: In a worker process: a lost pacer's key -> the pacer that replaced it (so the job's next partitions
@@ -195,12 +246,14 @@ _REPLACING = threading.Lock()
 class _Link:
     """A partition's blocking ``call(method, *args)`` to the cluster's pacer, which survives the pacer's
     loss: a call that fails or does not answer within ``_ALIVE_S`` looks the pacer up by name; if the one
-    published is another (this one died with its worker), the job is marked lost there
-    (``ClusterPacer.lost``: a job with a money budget starts no more rows) and the call goes to it."""
+    published is another (this one died with its worker, and its standby took its place), the job is
+    marked lost there (``ClusterPacer.lost``: a job with a money budget starts no more rows) and the
+    call goes to it. Made in the task's thread: its context finds the worker's client from any thread."""
 
     def __init__(self, pacer: Any, name: str, job_id: str) -> None:
         self.name, self.job_id = name, job_id
         self.pacer, self.relinked = pacer, False
+        self.context = contextvars.copy_context()
         with _REPLACING:
             while _key(self.pacer) in _REPLACED:
                 self.pacer = _REPLACED[_key(self.pacer)]
@@ -227,7 +280,12 @@ class _Link:
             if _key(old) in _REPLACED:  # another partition on this worker found it first
                 new = _REPLACED[_key(old)]
             else:
-                new = find_or_make(get_client(), self.name)
+                new = find_or_promote(self.context.copy().run(get_client), self.name)
+                if new is None:
+                    raise ConfigError(
+                        f"the cluster's pacer {self.name} was lost with its worker, and no standby was ready",
+                        hint="run the job again (with state=, only the rows without an answer are sent)",
+                    )
                 if _key(new) == _key(old):
                     return old
                 _REPLACED[_key(old)] = new
