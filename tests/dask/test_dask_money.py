@@ -60,14 +60,14 @@ def _batch(df: Any, url: str, **kw: Any) -> Any:
 
 
 def test_a_batch_budget_holds_across_partitions_and_a_refused_one_submits_nothing(
-    client: Any, server: Server
+    client: Any, server: Server, tmp_path: Path
 ) -> None:
-    ddf = frame(16, 4)
+    ddf, state = frame(16, 4), tmp_path / "state"
     part = ddf.get_partition(0).compute()
     worst = _batch(part, server.url, dry_run=True).batch_max_usd  # one partition's worst case
     limit = 1.5 * worst  # the first partition fits; the one running beside it while it holds cannot
     before, mark = _pacer_money(client, server.url), server.mark()
-    got = _batch(ddf, server.url, max_cost_usd=limit).compute()
+    got = _batch(ddf, server.url, max_cost_usd=limit, state=state).compute()
     creates = _creates(server, mark)
     limit_at, spent, held = _new_job(before, _pacer(client, server.url).money().result())
     status = Counter(got["claude_status"])
@@ -87,6 +87,11 @@ def test_a_batch_budget_holds_across_partitions_and_a_refused_one_submits_nothin
     # Settled with the real cost: the pacer's spent is the answers' cost, nothing is held any more.
     assert limit_at == pytest.approx(limit)
     assert 0 < cost <= limit and spent == pytest.approx(cost) and held == pytest.approx(0, abs=1e-12)
+    # Run again with room for all, the same state=: only the refused partitions submit a batch.
+    again = server.mark()
+    rerun = _batch(ddf, server.url, max_cost_usd=4 * worst, state=state).compute()
+    assert (rerun["claude_status"] == "ok").all()
+    assert sorted(_creates(server, again)) == [4] * (status["skipped_budget"] // 4)
 
 
 def _pacer_money(client: Any, url: str) -> dict[str, list[float]]:
