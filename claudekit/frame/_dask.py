@@ -176,9 +176,8 @@ def find_or_make(client: Any, name: str) -> Any:
     spare = _standby_name(name)
     if not _present(client, spare):
         others = [w for w in client.scheduler_info()["workers"] if w != getattr(actor, "_address", None)]
-        future = client.submit(
-            ClusterPacer, actor=True, pure=False, workers=others or None, allow_other_workers=True
-        )
+        where: dict[str, Any] = {"workers": others, "allow_other_workers": True} if others else {}
+        future = client.submit(ClusterPacer, actor=True, pure=False, **where)
         with contextlib.suppress(KeyError):  # another kernel made one first
             client.publish_dataset(future, name=spare)
     return actor
