@@ -114,6 +114,7 @@ def test_a_killed_workers_holds_are_let_go_and_what_it_may_have_paid_stays_spent
     client: Any, limited: Server, tmp_path: Path
 ) -> None:
     rows = 80
+    client.wait_for_workers(2, timeout=30)  # (a worker killed by an earlier test is back)
     out = run_map(frame(rows, 4), limited.url, max_cost_usd=1.0, concurrency=4, state=tmp_path / "s")
     pacer_at, _ = _holder(client, limited.url)
     pacer = _pacer(client, limited.url)
@@ -144,9 +145,12 @@ def test_a_pacer_killed_mid_job_is_replaced_and_every_row_is_accounted_for(
     client: Any, limited: Server, tmp_path: Path
 ) -> None:
     rows = 40
+    client.wait_for_workers(2, timeout=30)  # so that the pacer's standby is made on the other worker
     free = run_map(frame(rows, 2), limited.url, concurrency=4, state=tmp_path / "free")
     budgeted = run_map(frame(rows, 2), limited.url, concurrency=4, max_cost_usd=1.0, state=tmp_path / "b")
     holder, pid = _holder(client, limited.url)
+    standby = [n for n in client.list_datasets() if n.startswith("claudekit-standby-")]
+    assert holder not in {str(client.get_dataset(n).result()._address) for n in standby}
     futures = client.compute([free, budgeted])
     wait_for(lambda: _answered(limited) >= 15, timeout=30)
     os.kill(pid, signal.SIGKILL)
