@@ -23,6 +23,7 @@ from dask_support import Server, frame, run_map, wait_for  # noqa: E402
 
 import claudekit as ck  # noqa: E402
 from claudekit.frame._cluster import LOST  # noqa: E402
+from claudekit.frame._dask import _standby_name  # noqa: E402
 from claudekit.frame._estimate import JobEstimate  # noqa: E402
 
 pytestmark = pytest.mark.timeout(120)
@@ -149,8 +150,9 @@ def test_a_pacer_killed_mid_job_is_replaced_and_every_row_is_accounted_for(
     free = run_map(frame(rows, 2), limited.url, concurrency=4, state=tmp_path / "free")
     budgeted = run_map(frame(rows, 2), limited.url, concurrency=4, max_cost_usd=1.0, state=tmp_path / "b")
     holder, pid = _holder(client, limited.url)
-    standby = [n for n in client.list_datasets() if n.startswith("claudekit-standby-")]
-    assert holder not in {str(client.get_dataset(n).result()._address) for n in standby}
+    tag = hashlib.sha256(limited.url.encode()).hexdigest()[:8]
+    name = next(n for n in client.list_datasets() if n.endswith(tag))
+    assert str(client.get_dataset(_standby_name(name)).result()._address) != holder  # it survives the kill
     futures = client.compute([free, budgeted])
     wait_for(lambda: _answered(limited) >= 15, timeout=30)
     os.kill(pid, signal.SIGKILL)
