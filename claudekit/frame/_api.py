@@ -320,7 +320,8 @@ async def batch(
     ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets. A Dask DataFrame gives a lazy Dask
-    DataFrame (each partition batched on its worker; ``state`` a directory): see ``_dask_batch``.
+    DataFrame (each partition batched on its worker; ``state`` a directory; a budget held partition by
+    partition, so part of the table may be answered and part ``skipped_budget``): see ``_dask_batch``.
     """
     if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
