@@ -15,7 +15,16 @@ from .._runner._client import ClientHandle, resolve_client
 from .._runner._files import share_documents, upload_large, where_of
 from ..usage import get_budget
 from ..usage._log import log_for
-from ._job import MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, BatchJob, _Rows, client_options, requests_params
+from ._job import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_REQUESTS,
+    BatchJob,
+    _Rows,
+    client_options,
+    cluster_hold,
+    requests_params,
+)
+from ._outcome import Outcome
 from ._progress import make_progress
 from ._state import Intent, JobState, StateFile
 
@@ -311,7 +320,8 @@ async def batch(
     ``max_cost_usd`` refuses to submit when the job's upper bound at batch price passes it.
     ``max_batch_requests`` / ``max_batch_bytes`` split larger jobs (the service's limits by default);
     ``concurrency`` applies to token counting for dry runs and budgets. A Dask DataFrame gives a lazy Dask
-    DataFrame (each partition batched on its worker; ``state`` a directory): see ``_dask_batch``.
+    DataFrame (each partition batched on its worker; ``state`` a directory; a budget held partition by
+    partition, so part of the table may be answered and part ``skipped_budget``): see ``_dask_batch``.
     """
     if settings.setdefault("cache", "1h") is True:
         settings["cache"] = "1h"
@@ -366,8 +376,9 @@ async def _start(
     from ._estimate import estimate_job
 
     todo = job._unsent()
+    hold = cluster_hold.get() if todo and not dry_run else None  # a Dask partition's budget
     async with job._client() as (sdk, is_offline):
-        if dry_run or max_cost_usd is not None or get_budget() is not None:
+        if dry_run or max_cost_usd is not None or get_budget() is not None or hold is not None:
             requests = [plan.requests[fp] for fp in todo]
             estimate = await _estimate(estimate_job, sdk, requests, plan, job.reused, concurrency)
             if dry_run:
@@ -377,6 +388,10 @@ async def _start(
                 raise _over_budget(estimate, float(max_cost_usd))
             if todo:
                 _within_kernel_budget(estimate)
+            refusal = hold(worst) if hold is not None else None
+            if refusal is not None:  # not held across the cluster: these rows are not submitted
+                job._outcomes.update({fp: Outcome("skipped_budget", error=refusal) for fp in todo})
+                return None
         if todo:
             # A document several rows send goes up once, by the Files API, and each request names its id.
             where = f"offline:{os.getpid()}:{id(sdk)}" if is_offline else _public_url(str(sdk.base_url))

@@ -10,14 +10,23 @@ from that pacer, its state in a file of its own under ``state=`` (a directory), 
 sent home as it is made (``Worker.log_event``; the driver's handler appends it to the driver's usage log,
 and so to the store). Unless ``progress=False``, each partition also reports its counts on that topic and
 the driver shows one progress per compute (``_dask_progress``).
+
+Each partition task begins an attempt at the pacer (``ClusterPacer.begin``) and tags its permits and
+holds with it, so a task that Dask runs again after its worker died lets the dead attempt's holds go (see
+``_cluster``). Every call to the pacer goes through a :class:`_Link`: when the pacer is lost with its
+worker (a call that does not answer within ``_ALIVE_S``), the link finds or publishes a new one under the
+same name (``find_or_make``, as ``pacer_for`` does on the driver), marks the job lost there (a job with a
+money budget starts no more rows: what it spent went with the old pacer) and goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from .._base._errors import ConfigError
 from ..usage import UsageRecord, get_budget, spent
 from ..usage._log import UsageLog, log_for
-from ._cluster import ClusterBudget, ClusterPacer, ClusterPermits
+from ._cluster import ClusterBudget, ClusterPacer, ClusterPermits, Tag
 from ._dask_progress import DaskProgress, Reporter, wants_progress
 
 if TYPE_CHECKING:
@@ -36,7 +45,7 @@ if TYPE_CHECKING:
 
     from ._live import Budget
 
-__all__ = ["map_dask", "pacer_for"]
+__all__ = ["find_or_make", "map_dask", "pacer_for"]
 
 PACER_NAME = "claudekit-pacer"
 _ALIVE_S = 5.0  # how long a published pacer may take to answer before it is taken for lost
@@ -56,6 +65,7 @@ class _Spec:
     topic: str
     job_id: str
     state_dir: str | None
+    pacer_name: str = PACER_NAME  # where a worker finds (or publishes) a new one if this one is lost
 
 
 @dataclass
@@ -65,10 +75,11 @@ class _Cluster:
     permits: ClusterPermits
     call: Callable[..., Any]
     job_id: str
+    tag: Tag | None = None
 
     def budget(self, local: Budget) -> Budget:
         shared = ClusterBudget(**{k: getattr(local, k) for k in local.__dataclass_fields__})
-        shared.call, shared.job = self.call, self.job_id
+        shared.call, shared.job, shared.tag = self.call, self.job_id, self.tag
         return shared
 
 
@@ -87,7 +98,8 @@ async def map_dask(
     _refuse(options, job)
     meta = empty_result(ddf._meta, prompt, dict(settings), job)
     model = str(meta.attrs.pop("claudekit_model", ""))
-    pacer = await pacer_for(client, _pacer_name(model, options))
+    name = _pacer_name(model, options)
+    pacer = await pacer_for(client, name)
     job_id = uuid.uuid4().hex[:12]
     topic = f"{_TOPIC}-{job_id}"
     progress = driver_progress("map", ddf.npartitions, job["progress"], client)
@@ -97,7 +109,7 @@ async def map_dask(
     job = dict(job, usage_log=None, progress=wants, max_cost_usd=_money_limit(job["max_cost_usd"]))
     job["name"] = job["name"] or f"map-{job_id}"
     state_dir = None if job["state"] is None else str(Path(job["state"]).resolve())
-    spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir)
+    spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir, name)
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_answer_partition, spec, meta=meta, align_dataframes=False)
     return out
@@ -152,30 +164,143 @@ def _pacer_name(model: str, options: dict[str, Any]) -> str:
 
 async def pacer_for(client: Any, name: str = PACER_NAME) -> Any:
     """The cluster's pacer published under ``name``, made (and published) if there is none yet."""
-
-    def find_or_make() -> Any:
-        if name in set(client.list_datasets()):
-            try:
-                future = client.get_dataset(name)
-                # (A client that just got the future may still see it "pending": that one is waited for.)
-                if future.status in ("lost", "error", "cancelled"):  # gone with its worker
-                    raise LookupError(future.status)
-                actor = future.result(timeout=_ALIVE_S)
-                actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
-                return actor
-            except Exception:  # lost with its worker: publish a new one under the same name
-                with contextlib.suppress(Exception):
-                    client.unpublish_dataset(name)
-        future = client.submit(ClusterPacer, actor=True, pure=False)
-        with contextlib.suppress(KeyError):  # another kernel published one first: use that one
-            client.publish_dataset(future, name=name)
-        return client.get_dataset(name).result()
-
     if getattr(client, "asynchronous", False):
         raise ConfigError(
             "claudekit.map on Dask needs a synchronous Client (Client(...), not asynchronous=True)"
         )
-    return await asyncio.to_thread(find_or_make)
+    return await asyncio.to_thread(find_or_make, client, name)
+
+
+def find_or_make(client: Any, name: str) -> Any:
+    """:func:`pacer_for`, blocking: the live pacer published under ``name``, else its standby (promoted),
+    else a new one; then a standby is made if none is alive, on another worker than the pacer's."""
+    actor = find_or_promote(client, name)
+    if actor is None:
+        actor = _publish(client, name, client.submit(ClusterPacer, actor=True, pure=False))
+    spare = _standby_name(name)
+    if not _present(client, spare):
+        others = [w for w in client.scheduler_info()["workers"] if w != getattr(actor, "_address", None)]
+        where: dict[str, Any] = {"workers": others, "allow_other_workers": True} if others else {}
+        future = client.submit(ClusterPacer, actor=True, pure=False, **where)
+        with contextlib.suppress(KeyError):  # another kernel made one first
+            client.publish_dataset(future, name=spare)
+    return actor
+
+
+def find_or_promote(client: Any, name: str) -> Any | None:
+    """The live pacer published under ``name``, else its standby, published under ``name`` now (None if
+    neither is alive). Makes no task: a worker calls it while every thread may be busy with a
+    partition waiting for the pacer, so a new pacer's task could not run until one ends."""
+    actor = _alive(client, name)
+    if actor is not None:
+        return actor
+    spare = _standby_name(name)
+    future = client.get_dataset(spare) if _alive(client, spare) is not None else None
+    if future is None:
+        return _alive(client, name)  # (another worker may have promoted it meanwhile)
+    with contextlib.suppress(Exception):
+        client.unpublish_dataset(spare)
+    return _publish(client, name, future)
+
+
+def _alive(client: Any, name: str) -> Any | None:
+    """The actor published under ``name`` if it answers (a lost one is unpublished)."""
+    if name not in set(client.list_datasets()):
+        return None
+    try:
+        future = client.get_dataset(name)
+        # (A client that just got the future may still see it "pending": that one is waited for.)
+        if future.status in ("lost", "error", "cancelled"):  # gone with its worker
+            raise LookupError(future.status)
+        actor = future.result(timeout=_ALIVE_S)
+        actor.stats().result(timeout=_ALIVE_S)  # its worker may have died since
+        return actor
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.unpublish_dataset(name)
+        return None
+
+
+def _present(client: Any, name: str) -> bool:
+    """Whether an actor is published under ``name`` and not known lost (a pending one counts)."""
+    if name not in set(client.list_datasets()):
+        return False
+    with contextlib.suppress(Exception):
+        if client.get_dataset(name).status not in ("lost", "error", "cancelled"):
+            return True
+        client.unpublish_dataset(name)
+    return False
+
+
+def _publish(client: Any, name: str, future: Any) -> Any:
+    with contextlib.suppress(KeyError):  # another kernel or worker published one first: use that one
+        client.publish_dataset(future, name=name)
+    return client.get_dataset(name).result()
+
+
+def _standby_name(name: str) -> str:
+    return f"claudekit-standby-{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+#: In a worker process: a lost pacer's key -> the pacer that replaced it (so the job's next partitions
+#: on this worker do not each wait ``_ALIVE_S`` for the lost one).
+_REPLACED: dict[str, Any] = {}
+_REPLACING = threading.Lock()
+
+
+class _Link:
+    """A partition's blocking ``call(method, *args)`` to the cluster's pacer, which survives the pacer's
+    loss: a call that fails or does not answer within ``_ALIVE_S`` looks the pacer up by name; if the one
+    published is another (this one died with its worker, and its standby took its place), the job is
+    marked lost there (``ClusterPacer.lost``: a job with a money budget starts no more rows) and the
+    call goes to it. Made in the task's thread: its context finds the worker's client from any thread."""
+
+    def __init__(self, pacer: Any, name: str, job_id: str) -> None:
+        self.name, self.job_id = name, job_id
+        self.pacer, self.relinked = pacer, False
+        self.context = contextvars.copy_context()
+        with _REPLACING:
+            while _key(self.pacer) in _REPLACED:
+                self.pacer = _REPLACED[_key(self.pacer)]
+        if self.pacer is not pacer:
+            self.relinked = True
+            self._ask(self.pacer, "lost", job_id)
+
+    def __call__(self, method: str, *args: Any) -> Any:
+        pacer = self.pacer
+        try:
+            return self._ask(pacer, method, *args)
+        except Exception:
+            return self._ask(self._relink(pacer), method, *args)
+
+    @staticmethod
+    def _ask(pacer: Any, method: str, *args: Any) -> Any:
+        return getattr(pacer, method)(*args).result(timeout=_ALIVE_S)
+
+    def _relink(self, old: Any) -> Any:
+        """The pacer now published under the name (``old`` itself if it is alive: a slow answer)."""
+        from distributed import get_client
+
+        with _REPLACING:
+            if _key(old) in _REPLACED:  # another partition on this worker found it first
+                new = _REPLACED[_key(old)]
+            else:
+                new = find_or_promote(self.context.copy().run(get_client), self.name)
+                if new is None:
+                    raise ConfigError(
+                        f"the cluster's pacer {self.name} was lost with its worker, and no standby was ready",
+                        hint="run the job again (with state=, only the rows without an answer are sent)",
+                    )
+                if _key(new) == _key(old):
+                    return old
+                _REPLACED[_key(old)] = new
+        self._ask(new, "lost", self.job_id)
+        self.pacer, self.relinked = new, True
+        return new
+
+
+def _key(actor: Any) -> str:
+    return str(getattr(actor, "_key", id(actor)))
 
 
 def driver_progress(kind: str, partitions: int, setting: Any, client: Any) -> DaskProgress | None:
@@ -240,19 +365,19 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
             "claudekit.map's Dask frame must be computed on the distributed cluster it was made for"
         ) from None
 
-    def call(method: str, *args: Any) -> Any:
-        return getattr(spec.pacer, method)(*args).result()
-
+    call = _Link(spec.pacer, spec.pacer_name, spec.job_id)
+    attempt, _carried = call("begin", spec.job_id, number)
+    tag = (spec.job_id, number, int(attempt))
     log = UsageLog()  # in memory, not the worker's store: the driver's log and store get every record
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
-    permits = ClusterPermits(call)
+    permits = ClusterPermits(call, tag=tag)
     reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.job["progress"])
     job = dict(spec.job, usage_log=log, progress=reporter or False)
     if spec.state_dir is not None:
         os.makedirs(spec.state_dir, exist_ok=True)
         job["state"] = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
     try:
-        cluster = _Cluster(permits, call, spec.job_id)
+        cluster = _Cluster(permits, call, spec.job_id, tag)
         out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))
     except BaseException as exc:
         if reporter is not None:

@@ -8,6 +8,15 @@ and returns its rows joined to their answers. With ``state=`` (a directory) each
 own state file, so a task run again — a second compute, or Dask re-running it after a worker died —
 re-attaches to the batches already submitted (or reuses their answers) and submits nothing twice.
 Usage records come home to the driver's usage log as ``map``'s do.
+
+Budgets: ``max_cost_usd`` and what is left of the kernel budget (``set_budget``) when the job is made are
+the job's limit at the cluster's pacer (``_cluster``). Each partition, before submitting, reserves its
+requests' worst case at batch price (the pandas batch's estimate) under that limit; one that does not
+fit submits nothing, and its rows come back ``skipped_budget`` with the reason — so part of the table may
+be answered and part refused. When its batches have ended it settles with their real cost. A task run
+again with its state file carries the earlier attempt's hold over (it re-attaches to that attempt's
+batches) and reserves nothing twice; without ``state=`` the earlier attempt's hold stays spent (its
+batch may have been created and charged).
 """
 
 from __future__ import annotations
@@ -21,9 +30,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._base._errors import ConfigError
-from ..usage import get_budget
 from ..usage._log import UsageLog, log_for
-from ._dask import _TOPIC, _client, _Home, _refuse, driver_progress, reporter_for
+from ._cluster import LOST
+from ._dask import (
+    _TOPIC,
+    _client,
+    _Home,
+    _Link,
+    _money_limit,
+    _pacer_name,
+    _refuse,
+    driver_progress,
+    pacer_for,
+    reporter_for,
+)
+from ._job import cluster_hold
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -41,6 +62,10 @@ class _BatchSpec:
     kwargs: dict[str, Any]  # batch's keyword arguments, without state= and usage_log=
     topic: str
     state_dir: str | None
+    job_id: str = ""
+    limit: float | None = None  # the job's money limit (None: no budget in force, and no pacer)
+    pacer: Any = None
+    pacer_name: str = ""
 
 
 async def batch_dask(
@@ -59,10 +84,12 @@ async def batch_dask(
         max_cost_usd=None, give_up_after_s=1.0, examples=kwargs["examples"],
     )
     _refuse(options, job)
-    _refuse_budgets(kwargs["max_cost_usd"])
     settings = {k: v for k, v in kwargs.items() if k not in _OWN}
-    meta = empty_result(ddf._meta, prompt, settings, job)
-    meta.attrs.pop("claudekit_model", None)
+    # The user's max_cost_usd is checked there (and a model without a price refused on the driver).
+    meta = empty_result(ddf._meta, prompt, settings, dict(job, max_cost_usd=kwargs["max_cost_usd"]))
+    model = str(meta.attrs.pop("claudekit_model", ""))
+    limit = _money_limit(kwargs["max_cost_usd"])
+    pacer = None if limit is None else await pacer_for(client, _pacer_name(model, options))
     job_id = uuid.uuid4().hex[:12]
     topic = f"{_TOPIC}-{job_id}"
     progress = driver_progress("batch", ddf.npartitions, kwargs["progress"], client)
@@ -72,7 +99,10 @@ async def batch_dask(
     state_dir = None if state is None else str(Path(state).resolve())
     name = kwargs["name"] or f"batch-{job_id}"
     own = {k: v for k, v in kwargs.items() if k not in ("state", "usage_log", "dry_run", "max_cost_usd")}
-    spec = _BatchSpec(batch, prompt, dict(own, name=name, progress=progress is not None), topic, state_dir)
+    spec = _BatchSpec(
+        batch, prompt, dict(own, name=name, progress=progress is not None), topic, state_dir,
+        job_id, limit, pacer, "" if limit is None else _pacer_name(model, options),
+    )
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_batch_partition, spec, meta=meta, align_dataframes=False)
     return out
@@ -86,16 +116,6 @@ _OWN = frozenset(
         "offline", "api_key", "base_url",
     }
 )
-
-
-def _refuse_budgets(max_cost_usd: float | None) -> None:
-    """Budgets do not hold across a Dask batch yet (each worker would check only its own partition)."""
-    if max_cost_usd is not None or get_budget() is not None:
-        raise ConfigError(
-            "claudekit.batch on a Dask DataFrame cannot hold max_cost_usd or the kernel budget yet",
-            hint="estimate a sample first (await claudekit.batch(ddf.head(1000), ..., dry_run=True)), "
-            "or use claudekit.map(ddf, ..., max_cost_usd=...), which holds it across the cluster",
-        )
 
 
 def _batch_partition(
@@ -120,10 +140,17 @@ def _batch_partition(
     reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.kwargs["progress"])
     kwargs = dict(spec.kwargs, state=state, usage_log=log, name=f"{spec.kwargs['name']}-{number}")
     kwargs["progress"] = reporter or False
+    money = _Money(spec, number, state is not None) if spec.limit is not None else None
 
     async def run() -> pd.DataFrame:
-        job = await spec.batch(pdf, spec.prompt, **kwargs)
+        token = cluster_hold.set(money.hold if money is not None else None)
+        try:
+            job = await spec.batch(pdf, spec.prompt, **kwargs)
+        finally:
+            cluster_hold.reset(token)
         frame: pd.DataFrame = await job
+        if money is not None:
+            money.settle(job, log)
         return frame
 
     try:
@@ -135,3 +162,39 @@ def _batch_partition(
     worker.log_event(spec.topic, {"done": number})
     out.attrs = {}  # per-partition bookkeeping does not add up across partitions
     return out
+
+
+class _Money:
+    """A partition's budget at the cluster's pacer: an attempt begun, its batch's worst case held before
+    submitting (:meth:`hold`, the pandas batch's ``cluster_hold``), settled with the real cost at the end."""
+
+    def __init__(self, spec: _BatchSpec, number: int, carry: bool) -> None:
+        self.spec, self.call = spec, _Link(spec.pacer, spec.pacer_name, spec.job_id)
+        # With a state file, an earlier attempt's batches are re-attached: its hold is carried over.
+        attempt, self.carried = self.call("begin", spec.job_id, number, carry)
+        self.tag = (spec.job_id, number, int(attempt))
+
+    def hold(self, worst: float | None) -> str | None:
+        assert self.spec.limit is not None
+        limit = self.spec.limit
+        if worst is None:
+            return f"not submitted: this partition's cost is not known, and the job's budget is ${limit:,.4f}"
+        ok, spent = self.call("reserve_batch", self.spec.job_id, limit, worst, self.tag)
+        if ok:
+            return None
+        if self.call.relinked:
+            return LOST.replace("not sent", "not submitted")
+        return (
+            f"not submitted: this partition's batch could cost up to ${worst:,.4f} at batch price, above "
+            f"what is left of the job's ${limit:,.4f} (${float(spent):,.4f} spent, the rest held by other "
+            "partitions); other partitions may have been answered"
+        )
+
+    def settle(self, job: Any, log: UsageLog) -> None:
+        """What this run's batches cost; with a hold carried over, the answers the earlier attempt
+        collected (in the state file, never settled) count too: never under-counted."""
+        if self.carried > 0:
+            cost = sum(o.cost or 0.0 for o in job._outcomes.values())
+        else:
+            cost = sum(r.cost_usd or 0.0 for r in log)
+        self.call("settle_batch", self.spec.job_id, cost, self.tag)

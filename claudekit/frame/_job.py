@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import time
@@ -38,9 +39,14 @@ if TYPE_CHECKING:
 
     from ._plan import Request
 
-__all__ = ["BatchJob"]
+__all__ = ["BatchJob", "cluster_hold"]
 
 T = TypeVar("T")
+
+#: Set by a Dask ``batch`` partition (``_dask_batch``): called with the worst case (at batch price; None
+#: when unknown) of the requests about to be submitted, it returns None once that is held at the
+#: cluster's pacer, or why not — then those rows are ``skipped_budget`` and nothing is submitted.
+cluster_hold: contextvars.ContextVar[Any] = contextvars.ContextVar("claudekit_cluster_hold", default=None)
 
 MAX_BATCH_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024

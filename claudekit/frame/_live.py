@@ -69,6 +69,13 @@ class Budget:
     def allows(self, worst: float) -> bool:
         return self.spent + self.in_flight + worst <= self.limit
 
+    def refusal(self, worst: float) -> str:
+        """Why a row whose worst case is ``worst`` is not started (after :meth:`allows` said no)."""
+        return (
+            f"not sent: its worst case (${worst:,.4f}) would pass max_cost_usd=${self.limit:,.4f} "
+            f"(${self.spent:,.4f} spent)"
+        )
+
     def hold(self, worst: float) -> None:
         """A row whose worst case is ``worst`` starts (after :meth:`allows` said it may)."""
         self.in_flight += worst
@@ -205,10 +212,7 @@ class LiveRun:
         kernel's budget (set_budget), which holds the worst case while the row is in flight."""
         b = self.budget
         if b is not None and not b.allows(worst):
-            return None, (
-                f"not sent: its worst case (${worst:,.4f}) would pass max_cost_usd=${b.limit:,.4f} "
-                f"(${b.spent:,.4f} spent)"
-            )
+            return None, b.refusal(worst)
         if get_budget() is None:
             return None, None
         chars = (b.prefix_chars + req.chars) if b is not None else req.chars

@@ -155,11 +155,12 @@ def test_batch_on_dask_splits_a_partition_by_the_limits(client: Any, server: Ser
     assert sorted(_batches(server, before)) == [2, 2, 4, 4]  # 6 rows a partition: 4 + 2, twice
 
 
-def test_batch_on_dask_refuses_a_budget_in_one_line(client: Any, server: Server) -> None:
+def test_batch_on_dask_with_a_budget_no_partition_fits_submits_nothing(client: Any, server: Server) -> None:
     before = server.mark()
-    with pytest.raises(ck.ConfigError, match="max_cost_usd"):
-        _batch(frame(4, 2), server.url, max_cost_usd=1.0)
-    assert server.mark() == before
+    got = _batch(frame(4, 2), server.url, max_cost_usd=1e-6).compute()
+    assert (got["claude_status"] == "skipped_budget").all() and len(got) == 4
+    assert got["claude_error"].str.startswith("not submitted: this partition's batch could cost").all()
+    assert _batches(server, before) == [] and server.mark() == before  # no create, no message
 
 
 def test_two_and_four_workers_share_one_rate_and_usage_comes_home(client: Any, limited: Server) -> None:
