@@ -92,7 +92,7 @@ async def map_dask(
     client.subscribe_topic(topic, home.receive)
     job = dict(job, usage_log=None, progress=False, max_cost_usd=_money_limit(job["max_cost_usd"]))
     job["name"] = job["name"] or f"map-{job_id}"
-    state_dir = None if job["state"] is None else str(Path(job["state"]).resolve())
+    state_dir = state_root(job["state"])
     spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir)
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_answer_partition, spec, meta=meta, align_dataframes=False)
@@ -124,11 +124,38 @@ def _refuse(options: dict[str, Any], job: dict[str, Any]) -> None:
             hint="estimate a sample: await claudekit.map(ddf.head(1000), ..., dry_run=True) (or batch)",
         )
     state = job["state"]
-    if state is not None and Path(state).exists() and not Path(state).is_dir():
+    if _is_url(state):
+        from ._state_url import check_url
+
+        check_url(state)  # an unknown protocol or a missing package (s3fs): said here, nothing sent
+    elif state is not None and Path(state).exists() and not Path(state).is_dir():
         raise ConfigError(
             f"state= for a Dask DataFrame is a directory (one file per partition); {str(state)!r} is a file",
             hint="pass a directory that every worker can reach, e.g. state='job-state/'",
         )
+
+
+def _is_url(state: Any) -> bool:
+    return isinstance(state, str) and "://" in state  # (as _state_url.is_url, without importing it)
+
+
+def state_root(state: Any) -> str | None:
+    """``state=`` as the workers get it: a URL as given, a path made absolute on the driver."""
+    if state is None:
+        return None
+    return str(state) if _is_url(state) else str(Path(state).resolve())
+
+
+def partition_state(root: str, number: int, flush_rows: int) -> Any:
+    """A partition's state under ``root``: a file of its own (a path), or its chunks (a URL), each
+    flushed every ``flush_rows`` facts or second."""
+    name = f"part-{number:05d}"
+    if _is_url(root):
+        from ._state_url import ChunkedState
+
+        return ChunkedState(f"{root.rstrip('/')}/{name}", flush_rows=flush_rows)
+    os.makedirs(root, exist_ok=True)
+    return os.path.join(root, f"{name}.jsonl")
 
 
 def _money_limit(max_cost_usd: float | None) -> float | None:
@@ -213,9 +240,8 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     permits = ClusterPermits(call)
     job = dict(spec.job, usage_log=log)
-    if spec.state_dir is not None:
-        os.makedirs(spec.state_dir, exist_ok=True)
-        job["state"] = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
+    if spec.state_dir is not None:  # a row answered is in the state within `concurrency` rows or 1 s
+        job["state"] = partition_state(spec.state_dir, number, int(spec.job["concurrency"]))
     try:
         cluster = _Cluster(permits, call, spec.job_id)
         out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))

@@ -13,17 +13,15 @@ Usage records come home to the driver's usage log as ``map``'s do.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._base._errors import ConfigError
 from ..usage import get_budget
 from ..usage._log import UsageLog, log_for
-from ._dask import _TOPIC, _client, _Home, _refuse
+from ._dask import _TOPIC, _client, _Home, _refuse, partition_state, state_root
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -67,8 +65,7 @@ async def batch_dask(
     topic = f"{_TOPIC}-{job_id}"
     home = _Home(log_for(kwargs["usage_log"]), ddf.npartitions, client, topic)
     client.subscribe_topic(topic, home.receive)
-    state = kwargs["state"]
-    state_dir = None if state is None else str(Path(state).resolve())
+    state_dir = state_root(kwargs["state"])
     name = kwargs["name"] or f"batch-{job_id}"
     own = {k: v for k, v in kwargs.items() if k not in ("state", "usage_log", "dry_run", "max_cost_usd")}
     spec = _BatchSpec(batch, prompt, dict(own, name=name, progress=False), topic, state_dir)
@@ -76,6 +73,8 @@ async def batch_dask(
     out: dd.DataFrame = mapper(_batch_partition, spec, meta=meta, align_dataframes=False)
     return out
 
+
+_RESULTS_PER_CHUNK = 10_000
 
 # batch's own keyword arguments (the rest are the request's settings)
 _OWN = frozenset(
@@ -114,8 +113,9 @@ def _batch_partition(
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     state = None
     if spec.state_dir is not None:
-        os.makedirs(spec.state_dir, exist_ok=True)
-        state = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
+        # On a URL, a batch's control facts are written at once; its results only at the end: a lost
+        # result is collected again from the server, never paid twice.
+        state = partition_state(spec.state_dir, number, _RESULTS_PER_CHUNK)
     kwargs = dict(spec.kwargs, state=state, usage_log=log, name=f"{spec.kwargs['name']}-{number}")
 
     async def run() -> pd.DataFrame:
