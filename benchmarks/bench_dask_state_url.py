@@ -29,6 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import dask
 import dask.dataframe as dd
 import distributed
 import pandas as pd
@@ -78,6 +79,7 @@ def objects(rows: int, tmp: Path) -> None:
               f"{took['url']:.2f} s file:// URL")
     finally:
         proc.kill()
+        proc.wait()
     proc, url = _server(tmp / "limited.txt", 1200)
     try:
         out = _map(600, url, state=(tmp / "ul").as_uri(), concurrency=8).compute()
@@ -86,6 +88,7 @@ def objects(rows: int, tmp: Path) -> None:
         print(f"600 rows, limit 1,200/min, concurrency 8: {n} objects ({1000 * n / 600:.0f} per 1,000 rows)")
     finally:
         proc.kill()
+        proc.wait()
 
 
 def kill(client: Any, state: Any, tmp: Path, run: int) -> tuple[int, int]:
@@ -104,10 +107,20 @@ def kill(client: Any, state: Any, tmp: Path, run: int) -> tuple[int, int]:
         at = sum(_answers(counts).values())
         got = future.result(timeout=120)
         assert (got["claude_status"] == "ok").all() and len(_answers(counts)) == 120
-        client.wait_for_workers(2, timeout=60)
+        _two_workers(client)
         return at, sum(n - 1 for n in _answers(counts).values())
     finally:
         proc.kill()
+        proc.wait()
+
+
+def _two_workers(client: Any) -> None:
+    """Wait for the nanny's new worker (the next run needs both)."""
+    end = time.monotonic() + 60
+    while len(client.scheduler_info()["workers"]) < 2:
+        if time.monotonic() > end:
+            raise TimeoutError(f"workers: {list(client.scheduler_info()['workers'])}")
+        time.sleep(0.2)
 
 
 def main() -> None:
@@ -115,6 +128,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=5)
     args = parser.parse_args()
+    # A killed worker's nanny is closed for good when its name is missing 15 s after a removal (the
+    # default), even while its new worker is starting: kills a few seconds apart would lose a worker.
+    dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"})
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
     )
@@ -131,6 +147,7 @@ def main() -> None:
                         client.unpublish_dataset(n)
                     state = (tmp / f"k-{name}-{i}").as_uri() if name == "url" else tmp / f"k-{name}-{i}"
                     runs.append(kill(client, state, tmp, len(runs) + 100 * (name == "path")))
+                    print(f"  {name} run {i}: {runs[-1]}", flush=True)
                 print(f"killed mid-job, state as a {name}: (answers at the kill, rows sent twice) {runs}")
     finally:
         client.close()
