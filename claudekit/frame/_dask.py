@@ -6,7 +6,8 @@ sent), builds the result's ``meta`` from the pandas path's own result frame on t
 ``meta``, finds or creates the cluster's pacer (a Dask actor published on the scheduler under one name
 per model and server, so every kernel attached to the scheduler shares it), and subscribes to the job's
 usage topic. Each partition then runs the pandas path on its worker, with its permits and budget drawn
-from that pacer, its state in a file of its own under ``state=`` (a directory), and every usage record
+from that pacer, its state of its own under ``state=`` (a directory: a file per partition on a path, a
+directory of immutable chunks per partition on an fsspec URL, ``_state_url``), and every usage record
 sent home as it is made (``Worker.log_event``; the driver's handler appends it to the driver's usage log,
 and so to the store).
 """

@@ -4,10 +4,10 @@ Imported only when a Dask DataFrame is passed. Like ``map`` on Dask, the answer 
 DataFrame: nothing is submitted until it is computed, and then each partition's task runs the pandas
 ``batch`` on its own rows (so the whole table is never in the driver's memory), splits them by
 ``max_batch_requests`` / ``max_batch_bytes`` as the pandas path does, waits for its batches (polling)
-and returns its rows joined to their answers. With ``state=`` (a directory) each partition keeps its
-own state file, so a task run again — a second compute, or Dask re-running it after a worker died —
-re-attaches to the batches already submitted (or reuses their answers) and submits nothing twice.
-Usage records come home to the driver's usage log as ``map``'s do.
+and returns its rows joined to their answers. With ``state=`` (a directory: a path, or an fsspec URL)
+each partition keeps its own state, so a task run again — a second compute, or Dask re-running it
+after a worker died — re-attaches to the batches already submitted (or reuses their answers) and
+submits nothing twice. Usage records come home to the driver's usage log as ``map``'s do.
 """
 
 from __future__ import annotations
