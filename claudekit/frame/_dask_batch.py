@@ -113,8 +113,8 @@ def _batch_partition(
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     state = None
     if spec.state_dir is not None:
-        # On a URL, a batch's control facts are written at once; its results only at the end: a lost
-        # result is collected again from the server, never paid twice.
+        # On a URL, a batch's control facts are written at once, its results with its `collected` mark
+        # (or by the 1-second timer): a lost result is collected from the server again, never paid twice.
         state = partition_state(spec.state_dir, number, _RESULTS_PER_CHUNK)
     kwargs = dict(spec.kwargs, state=state, usage_log=log, name=f"{spec.kwargs['name']}-{number}")
 
