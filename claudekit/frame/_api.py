@@ -27,6 +27,7 @@ from ._job import (
 from ._outcome import Outcome
 from ._progress import make_progress
 from ._state import Intent, JobState, StateFile
+from ._state import state_file as state_file_of
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -189,7 +190,7 @@ def _prepare(
     frame = _frame(df)
     _check_job(*limits)
     plan = _plan(frame, prompt, job_settings, examples)
-    state_file = StateFile(state) if state is not None else None
+    state_file = state_file_of(state) if state is not None else None
     known = reuse(state_file.load().results, plan) if state_file is not None else {}
     return frame, plan, state_file, known
 
@@ -331,7 +332,7 @@ async def batch(
     frame = _frame(df)
     _check_batch(concurrency, max_cost_usd, max_batch_requests, max_batch_bytes)
     plan = _plan(frame, prompt, job_settings, examples)
-    state_file = StateFile(state) if state is not None else None
+    state_file = state_file_of(state) if state is not None else None
     options = client_options(
         job_settings, client=client, backend=backend, offline=offline, api_key=api_key, base_url=base_url
     )

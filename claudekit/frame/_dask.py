@@ -6,7 +6,8 @@ sent), builds the result's ``meta`` from the pandas path's own result frame on t
 ``meta``, finds or creates the cluster's pacer (a Dask actor published on the scheduler under one name
 per model and server, so every kernel attached to the scheduler shares it), and subscribes to the job's
 usage topic. Each partition then runs the pandas path on its worker, with its permits and budget drawn
-from that pacer, its state in a file of its own under ``state=`` (a directory), and every usage record
+from that pacer, its state of its own under ``state=`` (a directory: a file per partition on a path, a
+directory of immutable chunks per partition on an fsspec URL, ``_state_url``), and every usage record
 sent home as it is made (``Worker.log_event``; the driver's handler appends it to the driver's usage log,
 and so to the store). Unless ``progress=False``, each partition also reports its counts on that topic and
 the driver shows one progress per compute (``_dask_progress``).
@@ -108,7 +109,7 @@ async def map_dask(
     wants = progress is not None  # the workers report only when the driver shows it
     job = dict(job, usage_log=None, progress=wants, max_cost_usd=_money_limit(job["max_cost_usd"]))
     job["name"] = job["name"] or f"map-{job_id}"
-    state_dir = None if job["state"] is None else str(Path(job["state"]).resolve())
+    state_dir = state_root(job["state"])
     spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir, name)
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_answer_partition, spec, meta=meta, align_dataframes=False)
@@ -140,11 +141,38 @@ def _refuse(options: dict[str, Any], job: dict[str, Any]) -> None:
             hint="estimate a sample: await claudekit.map(ddf.head(1000), ..., dry_run=True) (or batch)",
         )
     state = job["state"]
-    if state is not None and Path(state).exists() and not Path(state).is_dir():
+    if _is_url(state):
+        from ._state_url import check_url
+
+        check_url(state)  # an unknown protocol or a missing package (s3fs): said here, nothing sent
+    elif state is not None and Path(state).exists() and not Path(state).is_dir():
         raise ConfigError(
             f"state= for a Dask DataFrame is a directory (one file per partition); {str(state)!r} is a file",
             hint="pass a directory that every worker can reach, e.g. state='job-state/'",
         )
+
+
+def _is_url(state: Any) -> bool:
+    return isinstance(state, str) and "://" in state  # (as _state_url.is_url, without importing it)
+
+
+def state_root(state: Any) -> str | None:
+    """``state=`` as the workers get it: a URL as given, a path made absolute on the driver."""
+    if state is None:
+        return None
+    return str(state) if _is_url(state) else str(Path(state).resolve())
+
+
+def partition_state(root: str, number: int, flush_rows: int) -> Any:
+    """A partition's state under ``root``: a file of its own (a path), or its chunks (a URL), each
+    flushed every ``flush_rows`` facts or second."""
+    name = f"part-{number:05d}"
+    if _is_url(root):
+        from ._state_url import ChunkedState
+
+        return ChunkedState(f"{root.rstrip('/')}/{name}", flush_rows=flush_rows)
+    os.makedirs(root, exist_ok=True)
+    return os.path.join(root, f"{name}.jsonl")
 
 
 def _money_limit(max_cost_usd: float | None) -> float | None:
@@ -373,9 +401,8 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
     permits = ClusterPermits(call, tag=tag)
     reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.job["progress"])
     job = dict(spec.job, usage_log=log, progress=reporter or False)
-    if spec.state_dir is not None:
-        os.makedirs(spec.state_dir, exist_ok=True)
-        job["state"] = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
+    if spec.state_dir is not None:  # a row answered is in the state within `concurrency` rows or 1 s
+        job["state"] = partition_state(spec.state_dir, number, int(spec.job["concurrency"]))
     try:
         cluster = _Cluster(permits, call, spec.job_id, tag)
         out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))

@@ -4,10 +4,10 @@ Imported only when a Dask DataFrame is passed. Like ``map`` on Dask, the answer 
 DataFrame: nothing is submitted until it is computed, and then each partition's task runs the pandas
 ``batch`` on its own rows (so the whole table is never in the driver's memory), splits them by
 ``max_batch_requests`` / ``max_batch_bytes`` as the pandas path does, waits for its batches (polling)
-and returns its rows joined to their answers. With ``state=`` (a directory) each partition keeps its
-own state file, so a task run again — a second compute, or Dask re-running it after a worker died —
-re-attaches to the batches already submitted (or reuses their answers) and submits nothing twice.
-Usage records come home to the driver's usage log as ``map``'s do.
+and returns its rows joined to their answers. With ``state=`` (a directory: a path,
+or an fsspec URL) each partition keeps its own state, so a task run again — a second compute, or Dask
+re-running it after a worker died — re-attaches to the batches already submitted (or reuses their
+answers) and submits nothing twice. Usage records come home to the driver's usage log as ``map``'s do.
 
 Budgets: ``max_cost_usd`` and what is left of the kernel budget (``set_budget``) when the job is made are
 the job's limit at the cluster's pacer (``_cluster``). Each partition, before submitting, reserves its
@@ -22,11 +22,9 @@ batch may have been created and charged).
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._base._errors import ConfigError
@@ -42,7 +40,9 @@ from ._dask import (
     _refuse,
     driver_progress,
     pacer_for,
+    partition_state,
     reporter_for,
+    state_root,
 )
 from ._job import cluster_hold
 
@@ -95,8 +95,7 @@ async def batch_dask(
     progress = driver_progress("batch", ddf.npartitions, kwargs["progress"], client)
     home = _Home(log_for(kwargs["usage_log"]), ddf.npartitions, client, topic, progress)
     client.subscribe_topic(topic, home.receive)
-    state = kwargs["state"]
-    state_dir = None if state is None else str(Path(state).resolve())
+    state_dir = state_root(kwargs["state"])
     name = kwargs["name"] or f"batch-{job_id}"
     own = {k: v for k, v in kwargs.items() if k not in ("state", "usage_log", "dry_run", "max_cost_usd")}
     spec = _BatchSpec(
@@ -107,6 +106,8 @@ async def batch_dask(
     out: dd.DataFrame = mapper(_batch_partition, spec, meta=meta, align_dataframes=False)
     return out
 
+
+_RESULTS_PER_CHUNK = 10_000
 
 # batch's own keyword arguments (the rest are the request's settings)
 _OWN = frozenset(
@@ -135,8 +136,9 @@ def _batch_partition(
     log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     state = None
     if spec.state_dir is not None:
-        os.makedirs(spec.state_dir, exist_ok=True)
-        state = os.path.join(spec.state_dir, f"part-{number:05d}.jsonl")
+        # On a URL, a batch's control facts are written at once, its results with its `collected` mark
+        # (or by the 1-second timer): a lost result is collected from the server again, never paid twice.
+        state = partition_state(spec.state_dir, number, _RESULTS_PER_CHUNK)
     reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.kwargs["progress"])
     kwargs = dict(spec.kwargs, state=state, usage_log=log, name=f"{spec.kwargs['name']}-{number}")
     kwargs["progress"] = reporter or False

@@ -32,7 +32,7 @@ from .._base._errors import ConfigError
 from .._base._secrets import scrub
 from ._outcome import Outcome
 
-__all__ = ["JobState", "StateFile"]
+__all__ = ["JobState", "StateFile", "fact_line", "state_file"]
 
 _KIND = "claudekit-frame-state"
 LOCK_WAIT_S = 15.0  # how long a second run waits for the first to finish submitting before refusing
@@ -210,13 +210,7 @@ class StateFile:
 
     def _line(self, fact: dict[str, Any]) -> None:
         assert self._fh is not None
-        text = json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate (an index label, say): JSON escapes keep it exactly
-            text = json.dumps(fact, ensure_ascii=True, separators=(",", ":"))
-        # Redacted as the store redacts: a prompt or an answer that carries the key never reaches the disk.
-        self._fh.write(scrub(text) + "\n")
+        self._fh.write(fact_line(fact) + "\n")
         self._fh.flush()
 
     def result(self, fp: str, outcome: Outcome) -> None:
@@ -226,6 +220,31 @@ class StateFile:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def fact_line(fact: dict[str, Any]) -> str:
+    """One fact as the line written for it (without its newline)."""
+    text = json.dumps(fact, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (an index label, say): JSON escapes keep it exactly
+        text = json.dumps(fact, ensure_ascii=True, separators=(",", ":"))
+    # Redacted as the store redacts: a prompt or an answer that carries the key never reaches the disk.
+    return scrub(text)
+
+
+def state_file(state: Any) -> StateFile:
+    """``state=`` as a state file: a path, or the state a Dask partition made for itself (an fsspec
+    URL's chunks, ``_state_url``). A URL for a pandas frame is refused: its state is one local file."""
+    if isinstance(state, StateFile):
+        return state
+    if isinstance(state, str) and "://" in state:
+        raise ConfigError(
+            f"state= URLs are for a Dask DataFrame (a directory every worker can reach); a pandas job's "
+            f"state is one local file, not {state.split('://', 1)[0]}://…",
+            hint="pass a local file path, e.g. state='job.jsonl'",
+        )
+    return StateFile(state)
 
 
 def _lock_wait() -> float:
