@@ -1,7 +1,9 @@
 """The live view and the approval card in a real browser: JupyterLab, headless Chromium, Playwright.
 
 One JupyterLab server (the venv's own, on 127.0.0.1, a token, root_dir a tmp dir, autosave off) and one
-Chromium serve the module. Each test writes a notebook, opens it, runs its cells as a person would (click
+Chromium serve every browser test (session fixtures in tests/browser/conftest.py; each test gets its own
+browser context, and its kernels are shut down after it). Each test writes a notebook (a name of its own),
+opens it, runs its cells as a person would (click
 the editor, Shift+Enter; text typed key by key, never filled in at once) and asserts on the DOM and on
 what the kernel received:
 
@@ -160,6 +162,21 @@ class Lab:
             return "(no server log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def _api(self, path: str, method: str = "GET") -> Any:
+        req = urllib.request.Request(
+            f"{self.url}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self) -> None:
+        """End every session and kernel: the next test starts from a server with none (it is shared)."""
+        for s in self._api("sessions"):
+            self._api(f"sessions/{s['id']}", "DELETE")
+        for k in self._api("kernels"):
+            self._api(f"kernels/{k['id']}", "DELETE")
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -282,9 +299,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def running_lab(base: Path) -> Iterator[Lab]:
+    """A JupyterLab server under ``base``; the ``lab`` fixture (tests/browser/conftest.py) shares one."""
     root = base / "notebooks"
     root.mkdir()
     settings = base / "user-settings"
@@ -334,8 +351,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _stop(proc)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextlib.contextmanager
+def running_browser() -> Iterator[Browser]:
+    """Headless Chromium; the ``browser`` fixture (tests/browser/conftest.py) shares one."""
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -518,6 +536,7 @@ def session(lab: Lab, browser: Browser, tmp_path: Path, request: pytest.FixtureR
         if failed is not None and failed.failed:
             print(f"\nbrowser console:\n{s.logged()}\nserver log tail:\n{lab.log_tail()}")
         context.close()
+        lab.shut_down_kernels()
 
 
 # -- the tests ----------------------------------------------------------------------------------------

@@ -25,6 +25,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -34,9 +36,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Lab,
     Session,
     _free_port,
-    browser,
     expect,
-    lab,
     session,
     write_notebook,
 )
@@ -156,6 +156,20 @@ def _payload_sources(beacon: Beacon, live: bool) -> list[str]:
     return [setup, *NOTEBOOK_CELLS]
 
 
+def _html_outputs(nb: nbformat.NotebookNode) -> list[Any]:
+    return [o for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+
+
+def _saved_with_html(path: Path, timeout_s: float = 20.0) -> nbformat.NotebookNode:
+    """The notebook once Ctrl+S wrote it with its HTML outputs (the server signs it before it writes)."""
+    deadline = time.monotonic() + timeout_s
+    nb = nbformat.read(path, 4)
+    while not _html_outputs(nb) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        nb = nbformat.read(path, 4)  # the server writes atomically: never a half-written file
+    return nb
+
+
 def _run_all(session: Session, n: int) -> None:
     for i in range(n):
         session.run(i)
@@ -186,9 +200,8 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
     assert saved_table.evaluate("(t) => getComputedStyle(t).marginLeft") == live_margin == "0px"
     session.page.keyboard.press("Escape")
     session.page.keyboard.press("Control+s")
-    time.sleep(1.5)
-    saved = nbformat.read(lab.root / "saved.ipynb", 4)
-    assert [o for c in saved.cells for o in c.outputs if "text/html" in o.get("data", {})]
+    saved = _saved_with_html(lab.root / "saved.ipynb")
+    assert _html_outputs(saved)
     assert _trusted(saved), "the saved notebook is not signed: the reload would not test trusted outputs"
     session.page.reload()
     session.open("saved.ipynb")  # trusted: the kernel ran these outputs and the notebook was saved
