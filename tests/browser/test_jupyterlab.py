@@ -43,6 +43,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -171,11 +172,20 @@ class Lab:
         return json.loads(body) if body else None
 
     def shut_down_kernels(self) -> None:
-        """End every session and kernel: the next test starts from a server with none (it is shared)."""
-        for s in self._api("sessions"):
-            self._api(f"sessions/{s['id']}", "DELETE")
-        for k in self._api("kernels"):
-            self._api(f"kernels/{k['id']}", "DELETE")
+        """End the sessions and kernels open now (the server is shared: they would pile up otherwise).
+
+        The list is taken now; the shutdowns (a second or more each, the kernel exits gracefully) go on
+        in a thread while the next test starts, which opens sessions of its own that this leaves alone.
+        """
+        paths = [f"sessions/{s['id']}" for s in self._api("sessions")]
+        paths += [f"kernels/{k['id']}" for k in self._api("kernels")]
+
+        def shut() -> None:
+            for path in paths:
+                with contextlib.suppress(urllib.error.URLError, OSError):  # e.g. gone with its session
+                    self._api(path, "DELETE")
+
+        threading.Thread(target=shut, daemon=True).start()
 
 
 def _free_port() -> int:
@@ -279,6 +289,11 @@ def _server_env(home: Path) -> dict[str, str]:
     ):
         (home / sub).mkdir(parents=True, exist_ok=True)
         env[name] = str(home / sub)
+    # No build check on each page load (JupyterLab's own browser check turns it off too): it asks the
+    # server whether the assets need rebuilding, which starts node (yarn config) every time.
+    labconfig = home / "config" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"buildCheck": False, "buildAvailable": False}))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

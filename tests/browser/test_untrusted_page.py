@@ -220,7 +220,7 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
 
 
 def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: Lab, beacon: Beacon) -> None:
-    from tests.notebook.test_saved_notebook import run
+    from tests.notebook.test_saved_notebook import finish, run, start
 
     path = write_notebook(lab.root / "executed.ipynb", _payload_sources(beacon, live=False))
     done = run(
@@ -228,15 +228,18 @@ def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: 
         cwd=lab.root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    converted = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=lab.root)
-    assert converted.returncode == 0, converted.stderr[-2000:]
     assert beacon.hits == []
+    # The HTML export (no kernel: it only reads the executed notebook) runs while the page opens it.
+    converting = start("jupyter", "nbconvert", "--to", "html", str(path), cwd=lab.root)
 
     assert not _trusted(nbformat.read(path, 4))
     session.open("executed.ipynb")  # not signed here: JupyterLab sanitises it too
     outputs = ".jp-NotebookPanel .jp-Cell-outputArea"
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
 
+    converted = finish(converting)
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert beacon.hits == []
     session.page.goto(f"{lab.url}/files/executed.html?token={lab.token}")
     session.page.wait_for_load_state("load")
     _assert_inert(session, beacon, ".jp-OutputArea-output", "body", MARKERS)
