@@ -99,7 +99,8 @@ class Beacon:
         self.hits = hits
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: close() waits for it (the default 0.5 s, at every test's end).
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
