@@ -1,11 +1,10 @@
 """The live view and the approval card in a real browser: JupyterLab, headless Chromium, Playwright.
 
 One JupyterLab server (the venv's own, on 127.0.0.1, a token, root_dir a tmp dir, autosave off) and one
-Chromium serve every browser test (session fixtures in tests/browser/conftest.py; each test gets its own
-browser context, and its kernels are shut down after it). Each test writes a notebook (a name of its own),
-opens it, runs its cells as a person would (click
-the editor, Shift+Enter; text typed key by key, never filled in at once) and asserts on the DOM and on
-what the kernel received:
+Chromium serve every browser test file (tests/browser/conftest.py; each test gets its own browser context,
+and its kernels are shut down after it). Each test writes a notebook (a name of its own), opens it, runs
+its cells as a person would (click the editor, Shift+Enter; text typed key by key, never filled in at
+once) and asserts on the DOM and on what the kernel received:
 
 - ``test_quickstart_reply``: ``await ck.Chat(thinking=1024)(...)`` leaves the saved copy (thinking in a
   ``<details>``, the answer, the footer) and no widget error;
