@@ -31,6 +31,9 @@ _WORKERS = 256  # idle keep-alive connections hold a worker until the idle timeo
 _BACKLOG = 1024
 _IDLE_TIMEOUT = 20.0  # seconds a connection may send nothing
 _REQUEST_TIMEOUT = 60.0  # seconds for a whole request (line, headers, body) once it starts
+# How often the serving thread looks for a close(): socketserver's default (0.5 s) made every close(),
+# so every `with backend.serve():`, wait half a second.
+_CLOSE_POLL_S = 0.05
 
 
 class _RequestTimeout(TimeoutError):
@@ -255,7 +258,7 @@ class OfflineServer:
 
     def start(self) -> OfflineServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="claudekit-offline", daemon=True
+            target=self._httpd.serve_forever, args=(_CLOSE_POLL_S,), name="claudekit-offline", daemon=True
         )
         self._thread.start()
         return self

@@ -24,9 +24,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Lab,
     Session,
     approval_notebook,
-    browser,
     expect,
-    lab,
     session,
 )
 

@@ -1,9 +1,10 @@
 """The live view and the approval card in a real browser: JupyterLab, headless Chromium, Playwright.
 
 One JupyterLab server (the venv's own, on 127.0.0.1, a token, root_dir a tmp dir, autosave off) and one
-Chromium serve the module. Each test writes a notebook, opens it, runs its cells as a person would (click
-the editor, Shift+Enter; text typed key by key, never filled in at once) and asserts on the DOM and on
-what the kernel received:
+Chromium serve every browser test file (tests/browser/conftest.py; each test gets its own browser context,
+and its kernels are shut down after it). Each test writes a notebook (a name of its own), opens it, runs
+its cells as a person would (click the editor, Shift+Enter; text typed key by key, never filled in at
+once) and asserts on the DOM and on what the kernel received:
 
 - ``test_quickstart_reply``: ``await ck.Chat(thinking=1024)(...)`` leaves the saved copy (thinking in a
   ``<details>``, the answer, the footer) and no widget error;
@@ -41,6 +42,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -160,6 +162,30 @@ class Lab:
             return "(no server log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def _api(self, path: str, method: str = "GET") -> Any:
+        req = urllib.request.Request(
+            f"{self.url}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=30) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    def shut_down_kernels(self) -> None:
+        """End the sessions and kernels open now (the server is shared: they would pile up otherwise).
+
+        The list is taken now; the shutdowns (a second or more each, the kernel exits gracefully) go on
+        in a thread while the next test starts, which opens sessions of its own that this leaves alone.
+        """
+        paths = [f"sessions/{s['id']}" for s in self._api("sessions")]
+        paths += [f"kernels/{k['id']}" for k in self._api("kernels")]
+
+        def shut() -> None:
+            for path in paths:
+                with contextlib.suppress(urllib.error.URLError, OSError):  # e.g. gone with its session
+                    self._api(path, "DELETE")
+
+        threading.Thread(target=shut, daemon=True).start()
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -262,6 +288,11 @@ def _server_env(home: Path) -> dict[str, str]:
     ):
         (home / sub).mkdir(parents=True, exist_ok=True)
         env[name] = str(home / sub)
+    # No build check on each page load (JupyterLab's own browser check turns it off too): it asks the
+    # server whether the assets need rebuilding, which starts node (yarn config) every time.
+    labconfig = home / "config" / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(json.dumps({"buildCheck": False, "buildAvailable": False}))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -282,9 +313,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    base = tmp_path_factory.mktemp("jupyterlab")
+@contextlib.contextmanager
+def running_lab(base: Path) -> Iterator[Lab]:
+    """A JupyterLab server under ``base``; the ``lab`` fixture (tests/browser/conftest.py) shares one."""
     root = base / "notebooks"
     root.mkdir()
     settings = base / "user-settings"
@@ -334,8 +365,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         _stop(proc)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+@contextlib.contextmanager
+def running_browser() -> Iterator[Browser]:
+    """Headless Chromium; the ``browser`` fixture (tests/browser/conftest.py) shares one."""
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -518,6 +550,7 @@ def session(lab: Lab, browser: Browser, tmp_path: Path, request: pytest.FixtureR
         if failed is not None and failed.failed:
             print(f"\nbrowser console:\n{s.logged()}\nserver log tail:\n{lab.log_tail()}")
         context.close()
+        lab.shut_down_kernels()
 
 
 # -- the tests ----------------------------------------------------------------------------------------

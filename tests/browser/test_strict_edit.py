@@ -19,9 +19,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Lab,
     Session,
     _caret_before,
-    browser,
     expect,
-    lab,
     session,
     write_notebook,
 )

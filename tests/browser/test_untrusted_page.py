@@ -25,6 +25,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -34,9 +36,7 @@ from tests.browser.test_jupyterlab import (  # noqa: F401  (fixtures)
     Lab,
     Session,
     _free_port,
-    browser,
     expect,
-    lab,
     session,
     write_notebook,
 )
@@ -99,7 +99,8 @@ class Beacon:
         self.hits = hits
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", _free_port()), Handler)
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: close() waits for it (the default 0.5 s, at every test's end).
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -156,6 +157,20 @@ def _payload_sources(beacon: Beacon, live: bool) -> list[str]:
     return [setup, *NOTEBOOK_CELLS]
 
 
+def _html_outputs(nb: nbformat.NotebookNode) -> list[Any]:
+    return [o for c in nb.cells for o in c.get("outputs", []) if "text/html" in o.get("data", {})]
+
+
+def _saved_with_html(path: Path, timeout_s: float = 20.0) -> nbformat.NotebookNode:
+    """The notebook once Ctrl+S wrote it with its HTML outputs (the server signs it before it writes)."""
+    deadline = time.monotonic() + timeout_s
+    nb = nbformat.read(path, 4)
+    while not _html_outputs(nb) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        nb = nbformat.read(path, 4)  # the server writes atomically: never a half-written file
+    return nb
+
+
 def _run_all(session: Session, n: int) -> None:
     for i in range(n):
         session.run(i)
@@ -186,9 +201,8 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
     assert saved_table.evaluate("(t) => getComputedStyle(t).marginLeft") == live_margin == "0px"
     session.page.keyboard.press("Escape")
     session.page.keyboard.press("Control+s")
-    time.sleep(1.5)
-    saved = nbformat.read(lab.root / "saved.ipynb", 4)
-    assert [o for c in saved.cells for o in c.outputs if "text/html" in o.get("data", {})]
+    saved = _saved_with_html(lab.root / "saved.ipynb")
+    assert _html_outputs(saved)
     assert _trusted(saved), "the saved notebook is not signed: the reload would not test trusted outputs"
     session.page.reload()
     session.open("saved.ipynb")  # trusted: the kernel ran these outputs and the notebook was saved
@@ -207,7 +221,7 @@ def test_live_view_saved_copy_and_reload_are_inert(session: Session, lab: Lab, b
 
 
 def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: Lab, beacon: Beacon) -> None:
-    from tests.notebook.test_saved_notebook import run
+    from tests.notebook.test_saved_notebook import finish, run, start
 
     path = write_notebook(lab.root / "executed.ipynb", _payload_sources(beacon, live=False))
     done = run(
@@ -215,15 +229,18 @@ def test_untrusted_notebook_and_nbconvert_html_are_inert(session: Session, lab: 
         cwd=lab.root,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
-    converted = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=lab.root)
-    assert converted.returncode == 0, converted.stderr[-2000:]
     assert beacon.hits == []
+    # The HTML export (no kernel: it only reads the executed notebook) runs while the page opens it.
+    converting = start("jupyter", "nbconvert", "--to", "html", str(path), cwd=lab.root)
 
     assert not _trusted(nbformat.read(path, 4))
     session.open("executed.ipynb")  # not signed here: JupyterLab sanitises it too
     outputs = ".jp-NotebookPanel .jp-Cell-outputArea"
     _assert_inert(session, beacon, outputs, ".jp-LabShell", MARKERS)
 
+    converted = finish(converting)
+    assert converted.returncode == 0, converted.stderr[-2000:]
+    assert beacon.hits == []
     session.page.goto(f"{lab.url}/files/executed.html?token={lab.token}")
     session.page.wait_for_load_state("load")
     _assert_inert(session, beacon, ".jp-OutputArea-output", "body", MARKERS)

@@ -409,12 +409,16 @@ def test_import_claudekit_loads_no_pandas_matplotlib_or_widgets() -> None:
     import sys
 
     heavy = ("pandas", "matplotlib", "numpy", "ipywidgets", "IPython", "dask", "distributed", "pyarrow")
-    code = f"import sys, claudekit; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    # One interpreter for both checks (each start imports the SDK: seconds on a busy machine): the first
+    # line is what `import claudekit` loaded, the second whether the lazy attribute then loads matplotlib.
+    code = (
+        f"import sys, claudekit; print(' '.join(m for m in {heavy!r} if m in sys.modules), end='|')\n"
+        "claudekit.usage.plot_cost; print('matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == []
-    code = "import sys, claudekit; claudekit.usage.plot_cost; print('matplotlib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "True"  # the lazy attribute does load it
+    loaded, _, lazy = out.stdout.partition("|")
+    assert loaded.split() == []
+    assert lazy.strip() == "True"  # the lazy attribute does load it
 
 
 # -- found in review: the ends of a stream, and markers --------------------------------------------------

@@ -26,14 +26,33 @@ city = "Paris"
 """
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    """``python -m <args>`` in a clean environment (no CLAUDEKIT_/PYTEST_ settings, no API key)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAUDEKIT_", "PYTEST_"))}
     env["CLAUDEKIT_HOME"] = os.environ["CLAUDEKIT_HOME"]  # the store writes to the session's temporary home
     env.pop("ANTHROPIC_API_KEY", None)
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    return subprocess.Popen(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+
+
+def finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return finish(start(*args, cwd=cwd))
 
 
 def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path: Path) -> None:
@@ -58,16 +77,11 @@ def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path:
     assert "Sunny in <strong>{city}</strong>." in md and "<td>21</td>" in md
     assert "<summary>Thinking</summary>" in md and "Check the forecast." in md
 
-    html = run("jupyter", "nbconvert", "--to", "html", str(path), cwd=tmp_path)
-    assert html.returncode == 0, html.stderr[-2000:]
-    page = (tmp_path / "weather.html").read_text()
-    assert "<strong>{city}</strong>" in page  # the Markdown was rendered
-    assert "<td>21</td>" in page
-    assert '<details class="tex2jax_ignore mathjax_ignore">' in page
-
+    # The HTML export and the nbval re-run only read the saved notebook: they run side by side.
+    converting = start("jupyter", "nbconvert", "--to", "html", str(path), cwd=tmp_path)
     # The footer's latency differs between runs; the repo's sanitize file (what CI uses) masks it.
     sanitize = str(ROOT / "notebooks" / "nbval-sanitize.cfg")
-    check = run(
+    checking = start(
         "pytest",
         "-q",
         "-p",
@@ -78,5 +92,12 @@ def test_saved_notebook_renders_without_kernel_and_passes_strict_nbval(tmp_path:
         str(path),
         cwd=tmp_path,
     )
+    html, check = finish(converting), finish(checking)
+    assert html.returncode == 0, html.stderr[-2000:]
+    page = (tmp_path / "weather.html").read_text()
+    assert "<strong>{city}</strong>" in page  # the Markdown was rendered
+    assert "<td>21</td>" in page
+    assert '<details class="tex2jax_ignore mathjax_ignore">' in page
+
     assert check.returncode == 0, check.stdout[-3000:]
     assert "3 passed" in check.stdout

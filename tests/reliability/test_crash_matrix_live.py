@@ -1,8 +1,9 @@
 """Crash matrix for ck.map(state=…) and the store: kill -9 at chosen moments, then run again.
 
-Three processes: the offline server (``python -m claudekit.offline -v``, which logs every request it
-receives: the requests are counted there), a job process that is killed with SIGKILL once the server
-has received K requests, and the same job run again to the end. Per moment the test prints:
+Three processes per moment (the moments run side by side): the offline server (``python -m
+claudekit.offline -v``, which logs every request it receives: the requests are counted there), a job
+process that is killed with SIGKILL once the server has received K requests, and the same job run again
+to the end. Per moment the test prints:
 
 - map: rows lost (not ``ok`` after the second run) and rows sent twice (requests the server received
   beyond one per row), against the rows that were in flight at the kill (the README's allowance: a row
@@ -13,6 +14,7 @@ has received K requests, and the same job run again to the end. Per moment the t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -23,6 +25,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +66,14 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    log = tmp_path / "server.log"
+    with offline_server(tmp_path) as s:
+        yield s
+
+
+@contextlib.contextmanager
+def offline_server(where: Path) -> Iterator[Server]:
+    """``python -m claudekit.offline -v`` on a free port, logging the requests it answers to a file."""
+    log = where / "server.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "claudekit.offline", "--port", "0", "--event-delay", "0", "-v"],
@@ -135,9 +145,30 @@ class Row:
     sent_twice: int
 
 
-def _crash_once(tmp_path: Path, server: Server, moment: str, kill_at: int) -> Row:
+def _settled(server: Server, quiet_s: float = 0.3) -> int:
+    """Requests the server logged once its log has been still for ``quiet_s``.
+
+    The server logs a request when it answers: this lets it answer what it had received at the kill
+    (on a busy machine that can take longer than a fixed pause).
+    """
+    seen, still_since = server.received(), time.monotonic()
+    deadline = still_since + 30
+    while time.monotonic() - still_since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = server.received()
+        if now != seen:
+            seen, still_since = now, time.monotonic()
+    return seen
+
+
+def _crash_once(tmp_path: Path, moment: str, kill_at: int) -> Row:
     case = tmp_path / moment.replace(" ", "-")
     case.mkdir()
+    with offline_server(case) as server:
+        return _crash_with(case, server, moment, kill_at)
+
+
+def _crash_with(case: Path, server: Server, moment: str, kill_at: int) -> Row:
     state, home = case / "job.jsonl", case / "home"
     base = server.received()
     job = _job(case, server, state, home)
@@ -146,8 +177,7 @@ def _crash_once(tmp_path: Path, server: Server, moment: str, kill_at: int) -> Ro
         time.sleep(0.002)
     job.send_signal(signal.SIGKILL)
     job.wait(30)
-    time.sleep(0.3)  # the server logs a request when it answers: let it answer what it had received
-    received = server.received() - base
+    received = _settled(server) - base
     answered, stored = _answers_in_state(state), _calls_in_store(home)
 
     again = _job(case, server, state, home)
@@ -165,7 +195,7 @@ def _crash_once(tmp_path: Path, server: Server, moment: str, kill_at: int) -> Ro
     )
 
 
-def test_crash_matrix_map_and_store(tmp_path: Path, server: Server, capsys: pytest.CaptureFixture[str]):
+def test_crash_matrix_map_and_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     moments = {
         "at the first request": 1,
         "a quarter sent": ROWS // 4,
@@ -175,7 +205,10 @@ def test_crash_matrix_map_and_store(tmp_path: Path, server: Server, capsys: pyte
     }
     if not FULL:  # the default run keeps three moments (about a minute on 2 busy cores)
         moments = {k: v for k, v in moments.items() if k in ("at the first request", "half sent", "all sent")}
-    rows = [_crash_once(tmp_path, server, name, k) for name, k in moments.items()]
+    # Each moment has its own server (which counts its requests), state file and processes, so the
+    # moments run side by side: most of one is a job process starting (pandas, the SDK) or waiting.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        rows = list(pool.map(_crash_once, [tmp_path] * len(moments), moments, moments.values()))
     with capsys.disabled():
         print(f"\ncrash matrix: ck.map(state=…) and the store, {ROWS} rows, concurrency {CONCURRENCY}")
         print(
