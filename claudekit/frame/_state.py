@@ -32,7 +32,7 @@ from .._base._errors import ConfigError
 from .._base._secrets import scrub
 from ._outcome import Outcome
 
-__all__ = ["JobState", "StateFile", "fact_line", "state_file"]
+__all__ = ["JobState", "StateFile", "apply_line", "fact_line", "state_file"]
 
 _KIND = "claudekit-frame-state"
 LOCK_WAIT_S = 15.0  # how long a second run waits for the first to finish submitting before refusing
@@ -97,14 +97,7 @@ class StateFile:
                 if first:
                     self._check_header(line)
                     first = False
-                try:
-                    fact = json.loads(line)
-                    _apply(state, fact, lineno)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    warnings.warn(
-                        f"{self.path}:{lineno}: skipping an unreadable state line ({type(exc).__name__})",
-                        stacklevel=3,
-                    )
+                apply_line(state, line, lineno, f"{self.path}:{lineno}")
         state.settle()
         return state
 
@@ -259,6 +252,15 @@ def _ends_in_newline(path: Path) -> bool:
     with path.open("rb") as fh:
         fh.seek(-1, os.SEEK_END)
         return fh.read(1) == b"\n"
+
+
+def apply_line(state: JobState, line: str, lineno: int, where: str) -> None:
+    """One line of a state file or chunk into ``state``. A line cut short by a kill mid-write is
+    skipped with a warning: the whole lines before it stand."""
+    try:
+        _apply(state, json.loads(line), lineno)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        warnings.warn(f"{where}: skipping an unreadable state line ({type(exc).__name__})", stacklevel=4)
 
 
 def _apply(state: JobState, fact: dict[str, Any], line: int = 0) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._base._errors import ConfigError
-from ._state import _KIND, JobState, StateFile, _apply, fact_line
+from ._state import _KIND, JobState, StateFile, apply_line, fact_line
 
 __all__ = ["ChunkedState", "check_url", "is_url", "public_url"]
 
@@ -113,14 +113,7 @@ class ChunkedState(StateFile):
                 line += 1
                 if not raw.strip():
                     continue
-                try:
-                    _apply(state, json.loads(raw), line)
-                except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                    # A chunk cut short by a kill mid-write: its whole lines stand, the torn one is skipped.
-                    warnings.warn(
-                        f"{self.where}/{name}: skipping an unreadable state line ({type(exc).__name__})",
-                        stacklevel=2,
-                    )
+                apply_line(state, raw, line, f"{self.where}/{name}")
         state.settle()
         return state
 
