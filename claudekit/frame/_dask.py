@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from .._base._errors import ConfigError
 from ..usage import UsageRecord, get_budget, spent
 from ..usage._log import UsageLog, log_for
+from ..usage._prices import Prices, get_prices, prices_in_force
 from ._cluster import ClusterBudget, ClusterPacer, ClusterPermits, Tag
 from ._dask_progress import DaskProgress, Reporter, wants_progress
 
@@ -50,6 +51,7 @@ __all__ = ["find_or_make", "map_dask", "pacer_for"]
 
 PACER_NAME = "claudekit-pacer"
 _ALIVE_S = 5.0  # how long a published pacer may take to answer before it is taken for lost
+_PATIENCE = 24  # waits of _ALIVE_S for a call to a pacer that is alive but slow (2 minutes)
 _TOPIC = "claudekit-usage"
 
 
@@ -67,6 +69,8 @@ class _Spec:
     job_id: str
     state_dir: str | None
     pacer_name: str = PACER_NAME  # where a worker finds (or publishes) a new one if this one is lost
+    divisions: tuple[Any, ...] | None = None  # the frame's, when known: see partition_number
+    prices: Prices | None = None  # the driver's table: the workers price with it, not their own
 
 
 @dataclass
@@ -110,7 +114,10 @@ async def map_dask(
     job = dict(job, usage_log=None, progress=wants, max_cost_usd=_money_limit(job["max_cost_usd"]))
     job["name"] = job["name"] or f"map-{job_id}"
     state_dir = state_root(job["state"])
-    spec = _Spec(run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir, name)
+    spec = _Spec(
+        run, prompt, options, job, dict(settings), pacer, topic, job_id, state_dir, name,
+        known_divisions(ddf), get_prices(),
+    )
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_answer_partition, spec, meta=meta, align_dataframes=False)
     return out
@@ -296,10 +303,24 @@ class _Link:
 
     def __call__(self, method: str, *args: Any) -> Any:
         pacer = self.pacer
-        try:
-            return self._ask(pacer, method, *args)
-        except Exception:
-            return self._ask(self._relink(pacer), method, *args)
+        future = getattr(pacer, method)(*args)
+        for _ in range(_PATIENCE):
+            try:
+                return future.result(timeout=_ALIVE_S)
+            except TimeoutError:
+                new = self._relink(pacer)
+                if _key(new) != _key(pacer):
+                    return self._ask(new, method, *args)
+                # Slow, not lost: the call is queued there and will run, so it is waited for, not sent
+                # again (a reserve or settle sent twice would hold or count the money twice).
+            except Exception:
+                return self._ask(self._relink(pacer), method, *args)
+        raise ConfigError(
+            f"the cluster's pacer {self.name} did not answer a {method} call for "
+            f"{_PATIENCE * _ALIVE_S:.0f} s",
+            hint="check the Dask dashboard for a stuck worker; run the job again (with state=, only the "
+            "rows without an answer are sent)",
+        )
 
     @staticmethod
     def _ask(pacer: Any, method: str, *args: Any) -> Any:
@@ -344,6 +365,28 @@ def driver_progress(kind: str, partitions: int, setting: Any, client: Any) -> Da
     return DaskProgress(kind, partitions, setting, busy=busy, later=client.loop.call_later)
 
 
+def _driver_prices(prices: Prices | None) -> contextlib.AbstractContextManager[None]:
+    return contextlib.nullcontext() if prices is None else prices_in_force(prices)
+
+
+def known_divisions(ddf: Any) -> tuple[Any, ...] | None:
+    return tuple(ddf.divisions) if ddf.known_divisions else None
+
+
+def partition_number(info: dict[str, Any] | None, divisions: tuple[Any, ...] | None) -> int:
+    """The partition's number in the frame the job was made on. Dask numbers the partitions of what it
+    computes: in ``out.partitions[2].compute()`` that partition is number 0, which would read and write
+    partition 0's state (and pay for rows already answered). Its division (first index value) says
+    which one it is, when the divisions are known."""
+    if not info:
+        return 0
+    division = info.get("division")
+    if divisions is not None and division is not None:
+        with contextlib.suppress(ValueError, TypeError):
+            return list(divisions[:-1]).index(division)
+    return int(info["number"])
+
+
 class _Home:
     """The driver's end of the job's topic: usage records from the workers into the job's usage log,
     progress reports into the job's progress."""
@@ -385,7 +428,7 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
     """One partition on a worker: the pandas path, paced and budgeted by the cluster's pacer."""
     from distributed import get_worker
 
-    number = int(partition_info["number"]) if partition_info else 0
+    number = partition_number(partition_info, spec.divisions)
     try:
         worker = get_worker()
     except ValueError:
@@ -405,7 +448,8 @@ def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, 
         job["state"] = partition_state(spec.state_dir, number, int(spec.job["concurrency"]))
     try:
         cluster = _Cluster(permits, call, spec.job_id, tag)
-        out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))
+        with _driver_prices(spec.prices):
+            out = asyncio.run(spec.run(pdf, spec.prompt, spec.options, job, spec.settings, cluster))
     except BaseException as exc:
         if reporter is not None:
             reporter.failed(exc)

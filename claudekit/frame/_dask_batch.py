@@ -29,17 +29,21 @@ from typing import TYPE_CHECKING, Any
 
 from .._base._errors import ConfigError
 from ..usage._log import UsageLog, log_for
+from ..usage._prices import Prices, get_prices
 from ._cluster import LOST
 from ._dask import (
     _TOPIC,
     _client,
+    _driver_prices,
     _Home,
     _Link,
     _money_limit,
     _pacer_name,
     _refuse,
     driver_progress,
+    known_divisions,
     pacer_for,
+    partition_number,
     partition_state,
     reporter_for,
     state_root,
@@ -66,6 +70,8 @@ class _BatchSpec:
     limit: float | None = None  # the job's money limit (None: no budget in force, and no pacer)
     pacer: Any = None
     pacer_name: str = ""
+    divisions: tuple[Any, ...] | None = None  # the frame's, when known (_dask.partition_number)
+    prices: Prices | None = None  # the driver's table: the workers price with it, not their own
 
 
 async def batch_dask(
@@ -101,6 +107,7 @@ async def batch_dask(
     spec = _BatchSpec(
         batch, prompt, dict(own, name=name, progress=progress is not None), topic, state_dir,
         job_id, limit, pacer, "" if limit is None else _pacer_name(model, options),
+        known_divisions(ddf), get_prices(),
     )
     mapper: Any = ddf.map_partitions  # dask's own methods carry no annotations
     out: dd.DataFrame = mapper(_batch_partition, spec, meta=meta, align_dataframes=False)
@@ -125,7 +132,7 @@ def _batch_partition(
     """One partition on a worker: the pandas batch of its rows, submitted, waited for and joined."""
     from distributed import get_worker
 
-    number = int(partition_info["number"]) if partition_info else 0
+    number = partition_number(partition_info, spec.divisions)
     try:
         worker = get_worker()
     except ValueError:
@@ -156,7 +163,8 @@ def _batch_partition(
         return frame
 
     try:
-        out = asyncio.run(run())
+        with _driver_prices(spec.prices):
+            out = asyncio.run(run())
     except BaseException as exc:
         if reporter is not None:
             reporter.failed(exc)

@@ -6,11 +6,13 @@ and one :class:`UnknownPriceWarning` per model name and process, never a guessed
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -27,6 +29,7 @@ __all__ = [
     "UnknownPriceWarning",
     "get_prices",
     "load_prices",
+    "prices_in_force",
     "set_prices",
 ]
 
@@ -248,9 +251,17 @@ _current: Prices | None = None
 _warned: set[str] = set()
 
 
+#: A table in force for one context only (a Dask partition runs under its driver's table: see
+#: :func:`prices_in_force`), ahead of this process's own.
+_scoped: ContextVar[Prices | None] = ContextVar("claudekit_prices", default=None)
+
+
 def get_prices() -> Prices:
     """The price table in force (shipped table unless :func:`set_prices` changed it)."""
     global _current
+    scoped = _scoped.get()
+    if scoped is not None:
+        return scoped
     with _lock:
         if _current is None:
             _current = load_prices()
@@ -283,6 +294,17 @@ def set_prices(
         _current = new
         _warned.clear()
     return new
+
+
+@contextlib.contextmanager
+def prices_in_force(prices: Prices) -> Iterator[None]:
+    """``prices`` for what runs in this context (and the tasks and threads it starts), whatever this
+    process's table: a Dask worker prices a partition with the table of the kernel that made the job."""
+    token = _scoped.set(prices)
+    try:
+        yield
+    finally:
+        _scoped.reset(token)
 
 
 def warn_unknown(model: str | None) -> None:

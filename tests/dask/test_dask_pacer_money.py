@@ -124,17 +124,45 @@ def test_a_link_to_a_lost_pacer_moves_to_its_replacement_and_marks_the_job_lost(
     assert again.pacer is new and again.relinked and looked == ["claudekit-pacer-x"]
 
 
-def test_a_slow_pacer_that_is_still_the_published_one_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_slow_pacer_that_is_still_the_published_one_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     import distributed
 
-    slow = _Actor("slow")
-    answers = iter([_Answer(None, True), _Answer("late")])
-    slow.__dict__["stats"] = lambda *args: next(answers)
+    slow, sent = _Actor("slow"), []
+    late = _Answer("late", True)
+
+    def stats(*args: Any) -> _Answer:
+        sent.append(args)
+        return late
+
+    def answer_later(timeout: float | None = None) -> Any:
+        late.hang = False  # the first wait timed out; the call answers while the link looks the pacer up
+        return slow
+
+    slow.__dict__["stats"] = stats
     monkeypatch.setattr(distributed, "get_client", lambda: "client")
-    monkeypatch.setattr(_dask, "find_or_promote", lambda client, name: slow)
+    monkeypatch.setattr(_dask, "find_or_promote", lambda client, name: answer_later())
     monkeypatch.setattr(_dask, "_REPLACED", {})
     link = _dask._Link(slow, "p", "job")
     assert link("stats") == "late" and not link.relinked
+    assert len(sent) == 1  # waited for, not sent again
+
+
+def test_a_pacer_that_never_answers_but_stays_published_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import distributed
+
+    import claudekit as ck
+
+    stuck = _Actor("stuck")
+    stuck.__dict__["stats"] = lambda *args: _Answer(None, True)
+    monkeypatch.setattr(distributed, "get_client", lambda: "client")
+    monkeypatch.setattr(_dask, "find_or_promote", lambda client, name: stuck)
+    monkeypatch.setattr(_dask, "_REPLACED", {})
+    monkeypatch.setattr(_dask, "_PATIENCE", 3)
+    with pytest.raises(ck.ConfigError, match="did not answer") as err:
+        _dask._Link(stuck, "p", "job")("stats")
+    assert "\n" not in str(err.value.message)
 
 
 def test_a_lost_pacer_without_a_standby_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
