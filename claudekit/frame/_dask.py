@@ -424,23 +424,29 @@ def reporter_for(worker: Any, topic: str, number: int, rows: int, wanted: bool) 
     return reporter
 
 
-def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, Any] | None = None) -> Any:
-    """One partition on a worker: the pandas path, paced and budgeted by the cluster's pacer."""
+def on_worker(kind: str, topic: str) -> tuple[Any, UsageLog]:
+    """The worker running this partition's task, and a usage log whose every record is sent home on
+    ``topic`` (in memory, not the worker's store: the driver's log and store get every record)."""
     from distributed import get_worker
 
-    number = partition_number(partition_info, spec.divisions)
     try:
         worker = get_worker()
     except ValueError:
         raise ConfigError(
-            "claudekit.map's Dask frame must be computed on the distributed cluster it was made for"
+            f"claudekit.{kind}'s Dask frame must be computed on the distributed cluster it was made for"
         ) from None
+    log = UsageLog()
+    log.subscribe(lambda record: worker.log_event(topic, record.to_dict()))
+    return worker, log
 
+
+def _answer_partition(pdf: pd.DataFrame, spec: _Spec, partition_info: dict[str, Any] | None = None) -> Any:
+    """One partition on a worker: the pandas path, paced and budgeted by the cluster's pacer."""
+    number = partition_number(partition_info, spec.divisions)
+    worker, log = on_worker("map", spec.topic)
     call = _Link(spec.pacer, spec.pacer_name, spec.job_id)
     attempt, _carried = call("begin", spec.job_id, number)
     tag = (spec.job_id, number, int(attempt))
-    log = UsageLog()  # in memory, not the worker's store: the driver's log and store get every record
-    log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
     permits = ClusterPermits(call, tag=tag)
     reporter = reporter_for(worker, spec.topic, number, len(pdf), spec.job["progress"])
     job = dict(spec.job, usage_log=log, progress=reporter or False)

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._base._errors import ConfigError
 from ..usage._log import UsageLog, log_for
 from ..usage._prices import Prices, get_prices
 from ._cluster import LOST
@@ -42,6 +41,7 @@ from ._dask import (
     _refuse,
     driver_progress,
     known_divisions,
+    on_worker,
     pacer_for,
     partition_number,
     partition_state,
@@ -130,17 +130,8 @@ def _batch_partition(
     pdf: pd.DataFrame, spec: _BatchSpec, partition_info: dict[str, Any] | None = None
 ) -> Any:
     """One partition on a worker: the pandas batch of its rows, submitted, waited for and joined."""
-    from distributed import get_worker
-
     number = partition_number(partition_info, spec.divisions)
-    try:
-        worker = get_worker()
-    except ValueError:
-        raise ConfigError(
-            "claudekit.batch's Dask frame must be computed on the distributed cluster it was made for"
-        ) from None
-    log = UsageLog()  # in memory, not the worker's store: the driver's log and store get every record
-    log.subscribe(lambda record: worker.log_event(spec.topic, record.to_dict()))
+    worker, log = on_worker("batch", spec.topic)
     state = None
     if spec.state_dir is not None:
         # On a URL, a batch's control facts are written at once, its results with its `collected` mark
